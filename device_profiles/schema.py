@@ -1,0 +1,301 @@
+"""Schemas for clinic setups: which devices, how they are reached, what they say, what is allowed.
+
+A *setup* names one laser, one cooling unit, one skin-temperature sensor and the hardware
+interlock output, each with its transport and its wire protocol as data, plus the limits the
+interlock enforces. Everything is validated strictly at load (`extra="forbid"`, ranges,
+cross-field rules); nothing is validated at use.
+
+Units are part of every field name (``fluence_j_cm2``, ``pulse_ms``, ``skin_temp_c``).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SPEC_VERSION = "1"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SkinType(StrEnum):
+    """Fitzpatrick skin type, I (always burns) to VI (never burns)."""
+
+    I = "I"  # noqa: E741 - the clinical name
+    II = "II"
+    III = "III"
+    IV = "IV"
+    V = "V"
+    VI = "VI"
+
+    @property
+    def rank(self) -> int:
+        """0 for type I ... 5 for type VI."""
+        return list(SkinType).index(self)
+
+
+# --- transports -------------------------------------------------------------------------------
+
+
+class SerialTransport(Strict):
+    kind: Literal["serial"]
+    port: str = Field(description="Device path or pyserial URL, e.g. /dev/ttyUSB0")
+    baudrate: int = Field(115200, gt=0)
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    timeout_ms: float = Field(50.0, gt=0, le=5000)
+
+
+class ModbusTcpTransport(Strict):
+    kind: Literal["modbus_tcp"]
+    host: str
+    port: int = Field(502, ge=0, le=65535)
+    device_id: int = Field(1, ge=0, le=247)
+    timeout_ms: float = Field(50.0, gt=0, le=5000)
+
+
+class ModbusRtuTransport(Strict):
+    kind: Literal["modbus_rtu"]
+    port: str = Field(description="Device path or socket:// URL")
+    baudrate: int = Field(19200, gt=0)
+    parity: Literal["N", "E", "O"] = "E"
+    stopbits: Literal[1, 2] = 1
+    device_id: int = Field(1, ge=1, le=247)
+    timeout_ms: float = Field(100.0, gt=0, le=5000)
+
+
+ModbusTransport = Annotated[ModbusTcpTransport | ModbusRtuTransport, Field(discriminator="kind")]
+
+
+# --- Modbus register maps ---------------------------------------------------------------------
+
+
+class Register(Strict):
+    """One value in a holding-register map: raw = round(value / scale)."""
+
+    address: int = Field(ge=0, le=65535)
+    type: Literal["int16", "uint16"] = "int16"
+    scale: float = Field(1.0, gt=0)
+    unit: str
+    writable: bool = False
+
+
+class ModbusDevice(Strict):
+    model: str
+    transport: ModbusTransport
+    poll_period_ms: float = Field(gt=0, le=10_000)
+    registers: dict[str, Register]
+    sample_counter: str | None = Field(
+        None,
+        description="Register that the device increments with every new measurement; "
+        "a counter that stops moving makes the data stale even when the link answers.",
+    )
+    sensor_response_ms: float = Field(
+        0.0, ge=0, description="Time from a real change to a new value in the register."
+    )
+
+    @model_validator(mode="after")
+    def _counter_is_a_register(self) -> ModbusDevice:
+        if self.sample_counter is not None and self.sample_counter not in self.registers:
+            raise ValueError(f"sample_counter {self.sample_counter!r} is not in registers")
+        addrs = [r.address for r in self.registers.values()]
+        if len(set(addrs)) != len(addrs):
+            raise ValueError("two registers share an address")
+        return self
+
+    @property
+    def read_span(self) -> tuple[int, int]:
+        """(first address, count) covering every register, read in one request."""
+        addrs = [r.address for r in self.registers.values()]
+        return min(addrs), max(addrs) - min(addrs) + 1
+
+
+# --- the laser's serial command set -----------------------------------------------------------
+
+LASER_SETTINGS = ("fluence_j_cm2", "pulse_ms", "spot_mm", "rep_rate_hz")
+LASER_STATES = ("STANDBY", "READY", "FIRING", "FAULT")
+
+
+class Command(Strict):
+    """A request line and the reply that confirms it.
+
+    ``send`` is a ``str.format`` template (``{value}`` for setters). ``reply`` is a regular
+    expression that must match the whole reply line; named groups become values.
+    """
+
+    send: str
+    reply: str
+
+    @model_validator(mode="after")
+    def _reply_compiles(self) -> Command:
+        try:
+            re.compile(self.reply)
+        except re.error as e:
+            raise ValueError(f"reply pattern does not compile: {e}") from e
+        return self
+
+
+class LaserProtocol(Strict):
+    kind: Literal["serial_commands"]
+    terminator: str = "\r\n"
+    status: Command = Field(description="Reply groups: state, pulses and every setting")
+    set: dict[str, Command] = Field(description="One setter per setting name")
+    arm: Command
+    standby: Command
+    stop: Command
+    heartbeat: Command
+    error_reply: str = Field("ERR (?P<reason>.*)", description="A device-reported error line")
+
+    @model_validator(mode="after")
+    def _covers_settings(self) -> LaserProtocol:
+        missing = set(LASER_SETTINGS) - set(self.set)
+        if missing:
+            raise ValueError(f"no setter for {sorted(missing)}")
+        groups = set(re.compile(self.status.reply).groupindex)
+        needed = {"state", "pulses", *LASER_SETTINGS}
+        if not needed <= groups:
+            raise ValueError(f"status reply lacks groups {sorted(needed - groups)}")
+        return self
+
+
+class Laser(Strict):
+    model: str
+    wavelength_nm: float = Field(gt=200, lt=11_000)
+    transport: SerialTransport
+    protocol: LaserProtocol
+    poll_period_ms: float = Field(gt=0, le=1000)
+    heartbeat_period_ms: float = Field(gt=0)
+    heartbeat_timeout_ms: float = Field(
+        gt=0, description="The laser drops to STANDBY by itself after this long without one"
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat_fits(self) -> Laser:
+        if self.heartbeat_period_ms * 2 > self.heartbeat_timeout_ms:
+            raise ValueError("heartbeat_timeout_ms must be at least twice heartbeat_period_ms")
+        return self
+
+
+# --- the hardware interlock output ------------------------------------------------------------
+
+
+class ModbusCoilOutput(Strict):
+    """A coil on a relay module; energised (True) permits emission. Wired fail-safe."""
+
+    kind: Literal["modbus_coil"]
+    model: str
+    transport: ModbusTransport
+    coil: int = Field(ge=0, le=65535)
+    refresh_period_ms: float = Field(gt=0)
+    watchdog_ms: float = Field(
+        gt=0, description="The module opens the relay by itself when not refreshed this long"
+    )
+
+    @model_validator(mode="after")
+    def _watchdog_fits(self) -> ModbusCoilOutput:
+        if self.refresh_period_ms * 2 > self.watchdog_ms:
+            raise ValueError("watchdog_ms must be at least twice refresh_period_ms")
+        return self
+
+
+class SerialLineOutput(Strict):
+    """A control line of the laser's serial port drives the relay; asserted permits emission."""
+
+    kind: Literal["serial_line"]
+    line: Literal["DTR", "RTS"]
+
+
+InterlockOutput = Annotated[ModbusCoilOutput | SerialLineOutput, Field(discriminator="kind")]
+
+
+# --- limits -------------------------------------------------------------------------------------
+
+
+class Range(Strict):
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.min <= self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class SettingsLimit(Strict):
+    """Allowed settings for some skin types over a range of spot sizes."""
+
+    skin_types: list[SkinType] = Field(min_length=1)
+    spot_mm: Range
+    fluence_j_cm2: Range
+    pulse_ms: Range
+    rep_rate_hz_max: float = Field(gt=0)
+    source: str = Field(min_length=1, description="Citation, or 'clinic default, review'")
+
+
+class Band(Strict):
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Band:
+        if not self.low < self.high:
+            raise ValueError(f"low {self.low} must be below high {self.high}")
+        return self
+
+
+class Limits(Strict):
+    skin_temp_c: Band
+    skin_temp_source: str
+    cooler_plate_temp_c: Band
+    cooler_flow_l_min_min: float = Field(ge=0)
+    stale_ms: dict[Literal["sensor", "cooler", "laser"], float]
+    required_reaction_ms: float = Field(gt=0)
+    settings: list[SettingsLimit] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _every_type_covered(self) -> Limits:
+        covered = {t for row in self.settings for t in row.skin_types}
+        missing = [t.value for t in SkinType if t not in covered]
+        if missing:
+            raise ValueError(f"settings limits do not cover skin types {missing}")
+        if set(self.stale_ms) != {"sensor", "cooler", "laser"}:
+            raise ValueError("stale_ms needs sensor, cooler and laser")
+        return self
+
+
+class Loop(Strict):
+    rate_hz: float = Field(gt=0, le=10_000)
+    ring_samples: int = Field(1024, ge=16)
+
+
+class Setup(Strict):
+    """A clinic setup: the devices beside one laser, and the limits for it."""
+
+    spec: Literal["1"]
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    version: int = Field(ge=1)
+    description: str
+    laser: Laser
+    cooler: ModbusDevice
+    sensor: ModbusDevice
+    interlock_output: InterlockOutput
+    limits: Limits
+    loop: Loop
+
+    @model_validator(mode="after")
+    def _channels_present(self) -> Setup:
+        if "skin_temp_c" not in self.sensor.registers:
+            raise ValueError("sensor.registers needs skin_temp_c")
+        for name in ("plate_temp_c", "flow_l_min"):
+            if name not in self.cooler.registers:
+                raise ValueError(f"cooler.registers needs {name}")
+        if self.sensor.sample_counter is None:
+            raise ValueError("sensor.sample_counter is required: staleness is checked on it")
+        return self

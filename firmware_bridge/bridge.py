@@ -1,0 +1,369 @@
+"""The bridge: one worker thread per device, each the single owner of its connection.
+
+Workers poll on absolute deadlines and publish into ``LiveState``. The halt path is two
+independent routes started by one call, ``halt()``, which never blocks:
+
+- the laser worker wakes and sends the stop command (retried until the laser confirms);
+- the interlock worker wakes and de-energises the relay in the laser's remote-interlock loop.
+
+The laser also gets a heartbeat, and the relay is refreshed, so both fall to their safe
+state by themselves when this process dies.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from device_profiles.schema import ModbusCoilOutput, Setup
+from firmware_bridge.drivers import InterlockOutputDriver, LaserDriver, LaserStatus, RegisterDevice
+from firmware_bridge.errors import BridgeError, LinkLost
+from firmware_bridge.live import (
+    COOLER_CHANNELS,
+    LASER_STATE_CODES,
+    SENSOR_CHANNELS,
+    SETTING_CHANNELS,
+    Ch,
+    Dev,
+    LiveState,
+)
+from firmware_bridge.transport import ModbusRegisterTransport, SerialLineTransport
+
+T = TypeVar("T")
+EventSink = Callable[[str, dict[str, Any]], None]
+TelemetrySink = Callable[[int, float], None]
+
+
+class HaltRefused(BridgeError):
+    """An operator command that would enable emission while a halt is latched."""
+
+
+class _Worker(threading.Thread):
+    """A thread that runs ``step`` at absolute deadlines and can be woken early."""
+
+    def __init__(self, name: str, period_s: float) -> None:
+        super().__init__(name=name, daemon=True)
+        self.period_s = period_s
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Runs once on the worker's own thread after the last step: release the connection."""
+
+    def run(self) -> None:
+        due = time.perf_counter()
+        try:
+            while not self.stopping.is_set():
+                self.step()
+                due += self.period_s
+                now = time.perf_counter()
+                if due < now:  # fell behind (a timeout): restart the schedule, do not burst
+                    due = now
+                self.wake.wait(due - now)
+                self.wake.clear()
+        finally:
+            self.finish()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=2)
+
+
+class _RegisterWorker(_Worker):
+    def __init__(
+        self,
+        dev: Dev,
+        device: RegisterDevice,
+        channels: dict[str, Ch],
+        live: LiveState,
+        on_event: EventSink,
+        on_telemetry: TelemetrySink,
+    ) -> None:
+        super().__init__(f"laserguard-{dev.name.lower()}", device.profile.poll_period_ms / 1000)
+        self.dev = dev
+        self.device = device
+        self.channels = [
+            (name, ch) for name, ch in channels.items() if name in device.profile.registers
+        ]
+        self.counter = device.profile.sample_counter
+        self.live = live
+        self.on_event = on_event
+        self.on_telemetry = on_telemetry
+        self.last_count: float | None = None
+
+    def step(self) -> None:
+        try:
+            values = self.device.read()
+        except BridgeError as e:
+            if self.live.link_ok[self.dev] or self.live.link_error[self.dev] is None:
+                self.on_event("link_lost", {"device": self.dev.name.lower(), "error": str(e)})
+            self.live.link_down(self.dev, str(e))
+            return
+        for name, ch in self.channels:
+            self.live.store(ch, values[name])
+            self.on_telemetry(ch, values[name])
+        if self.counter is None or values[self.counter] != self.last_count:
+            self.live.mark_fresh(self.dev)
+        if self.counter is not None:
+            self.last_count = values[self.counter]
+        if not self.live.link_ok[self.dev]:
+            self.live.link_up(self.dev)
+            self.on_event("link_up", {"device": self.dev.name.lower()})
+
+    def finish(self) -> None:
+        self.device.transport.close()
+
+
+class Bridge:
+    """All device connections of one setup, and the halt path."""
+
+    def __init__(
+        self,
+        setup: Setup,
+        *,
+        on_event: EventSink,
+        on_telemetry: TelemetrySink | None = None,
+    ) -> None:
+        self.setup = setup
+        self.live = LiveState()
+        self.on_event = on_event
+        self.on_telemetry: TelemetrySink = on_telemetry or (lambda ch, v: None)
+        self._halt_latched = False
+        self._stop_pending = False
+        self._permit = False
+        self.halt_t_ns: int | None = None
+        self.stop_confirmed_t_ns: int | None = None
+        self.relay_opened_t_ns: int | None = None
+        self._commands: queue.Queue[tuple[Callable[[LaserDriver], Any], Future[Any]]] = (
+            queue.Queue()
+        )
+
+        line = SerialLineTransport(setup.laser.transport, setup.laser.protocol.terminator)
+        self.laser = LaserDriver(setup.laser, line)
+        out = setup.interlock_output
+        if isinstance(out, ModbusCoilOutput):
+            self.output = InterlockOutputDriver(
+                out, registers=ModbusRegisterTransport(out.transport)
+            )
+            refresh_s = out.refresh_period_ms / 1000
+        else:
+            self.output = InterlockOutputDriver(out, line=line)
+            refresh_s = setup.laser.heartbeat_period_ms / 1000
+        self._workers: list[_Worker] = [
+            _RegisterWorker(
+                Dev.SENSOR,
+                RegisterDevice(setup.sensor, ModbusRegisterTransport(setup.sensor.transport)),
+                SENSOR_CHANNELS,
+                self.live,
+                on_event,
+                self.on_telemetry,
+            ),
+            _RegisterWorker(
+                Dev.COOLER,
+                RegisterDevice(setup.cooler, ModbusRegisterTransport(setup.cooler.transport)),
+                COOLER_CHANNELS,
+                self.live,
+                on_event,
+                self.on_telemetry,
+            ),
+        ]
+        self._laser_worker = _LaserWorker(self)
+        self._output_worker = _OutputWorker(self, refresh_s)
+        self._workers += [self._laser_worker, self._output_worker]
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for w in self._workers:
+            w.start()
+
+    def close(self) -> None:
+        """Open the interlock and stop every worker. Safe to call twice."""
+        self.halt("bridge shutting down", quiet=True)
+        for w in self._workers:
+            w.stop()
+
+    def __enter__(self) -> Bridge:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the halt path -----------------------------------------------------------------------
+
+    @property
+    def halted(self) -> bool:
+        return self._halt_latched
+
+    def halt(self, reason: str, *, quiet: bool = False) -> None:
+        """Stop emission by both routes. Never blocks; safe from any thread, any number of times."""
+        first = not self._halt_latched
+        self._halt_latched = True
+        self._permit = False
+        self._stop_pending = True
+        if first:
+            self.halt_t_ns = time.perf_counter_ns()
+            self.stop_confirmed_t_ns = None
+            self.relay_opened_t_ns = None
+        self._output_worker.wake.set()
+        self._laser_worker.wake.set()
+        if first and not quiet:
+            self.on_event("halt_requested", {"reason": reason})
+
+    def release_halt(self) -> None:
+        """After a person acknowledged: the relay may close again (the laser stays in STANDBY)."""
+        self._halt_latched = False
+
+    def set_permit(self, permit: bool) -> None:
+        """Whether the relay should be energised. Ignored while a halt is latched."""
+        self._permit = permit and not self._halt_latched
+        self._output_worker.wake.set()
+
+    @property
+    def permit(self) -> bool:
+        return self._permit
+
+    # --- operator commands on the laser (run on the laser's worker thread) --------------------
+
+    def laser_call(self, fn: Callable[[LaserDriver], T], timeout_s: float = 2.0) -> T:
+        fut: Future[T] = Future()
+        self._commands.put((fn, fut))
+        self._laser_worker.wake.set()
+        return fut.result(timeout=timeout_s)
+
+    def arm(self) -> None:
+        def do(laser: LaserDriver) -> None:
+            if self._halt_latched:  # checked on the laser's own thread, just before the write
+                raise HaltRefused("a halt is latched: acknowledge it first")
+            laser.arm()
+
+        self.laser_call(do)
+
+
+class _LaserWorker(_Worker):
+    def __init__(self, bridge: Bridge) -> None:
+        period = min(bridge.setup.laser.poll_period_ms, bridge.setup.laser.heartbeat_period_ms)
+        super().__init__("laserguard-laser", period / 1000)
+        self.b = bridge
+        self.hb_period_s = bridge.setup.laser.heartbeat_period_ms / 1000
+        self.poll_period_s = bridge.setup.laser.poll_period_ms / 1000
+        self.hb_due = 0.0
+        self.poll_due = 0.0
+        self.last_pulses: int | None = None
+
+    def _link_lost(self, e: BridgeError) -> None:
+        live = self.b.live
+        if live.link_ok[Dev.LASER] or live.link_error[Dev.LASER] is None:
+            self.b.on_event("link_lost", {"device": "laser", "error": str(e)})
+        live.link_down(Dev.LASER, str(e))
+
+    def _send_stop(self) -> None:
+        try:
+            self.b.laser.stop()
+        except LinkLost as e:
+            self._link_lost(e)
+            return  # retried on the next wake; the relay route is already open
+        except BridgeError as e:
+            self.b.on_event("halt_stop_failed", {"error": str(e)})
+            return
+        self.b._stop_pending = False
+        self.b.stop_confirmed_t_ns = time.perf_counter_ns()
+        self.b.on_event("halt_stop_confirmed", {})
+
+    def _publish(self, st: LaserStatus) -> None:
+        live = self.b.live
+        for name, ch in SETTING_CHANNELS.items():
+            live.store(ch, st.settings[name])
+        live.store(Ch.LASER_STATE, LASER_STATE_CODES[st.state])
+        live.store(Ch.LASER_PULSES, float(st.pulses))
+        live.mark_fresh(Dev.LASER)
+        if not live.link_ok[Dev.LASER]:
+            live.link_up(Dev.LASER)
+            self.b.on_event("link_up", {"device": "laser"})
+        if self.last_pulses is not None and st.pulses > self.last_pulses:
+            self.b.on_event(
+                "pulses",
+                {"n": st.pulses - self.last_pulses, "total": st.pulses, "settings": st.settings},
+            )
+        self.last_pulses = st.pulses
+        if self.b._halt_latched and st.state in ("READY", "FIRING"):
+            self.b._stop_pending = True  # it came back up (a panel?): stop it again
+
+    def step(self) -> None:
+        b = self.b
+        if b._stop_pending:
+            self._send_stop()
+        while not b._stop_pending:
+            try:
+                fn, fut = b._commands.get_nowait()
+            except queue.Empty:
+                break
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn(b.laser))
+                except BaseException as e:  # handed to the caller, who raises it
+                    fut.set_exception(e)
+        now = time.perf_counter()
+        try:
+            if now >= self.hb_due:
+                b.laser.heartbeat()
+                self.hb_due = now + self.hb_period_s
+            if now >= self.poll_due:
+                self._publish(b.laser.status())
+                self.poll_due = now + self.poll_period_s
+        except LinkLost as e:
+            self._link_lost(e)
+        except BridgeError as e:
+            self.b.on_event("laser_protocol_error", {"error": str(e)})
+            b.live.link_down(Dev.LASER, str(e))
+
+    def finish(self) -> None:
+        if self.b._stop_pending:
+            self._send_stop()
+        self.b.laser.transport.close()
+
+
+class _OutputWorker(_Worker):
+    """Writes the wanted relay state now on a change, and refreshes it for the watchdog."""
+
+    def __init__(self, bridge: Bridge, refresh_s: float) -> None:
+        super().__init__("laserguard-interlock", refresh_s)
+        self.b = bridge
+        self.written: bool | None = None
+
+    def step(self) -> None:
+        b = self.b
+        want = b._permit and not b._halt_latched
+        try:
+            b.output.set_permit(want)
+        except BridgeError as e:
+            if b.live.link_ok[Dev.INTERLOCK] or b.live.link_error[Dev.INTERLOCK] is None:
+                b.on_event("link_lost", {"device": "interlock", "error": str(e)})
+            b.live.link_down(Dev.INTERLOCK, str(e))
+            return
+        b.live.mark_fresh(Dev.INTERLOCK)
+        if not b.live.link_ok[Dev.INTERLOCK]:
+            b.live.link_up(Dev.INTERLOCK)
+        if want != self.written:
+            if not want and b._halt_latched and b.relay_opened_t_ns is None:
+                b.relay_opened_t_ns = time.perf_counter_ns()
+            b.on_event("interlock_output", {"permit": want})
+            self.written = want
+
+    def finish(self) -> None:
+        self.b._permit = False
+        try:
+            self.b.output.set_permit(False)
+        except BridgeError as e:  # the watchdog opens the relay within watchdog_ms anyway
+            self.b.on_event("link_lost", {"device": "interlock", "error": str(e)})
+        self.b.output.close()

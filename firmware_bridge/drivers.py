@@ -1,0 +1,161 @@
+"""Drivers built from a profile: wire data in, named values with units out.
+
+No limits and no decisions here: the interlock decides. A driver only knows how a device
+of its profile speaks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from device_profiles.schema import (
+    LASER_SETTINGS,
+    Command,
+    Laser,
+    ModbusCoilOutput,
+    ModbusDevice,
+    Register,
+    SerialLineOutput,
+)
+from firmware_bridge.errors import DeviceRejected, ProtocolError
+from firmware_bridge.transport import LineTransport, RegisterTransport
+
+
+@dataclass(frozen=True)
+class LaserStatus:
+    state: str
+    pulses: int
+    settings: dict[str, float]
+
+
+class LaserDriver:
+    """The laser's serial command set, as its profile describes it."""
+
+    def __init__(self, profile: Laser, transport: LineTransport) -> None:
+        self.profile = profile
+        self.transport = transport
+        proto = profile.protocol
+        self._status_re = re.compile(proto.status.reply)
+        self._error_re = re.compile(proto.error_reply)
+        self._reply_re = {
+            name: re.compile(cmd.reply)
+            for name, cmd in [
+                ("arm", proto.arm),
+                ("standby", proto.standby),
+                ("stop", proto.stop),
+                ("heartbeat", proto.heartbeat),
+            ]
+        }
+        self._set_re = {name: re.compile(cmd.reply) for name, cmd in proto.set.items()}
+
+    def _transact(self, line: str, pattern: re.Pattern[str]) -> re.Match[str]:
+        reply = self.transport.request(line)
+        m = pattern.fullmatch(reply)
+        if m is not None:
+            return m
+        err = self._error_re.fullmatch(reply)
+        if err is not None:
+            raise DeviceRejected(line, err.groupdict().get("reason") or reply)
+        raise ProtocolError(f"unexpected reply to {line!r}: {reply!r}")
+
+    def _simple(self, name: str, cmd: Command) -> None:
+        self._transact(cmd.send, self._reply_re[name])
+
+    def status(self) -> LaserStatus:
+        m = self._transact(self.profile.protocol.status.send, self._status_re)
+        try:
+            return LaserStatus(
+                state=m["state"],
+                pulses=int(m["pulses"]),
+                settings={name: float(m[name]) for name in LASER_SETTINGS},
+            )
+        except ValueError as e:
+            raise ProtocolError(f"status reply has a malformed number: {m.group(0)!r}") from e
+
+    def set(self, name: str, value: float) -> float:
+        """Set one setting; returns the value the laser confirmed."""
+        cmd = self.profile.protocol.set[name]
+        m = self._transact(cmd.send.format(value=value), self._set_re[name])
+        try:
+            return float(m["value"])
+        except (IndexError, ValueError) as e:
+            raise ProtocolError(f"confirmation of {name} is malformed: {m.group(0)!r}") from e
+
+    def arm(self) -> None:
+        self._simple("arm", self.profile.protocol.arm)
+
+    def standby(self) -> None:
+        self._simple("standby", self.profile.protocol.standby)
+
+    def stop(self) -> None:
+        self._simple("stop", self.profile.protocol.stop)
+
+    def heartbeat(self) -> None:
+        self._simple("heartbeat", self.profile.protocol.heartbeat)
+
+
+def decode(reg: Register, raw: int) -> float:
+    if reg.type == "int16" and raw >= 0x8000:
+        raw -= 0x10000
+    return raw * reg.scale
+
+
+def encode(reg: Register, value: float) -> int:
+    raw = round(value / reg.scale)
+    lo, hi = (-0x8000, 0x7FFF) if reg.type == "int16" else (0, 0xFFFF)
+    if not lo <= raw <= hi:
+        raise ValueError(f"{value} {reg.unit} does not fit a {reg.type} register at {reg.scale}")
+    return raw & 0xFFFF
+
+
+class RegisterDevice:
+    """A Modbus device whose register map is its profile: one block read per poll."""
+
+    def __init__(self, profile: ModbusDevice, transport: RegisterTransport) -> None:
+        self.profile = profile
+        self.transport = transport
+        self._first, self._count = profile.read_span
+        self._regs = list(profile.registers.items())
+
+    def read(self) -> dict[str, float]:
+        raw = self.transport.read_registers(self._first, self._count)
+        return {name: decode(reg, raw[reg.address - self._first]) for name, reg in self._regs}
+
+    def write(self, name: str, value: float) -> None:
+        reg = self.profile.registers[name]
+        if not reg.writable:
+            raise ValueError(f"register {name} is not writable in profile {self.profile.model}")
+        self.transport.write_register(reg.address, encode(reg, value))
+
+
+class InterlockOutputDriver:
+    """The hardware halt path: permit (True) energises the relay in the remote-interlock loop."""
+
+    def __init__(
+        self,
+        profile: ModbusCoilOutput | SerialLineOutput,
+        *,
+        registers: RegisterTransport | None = None,
+        line: LineTransport | None = None,
+    ) -> None:
+        self.profile = profile
+        self._registers = registers
+        self._line = line
+        if isinstance(profile, ModbusCoilOutput) and registers is None:
+            raise ValueError("a Modbus coil output needs a register transport")
+        if isinstance(profile, SerialLineOutput) and line is None:
+            raise ValueError("a serial-line output needs the laser's line transport")
+
+    def set_permit(self, permit: bool) -> None:
+        if isinstance(self.profile, ModbusCoilOutput):
+            assert self._registers is not None
+            self._registers.write_coil(self.profile.coil, permit)
+        else:
+            assert self._line is not None
+            self._line.set_control_line(self.profile.line, permit)
+
+    def close(self) -> None:
+        """Release a Modbus relay's connection; a serial line belongs to the laser's port."""
+        if self._registers is not None:
+            self._registers.close()

@@ -1,0 +1,37 @@
+"""Exceptions of the bridge, grouped by failure phase.
+
+::
+
+    BridgeError
+    ├── LinkLost          the device does not answer, or the connection broke (a trip)
+    ├── ProtocolError     the device answered something we cannot parse (a malformed frame)
+    └── DeviceRejected    the device answered, and refused the request ("ERR ...")
+
+Low-level errors (``serial.SerialException``, ``OSError``, pymodbus exceptions) are
+converted here at the transport boundary and kept as ``__cause__``. A device-reported
+condition that is part of normal telemetry (a fault code register) is a value, not one of
+these.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base class: something between LaserGuard and a device went wrong."""
+
+
+class LinkLost(BridgeError):
+    """No answer in time, or the connection is gone. The interlock treats it as a trip."""
+
+
+class ProtocolError(BridgeError):
+    """An answer that does not fit the device's protocol in its profile."""
+
+
+class DeviceRejected(BridgeError):
+    """The device answered with an error reply; ``reason`` is what it said."""
+
+    def __init__(self, command: str, reason: str) -> None:
+        super().__init__(f"{command!r} refused by the device: {reason}")
+        self.command = command
+        self.reason = reason

@@ -1,0 +1,187 @@
+"""Transports move bytes and registers; they know nothing of lasers or limits.
+
+Two small interfaces, one per wire family, each with one owner thread (neither pyserial
+ports nor pymodbus clients are thread-safe):
+
+- ``LineTransport``: a request line out, one reply line back (the laser's serial commands);
+- ``RegisterTransport``: read a block of holding registers, write a register or a coil.
+
+Every failure of the wire becomes ``LinkLost`` (or ``ProtocolError`` for a garbled answer);
+an exception reply from a Modbus device becomes ``DeviceRejected``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from abc import ABC, abstractmethod
+from typing import Any
+
+import serial
+from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+from pymodbus.exceptions import ModbusException
+
+from device_profiles.schema import ModbusRtuTransport, ModbusTcpTransport, SerialTransport
+from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
+
+
+class LineTransport(ABC):
+    """A request/reply line protocol. ``request`` returns the reply without terminator."""
+
+    @abstractmethod
+    def request(self, line: str) -> str: ...
+
+    @abstractmethod
+    def set_control_line(self, name: str, asserted: bool) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class SerialLineTransport(LineTransport):
+    """Lines over pyserial. Opens lazily and reopens after a lost link."""
+
+    def __init__(self, cfg: SerialTransport, terminator: str) -> None:
+        self._cfg = cfg
+        self._term = terminator.encode()
+        self._port: serial.Serial | None = None
+        self._buf = bytearray()
+
+    def _open(self) -> serial.Serial:
+        if self._port is None:
+            try:
+                self._port = serial.serial_for_url(
+                    self._cfg.port,
+                    baudrate=self._cfg.baudrate,
+                    bytesize=self._cfg.bytesize,
+                    parity=self._cfg.parity,
+                    stopbits=self._cfg.stopbits,
+                    timeout=self._cfg.timeout_ms / 1000.0,
+                    write_timeout=self._cfg.timeout_ms / 1000.0,
+                )
+            except (serial.SerialException, OSError, ValueError) as e:
+                raise LinkLost(f"cannot open {self._cfg.port}: {e}") from e
+            self._buf.clear()
+        return self._port
+
+    def request(self, line: str) -> str:
+        port = self._open()
+        deadline = time.monotonic() + self._cfg.timeout_ms / 1000.0
+        try:
+            port.reset_input_buffer()
+            self._buf.clear()
+            port.write(line.encode("ascii") + self._term)
+            while True:
+                idx = self._buf.find(self._term)
+                if idx >= 0:
+                    raw = bytes(self._buf[:idx])
+                    del self._buf[: idx + len(self._term)]
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise LinkLost(f"no reply to {line!r} within {self._cfg.timeout_ms:g} ms")
+                port.timeout = remaining
+                chunk = port.read(max(1, port.in_waiting))
+                self._buf.extend(chunk)
+        except (serial.SerialException, OSError) as e:
+            self.close()
+            raise LinkLost(f"serial link {self._cfg.port} failed: {e}") from e
+        try:
+            return raw.decode("ascii")
+        except UnicodeDecodeError as e:
+            raise ProtocolError(f"reply to {line!r} is not ASCII: {raw!r}") from e
+
+    def set_control_line(self, name: str, asserted: bool) -> None:
+        port = self._open()
+        try:
+            if name == "DTR":
+                port.dtr = asserted
+            elif name == "RTS":
+                port.rts = asserted
+            else:
+                raise ValueError(f"unknown control line {name}")
+        except (serial.SerialException, OSError) as e:
+            raise LinkLost(f"cannot drive {name} on {self._cfg.port}: {e}") from e
+
+    def close(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(serial.SerialException, OSError):
+                port.close()  # closing a dead port: nothing left to release
+
+
+class RegisterTransport(ABC):
+    @abstractmethod
+    def read_registers(self, address: int, count: int) -> list[int]: ...
+
+    @abstractmethod
+    def write_register(self, address: int, raw: int) -> None: ...
+
+    @abstractmethod
+    def write_coil(self, address: int, value: bool) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class ModbusRegisterTransport(RegisterTransport):
+    """Holding registers and coils over a pymodbus sync client (TCP or RTU)."""
+
+    def __init__(self, cfg: ModbusTcpTransport | ModbusRtuTransport) -> None:
+        self._cfg = cfg
+        timeout_s = cfg.timeout_ms / 1000.0
+        self._client: Any
+        if isinstance(cfg, ModbusTcpTransport):
+            self._where = f"{cfg.host}:{cfg.port}"
+            # retries=0: a missed answer is lost communication, never silently retried.
+            self._client = ModbusTcpClient(
+                cfg.host, port=cfg.port, timeout=timeout_s, retries=0, reconnect_delay=0
+            )
+        else:
+            self._where = cfg.port
+            self._client = ModbusSerialClient(
+                cfg.port,
+                baudrate=cfg.baudrate,
+                parity=cfg.parity,
+                stopbits=cfg.stopbits,
+                timeout=timeout_s,
+                retries=0,
+                reconnect_delay=0,
+            )
+        self._device_id = cfg.device_id
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if not self._client.connected and not self._client.connect():
+                raise LinkLost(f"cannot connect to {self._where}")
+            reply = fn(*args, device_id=self._device_id, **kwargs)
+        except ModbusException as e:
+            self._client.close()
+            raise LinkLost(f"{what} at {self._where}: {e}") from e
+        except OSError as e:
+            self._client.close()
+            raise LinkLost(f"{what} at {self._where}: {e}") from e
+        if reply.isError():
+            raise DeviceRejected(what, f"Modbus exception {getattr(reply, 'exception_code', '?')}")
+        return reply
+
+    def read_registers(self, address: int, count: int) -> list[int]:
+        reply = self._call(
+            f"read {count} registers at {address}",
+            self._client.read_holding_registers,
+            address,
+            count=count,
+        )
+        regs = list(reply.registers)
+        if len(regs) != count:
+            raise ProtocolError(f"asked {count} registers at {address}, got {len(regs)}")
+        return regs
+
+    def write_register(self, address: int, raw: int) -> None:
+        self._call(f"write register {address}", self._client.write_register, address, raw)
+
+    def write_coil(self, address: int, value: bool) -> None:
+        self._call(f"write coil {address}", self._client.write_coil, address, value)
+
+    def close(self) -> None:
+        self._client.close()
