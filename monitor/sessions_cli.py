@@ -1,0 +1,220 @@
+"""`sessions` subcommands: list, show and verify the session log.
+
+Exit codes: 0 success, 1 the log failed verification, 2 the log could not be read
+(missing file, not a session log, unknown or ambiguous session id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.session_log import Event, SessionInfo, SessionLog, SessionLogError
+
+__all__ = ["DEFAULT_DB", "add_sessions_parser"]
+
+DEFAULT_DB = "runs/laserguard.sqlite3"
+DB_ENV_VAR = "LASERGUARD_DB"
+
+EXIT_OK = 0
+EXIT_TAMPERED = 1
+EXIT_UNREADABLE = 2
+
+
+def add_sessions_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `sessions {list,show,verify}` to a CLI's subparsers."""
+    default_db = os.environ.get(DB_ENV_VAR) or DEFAULT_DB
+    sessions = subparsers.add_parser(
+        "sessions",
+        help="list, show and verify logged treatment sessions",
+        description="Read the tamper-evident session log.",
+    )
+    sub = sessions.add_subparsers(dest="sessions_command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--db",
+            default=default_db,
+            metavar="PATH",
+            help=f"session log database (default: ${DB_ENV_VAR} or {DEFAULT_DB}; now {default_db})",
+        )
+        p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    p_list = sub.add_parser("list", help="list sessions, newest first")
+    common(p_list)
+    p_list.set_defaults(func=cmd_list)
+
+    p_show = sub.add_parser("show", help="show one session's events and telemetry summary")
+    p_show.add_argument("session_id", metavar="ID", help="session id or a unique prefix of it")
+    common(p_show)
+    p_show.set_defaults(func=cmd_show)
+
+    p_verify = sub.add_parser("verify", help="recompute the hash chain and telemetry digests")
+    p_verify.add_argument(
+        "session_id",
+        metavar="ID",
+        nargs="?",
+        default=None,
+        help="only the span of this session (id or unique prefix); default: the whole file",
+    )
+    common(p_verify)
+    p_verify.set_defaults(func=cmd_verify)
+
+
+def _open(db: str) -> SessionLog:
+    path = Path(db)
+    if not path.is_file():
+        raise SessionLogError(f"no session log at {path}")
+    # Read-only: reviewing or verifying a log must never change it.
+    return SessionLog(path, read_only=True)
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_UNREADABLE
+
+
+def _iso(t_wall: float | None, ms: bool = False) -> str:
+    if t_wall is None:
+        return "-"
+    stamp = datetime.fromtimestamp(t_wall, tz=UTC)
+    return stamp.isoformat(timespec="milliseconds" if ms else "seconds").replace("+00:00", "Z")
+
+
+def _json_number(x: float) -> float | str | None:
+    """Strict JSON has no NaN or infinity."""
+    if np.isnan(x):
+        return None
+    if np.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return float(x)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    try:
+        with _open(args.db) as log:
+            infos = log.sessions()
+    except SessionLogError as e:
+        return _error(str(e))
+    if args.json:
+        print(json.dumps([asdict(s) for s in infos], indent=2))
+        return EXIT_OK
+    header = ("ID", "STARTED", "OPERATOR", "PATIENT", "SKIN", "PROFILE", "MODE", "EVENTS", "END")
+    rows = [
+        (
+            s.session_id[:8],
+            _iso(s.started_at),
+            s.operator,
+            s.patient_id,
+            s.skin_type,
+            s.profile_name,
+            s.mode,
+            str(s.n_events),
+            s.end_reason if s.end_reason is not None else "(open)",
+        )
+        for s in infos
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    if not rows:
+        print("(no sessions)")
+    return EXIT_OK
+
+
+def _telemetry_summary(
+    channel: np.ndarray[Any, Any], value: np.ndarray[Any, Any]
+) -> dict[int, dict[str, Any]]:
+    summary: dict[int, dict[str, Any]] = {}
+    for ch in np.unique(channel).tolist():
+        v = value[channel == ch]
+        finite = v[~np.isnan(v)]
+        summary[int(ch)] = {
+            "n": int(v.shape[0]),
+            "min": float(finite.min()) if finite.size else float("nan"),
+            "max": float(finite.max()) if finite.size else float("nan"),
+            "n_nan": int(v.shape[0] - finite.shape[0]),
+        }
+    return summary
+
+
+def _event_line(e: Event) -> str:
+    payload = json.dumps(e.payload, sort_keys=True, separators=(",", ":"))
+    return f"{e.seq:>7}  {_iso(e.t_wall, ms=True)}  {e.kind:<16} {payload}"
+
+
+def _header_lines(s: SessionInfo) -> list[str]:
+    return [
+        f"session   {s.session_id}",
+        f"started   {_iso(s.started_at, ms=True)}",
+        f"ended     {_iso(s.ended_at, ms=True)}"
+        + (f"  ({s.end_reason})" if s.end_reason is not None else "  (open)"),
+        f"operator  {s.operator}",
+        f"patient   {s.patient_id}   skin type {s.skin_type}",
+        f"profile   {s.profile_name}  digest {s.profile_digest}",
+        f"mode      {s.mode}",
+        f"events    {s.n_events}",
+    ]
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    try:
+        with _open(args.db) as log:
+            info = log.session(args.session_id)
+            events = log.events(info.session_id)
+            _, channel, value = log.telemetry(info.session_id)
+    except SessionLogError as err:
+        return _error(str(err))
+    summary = _telemetry_summary(channel, value)
+    if args.json:
+        doc = {
+            "session": asdict(info),
+            "events": [asdict(e) for e in events],
+            "telemetry": {
+                "n_rows": int(channel.shape[0]),
+                "channels": {
+                    str(ch): {
+                        k: _json_number(x) if k in ("min", "max") else x for k, x in cs.items()
+                    }
+                    for ch, cs in summary.items()
+                },
+            },
+        }
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    for line in _header_lines(info):
+        print(line)
+    print()
+    for e in events:
+        print(_event_line(e))
+    print()
+    print(f"telemetry {channel.shape[0]} rows")
+    for ch, s in summary.items():
+        nan_note = f"  ({s['n_nan']} NaN)" if s["n_nan"] else ""
+        print(f"  channel {ch:>5}: n={s['n']}  min={s['min']:.6g}  max={s['max']:.6g}{nan_note}")
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        with _open(args.db) as log:
+            result = log.verify(args.session_id)
+    except SessionLogError as e:
+        return _error(str(e))
+    if args.json:
+        print(json.dumps(asdict(result), indent=2))
+    elif result.ok:
+        print(
+            f"OK: {result.n_events} events, {result.n_telemetry_rows} telemetry rows, chain intact"
+        )
+    else:
+        print(f"TAMPERED/BROKEN at seq {result.first_bad_seq}: {result.reason}")
+    return EXIT_OK if result.ok else EXIT_TAMPERED
