@@ -1,0 +1,200 @@
+"""The session log, off the interlock's hot path.
+
+The interlock loop calls ``event()`` and ``telemetry()``; both only append to an in-memory
+queue and return. A daemon thread drains the queue every ``flush_interval_s`` and writes
+consecutive events with ``SessionLog.append_many`` and consecutive telemetry samples as one
+``SessionLog.append_telemetry`` batch, so the order of events and telemetry in the log is the
+order they were enqueued, at the granularity of those runs.
+
+"If the session cannot be logged, treatment stops": the first failed write, or a queue that
+would grow past ``max_queue``, calls ``on_failure(reason)`` exactly once and sets ``failed``.
+From then on enqueued items are dropped without a word, because the caller has already halted
+the laser on ``on_failure``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from monitor.session_log import SessionLog
+
+__all__ = ["LogWriter"]
+
+# Queue items. Tuples, not dataclasses: the producer side is the interlock's hot path.
+_EventItem = tuple[str, str, dict[str, Any], float]  # session_id, kind, payload, t_wall
+_TelemetryItem = tuple[str, float, int, float]  # session_id, t_s, channel, value
+_EVENT = 0
+_TELEMETRY = 1
+_FLUSH = 2
+
+
+class LogWriter:
+    """Writes events and telemetry to a SessionLog from a background thread.
+
+    The SessionLog stays the caller's: ``close()`` stops the thread but does not close it.
+    ``on_failure`` runs on the writer thread (write failures) or on the caller's thread
+    (queue overflow, use after close) and must not block.
+    """
+
+    def __init__(
+        self,
+        log: SessionLog,
+        *,
+        on_failure: Callable[[str], None],
+        flush_interval_s: float = 0.05,
+        max_queue: int = 100_000,
+    ) -> None:
+        if flush_interval_s <= 0:
+            raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
+        if max_queue < 1:
+            raise ValueError(f"max_queue must be >= 1, got {max_queue}")
+        self._log = log
+        self._on_failure = on_failure
+        self._flush_interval_s = flush_interval_s
+        self._max_queue = max_queue
+        # deque.append/popleft are atomic: producers never take a lock.
+        self._queue: deque[tuple[int, Any]] = deque()
+        self._in_flight = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._fail_lock = threading.Lock()
+        self._failed: str | None = None
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    # -- properties --------------------------------------------------------------------------
+
+    @property
+    def failed(self) -> str | None:
+        """Why logging stopped, once a write failed; None while healthy."""
+        return self._failed
+
+    @property
+    def backlog(self) -> int:
+        """Items enqueued but not yet committed."""
+        return len(self._queue) + self._in_flight
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("LogWriter already started")
+        self._thread = threading.Thread(target=self._run, name="session-log-writer", daemon=True)
+        self._thread.start()
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until everything enqueued so far is committed. False on timeout or failure."""
+        if self._failed is not None:
+            return False
+        if self._thread is None or not self._thread.is_alive():
+            return not self._queue and self._in_flight == 0 and self._failed is None
+        done = threading.Event()
+        self._queue.append((_FLUSH, done))
+        self._wake.set()
+        return done.wait(timeout_s) and self._failed is None
+
+    def close(self) -> None:
+        """Flush, then stop the thread. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is None:
+            return
+        self.flush()
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=5.0)
+
+    # -- hot path ----------------------------------------------------------------------------
+
+    def event(
+        self, session_id: str, kind: str, payload: dict[str, Any], t_wall: float | None = None
+    ) -> None:
+        """Enqueue one event. Never blocks, never raises."""
+        if self._admit():
+            t = time.time() if t_wall is None else t_wall
+            self._queue.append((_EVENT, (session_id, kind, payload, t)))
+
+    def telemetry(self, session_id: str, t_s: float, channel: int, value: float) -> None:
+        """Enqueue one telemetry sample. Never blocks, never raises."""
+        if self._admit():
+            self._queue.append((_TELEMETRY, (session_id, t_s, channel, value)))
+
+    def _admit(self) -> bool:
+        if self._failed is not None:
+            return False
+        if self._closed:
+            self._fail("log writer is closed: data would go unlogged")
+            return False
+        if len(self._queue) >= self._max_queue:
+            self._fail(f"session log queue full ({self._max_queue} items): writer not keeping up")
+            return False
+        return True
+
+    def _fail(self, reason: str) -> None:
+        with self._fail_lock:
+            if self._failed is not None:
+                return
+            self._failed = reason
+        self._on_failure(reason)
+
+    # -- writer thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._flush_interval_s)
+            self._wake.clear()
+            stopping = self._stop.is_set()
+            self._drain()
+            if stopping:
+                return
+
+    def _drain(self) -> None:
+        items: list[tuple[int, Any]] = []
+        while self._queue:
+            items.append(self._queue.popleft())
+        self._in_flight = len(items)
+        try:
+            self._write(items)
+        finally:
+            self._in_flight = 0
+            # Waiters learn about a failure through `failed`; never leave them hanging.
+            for tag, obj in items:
+                if tag == _FLUSH:
+                    obj.set()
+
+    def _write(self, items: list[tuple[int, Any]]) -> None:
+        run: list[Any] = []
+        run_tag = -1
+        for tag, obj in items:
+            if self._failed is not None:
+                return
+            if tag == _FLUSH:
+                continue  # items before it are written before any waiter is released
+            if tag != run_tag or (tag == _TELEMETRY and obj[0] != run[0][0]):
+                self._write_run(run_tag, run)
+                run, run_tag = [], tag
+            run.append(obj)
+        if self._failed is None:
+            self._write_run(run_tag, run)
+
+    def _write_run(self, tag: int, run: list[Any]) -> None:
+        if not run:
+            return
+        try:
+            if tag == _EVENT:
+                self._log.append_many(run)
+            else:
+                n = len(run)
+                t_s = np.fromiter((r[1] for r in run), dtype=np.float64, count=n)
+                channel = np.fromiter((r[2] for r in run), dtype=np.int32, count=n)
+                value = np.fromiter((r[3] for r in run), dtype=np.float64, count=n)
+                self._log.append_telemetry(run[0][0], t_s, channel, value)
+        except Exception as e:  # any failure to log halts treatment; the reason says what
+            self._fail(f"session log write failed: {type(e).__name__}: {e}")
