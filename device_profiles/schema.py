@@ -253,7 +253,12 @@ class Band(Strict):
 class Limits(Strict):
     skin_temp_c: Band
     skin_temp_source: str
-    cooler_plate_temp_c: Band
+    cooler_plate_temp_c: Band = Field(
+        description="Treatment band: outside it arming is refused and a warning is shown"
+    )
+    cooler_plate_trip_c: Band = Field(
+        description="Outside this wider band the plate no longer protects the skin: halt"
+    )
     cooler_flow_l_min_min: float = Field(ge=0)
     stale_ms: dict[Literal["sensor", "cooler", "laser"], float]
     required_reaction_ms: float = Field(gt=0)
@@ -265,6 +270,9 @@ class Limits(Strict):
         missing = [t.value for t in SkinType if t not in covered]
         if missing:
             raise ValueError(f"settings limits do not cover skin types {missing}")
+        warn, trip = self.cooler_plate_temp_c, self.cooler_plate_trip_c
+        if not (trip.low <= warn.low and warn.high <= trip.high):
+            raise ValueError("cooler_plate_trip_c must contain cooler_plate_temp_c")
         if set(self.stale_ms) != {"sensor", "cooler", "laser"}:
             raise ValueError("stale_ms needs sensor, cooler and laser")
         return self

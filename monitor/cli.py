@@ -1,0 +1,273 @@
+"""The ``laserguard`` command: simulator, bridge, demo and session log tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from device_profiles.loader import ProfileError, bundled_names, load, with_endpoints
+from device_profiles.schema import LASER_SETTINGS, SkinType
+
+DEFAULT_SETUP = "demo-ndyag-1064"
+EPILOG = """\
+examples:
+  laserguard demo                                   simulated treatment, live view
+  laserguard demo --headless --scenario cooling-failure --duration 30 --json
+  laserguard sim --scenario normal                  simulator only (prints its endpoints)
+  laserguard bridge --endpoints runs/X/endpoints.json --skin-type III \\
+      --fluence 120 --pulse-ms 30 --spot-mm 3 --rate-hz 1 --arm
+  laserguard sessions list | show ID | verify [ID]
+"""
+
+
+def _db_default() -> str:
+    return os.environ.get("LASERGUARD_DB", "runs/laserguard.sqlite3")
+
+
+def _skin_type(text: str) -> SkinType:
+    try:
+        return SkinType(text.upper())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"skin type must be one of I..VI, not {text!r}") from None
+
+
+def _add_settings_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--fluence", type=float, required=required, help="fluence, J/cm²")
+    p.add_argument("--pulse-ms", type=float, required=required, help="pulse width, ms")
+    p.add_argument("--spot-mm", type=float, required=required, help="spot diameter, mm")
+    p.add_argument("--rate-hz", type=float, required=required, help="repetition rate, Hz")
+
+
+def _settings_from(args: argparse.Namespace) -> dict[str, float] | None:
+    vals = [args.fluence, args.pulse_ms, args.spot_mm, args.rate_hz]
+    if all(v is None for v in vals):
+        return None
+    if any(v is None for v in vals):
+        raise SystemExit("give all four settings: --fluence --pulse-ms --spot-mm --rate-hz")
+    return dict(zip(LASER_SETTINGS, [float(v) for v in vals], strict=True))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import default_run_dir, run_demo
+    from sim.scenario import load_scenario
+
+    loaded = load(args.setup)
+    scenario = load_scenario(args.scenario)
+    settings = _settings_from(args) or {
+        k: float(getattr(scenario.settings, k)) for k in LASER_SETTINGS
+    }
+    skin = args.skin_type or SkinType(str(scenario.skin_type))
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(scenario.name)
+    duration = args.duration
+    on_tick = None
+    view = None
+    if not args.headless:
+        from monitor.live_view import LiveView
+
+        view = LiveView(scenario.name, duration)
+        on_tick = view.update
+    if args.headless and duration is None:
+        duration = 30.0
+    try:
+        if view is not None:
+            with view:
+                result = run_demo(
+                    loaded,
+                    args.scenario,
+                    settings,
+                    skin,
+                    db_path=Path(args.db),
+                    run_dir=run_dir,
+                    duration_s=duration,
+                    speed=args.speed,
+                    on_tick=on_tick,
+                )
+        else:
+            result = run_demo(
+                loaded,
+                args.scenario,
+                settings,
+                skin,
+                db_path=Path(args.db),
+                run_dir=run_dir,
+                duration_s=duration,
+                speed=args.speed,
+            )
+    except RuntimeError as e:
+        print(f"laserguard demo: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_report(result)
+    return 0
+
+
+def _print_report(r: dict[str, Any]) -> None:
+    print(f"session {r['session_id']}  scenario {r['scenario']}  skin type {r['skin_type']}")
+    print(f"  final state      {r['final_state']}")
+    print(f"  pulses fired     {r['pulses_fired']} (after halt: {r['pulses_after_halt']})")
+    print(f"  max skin temp    {r['max_skin_temp_c']} °C (limit {r['skin_temp_limit_c']} °C)")
+    if r["halted"]:
+        print(f"  HALTED; latency  {r['halt_latency_ms']} ms (sensor served → laser got stop)")
+        for t in r["trips"]:
+            print(f"    t={t['t_s']:7.3f} s  {t['check']}: {t['reason']}")
+    else:
+        print("  no trip")
+    for w in r["warnings"]:
+        print(f"  warning t={w['t_s']:7.3f} s  {w['check']}: {w['reason']}")
+    print(f"  session log      {r['db']}  (laserguard sessions show {r['session_id'][:8]})")
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    import time
+
+    from monitor.live_view import LiveView
+    from monitor.session import Refused, Session, SessionParams
+    from monitor.session_log import SessionLog
+
+    loaded = load(args.setup)
+    setup = loaded.setup
+    if args.endpoints:
+        setup = with_endpoints(setup, json.loads(Path(args.endpoints).read_text()))
+    log = SessionLog(args.db)
+    params = SessionParams(
+        operator=args.operator, patient_id=args.patient, skin_type=args.skin_type, mode=args.mode
+    )
+    session = Session(loaded, log, params, setup=setup, realtime=args.realtime)
+    view = LiveView("bridge", args.duration)
+    try:
+        session.start()
+        settings = _settings_from(args)
+        if settings is not None:
+            gate = session.request_settings(settings)
+            if not gate.ok:
+                print(f"settings refused: {gate.explain()}", file=sys.stderr)
+            elif args.arm:
+                session.arm()
+        t0 = time.monotonic()
+        with view:
+            while args.duration is None or time.monotonic() - t0 < args.duration:
+                view.update(session, time.monotonic() - t0)
+                time.sleep(0.25)
+    except Refused as e:
+        print(f"refused: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        session.end("bridge stopped")
+        log.close()
+    print(f"session {session.session_id} ended; trips: {[t.check for t in session.trips]}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="laserguard",
+        description="LaserGuard: an independent safety interlock and session monitor for "
+        "cosmetic vascular lasers and their skin-cooling units.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="run a simulated treatment (simulator + bridge + interlock) and report",
+        description="Start the simulator in its own process, connect the bridge over a real "
+        "pty and Modbus TCP, run a scripted session and report what happened.",
+    )
+    demo.add_argument(
+        "--setup",
+        default=DEFAULT_SETUP,
+        help=f"setup name or file (bundled: {', '.join(bundled_names())})",
+    )
+    demo.add_argument(
+        "--scenario", default="normal", help="scenario name or file (e.g. normal, cooling-failure)"
+    )
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="simulated seconds (default: until Ctrl-C; 30 with --headless)",
+    )
+    demo.add_argument(
+        "--speed", type=float, default=1.0, help="simulator clock speed (1 = real time)"
+    )
+    demo.add_argument(
+        "--skin-type",
+        type=_skin_type,
+        default=None,
+        help="override the scenario's Fitzpatrick type I..VI",
+    )
+    demo.add_argument("--headless", action="store_true", help="no live view")
+    demo.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    demo.add_argument("--db", default=_db_default(), help="session log file (SQLite) [%(default)s]")
+    demo.add_argument("--run-dir", default=None, help="folder for the simulator's files")
+    _add_settings_args(demo, required=False)
+    demo.set_defaults(func=cmd_demo)
+
+    bridge = sub.add_parser(
+        "bridge",
+        help="run a session against real devices or a running simulator",
+        description="Connect to the devices of a setup, gate the settings, arm on request and "
+        "keep the interlock running until Ctrl-C or --duration.",
+    )
+    bridge.add_argument("--setup", default=DEFAULT_SETUP, help="setup name or file")
+    bridge.add_argument(
+        "--endpoints",
+        default=None,
+        help="JSON file of device addresses (as written by `laserguard sim`)",
+    )
+    bridge.add_argument(
+        "--skin-type", type=_skin_type, required=True, help="Fitzpatrick skin type I..VI"
+    )
+    bridge.add_argument(
+        "--operator", default=os.environ.get("USER", "operator"), help="who operates"
+    )
+    bridge.add_argument("--patient", required=True, help="pseudonymous patient id")
+    bridge.add_argument(
+        "--mode",
+        choices=["clinical", "demo", "test"],
+        default="clinical",
+        help="recorded with every session [%(default)s]",
+    )
+    bridge.add_argument("--arm", action="store_true", help="arm after the settings pass the gate")
+    bridge.add_argument(
+        "--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)"
+    )
+    bridge.add_argument(
+        "--realtime", action="store_true", help="ask for SCHED_FIFO for the interlock loop"
+    )
+    bridge.add_argument(
+        "--db", default=_db_default(), help="session log file (SQLite) [%(default)s]"
+    )
+    _add_settings_args(bridge, required=False)
+    bridge.set_defaults(func=cmd_bridge)
+
+    from sim.cli import add_sim_parser
+
+    from monitor.sessions_cli import add_sessions_parser
+
+    add_sim_parser(sub)
+    add_sessions_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ProfileError as e:
+        print(f"laserguard: {e}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

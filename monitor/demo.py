@@ -1,0 +1,197 @@
+"""A simulated treatment end to end: simulator process, bridge, interlock, log, report.
+
+The simulator runs in its own process (as the devices would), reached over a real pty and
+real Modbus TCP sockets. The report's halt latency is measured on the simulator's side, in
+wall-clock time: from the moment the sensor first *served* a reading beyond the limit to the
+moment the laser *received* the stop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device_profiles.loader import LoadedSetup, with_endpoints
+from device_profiles.schema import SkinType
+from firmware_bridge.live import Ch
+from monitor.session import Refused, Session, SessionParams, State
+from monitor.session_log import SessionLog
+
+
+@dataclass
+class SimProcess:
+    proc: subprocess.Popen[bytes]
+    run_dir: Path
+    endpoints: dict[str, Any]
+
+    def events(self) -> list[dict[str, Any]]:
+        path = self.run_dir / "sim_events.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            if line.strip():
+                out.append(json.loads(line))
+        return out
+
+    def kill(self) -> None:
+        """Kill the simulator the hard way (a test of what the devices do on their own)."""
+        self.proc.kill()
+        self.proc.wait(timeout=5)
+
+
+@contextmanager
+def sim_process(
+    setup_source: str,
+    scenario: str,
+    *,
+    speed: float,
+    run_dir: Path,
+    timeout_s: float = 15.0,
+) -> Iterator[SimProcess]:
+    """Start ``laserguard sim`` in a child process and wait for its endpoints."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    endpoints_file = run_dir / "endpoints.json"
+    endpoints_file.unlink(missing_ok=True)
+    cmd = [
+        sys.executable, "-m", "monitor.cli", "sim",
+        "--setup", setup_source, "--scenario", scenario,
+        "--speed", str(speed), "--run-dir", str(run_dir),
+    ]  # fmt: skip
+    log = (run_dir / "sim.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not endpoints_file.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"simulator exited with {proc.returncode}: "
+                    + (run_dir / "sim.log").read_text()[-2000:]
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"simulator wrote no endpoints within {timeout_s:g} s")
+            time.sleep(0.02)
+        time.sleep(0.02)  # the file is written whole, but let its writer finish the rename
+        endpoints = json.loads(endpoints_file.read_text())
+        yield SimProcess(proc, run_dir, endpoints)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def halt_latency_ms(sim_events: list[dict[str, Any]]) -> float | None:
+    crossing = next((e for e in sim_events if e["kind"] == "over_limit_served"), None)
+    stop = next((e for e in sim_events if e["kind"] == "stop_received"), None)
+    if crossing is None or stop is None:
+        return None
+    return round((float(stop["t_wall"]) - float(crossing["t_wall"])) * 1000.0, 3)
+
+
+def report(
+    session: Session,
+    log: SessionLog,
+    sim_events: list[dict[str, Any]],
+    scenario: str,
+) -> dict[str, Any]:
+    _, ch, val = log.telemetry(session.session_id)
+    skin = val[ch == int(Ch.SKIN_TEMP_C)]
+    skin = skin[np.isfinite(skin)]
+    pulses = [e for e in sim_events if e["kind"] == "pulse"]
+    stop = next((e for e in sim_events if e["kind"] == "stop_received"), None)
+    halted = bool(session.trips)
+    after = [p for p in pulses if stop is not None and p["t_wall"] > stop["t_wall"]]
+    return {
+        "session_id": session.session_id,
+        "scenario": scenario,
+        "profile": f"{session.setup.name} v{session.setup.version}",
+        "profile_digest": session.loaded.digest,
+        "skin_type": session.params.skin_type.value,
+        "halted": halted,
+        "trips": [
+            {"check": tr.check, "reason": tr.reason, "t_s": round(tr.t_s, 3)}
+            for tr in session.trips
+        ],
+        "warnings": [w.as_dict() for w in session.warnings],
+        "pulses_fired": len(pulses),
+        "pulses_after_halt": len(after),
+        "max_skin_temp_c": round(float(skin.max()), 2) if skin.size else None,
+        "halt_latency_ms": halt_latency_ms(sim_events) if halted else None,
+        "skin_temp_limit_c": session.engine.skin_high,
+        "loop_lateness_ms": session.loop.lateness().as_dict(),
+        "final_state": str(session.state),
+    }
+
+
+def run_demo(
+    loaded: LoadedSetup,
+    scenario_name: str,
+    settings: dict[str, float],
+    skin_type: SkinType,
+    *,
+    db_path: Path,
+    run_dir: Path,
+    duration_s: float | None,
+    speed: float = 1.0,
+    operator: str = "demo-operator",
+    patient_id: str = "SIM-0001",
+    on_tick: Callable[[Session, float], None] | None = None,
+    tick_s: float = 0.25,
+) -> dict[str, Any]:
+    """Run one simulated session; returns the report. ``duration_s`` is simulated time."""
+    with sim_process(loaded.source, scenario_name, speed=speed, run_dir=run_dir) as sim:
+        setup = with_endpoints(loaded.setup, sim.endpoints)
+        log = SessionLog(db_path)
+        params = SessionParams(
+            operator=operator,
+            patient_id=patient_id,
+            skin_type=skin_type,
+            mode="demo",
+            meta={"scenario": scenario_name, "speed": speed, "endpoints": sim.endpoints},
+        )
+        session = Session(loaded, log, params, setup=setup)
+        try:
+            session.start()
+            gate = session.request_settings(settings)
+            if gate.ok:
+                session.arm()
+            t_start = time.monotonic()
+            while duration_s is None or (time.monotonic() - t_start) * speed < duration_s:
+                if on_tick is not None:
+                    on_tick(session, (time.monotonic() - t_start) * speed)
+                time.sleep(tick_s)
+        except Refused as e:
+            session._event("demo_refused", {"reason": str(e)})
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if session.state is not State.ENDED:
+                session.end("demo finished")
+        time.sleep(0.05)
+        result = report(session, log, sim.events(), scenario_name)
+        result["gate"] = gate.explain() if "gate" in locals() else None
+        log.close()
+    result["run_dir"] = str(run_dir)
+    result["db"] = str(db_path)
+    return result
+
+
+def default_run_dir(scenario: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(os.environ.get("LASERGUARD_RUNS", "runs")) / f"{stamp}-{scenario}-{os.getpid()}"

@@ -1,0 +1,165 @@
+"""The real-time interlock loop: a thread at a fixed rate on absolute deadlines.
+
+Each cycle reads the live arrays, evaluates every check at once, and on a new HALT
+condition calls ``halt`` *before* anything else (words and logging come after). It keeps the
+recent skin temperature and its own lateness in preallocated NumPy rings; it does not log,
+format or allocate per cycle.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from firmware_bridge.live import Ch, LiveState
+from monitor.checks import HALT_MASK, CheckEngine
+
+
+@dataclass(frozen=True)
+class LatenessStats:
+    cycles: int
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    missed: int
+    realtime: str
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {
+            "cycles": self.cycles,
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "p999_ms": self.p999_ms,
+            "max_ms": self.max_ms,
+            "missed": self.missed,
+            "realtime": self.realtime,
+        }
+
+
+def try_realtime(priority: int = 50) -> str:
+    """Ask for SCHED_FIFO on the calling thread; say what we got."""
+    if not hasattr(os, "sched_setscheduler"):
+        return "SCHED_OTHER (no SCHED_FIFO on this platform)"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (PermissionError, OSError) as e:
+        return f"SCHED_OTHER (SCHED_FIFO refused: {e.strerror})"
+    return f"SCHED_FIFO priority {priority}"
+
+
+class InterlockLoop(threading.Thread):
+    def __init__(
+        self,
+        engine: CheckEngine,
+        live: LiveState,
+        *,
+        rate_hz: float,
+        halt: Callable[[str], None],
+        on_condition: Callable[[int, bool], None],
+        ring_samples: int = 4096,
+        realtime: bool = False,
+    ) -> None:
+        super().__init__(name="laserguard-interlock-loop", daemon=True)
+        self.engine = engine
+        self.live = live
+        self.period_ns = int(1e9 / rate_hz)
+        self.halt = halt
+        self.on_condition = on_condition
+        self.want_realtime = realtime
+        self.realtime = "not started"
+        self.emission_permitted = False
+        self.halted = False
+        self._stopping = threading.Event()
+        n = ring_samples
+        self.skin_t_ns: npt.NDArray[np.int64] = np.zeros(n, dtype=np.int64)
+        self.skin_c: npt.NDArray[np.float64] = np.full(n, np.nan)
+        self.lateness_ms: npt.NDArray[np.float64] = np.zeros(max(n, 65536))
+        self.cycles = 0
+        self.missed = 0
+        self._prev = np.zeros_like(engine.active)
+        self._new = np.zeros_like(engine.active)
+        self._cleared = np.zeros_like(engine.active)
+
+    def run(self) -> None:
+        self.realtime = try_realtime() if self.want_realtime else "SCHED_OTHER (not requested)"
+        gc.collect()
+        gc.freeze()  # what exists now is never scanned again: fewer, shorter collections
+        due = time.perf_counter_ns()
+        ring, late = len(self.skin_c), len(self.lateness_ms)
+        while not self._stopping.is_set():
+            now = time.perf_counter_ns()
+            lateness = now - due
+            active = self.engine.evaluate(self.live, now, self.emission_permitted)
+            np.greater(active, self._prev, out=self._new)
+            if self._new.any():
+                if not self.halted and (self._new & HALT_MASK).any():
+                    self.halted = True
+                    self.halt("interlock trip")  # first: stop emission
+                for i in np.flatnonzero(self._new):
+                    self.on_condition(int(i), True)
+            np.greater(self._prev, active, out=self._cleared)
+            if self._cleared.any():
+                for i in np.flatnonzero(self._cleared):
+                    self.on_condition(int(i), False)
+            np.copyto(self._prev, active)
+            k = self.cycles
+            self.skin_t_ns[k % ring] = now
+            self.skin_c[k % ring] = self.live.value[Ch.SKIN_TEMP_C]
+            self.lateness_ms[k % late] = lateness / 1e6
+            if lateness > self.period_ns:
+                self.missed += 1
+            self.cycles = k + 1
+            due += self.period_ns
+            sleep_ns = due - time.perf_counter_ns()
+            if sleep_ns > 0:
+                time.sleep(sleep_ns / 1e9)
+            elif -sleep_ns > 10 * self.period_ns:
+                due = time.perf_counter_ns()  # far behind (suspended?): do not burst to catch up
+        gc.unfreeze()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout=2)
+
+    def active_names(self) -> list[str]:
+        from monitor.checks import CHECKS
+
+        return [CHECKS[i].name for i in np.flatnonzero(self._prev)]
+
+    def halt_conditions_active(self) -> bool:
+        return bool((self._prev & HALT_MASK).any())
+
+    def lateness(self) -> LatenessStats:
+        n = min(self.cycles, len(self.lateness_ms))
+        data = self.lateness_ms[:n] if n else np.zeros(1)
+        p50, p99, p999 = np.percentile(data, [50, 99, 99.9])
+        return LatenessStats(
+            cycles=self.cycles,
+            p50_ms=float(p50),
+            p99_ms=float(p99),
+            p999_ms=float(p999),
+            max_ms=float(data.max()),
+            missed=self.missed,
+            realtime=self.realtime,
+        )
+
+    def recent_skin(
+        self, seconds: float
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(age in s, skin °C) of the last ``seconds``, oldest first, for views and reports."""
+        n = min(self.cycles, len(self.skin_c))
+        if n == 0:
+            return np.zeros(0), np.zeros(0)
+        idx = (np.arange(self.cycles - n, self.cycles)) % len(self.skin_c)
+        t = self.skin_t_ns[idx]
+        keep = t >= t[-1] - int(seconds * 1e9)
+        return (t[keep] - t[-1]) / 1e9, self.skin_c[idx][keep]

@@ -1,0 +1,365 @@
+"""A treatment session: the bridge, the interlock loop and the log, under one state machine.
+
+States::
+
+    CONNECTING ──all devices fresh──► STANDBY ──arm (gate + preconditions)──► READY
+         │                              ▲  ▲                                     │
+         └──────── timeout: FAILED      │  └──────────── standby ────────────────┤
+                                        └── acknowledge (who, why; conditions clear) ── HALTED ◄── any trip
+
+Everything that happens is logged. If the log cannot be written, the laser is halted.
+Operator commands are refused with a reason (``Refused``), never silently ignored.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from device_profiles.loader import LoadedSetup
+from device_profiles.schema import LASER_SETTINGS, Setup, SkinType
+from firmware_bridge.bridge import Bridge, HaltRefused
+from firmware_bridge.errors import BridgeError
+from firmware_bridge.live import Ch, Dev
+from monitor.checks import CHECKS, HALT_MASK, CheckEngine
+from monitor.gate import GateResult
+from monitor.interlock import InterlockLoop
+from monitor.log_writer import LogWriter
+from monitor.session_log import SessionLog
+
+
+class State(StrEnum):
+    CONNECTING = "CONNECTING"
+    STANDBY = "STANDBY"
+    READY = "READY"
+    HALTED = "HALTED"
+    FAILED = "FAILED"
+    ENDED = "ENDED"
+
+
+class Refused(Exception):
+    """An operator request that LaserGuard will not carry out; the message says why."""
+
+
+@dataclass
+class Trip:
+    check: str
+    reason: str
+    t_s: float
+    severity: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "reason": self.reason,
+            "t_s": round(self.t_s, 4),
+            "severity": self.severity,
+        }
+
+
+@dataclass
+class SessionParams:
+    operator: str
+    patient_id: str
+    skin_type: SkinType
+    mode: str = "demo"  # demo | test | clinical: simulated data is never mistaken for real
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Session:
+    def __init__(
+        self,
+        loaded: LoadedSetup,
+        log: SessionLog,
+        params: SessionParams,
+        *,
+        setup: Setup | None = None,
+        realtime: bool = False,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        self.loaded = loaded
+        self.setup = setup or loaded.setup
+        self.params = params
+        self.log = log
+        self.state = State.CONNECTING
+        self.trips: list[Trip] = []
+        self.warnings: list[Trip] = []
+        self.approved: dict[str, float] | None = None
+        self.connect_timeout_s = connect_timeout_s
+        self._lock = threading.RLock()
+        self.session_id = log.start_session(
+            operator=params.operator,
+            patient_id=params.patient_id,
+            skin_type=params.skin_type.value,
+            profile_name=f"{self.setup.name} v{self.setup.version}",
+            profile_digest=loaded.digest,
+            mode=params.mode,
+            meta={**params.meta, "profile_source": loaded.source},
+        )
+        self.t0_wall = time.time()
+        self.t0_ns = time.perf_counter_ns()
+        self.writer = LogWriter(log, on_failure=self._log_failed)
+        self.engine = CheckEngine(self.setup, params.skin_type)
+        self.bridge = Bridge(self.setup, on_event=self._bridge_event, on_telemetry=self._telemetry)
+        self.loop = InterlockLoop(
+            self.engine,
+            self.bridge.live,
+            rate_hz=self.setup.loop.rate_hz,
+            halt=self.bridge.halt,
+            on_condition=self._condition,
+            ring_samples=self.setup.loop.ring_samples,
+            realtime=realtime,
+        )
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def t_s(self) -> float:
+        return (time.perf_counter_ns() - self.t0_ns) / 1e9
+
+    def _event(self, kind: str, payload: dict[str, Any]) -> None:
+        self.writer.event(self.session_id, kind, {"t_s": round(self.t_s(), 6), **payload})
+
+    def _telemetry(self, ch: int, value: float) -> None:
+        self.writer.telemetry(self.session_id, self.t_s(), ch, value)
+
+    def _bridge_event(self, kind: str, payload: dict[str, Any]) -> None:
+        self._event(kind, payload)
+
+    def _log_failed(self, reason: str) -> None:
+        self.bridge.halt(f"session log failed: {reason}")
+        with self._lock:
+            self.loop.emission_permitted = False
+            self.state = State.HALTED
+            self.trips.append(
+                Trip("session_log", f"session log cannot be written: {reason}", self.t_s(), "HALT")
+            )
+
+    def _condition(self, index: int, active: bool) -> None:
+        """Called by the loop thread when a check becomes active or clears (halt already sent)."""
+        spec = CHECKS[index]
+        if not active:
+            self._event("condition_cleared", {"check": spec.name})
+            return
+        trip = Trip(
+            spec.name, self.engine.reason(index, self.bridge.live), self.t_s(), spec.severity.name
+        )
+        with self._lock:
+            if HALT_MASK[index]:
+                self.trips.append(trip)
+                self.loop.emission_permitted = False
+                if self.state in (State.STANDBY, State.READY, State.CONNECTING):
+                    self.state = State.HALTED
+            else:
+                self.warnings.append(trip)
+        self._event("trip" if HALT_MASK[index] else "warning", trip.as_dict())
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect to every device; STANDBY once each has sent fresh data, else FAILED."""
+        self.writer.start()
+        self.bridge.start()
+        deadline = time.monotonic() + self.connect_timeout_s
+        live = self.bridge.live
+        while time.monotonic() < deadline:
+            if live.link_ok.all() and (live.fresh_ns[:3] > self.t0_ns).all():
+                break
+            time.sleep(0.01)
+        else:
+            missing = [d.name.lower() for d in Dev if not live.link_ok[d]]
+            why = f"devices did not answer within {self.connect_timeout_s:g} s: {', '.join(missing) or 'stale data'}"
+            self.state = State.FAILED
+            self._event("connect_failed", {"reason": why})
+            self.bridge.halt(why)
+            raise Refused(why)
+        self.state = State.STANDBY
+        self._event("connected", {"laser_state": live.laser_state()})
+        self.loop.start()
+
+    def end(self, reason: str = "operator ended the session") -> None:
+        if self.state is State.ENDED:
+            return
+        if self.state is not State.FAILED:
+            try:
+                self.bridge.laser_call(lambda laser: laser.standby())
+            except (BridgeError, TimeoutError, HaltRefused) as e:
+                self._event("end_standby_failed", {"error": str(e)})
+        self.loop.stop()
+        self.bridge.close()
+        self.loop.halted = True
+        self._event("loop_lateness", self.loop.lateness().as_dict())
+        self.state = State.ENDED
+        self.writer.flush()
+        self.writer.close()
+        self.log.end_session(self.session_id, reason)
+
+    def __enter__(self) -> Session:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end("session closed" if exc[0] is None else f"session aborted: {exc[1]}")
+
+    # --- operator commands ---------------------------------------------------------------------
+
+    def request_settings(self, settings: dict[str, float], who: str | None = None) -> GateResult:
+        """Gate the settings; if they pass, send them to the laser and confirm them."""
+        missing = [k for k in LASER_SETTINGS if k not in settings]
+        if missing:
+            raise Refused(f"settings lack {', '.join(missing)}")
+        who = who or self.params.operator
+        result = self.engine.table.check(self.params.skin_type, settings)
+        if not result.ok:
+            self._event(
+                "settings_refused",
+                {
+                    "requested": settings,
+                    "by": who,
+                    "violations": [v.as_dict() for v in result.violations],
+                },
+            )
+            return result
+        with self._lock:
+            if self.state is not State.STANDBY:
+                raise Refused(f"settings can change only in STANDBY (now {self.state})")
+
+        def apply(laser: Any) -> dict[str, float]:
+            return {k: laser.set(k, float(settings[k])) for k in LASER_SETTINGS}
+
+        try:
+            confirmed = self.bridge.laser_call(apply)
+        except (BridgeError, TimeoutError) as e:
+            self._event("settings_failed", {"requested": settings, "error": str(e)})
+            raise Refused(f"the laser did not take the settings: {e}") from e
+        self.approved = confirmed
+        self._event("settings_applied", {"requested": settings, "confirmed": confirmed, "by": who})
+        return result
+
+    def arm(self, who: str | None = None) -> None:
+        """STANDBY → READY, only when every precondition holds."""
+        who = who or self.params.operator
+        with self._lock:
+            why = self._arm_blocker()
+            if why:
+                self._event("arm_refused", {"reason": why, "by": who})
+                raise Refused(why)
+            self.loop.emission_permitted = True
+            self.bridge.set_permit(True)
+        try:
+            self._wait_relay_closed()
+            self.bridge.arm()
+        except (BridgeError, TimeoutError, Refused) as e:
+            with self._lock:
+                self.loop.emission_permitted = False
+                self.bridge.set_permit(False)
+            self._event("arm_failed", {"error": str(e), "by": who})
+            raise Refused(f"arming failed: {e}") from e
+        with self._lock:
+            if self.state is State.STANDBY:
+                self.state = State.READY
+        self._event("armed", {"by": who, "settings": self.approved})
+
+    def _arm_blocker(self) -> str | None:
+        if self.state is not State.STANDBY:
+            return f"arming needs STANDBY (now {self.state})"
+        if self.writer.failed:
+            return f"the session log cannot be written: {self.writer.failed}"
+        if self.approved is None:
+            return "no settings have been approved for this session"
+        live = self.bridge.live
+        readback = {
+            name: float(live.value[ch])
+            for name, ch in (
+                ("fluence_j_cm2", Ch.FLUENCE_J_CM2),
+                ("pulse_ms", Ch.PULSE_MS),
+                ("spot_mm", Ch.SPOT_MM),
+                ("rep_rate_hz", Ch.REP_RATE_HZ),
+            )
+        }
+        for k, v in self.approved.items():
+            if abs(readback[k] - v) > 1e-6 * max(1.0, abs(v)):
+                return f"laser reads back {k}={readback[k]:g}, approved {v:g}"
+        active = self.loop.active_names()
+        if active:
+            return "conditions active: " + ", ".join(active)
+        return None
+
+    def _wait_relay_closed(self, timeout_s: float = 1.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        out = self.bridge._output_worker
+        while out.written is not True:
+            if time.monotonic() > deadline:
+                raise Refused("the interlock relay did not close")
+            if self.bridge.halted:
+                raise Refused("halted while arming")
+            time.sleep(0.002)
+
+    def standby(self, who: str | None = None) -> None:
+        with self._lock:
+            self.loop.emission_permitted = False
+            self.bridge.set_permit(False)
+            if self.state is State.READY:
+                self.state = State.STANDBY
+        try:
+            self.bridge.laser_call(lambda laser: laser.standby())
+        except (BridgeError, TimeoutError) as e:
+            self.bridge.halt(f"laser did not go to STANDBY: {e}")
+            raise Refused(f"the laser did not go to STANDBY; halted: {e}") from e
+        self._event("standby", {"by": who or self.params.operator})
+
+    def acknowledge(self, who: str, reason: str) -> None:
+        """A person releases a latched halt, with a reason. Refused while a cause persists."""
+        if not reason.strip():
+            raise Refused("an acknowledgement needs a reason")
+        with self._lock:
+            if self.state is not State.HALTED:
+                raise Refused(f"nothing to acknowledge (state {self.state})")
+            if self.writer.failed:
+                raise Refused(f"the session log cannot be written: {self.writer.failed}")
+            if self.loop.halt_conditions_active():
+                why = "the cause is still present: " + ", ".join(self.loop.active_names())
+                self._event("acknowledge_refused", {"by": who, "reason": reason, "why": why})
+                raise Refused(why)
+            self.bridge.release_halt()
+            self.loop.halted = False
+            self.state = State.STANDBY
+        self._event("acknowledged", {"by": who, "reason": reason})
+
+    # --- views ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        live = self.bridge.live
+        v = live.value
+
+        def num(ch: Ch) -> float | None:
+            x = float(v[ch])
+            return None if x != x else round(x, 3)
+
+        return {
+            "session_id": self.session_id,
+            "t_s": round(self.t_s(), 3),
+            "state": str(self.state),
+            "laser_state": live.laser_state(),
+            "skin_type": self.params.skin_type.value,
+            "skin_temp_c": num(Ch.SKIN_TEMP_C),
+            "plate_temp_c": num(Ch.PLATE_TEMP_C),
+            "flow_l_min": num(Ch.FLOW_L_MIN),
+            "settings": {
+                "fluence_j_cm2": num(Ch.FLUENCE_J_CM2),
+                "pulse_ms": num(Ch.PULSE_MS),
+                "spot_mm": num(Ch.SPOT_MM),
+                "rep_rate_hz": num(Ch.REP_RATE_HZ),
+            },
+            "pulses": num(Ch.LASER_PULSES),
+            "links": {d.name.lower(): bool(live.link_ok[d]) for d in Dev},
+            "permit": self.bridge.permit,
+            "active_conditions": self.loop.active_names(),
+            "trips": [t.as_dict() for t in self.trips],
+            "warnings": [t.as_dict() for t in self.warnings],
+            "limits": {
+                "skin_temp_c": [self.engine.skin_low, self.engine.skin_high],
+            },
+        }
