@@ -1,0 +1,231 @@
+"""The simulated laser: serial command set v1 on a pseudo-terminal.
+
+`LaserModel` is the laser's state machine; `SimLaser` puts it on the slave side of a pty so
+that the bridge opens it with pyserial exactly like a USB serial port.
+
+States: STANDBY --ARM--> READY; READY with the footswitch pressed --> FIRING, one pulse every
+1/rep_rate_hz simulated seconds; footswitch released --> READY; STOP or STANDBY --> STANDBY.
+Fail-safe, like a real laser's remote interlock: the laser drops to STANDBY by itself when
+no ``HB`` arrives for ``heartbeat_timeout_ms`` (wall time: the bridge is real), and cannot
+emit or arm while the interlock loop (the relay) is open.
+
+A pty has no control lines (setting DTR on one silently does nothing), which is why the
+interlock is a Modbus relay module here, not a serial line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import pty
+import time
+import tty
+from typing import Literal
+
+from device_profiles.schema import LASER_SETTINGS, Laser
+from sim.world import World
+
+State = Literal["STANDBY", "READY", "FIRING", "FAULT"]
+
+#: Settings the laser powers up with; the bridge sets its own before arming.
+POWER_ON_SETTINGS = {"fluence_j_cm2": 60.0, "pulse_ms": 20.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
+
+_SETTER_WORDS = {"F": "fluence_j_cm2", "PW": "pulse_ms", "SPOT": "spot_mm", "RATE": "rep_rate_hz"}
+_SETTER_FORMATS = {"F": "{:.1f}", "PW": "{:.1f}", "SPOT": "{:.1f}", "RATE": "{:.2f}"}
+# Commands too frequent to log one by one.
+_QUIET = {"STATUS?", "HB"}
+_MAX_LINE = 256
+
+
+class LaserModel:
+    def __init__(self, world: World, profile: Laser) -> None:
+        self.world = world
+        self.heartbeat_timeout_s = profile.heartbeat_timeout_ms / 1000.0
+        self.state: State = "STANDBY"
+        self.pulses = 0
+        self.settings = dict(POWER_ON_SETTINGS)
+        self.last_heartbeat: float | None = None  # time.monotonic()
+        self.heartbeat_lost = False
+        self._next_pulse_s: float | None = None
+        world.laser = self
+
+    # --- commands --------------------------------------------------------------------------
+
+    def handle_line(self, line: str) -> str:
+        """One command line (without terminator) in, one reply line out."""
+        self.world.advance()
+        command = line.strip()
+        if command not in _QUIET:
+            self.world.record("command", line=command)
+        reply = self._dispatch(command)
+        self.world.advance()
+        return reply
+
+    def _dispatch(self, command: str) -> str:
+        words = command.split()
+        match words:
+            case ["STATUS?"]:
+                return self.status_line()
+            case ["HB"]:
+                self.last_heartbeat = time.monotonic()
+                self.heartbeat_lost = False
+                return "OK HB"
+            case ["ARM"]:
+                return self._arm()
+            case ["STANDBY"]:
+                self._go("STANDBY", "standby command")
+                return "OK STANDBY"
+            case ["STOP"]:
+                self.world.record("stop_received", state=self.state)
+                self._go("STANDBY", "stop command")
+                return "OK STOPPED"
+            case ["SET", word, value] if word in _SETTER_WORDS:
+                return self._set(word, value)
+        return "ERR UNKNOWN COMMAND"
+
+    def _arm(self) -> str:
+        if not self.world.relay_closed:
+            return "ERR INTERLOCK OPEN"
+        if self.last_heartbeat is None or self.heartbeat_lost:
+            return "ERR NO HEARTBEAT"
+        if self.state == "STANDBY":
+            self._go("READY", "arm command")
+            self._maybe_fire()
+        return "OK READY"
+
+    def _set(self, word: str, text: str) -> str:
+        try:
+            value = float(text)
+        except ValueError:
+            return "ERR BAD VALUE"
+        if not math.isfinite(value) or value <= 0:
+            return "ERR BAD VALUE"
+        if self.state != "STANDBY":
+            return "ERR NOT IN STANDBY"
+        self.settings[_SETTER_WORDS[word]] = value
+        return f"OK {word}=" + _SETTER_FORMATS[word].format(value)
+
+    def status_line(self) -> str:
+        s = self.settings
+        return (
+            f"STATUS {self.state} PULSES={self.pulses} F={s['fluence_j_cm2']:.1f} "
+            f"PW={s['pulse_ms']:.1f} SPOT={s['spot_mm']:.1f} RATE={s['rep_rate_hz']:.2f}"
+        )
+
+    # --- what the world tells the laser -----------------------------------------------------
+
+    def panel_set(self, setting: str, value: float) -> None:
+        """A knob on the laser's own panel: changes a setting in any state."""
+        if setting not in LASER_SETTINGS:
+            raise ValueError(f"no laser setting {setting!r}")
+        self.settings[setting] = value
+
+    def on_trigger(self, pressed: bool) -> None:
+        if pressed:
+            self._maybe_fire()
+        elif self.state == "FIRING":
+            self._go("READY", "trigger released")
+
+    def on_interlock(self, closed: bool) -> None:
+        if not closed and self.state in ("READY", "FIRING"):
+            self._go("STANDBY", "interlock open")
+
+    def check_heartbeat(self, now: float) -> None:
+        """Called often on wall time; drops to STANDBY when the bridge has gone quiet."""
+        if self.last_heartbeat is None or self.heartbeat_lost:
+            return
+        if now - self.last_heartbeat > self.heartbeat_timeout_s:
+            self.heartbeat_lost = True
+            self.world.record(
+                "heartbeat_lost", silent_ms=round((now - self.last_heartbeat) * 1000.0, 1)
+            )
+            if self.state != "STANDBY":
+                self._go("STANDBY", "heartbeat lost")
+
+    # --- emission ---------------------------------------------------------------------------
+
+    def next_pulse_s(self) -> float | None:
+        return self._next_pulse_s if self.state == "FIRING" else None
+
+    def fire(self, t_s: float) -> None:
+        """Emit the pulse due at simulated time ``t_s``."""
+        if self.state != "FIRING" or not self.world.relay_closed:
+            self._next_pulse_s = None
+            return
+        self.pulses += 1
+        skin_c = self.world.skin.pulse(self.settings["fluence_j_cm2"])
+        self._next_pulse_s = t_s + 1.0 / self.settings["rep_rate_hz"]
+        self.world.record(
+            "pulse", pulses=self.pulses, settings=dict(self.settings), skin_temp_c=skin_c
+        )
+
+    def _maybe_fire(self) -> None:
+        if self.state == "READY" and self.world.trigger_pressed and self.world.relay_closed:
+            self._go("FIRING", "trigger pressed")
+            self._next_pulse_s = self.world.t_s
+
+    def _go(self, state: State, why: str) -> None:
+        if state == self.state:
+            return
+        self.world.record("state", **{"from": self.state, "to": state, "why": why})
+        self.state = state
+        if state != "FIRING":
+            self._next_pulse_s = None
+
+
+class SimLaser:
+    """`LaserModel` served on a pty; `path` is the slave device for the bridge to open."""
+
+    def __init__(self, model: LaserModel, terminator: str = "\r\n") -> None:
+        self.model = model
+        self.terminator = terminator.encode()
+        self._buffer = b""
+        self._master = -1
+        self._slave = -1
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.path = ""
+
+    def open(self, loop: asyncio.AbstractEventLoop) -> str:
+        self._master, self._slave = pty.openpty()
+        # Raw on both ends: no echo of our replies back to us, no line editing. The slave stays
+        # open here too, so the master does not see EIO while the bridge has the port closed.
+        tty.setraw(self._master)
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.path = os.ttyname(self._slave)
+        self._loop = loop
+        loop.add_reader(self._master, self._on_readable)
+        return self.path
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self._master)
+            self._loop = None
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                os.close(fd)
+        self._master = self._slave = -1
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self._master, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        self._buffer += data
+        while b"\n" in self._buffer:
+            raw, self._buffer = self._buffer.split(b"\n", 1)
+            line = raw.rstrip(b"\r").decode("ascii", errors="replace")
+            if line.strip():
+                self._write(self.model.handle_line(line))
+        if len(self._buffer) > _MAX_LINE:
+            # Line noise without a terminator: a real laser's input buffer would overflow too.
+            self._buffer = b""
+            self._write("ERR UNKNOWN COMMAND")
+
+    def _write(self, reply: str) -> None:
+        try:
+            os.write(self._master, reply.encode("ascii") + self.terminator)
+        except BlockingIOError:
+            # Nobody is reading the port and its buffer is full; a UART would drop it too.
+            self.model.world.record("reply_dropped", reply=reply)

@@ -1,0 +1,292 @@
+"""The cooling unit, the skin sensor and the relay module, as Modbus TCP servers.
+
+Each device is built from its register map in the setup profile, so a profile with another
+map gets a simulator that speaks it. The pymodbus ``action`` hook sees every request: on a
+read it writes the model's value at that moment into the served registers, on a write it
+hands the value to the model (only registers marked ``writable`` accept writes).
+
+A register holds ``round(value / scale)``, as int16 (two's complement) or uint16, clamped to
+the type's range like a real device's converter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from typing import Any, cast
+
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from device_profiles.schema import (
+    Band,
+    ModbusCoilOutput,
+    ModbusDevice,
+    ModbusTcpTransport,
+    Register,
+)
+from sim.world import World
+
+_REGISTER_CODES = (3, 4, 6, 16)  # read holding/input, write single/multiple
+_COIL_CODES = (1, 5, 15)  # read, write single/multiple
+
+#: Flow through a working chiller's window circuit.
+WORKING_FLOW_L_MIN = 2.0
+
+
+def to_raw(value: float, reg: Register) -> int:
+    raw = round(value / reg.scale)
+    if reg.type == "int16":
+        return max(-32768, min(32767, raw)) & 0xFFFF
+    return max(0, min(65535, raw))
+
+
+def from_raw(raw: int, reg: Register) -> float:
+    if reg.type == "int16" and raw >= 0x8000:
+        raw -= 0x10000
+    return raw * reg.scale
+
+
+def device_id_of(transport: Any) -> int:
+    return transport.device_id if isinstance(transport, ModbusTcpTransport) else 1
+
+
+class _TcpServed:
+    """A pymodbus TCP server around one `SimDevice`."""
+
+    def __init__(self) -> None:
+        self._server: ModbusTcpServer | None = None
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    def sim_device(self) -> SimDevice:
+        raise NotImplementedError
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on ``host:port`` (0 picks a free port); return the port."""
+        self._server = ModbusTcpServer(context=self.sim_device(), address=(host, port))
+        await self._server.serve_forever(background=True)
+        self.host = host
+        listener = cast(asyncio.Server, self._server.transport)
+        self.port = int(listener.sockets[0].getsockname()[1])
+        return self.port
+
+    async def shutdown(self) -> None:
+        if self._server is not None:
+            await self._server.shutdown()  # type: ignore[no-untyped-call]
+            self._server = None
+
+    @property
+    def endpoint(self) -> dict[str, Any]:
+        return {"host": self.host, "port": self.port}
+
+
+class RegisterDevice(_TcpServed):
+    """A device whose holding registers come from a profile's register map."""
+
+    def __init__(self, profile: ModbusDevice, world: World) -> None:
+        super().__init__()
+        self.profile = profile
+        self.world = world
+        self.device_id = device_id_of(profile.transport)
+        self.by_address = {reg.address: name for name, reg in profile.registers.items()}
+        self.measurement_period_s = profile.sensor_response_ms / 1000.0
+        self._last_measurement_s = -math.inf
+        self._counter = 0
+        # Never set: a device that has gone silent keeps its requests waiting forever.
+        self._silence = asyncio.Event()
+
+    def sim_device(self) -> SimDevice:
+        first, count = self.profile.read_span
+        return SimDevice(
+            id=self.device_id,
+            simdata=[SimData(first, count=count, values=0, datatype=DataType.REGISTERS)],
+            action=self._action,
+        )
+
+    # Hooks for each device.
+    def measure(self) -> None:
+        """Take a new measurement (called at most once per sensor_response_ms)."""
+
+    def values(self) -> dict[str, float]:
+        return {}
+
+    def write(self, name: str, value: float) -> None:
+        del name, value
+
+    def answering(self) -> bool:
+        return True
+
+    def served(self, names: set[str], raw: dict[str, int]) -> None:
+        del names, raw
+
+    def _maybe_measure(self) -> None:
+        if self.world.t_s - self._last_measurement_s >= self.measurement_period_s:
+            self._last_measurement_s = self.world.t_s
+            self._counter = (self._counter + 1) % 65536
+            self.measure()
+
+    async def _action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        current_registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        if not self.answering():
+            await self._silence.wait()
+        self.world.advance()
+        if function_code not in _REGISTER_CODES:
+            return ExcCodes.ILLEGAL_FUNCTION
+        if set_values is not None:
+            targets = [self.by_address.get(address + i) for i in range(len(set_values))]
+            if any(n is None or not self.profile.registers[n].writable for n in targets):
+                return ExcCodes.ILLEGAL_ADDRESS  # all or nothing, like one Modbus transaction
+            for target, written in zip(targets, set_values, strict=True):
+                assert target is not None
+                self.write(target, from_raw(int(written), self.profile.registers[target]))
+            return None
+        # A read, or the read-back pymodbus does to answer a write.
+        self._maybe_measure()
+        values = self.values()
+        raw = {
+            name: to_raw(values.get(name, 0.0), reg) for name, reg in self.profile.registers.items()
+        }
+        for name, reg in self.profile.registers.items():
+            current_registers[reg.address - start_address] = raw[name]
+        names = {n for a, n in self.by_address.items() if address <= a < address + count}
+        self.served(names, raw)
+        return None
+
+
+class SimSensor(RegisterDevice):
+    """Infrared skin-surface sensor: the skin model's temperature plus seeded Gaussian noise.
+
+    Each new measurement bumps ``sample_counter``; a frozen sensor keeps serving its last
+    value and counter. The first served value outside the profile's skin band is recorded
+    with its wall time: halt latency is measured from it.
+    """
+
+    def __init__(
+        self, profile: ModbusDevice, world: World, band: Band, *, noise_sd_c: float, seed: int
+    ) -> None:
+        super().__init__(profile, world)
+        self.band = band
+        self.noise_sd_c = noise_sd_c
+        self._rng = random.Random(seed)
+        self.skin_temp_c = world.skin.temp_c
+        self.over_limit_wall: float | None = None
+        self.counter_name = profile.sample_counter
+
+    def _maybe_measure(self) -> None:
+        if not self.world.sensor_frozen:
+            super()._maybe_measure()
+
+    def measure(self) -> None:
+        self.skin_temp_c = self.world.skin.temp_c + self._rng.gauss(0.0, self.noise_sd_c)
+
+    def values(self) -> dict[str, float]:
+        out = {"skin_temp_c": self.skin_temp_c, "fault_code": 0.0}
+        if self.counter_name is not None:
+            out[self.counter_name] = float(self._counter)
+        return out
+
+    def answering(self) -> bool:
+        return not self.world.sensor_link_lost
+
+    def served(self, names: set[str], raw: dict[str, int]) -> None:
+        if self.over_limit_wall is not None or "skin_temp_c" not in names:
+            return
+        value = from_raw(raw["skin_temp_c"], self.profile.registers["skin_temp_c"])
+        if not self.band.low <= value <= self.band.high:
+            self.over_limit_wall = time.time()
+            self.world.record("over_limit_served", value=value)
+
+
+class SimCooler(RegisterDevice):
+    """Contact-cooling chiller: plate temperature, flow, setpoint (writable), fault code.
+
+    A failed chiller (scenario ``cooler_failure``) fails silently: its pump keeps the flow
+    and it reports no fault code; only the plate temperature shows it.
+    """
+
+    def values(self) -> dict[str, float]:
+        out = {
+            "plate_temp_c": self.world.plate_temp_c(),
+            "flow_l_min": WORKING_FLOW_L_MIN,
+            "setpoint_c": self.world.plate.setpoint_c,
+            "fault_code": 0.0,
+        }
+        if self.profile.sample_counter is not None:
+            out[self.profile.sample_counter] = float(self._counter)
+        return out
+
+    def write(self, name: str, value: float) -> None:
+        if name == "setpoint_c":
+            self.world.plate.set_setpoint(self.world.t_s, value)
+
+
+class SimRelay(_TcpServed):
+    """A one-channel relay module in the laser's remote-interlock loop.
+
+    Energised (coil True) closes the loop and permits emission. Its watchdog opens the relay
+    when no write has arrived for ``watchdog_ms`` of wall time, as the bridge's refresh
+    stopping must never leave the laser able to fire.
+    """
+
+    def __init__(self, profile: ModbusCoilOutput, world: World) -> None:
+        super().__init__()
+        self.profile = profile
+        self.world = world
+        self.coil = profile.coil
+        self.device_id = device_id_of(profile.transport)
+        self.watchdog_s = profile.watchdog_ms / 1000.0
+        self.last_write: float | None = None  # time.monotonic()
+
+    def sim_device(self) -> SimDevice:
+        # Bit addressing: coil c lives in bit c % 16 of register c // 16.
+        return SimDevice(
+            id=self.device_id,
+            simdata=[SimData(self.coil // 16, values=0, datatype=DataType.BITS)],
+            use_bit_addressing=True,
+            action=self._action,
+        )
+
+    def check_watchdog(self, now: float) -> None:
+        if (
+            self.world.relay_closed
+            and self.last_write is not None
+            and now - self.last_write > self.watchdog_s
+        ):
+            self.world.set_relay(False, "watchdog")
+
+    async def _action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        current_registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        del start_address
+        self.world.advance()
+        if function_code not in _COIL_CODES:
+            return ExcCodes.ILLEGAL_FUNCTION
+        if set_values is not None:
+            if address != self.coil or len(set_values) != 1:
+                return ExcCodes.ILLEGAL_ADDRESS
+            self.last_write = time.monotonic()
+            self.world.set_relay(bool(set_values[0]), "write")
+            return None
+        # A read, or the read-back pymodbus does to answer a write.
+        if not address <= self.coil < address + count:
+            return ExcCodes.ILLEGAL_ADDRESS
+        bit = 1 << (self.coil % 16)
+        current_registers[0] = bit if self.world.relay_closed else 0
+        return None

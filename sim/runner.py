@@ -1,0 +1,241 @@
+"""Run the simulated laser, cooler, sensor and relay module for one scenario.
+
+All devices share one asyncio loop in a background thread, so the models need no locks and a
+test (or the CLI) keeps its own thread free. Outputs go to ``run_dir``:
+
+- ``endpoints.json``: where the devices are (the input of
+  ``device_profiles.loader.with_endpoints``);
+- ``sim_events.jsonl``: every notable event, one JSON object per line, flushed per line,
+  each with ``t_wall`` (``time.time()``), ``t_sim_s`` and ``kind``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, TypeVar
+
+from device_profiles.schema import ModbusCoilOutput, Setup
+from sim.clock import SimClock
+from sim.laser import LaserModel, SimLaser
+from sim.modbus_devices import SimCooler, SimRelay, SimSensor
+from sim.scenario import Scenario
+from sim.world import World
+
+#: How often (wall time) timeouts are checked and the world is brought up to date.
+TICK_S = 0.005
+_START_TIMEOUT_S = 10.0
+_STOP_TIMEOUT_S = 10.0
+
+T = TypeVar("T")
+
+
+class SimRunner:
+    """The simulated devices for one setup and one scenario; a context manager."""
+
+    def __init__(
+        self,
+        setup: Setup,
+        scenario: Scenario,
+        *,
+        speed: float = 1.0,
+        run_dir: Path,
+        ports: dict[str, int] | None = None,
+        sensor_noise_sd_c: float = 0.05,
+    ) -> None:
+        if not isinstance(setup.interlock_output, ModbusCoilOutput):
+            raise ValueError(
+                "the simulator models the interlock as a Modbus relay module; a serial control "
+                "line cannot be simulated on a pseudo-terminal (it has no DTR/RTS)"
+            )
+        self.setup = setup
+        self.scenario = scenario
+        self.run_dir = Path(run_dir)
+        self.clock = SimClock(speed)
+        self._ports = dict(ports or {})
+        self._noise_sd_c = sensor_noise_sd_c
+        self._events: list[dict[str, Any]] = []
+        self._events_lock = threading.Lock()
+        self._log: IO[str] | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._endpoints: dict[str, Any] | None = None
+        self.world: World | None = None
+        self.laser: LaserModel | None = None
+        self.sensor: SimSensor | None = None
+        self.cooler: SimCooler | None = None
+        self.relay: SimRelay | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> SimRunner:
+        if self._thread is not None:
+            raise RuntimeError("a SimRunner starts once")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._log = (self.run_dir / "sim_events.jsonl").open("a", encoding="utf-8")
+        self._thread = threading.Thread(target=self._thread_main, name="sim-devices", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(_START_TIMEOUT_S):
+            self.stop()
+            raise RuntimeError("simulated devices did not start in time")
+        if self._error is not None:
+            error = self._error
+            self.stop()
+            raise RuntimeError(f"simulated devices failed to start: {error}") from error
+        (self.run_dir / "endpoints.json").write_text(
+            json.dumps(self.endpoints, indent=2) + "\n", encoding="utf-8"
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop every device and close the files; safe to call twice."""
+        thread, loop, stopping = self._thread, self._loop, self._stopping
+        if thread is not None and thread.is_alive() and loop is not None and stopping is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed on its own meanwhile
+                loop.call_soon_threadsafe(stopping.set)
+            thread.join(_STOP_TIMEOUT_S)
+        with self._events_lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+    def __enter__(self) -> SimRunner:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- what callers see -------------------------------------------------------------------
+
+    @property
+    def endpoints(self) -> dict[str, Any]:
+        if self._endpoints is None:
+            raise RuntimeError("the simulator is not running")
+        return self._endpoints
+
+    def events(self) -> list[dict[str, Any]]:
+        with self._events_lock:
+            return list(self._events)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The simulated state now: time, laser, skin, plate, relay."""
+        return self.call(self._snapshot)
+
+    def call(self, fn: Callable[[], T], timeout_s: float = 2.0) -> T:
+        """Run ``fn()`` on the devices' loop (where the models live) and return its result."""
+        loop = self._loop
+        if loop is None or self._thread is None or not self._thread.is_alive():
+            raise RuntimeError("the simulator is not running")
+
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout_s)
+
+    def _snapshot(self) -> dict[str, Any]:
+        assert self.world is not None and self.laser is not None
+        self.world.advance()
+        return {
+            "sim_time_s": self.world.t_s,
+            "state": self.laser.state,
+            "pulses": self.laser.pulses,
+            "settings": dict(self.laser.settings),
+            "skin_temp_c": self.world.skin.temp_c,
+            "plate_temp_c": self.world.plate_temp_c(),
+            "relay_closed": self.world.relay_closed,
+        }
+
+    # --- the devices' thread ----------------------------------------------------------------
+
+    def _record(self, kind: str, **fields: Any) -> None:
+        t_sim = self.world.t_s if self.world is not None else 0.0
+        entry = {"t_wall": time.time(), "t_sim_s": round(t_sim, 6), "kind": kind, **fields}
+        with self._events_lock:
+            self._events.append(entry)
+            if self._log is not None:
+                self._log.write(json.dumps(entry) + "\n")
+                self._log.flush()
+
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        except Exception as e:  # reported to start(), which raises it in the caller's thread
+            self._error = e
+        finally:
+            self._ready.set()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _main(self) -> None:
+        setup, scenario = self.setup, self.scenario
+        assert isinstance(setup.interlock_output, ModbusCoilOutput)
+        self._stopping = asyncio.Event()
+        world = self.world = World(setup, scenario, self.clock, self._record)
+        laser_model = self.laser = LaserModel(world, setup.laser)
+        laser = SimLaser(laser_model, setup.laser.protocol.terminator)
+        self.sensor = SimSensor(
+            setup.sensor,
+            world,
+            setup.limits.skin_temp_c,
+            noise_sd_c=self._noise_sd_c,
+            seed=scenario.seed,
+        )
+        self.cooler = SimCooler(setup.cooler, world)
+        self.relay = SimRelay(setup.interlock_output, world)
+        servers = {"cooler": self.cooler, "sensor": self.sensor, "interlock": self.relay}
+        ticker: asyncio.Task[None] | None = None
+        try:
+            path = laser.open(asyncio.get_running_loop())
+            for key, server in servers.items():
+                await server.serve("127.0.0.1", self._ports.get(key, 0))
+            self._endpoints = {"laser": path, **{k: s.endpoint for k, s in servers.items()}}
+            self.clock.start()
+            self._record("started", scenario=scenario.name, speed=self.clock.speed)
+            ticker = asyncio.create_task(self._tick())
+            self._ready.set()
+            await self._stopping.wait()
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+            laser.close()
+            for server in servers.values():
+                await server.shutdown()
+            await _cancel_leftovers()
+            if self._ready.is_set():
+                self._record("stopped")
+
+    async def _tick(self) -> None:
+        assert self.world is not None and self.laser is not None and self.relay is not None
+        while True:
+            now = time.monotonic()
+            self.relay.check_watchdog(now)
+            self.laser.check_heartbeat(now)
+            self.world.advance()
+            await asyncio.sleep(TICK_S)
+
+
+async def _cancel_leftovers() -> None:
+    """Cancel requests still held by a silent device, and let closed transports finish."""
+    me = asyncio.current_task()
+    leftovers = [t for t in asyncio.all_tasks() if t is not me]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+    for _ in range(3):
+        await asyncio.sleep(0)

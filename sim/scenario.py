@@ -1,0 +1,145 @@
+"""Scenarios: what happens to the devices and the patient, as data on the simulated timeline.
+
+A scenario file is YAML, validated strictly when it is loaded (unknown keys, wrong types,
+out-of-range values are refused with the offending field named), never when it is played.
+Event times ``t_s`` are simulated seconds since the simulator started.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from device_profiles.schema import SkinType
+
+
+class ScenarioError(Exception):
+    """A scenario file that cannot be read or is not valid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RequestedSettings(_Strict):
+    """What the operator will request through the bridge. Documentation for the sim."""
+
+    fluence_j_cm2: float = Field(gt=0)
+    pulse_ms: float = Field(gt=0)
+    spot_mm: float = Field(gt=0)
+    rep_rate_hz: float = Field(gt=0)
+
+
+class _Event(_Strict):
+    t_s: float = Field(ge=0)
+
+
+class Trigger(_Event):
+    """The operator's footswitch on the laser."""
+
+    action: Literal["trigger"]
+    pressed: bool
+
+
+class CoolerFailure(_Event):
+    """The chiller stops cooling; the plate drifts exponentially to ``to_c``."""
+
+    action: Literal["cooler_failure"]
+    to_c: float = Field(ge=-50, le=60)
+    tau_s: float = Field(gt=0)
+
+
+class SensorFreeze(_Event):
+    """The sensor keeps answering, but its value and sample counter stop changing."""
+
+    action: Literal["sensor_freeze"]
+
+
+class SensorLinkLost(_Event):
+    """The sensor's Modbus server stops answering: requests time out."""
+
+    action: Literal["sensor_link_lost"]
+
+
+class PanelSet(_Event):
+    """Someone turns a knob on the laser's own panel; the laser stays in its state."""
+
+    action: Literal["panel_set"]
+    setting: Literal["fluence_j_cm2", "pulse_ms", "spot_mm", "rep_rate_hz"]
+    value: float = Field(gt=0)
+
+
+ScenarioEvent = Annotated[
+    Trigger | CoolerFailure | SensorFreeze | SensorLinkLost | PanelSet,
+    Field(discriminator="action"),
+]
+
+
+class Scenario(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str
+    skin_type: SkinType
+    settings: RequestedSettings
+    plate_start_c: float = Field(5.0, ge=-20, le=40)
+    seed: int
+    events: list[ScenarioEvent] = Field(default_factory=list)
+
+    def timeline(self) -> list[ScenarioEvent]:
+        """Events in the order they happen (stable for equal times)."""
+        return sorted(self.events, key=lambda e: e.t_s)
+
+
+def scenarios_dir() -> Path:
+    return Path(str(resources.files("sim") / "scenarios"))
+
+
+def scenario_names() -> list[str]:
+    return sorted(p.stem for p in scenarios_dir().glob("*.yaml"))
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    candidate = scenarios_dir() / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return candidate
+    raise ScenarioError(
+        f"no scenario file or bundled scenario named {str(name_or_path)!r}; "
+        f"bundled: {', '.join(scenario_names())}"
+    )
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_scenario(text: str, source: str = "<string>") -> Scenario:
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"{source}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario is a mapping at the top level")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        raise ScenarioError(f"{source}: invalid scenario:\n{_format_errors(e)}") from e
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A scenario file, or the name of a bundled one."""
+    path = _resolve(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ScenarioError(f"cannot read scenario {path}: {e.strerror}") from e
+    return parse_scenario(text, str(path))
