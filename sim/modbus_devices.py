@@ -205,7 +205,7 @@ class SimSensor(RegisterDevice):
         value = from_raw(raw["skin_temp_c"], self.profile.registers["skin_temp_c"])
         if not self.band.low <= value <= self.band.high:
             self.over_limit_wall = time.time()
-            self.world.record("over_limit_served", value=value)
+            self.world.record("over_limit_served", value=value, t_wall=self.over_limit_wall)
 
 
 class SimCooler(RegisterDevice):

@@ -162,6 +162,7 @@ class SimRunner:
     # --- the devices' thread ----------------------------------------------------------------
 
     def _record(self, kind: str, **fields: Any) -> None:
+        """Log one event; ``fields`` may carry its own ``t_wall`` (when it was measured)."""
         t_sim = self.world.t_s if self.world is not None else 0.0
         entry = {"t_wall": time.time(), "t_sim_s": round(t_sim, 6), "kind": kind, **fields}
         with self._events_lock:

@@ -38,9 +38,9 @@ def play(setup: Setup, scenario: Scenario, until_s: float) -> list[tuple[float, 
 
 def test_contact_cooling_keeps_type_iii_skin_in_range(setup: Setup) -> None:
     trace = play(setup, load_scenario("normal"), until_s=32.0)
-    temps = [t for _, t in trace]
-    assert len([1 for t, _ in trace if t >= 2.0]) > 0
-    assert 8.0 < min(temps) and max(temps) < 35.0
+    temps = [temp for _, temp in trace]
+    assert max(temps) > 25.0, "the pulses heat the skin"
+    assert min(temps) > 8.0 and max(temps) < 35.0
 
 
 def test_failed_cooling_pushes_skin_past_44_within_20_s(setup: Setup) -> None:
