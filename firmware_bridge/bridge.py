@@ -241,6 +241,10 @@ class Bridge:
         self._laser_worker.wake.set()
         return fut.result(timeout=timeout_s)
 
+    def publish_status(self, status: LaserStatus) -> None:
+        """Publish a status read by an operator command (call only on the laser's thread)."""
+        self._laser_worker._publish(status)
+
     def arm(self) -> None:
         def do(laser: LaserDriver) -> None:
             if self._halt_latched:  # checked on the laser's own thread, just before the write
@@ -296,8 +300,9 @@ class _LaserWorker(_Worker):
                 {"n": st.pulses - self.last_pulses, "total": st.pulses, "settings": st.settings},
             )
         self.last_pulses = st.pulses
-        if self.b._halt_latched and st.state in ("READY", "FIRING"):
+        if self.b._halt_latched and st.state in ("READY", "FIRING") and not self.b._stop_pending:
             self.b._stop_pending = True  # it came back up (a panel?): stop it again
+            self.b.on_event("laser_active_while_halted", {"state": st.state})
 
     def step(self) -> None:
         b = self.b

@@ -13,6 +13,7 @@ an exception reply from a Modbus device becomes ``DeviceRejected``.
 from __future__ import annotations
 
 import contextlib
+import termios
 import time
 from abc import ABC, abstractmethod
 from typing import Any
@@ -59,7 +60,7 @@ class SerialLineTransport(LineTransport):
                     timeout=self._cfg.timeout_ms / 1000.0,
                     write_timeout=self._cfg.timeout_ms / 1000.0,
                 )
-            except (serial.SerialException, OSError, ValueError) as e:
+            except (serial.SerialException, OSError, termios.error, ValueError) as e:
                 raise LinkLost(f"cannot open {self._cfg.port}: {e}") from e
             self._buf.clear()
         return self._port
@@ -83,7 +84,7 @@ class SerialLineTransport(LineTransport):
                 port.timeout = remaining
                 chunk = port.read(max(1, port.in_waiting))
                 self._buf.extend(chunk)
-        except (serial.SerialException, OSError) as e:
+        except (serial.SerialException, OSError, termios.error) as e:
             self.close()
             raise LinkLost(f"serial link {self._cfg.port} failed: {e}") from e
         try:
@@ -100,13 +101,13 @@ class SerialLineTransport(LineTransport):
                 port.rts = asserted
             else:
                 raise ValueError(f"unknown control line {name}")
-        except (serial.SerialException, OSError) as e:
+        except (serial.SerialException, OSError, termios.error) as e:
             raise LinkLost(f"cannot drive {name} on {self._cfg.port}: {e}") from e
 
     def close(self) -> None:
         port, self._port = self._port, None
         if port is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
+            with contextlib.suppress(serial.SerialException, OSError, termios.error):
                 port.close()  # closing a dead port: nothing left to release
 
 

@@ -90,14 +90,14 @@ class InterlockLoop(threading.Thread):
 
     def run(self) -> None:
         self.realtime = try_realtime() if self.want_realtime else "SCHED_OTHER (not requested)"
-        gc.collect()
         gc.freeze()  # what exists now is never scanned again: fewer, shorter collections
         due = time.perf_counter_ns()
         ring, late = len(self.skin_c), len(self.lateness_ms)
         while not self._stopping.is_set():
             now = time.perf_counter_ns()
             lateness = now - due
-            active = self.engine.evaluate(self.live, now, self.emission_permitted)
+            # While a halt is latched the bridge itself re-stops a laser that comes back up.
+            active = self.engine.evaluate(self.live, now, self.emission_permitted or self.halted)
             np.greater(active, self._prev, out=self._new)
             if self._new.any():
                 if not self.halted and (self._new & HALT_MASK).any():

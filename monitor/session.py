@@ -13,6 +13,7 @@ Operator commands are refused with a reason (``Refused``), never silently ignore
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 
 from device_profiles.loader import LoadedSetup
 from device_profiles.schema import LASER_SETTINGS, Setup, SkinType
-from firmware_bridge.bridge import Bridge, HaltRefused
+from firmware_bridge.bridge import Bridge
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.live import Ch, Dev
 from monitor.checks import CHECKS, HALT_MASK, CheckEngine
@@ -160,6 +161,7 @@ class Session:
 
     def start(self) -> None:
         """Connect to every device; STANDBY once each has sent fresh data, else FAILED."""
+        gc.collect()  # a full collection now, not in the loop's first cycles (it holds the GIL)
         self.writer.start()
         self.bridge.start()
         deadline = time.monotonic() + self.connect_timeout_s
@@ -184,8 +186,8 @@ class Session:
             return
         if self.state is not State.FAILED:
             try:
-                self.bridge.laser_call(lambda laser: laser.standby())
-            except (BridgeError, TimeoutError, HaltRefused) as e:
+                self.standby()
+            except Refused as e:
                 self._event("end_standby_failed", {"error": str(e)})
         self.loop.stop()
         self.bridge.close()
@@ -227,7 +229,9 @@ class Session:
                 raise Refused(f"settings can change only in STANDBY (now {self.state})")
 
         def apply(laser: Any) -> dict[str, float]:
-            return {k: laser.set(k, float(settings[k])) for k in LASER_SETTINGS}
+            confirmed = {k: laser.set(k, float(settings[k])) for k in LASER_SETTINGS}
+            self.bridge.publish_status(laser.status())  # the read-back arming compares against
+            return confirmed
 
         try:
             confirmed = self.bridge.laser_call(apply)
@@ -298,16 +302,20 @@ class Session:
             time.sleep(0.002)
 
     def standby(self, who: str | None = None) -> None:
-        with self._lock:
+        def to_standby(laser: Any) -> None:
+            laser.standby()
+            self.bridge.publish_status(laser.status())
+
+        try:
+            self.bridge.laser_call(to_standby)
+        except (BridgeError, TimeoutError) as e:
+            self.bridge.halt(f"laser did not go to STANDBY: {e}")
+            raise Refused(f"the laser did not go to STANDBY; halted: {e}") from e
+        with self._lock:  # only now: the laser has left READY, so this is no unexpected emission
             self.loop.emission_permitted = False
             self.bridge.set_permit(False)
             if self.state is State.READY:
                 self.state = State.STANDBY
-        try:
-            self.bridge.laser_call(lambda laser: laser.standby())
-        except (BridgeError, TimeoutError) as e:
-            self.bridge.halt(f"laser did not go to STANDBY: {e}")
-            raise Refused(f"the laser did not go to STANDBY; halted: {e}") from e
         self._event("standby", {"by": who or self.params.operator})
 
     def acknowledge(self, who: str, reason: str) -> None:
