@@ -210,7 +210,13 @@ class SimRunner:
             self._record("started", scenario=scenario.name, speed=self.clock.speed)
             ticker = asyncio.create_task(self._tick())
             self._ready.set()
-            await self._stopping.wait()
+            stopping = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait({ticker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if ticker.done() and (error := ticker.exception()) is not None:
+                # A model bug: the devices stop (the bridge sees lost links, a fail-safe trip).
+                self._record("sim_error", error=repr(error))
+                raise error
         finally:
             if ticker is not None:
                 ticker.cancel()

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,46 +65,3 @@ def test_snapshot_shows_the_state(run_sim: RunSim) -> None:
     assert snap["state"] == "STANDBY" and snap["pulses"] == 0 and snap["relay_closed"] is False
     assert snap["plate_temp_c"] == pytest.approx(5.0)
     assert snap["skin_temp_c"] == pytest.approx(10.8)
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_cli_stops_cleanly_on_signal(tmp_path: Path, signum: int) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-W", "error", "-m", "sim.cli", "sim", "--speed", "5",
-         "--run-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        endpoints = json.loads(proc.stdout.readline()) if proc.stdout else {}
-        assert set(endpoints) == {"laser", "cooler", "sensor", "interlock"}
-        os.kill(proc.pid, signum)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
-    assert err == ""
-    assert json.loads((tmp_path / "endpoints.json").read_text()) == endpoints
-    assert json.loads((tmp_path / "sim_events.jsonl").read_text().splitlines()[-1])["kind"] == (
-        "stopped"
-    )
-
-
-def test_cli_runs_for_a_duration(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "sim.cli", "sim", "--speed", "20",
-         "--duration", "4", "--scenario", "normal", "--run-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=20,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "laser STANDBY" in done.stdout.splitlines()[-1]
-
-
-def test_cli_refuses_an_unknown_scenario(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "sim", "--scenario", "nope", "--run-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=20,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert "nope" in done.stderr
