@@ -1,0 +1,272 @@
+"""The check engine on a hand-built LiveState: each fault raises its own check and no other."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from device_profiles.loader import load
+from device_profiles.schema import Setup, SkinType
+from firmware_bridge.live import LASER_STATE_CODES, Ch, Dev, LiveState
+from monitor.checks import CHECKS, HALT_MASK, INDEX, CheckEngine, Severity
+
+SETUP: Setup = load("demo-ndyag-1064").setup
+STALE_MS = SETUP.limits.stale_ms  # sensor 40, cooler 500, laser 200 in the bundled profile
+
+IN_RANGE = {
+    Ch.SKIN_TEMP_C: 32.0,
+    Ch.PLATE_TEMP_C: 5.0,
+    Ch.FLOW_L_MIN: 1.2,
+    Ch.COOLER_SETPOINT_C: 5.0,
+    Ch.SENSOR_FAULT_CODE: 0.0,
+    Ch.COOLER_FAULT_CODE: 0.0,
+    Ch.FLUENCE_J_CM2: 150.0,
+    Ch.PULSE_MS: 20.0,
+    Ch.SPOT_MM: 2.0,
+    Ch.REP_RATE_HZ: 1.0,
+    Ch.LASER_STATE: LASER_STATE_CODES["STANDBY"],
+    Ch.LASER_PULSES: 0.0,
+}
+
+
+def healthy(now_ns: int) -> LiveState:
+    live = LiveState()
+    for ch, value in IN_RANGE.items():
+        live.store(ch, value)
+    for dev in Dev:
+        live.link_up(dev)
+    live.fresh_ns[:] = now_ns
+    return live
+
+
+def names(active: np.ndarray) -> set[str]:
+    return {CHECKS[i].name for i in np.flatnonzero(active)}
+
+
+@pytest.fixture
+def engine() -> CheckEngine:
+    return CheckEngine(SETUP, SkinType.III)
+
+
+@pytest.fixture
+def now() -> int:
+    return time.perf_counter_ns()
+
+
+def stale_by(dev: Dev, extra_ms: float) -> Callable[[LiveState], None]:
+    """Age ``dev``'s last sample (fresh at ``now`` in ``healthy``) to its limit plus extra_ms."""
+
+    def go(live: LiveState) -> None:
+        live.fresh_ns[dev] -= int((STALE_MS[dev.name.lower()] + extra_ms) * 1e6)
+
+    return go
+
+
+def test_all_in_range_raises_nothing(engine: CheckEngine, now: int) -> None:
+    live = healthy(now)
+    for permitted in (False, True):
+        assert names(engine.evaluate(live, now, emission_permitted=permitted)) == set()
+
+
+def test_table_of_checks_is_consistent() -> None:
+    assert len(INDEX) == len(CHECKS)
+    assert HALT_MASK.shape == (len(CHECKS),)
+    assert [c.name for c in CHECKS if c.severity is Severity.WARN] == ["cooler_plate_warn"]
+    assert not HALT_MASK[INDEX["cooler_plate_warn"]]
+    assert HALT_MASK[INDEX["cooler_plate_trip"]]
+
+
+def link_down(dev: Dev) -> Callable[[LiveState], None]:
+    def go(live: LiveState) -> None:
+        live.link_down(dev, "no reply")
+
+    return go
+
+
+CASES: list[tuple[str, Callable[[LiveState], None], set[str]]] = [
+    ("skin above high", lambda live: live.store(Ch.SKIN_TEMP_C, 44.5), {"skin_temp_high"}),
+    ("skin below low", lambda live: live.store(Ch.SKIN_TEMP_C, 1.5), {"skin_temp_low"}),
+    ("skin NaN", lambda live: live.store(Ch.SKIN_TEMP_C, np.nan), {"skin_temp_invalid"}),
+    *[
+        (f"{dev.name.lower()} link down", link_down(dev), {f"{dev.name.lower()}_link"})
+        for dev in Dev
+    ],
+    ("sensor fault code", lambda live: live.store(Ch.SENSOR_FAULT_CODE, 3), {"device_fault"}),
+    ("cooler fault code", lambda live: live.store(Ch.COOLER_FAULT_CODE, 7), {"device_fault"}),
+    ("fault code NaN", lambda live: live.store(Ch.COOLER_FAULT_CODE, np.nan), {"device_fault"}),
+    (
+        "plate above trip band",
+        lambda live: live.store(Ch.PLATE_TEMP_C, 31.0),
+        {"cooler_plate_trip", "cooler_plate_warn"},
+    ),
+    (
+        "plate below trip band",
+        lambda live: live.store(Ch.PLATE_TEMP_C, -16.0),
+        {"cooler_plate_trip", "cooler_plate_warn"},
+    ),
+    (
+        "plate NaN",
+        lambda live: live.store(Ch.PLATE_TEMP_C, np.nan),
+        {"cooler_plate_trip", "cooler_plate_warn"},
+    ),
+    ("flow low", lambda live: live.store(Ch.FLOW_L_MIN, 0.3), {"cooler_flow_low"}),
+    ("flow NaN", lambda live: live.store(Ch.FLOW_L_MIN, np.nan), {"cooler_flow_low"}),
+    (
+        "read-back fluence above the type III ceiling",
+        lambda live: live.store(Ch.FLUENCE_J_CM2, 221.0),
+        {"settings_readback"},
+    ),
+    (
+        "read-back pulse below the row minimum",
+        lambda live: live.store(Ch.PULSE_MS, 2.0),
+        {"settings_readback"},
+    ),
+    (
+        "read-back unknown",
+        lambda live: live.store(Ch.SPOT_MM, np.nan),
+        {"settings_readback"},
+    ),
+    (
+        "laser FAULT",
+        lambda live: live.store(Ch.LASER_STATE, LASER_STATE_CODES["FAULT"]),
+        {"laser_fault"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_one_fault_raises_exactly_its_checks(
+    engine: CheckEngine, now: int, change: Callable[[LiveState], None], expected: set[str]
+) -> None:
+    live = healthy(now)
+    change(live)
+    active = engine.evaluate(live, now, emission_permitted=False)
+    assert names(active) == expected
+    assert (active & HALT_MASK).any()
+
+    # Back in range: the same engine clears it.
+    assert names(engine.evaluate(healthy(now), now, emission_permitted=False)) == set()
+
+
+@pytest.mark.parametrize("dev", [Dev.SENSOR, Dev.COOLER, Dev.LASER], ids=lambda d: d.name)
+def test_each_device_goes_stale_after_its_own_limit(
+    engine: CheckEngine, now: int, dev: Dev
+) -> None:
+    live = healthy(now)
+    stale_by(dev, extra_ms=-1.0)(live)  # 1 ms short of the limit: still fresh
+    assert names(engine.evaluate(live, now, emission_permitted=False)) == set()
+
+    live = healthy(now)
+    stale_by(dev, extra_ms=1.0)(live)
+    assert names(engine.evaluate(live, now, emission_permitted=False)) == {
+        f"{dev.name.lower()}_stale"
+    }
+
+
+def test_never_sampled_devices_are_stale_and_unknown(engine: CheckEngine, now: int) -> None:
+    active = names(engine.evaluate(LiveState(), now, emission_permitted=False))
+    assert {"sensor_stale", "cooler_stale", "laser_stale"} <= active
+    assert {"sensor_link", "cooler_link", "laser_link", "interlock_link"} <= active
+    assert {"skin_temp_invalid", "cooler_plate_trip", "settings_readback"} <= active
+
+
+def test_plate_outside_treatment_band_only_warns(engine: CheckEngine, now: int) -> None:
+    for plate in (16.0, -6.0):
+        live = healthy(now)
+        live.store(Ch.PLATE_TEMP_C, plate)
+        active = engine.evaluate(live, now, emission_permitted=False)
+        assert names(active) == {"cooler_plate_warn"}
+        assert not (active & HALT_MASK).any()
+
+
+@pytest.mark.parametrize("state", ["READY", "FIRING"])
+def test_emission_without_permission_halts(engine: CheckEngine, now: int, state: str) -> None:
+    live = healthy(now)
+    live.store(Ch.LASER_STATE, LASER_STATE_CODES[state])
+    assert names(engine.evaluate(live, now, emission_permitted=False)) == {"unexpected_emission"}
+    assert names(engine.evaluate(live, now, emission_permitted=True)) == set()
+
+
+def test_readback_ceiling_depends_on_skin_type(now: int) -> None:
+    live = healthy(now)
+    live.store(Ch.FLUENCE_J_CM2, 200.0)  # type III row allows 220, type IV row caps at 180
+    live.store(Ch.PULSE_MS, 20.0)
+    assert names(CheckEngine(SETUP, SkinType.III).evaluate(live, now, False)) == set()
+    assert names(CheckEngine(SETUP, SkinType.IV).evaluate(live, now, False)) == {
+        "settings_readback"
+    }
+
+
+def test_evaluate_writes_its_own_buffer(engine: CheckEngine, now: int) -> None:
+    live = healthy(now)
+    first = engine.evaluate(live, now, emission_permitted=False)
+    live.store(Ch.SKIN_TEMP_C, 50.0)
+    second = engine.evaluate(live, now, emission_permitted=False)
+    assert first is second is engine.active
+
+
+# --- words -------------------------------------------------------------------------------------
+
+
+def reason_for(
+    engine: CheckEngine, now: int, check: str, change: Callable[[LiveState], None]
+) -> str:
+    live = healthy(now)
+    change(live)
+    assert check in names(engine.evaluate(live, now, emission_permitted=False))
+    return engine.reason(INDEX[check], live)
+
+
+@pytest.mark.parametrize(
+    ("check", "change", "parts"),
+    [
+        ("skin_temp_high", lambda live: live.store(Ch.SKIN_TEMP_C, 45.5), ["45.50 °C", "44 °C"]),
+        ("skin_temp_low", lambda live: live.store(Ch.SKIN_TEMP_C, 1.25), ["1.25 °C", "2–44 °C"]),
+        (
+            "cooler_plate_trip",
+            lambda live: live.store(Ch.PLATE_TEMP_C, 35.0),
+            ["35.00 °C", "-15–30 °C"],
+        ),
+        (
+            "cooler_plate_warn",
+            lambda live: live.store(Ch.PLATE_TEMP_C, 20.0),
+            ["20.00 °C", "-5–15 °C"],
+        ),
+        (
+            "cooler_flow_low",
+            lambda live: live.store(Ch.FLOW_L_MIN, 0.2),
+            ["0.20 L/min", "0.5 L/min"],
+        ),
+        (
+            "settings_readback",
+            lambda live: live.store(Ch.FLUENCE_J_CM2, 230.0),
+            ["230 J/cm²", "220 J/cm²", "above the maximum"],
+        ),
+        ("sensor_stale", stale_by(Dev.SENSOR, 10.0), ["sensor", "40 ms"]),
+        ("laser_stale", stale_by(Dev.LASER, 10.0), ["laser", "200 ms"]),
+        (
+            "cooler_link",
+            link_down(Dev.COOLER),
+            ["cooler", "no reply"],
+        ),
+        (
+            "device_fault",
+            lambda live: live.store(Ch.SENSOR_FAULT_CODE, 3),
+            ["sensor=3", "cooler=0"],
+        ),
+        (
+            "laser_fault",
+            lambda live: live.store(Ch.LASER_STATE, LASER_STATE_CODES["FAULT"]),
+            ["FAULT"],
+        ),
+    ],
+)
+def test_reason_names_value_and_limit_with_units(
+    engine: CheckEngine, now: int, check: str, change: Callable[[LiveState], None], parts: list[str]
+) -> None:
+    text = reason_for(engine, now, check, change)
+    for part in parts:
+        assert part in text, f"{part!r} not in {text!r}"
