@@ -1,0 +1,344 @@
+"""The driver layer alone: wire data in, named values with units out (fake transports)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+
+from device_profiles.schema import ModbusDevice, Register, SerialLineOutput, Setup
+from firmware_bridge.drivers import (
+    InterlockOutputDriver,
+    LaserDriver,
+    LaserStatus,
+    RegisterDevice,
+    decode,
+    encode,
+)
+from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
+from firmware_bridge.transport import LineTransport, RegisterTransport
+
+STATUS = "STATUS READY PULSES=12 F=120.0 PW=30.0 SPOT=3.0 RATE=1.00"
+
+
+class FakeLine(LineTransport):
+    """Answers each request line with ``answer(line)``; records what was sent."""
+
+    def __init__(self, answer: Callable[[str], str]) -> None:
+        self.answer = answer
+        self.sent: list[str] = []
+        self.control: dict[str, bool] = {}
+        self.closed = False
+
+    def request(self, line: str) -> str:
+        self.sent.append(line)
+        return self.answer(line)
+
+    def set_control_line(self, name: str, asserted: bool) -> None:
+        self.control[name] = asserted
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeRegisters(RegisterTransport):
+    """A flat holding-register space and a coil table in memory."""
+
+    def __init__(self, registers: dict[int, int] | None = None) -> None:
+        self.registers = dict(registers or {})
+        self.coils: dict[int, bool] = {}
+        self.reads: list[tuple[int, int]] = []
+        self.writes: list[tuple[int, int]] = []
+        self.closed = False
+
+    def read_registers(self, address: int, count: int) -> list[int]:
+        self.reads.append((address, count))
+        return [self.registers.get(a, 0) for a in range(address, address + count)]
+
+    def write_register(self, address: int, raw: int) -> None:
+        self.writes.append((address, raw))
+        self.registers[address] = raw
+
+    def write_coil(self, address: int, value: bool) -> None:
+        self.coils[address] = value
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def laser(demo: Setup, answer: Callable[[str], str]) -> tuple[LaserDriver, FakeLine]:
+    line = FakeLine(answer)
+    return LaserDriver(demo.laser, line), line
+
+
+# --- the laser's serial command set -----------------------------------------------------------
+
+
+def test_status_becomes_named_values_with_units(demo: Setup) -> None:
+    driver, line = laser(demo, lambda _: STATUS)
+    status = driver.status()
+    assert line.sent == ["STATUS?"]
+    assert status == LaserStatus(
+        state="READY",
+        pulses=12,
+        settings={"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0},
+    )
+
+
+def test_set_sends_the_profile_template_and_returns_the_confirmed_value(demo: Setup) -> None:
+    # The laser rounds to its own step: the confirmed value is what counts, not the request.
+    driver, line = laser(demo, lambda sent: "OK F=119.5" if sent.startswith("SET F") else "?")
+    assert driver.set("fluence_j_cm2", 119.54) == 119.5
+    assert line.sent == ["SET F 119.5"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "sent", "reply", "confirmed"),
+    [
+        ("pulse_ms", 30, "SET PW 30.0", "OK PW=30.0", 30.0),
+        ("spot_mm", 2.5, "SET SPOT 2.5", "OK SPOT=2.5", 2.5),
+        ("rep_rate_hz", 1.5, "SET RATE 1.50", "OK RATE=1.50", 1.5),
+    ],
+)
+def test_every_setter_uses_its_own_command(
+    demo: Setup, name: str, value: float, sent: str, reply: str, confirmed: float
+) -> None:
+    driver, line = laser(demo, lambda _: reply)
+    assert driver.set(name, value) == confirmed
+    assert line.sent == [sent]
+
+
+@pytest.mark.parametrize(
+    ("call", "sent", "reply"),
+    [
+        (LaserDriver.arm, "ARM", "OK READY"),
+        (LaserDriver.standby, "STANDBY", "OK STANDBY"),
+        (LaserDriver.stop, "STOP", "OK STOPPED"),
+        (LaserDriver.heartbeat, "HB", "OK HB"),
+    ],
+    ids=["arm", "standby", "stop", "heartbeat"],
+)
+def test_simple_commands_need_their_confirmation(
+    demo: Setup, call: Callable[[LaserDriver], None], sent: str, reply: str
+) -> None:
+    driver, line = laser(demo, lambda _: reply)
+    call(driver)
+    assert line.sent == [sent]
+    # Another command's confirmation is not this one's.
+    wrong, _ = laser(demo, lambda _: "OK SOMETHING ELSE")
+    with pytest.raises(ProtocolError, match=sent):
+        call(wrong)
+
+
+def test_an_error_reply_is_device_rejected_with_the_reason(demo: Setup) -> None:
+    driver, _ = laser(demo, lambda _: "ERR interlock loop open")
+    with pytest.raises(DeviceRejected) as exc:
+        driver.arm()
+    assert exc.value.command == "ARM"
+    assert exc.value.reason == "interlock loop open"
+    assert "interlock loop open" in str(exc.value)
+
+
+def test_an_error_reply_to_a_setter_names_the_request(demo: Setup) -> None:
+    driver, _ = laser(demo, lambda _: "ERR out of range")
+    with pytest.raises(DeviceRejected) as exc:
+        driver.set("fluence_j_cm2", 400)
+    assert exc.value.command == "SET F 400.0"
+    assert exc.value.reason == "out of range"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "STATUS WARMUP PULSES=1 F=120.0 PW=30.0 SPOT=3.0 RATE=1.00",  # a state it cannot be in
+        "STATUS READY PULSES=12 F=120.0 PW=30.0",  # cut short
+        STATUS + " EXTRA",  # the pattern must match the whole line
+        "",
+        "err lowercase is not the error reply",
+    ],
+    ids=["unknown-state", "truncated", "trailing", "empty", "not-an-error-line"],
+)
+def test_a_garbled_status_is_a_protocol_error(demo: Setup, reply: str) -> None:
+    driver, _ = laser(demo, lambda _: reply)
+    with pytest.raises(ProtocolError, match="unexpected reply to 'STATUS\\?'"):
+        driver.status()
+
+
+def test_a_malformed_number_in_status_is_a_protocol_error(demo: Setup) -> None:
+    driver, _ = laser(demo, lambda _: STATUS.replace("F=120.0", "F=1.2.0"))
+    with pytest.raises(ProtocolError, match="malformed number"):
+        driver.status()
+
+
+def test_a_malformed_confirmation_is_a_protocol_error(demo: Setup) -> None:
+    driver, _ = laser(demo, lambda _: "OK F=12..5")
+    with pytest.raises(ProtocolError, match="fluence_j_cm2"):
+        driver.set("fluence_j_cm2", 12.5)
+
+
+def test_a_lost_link_passes_through_the_driver(demo: Setup) -> None:
+    def silent(line: str) -> str:
+        raise LinkLost(f"no reply to {line!r}")
+
+    driver, _ = laser(demo, silent)
+    with pytest.raises(LinkLost):
+        driver.stop()
+
+
+# --- register encoding ------------------------------------------------------------------------
+
+TEMP = Register(address=0, type="int16", scale=0.01, unit="degC")
+FLOW = Register(address=1, type="uint16", scale=0.01, unit="L/min")
+COUNT = Register(address=2, type="uint16", scale=1, unit="count")
+
+
+@pytest.mark.parametrize(
+    ("reg", "raw", "value"),
+    [
+        (TEMP, 0, 0.0),
+        (TEMP, 2500, 25.0),
+        (TEMP, 0xFFFF, -0.01),
+        (TEMP, 0xFF38, -2.0),
+        (TEMP, 0x7FFF, 327.67),
+        (TEMP, 0x8000, -327.68),
+        (FLOW, 0xFFFF, 655.35),
+        (FLOW, 0x8000, 327.68),
+        (COUNT, 0xFFFF, 65535),
+    ],
+)
+def test_decode(reg: Register, raw: int, value: float) -> None:
+    assert decode(reg, raw) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    ("reg", "value", "raw"),
+    [
+        (TEMP, 8.0, 800),
+        (TEMP, -0.01, 0xFFFF),
+        (TEMP, -2.0, 0xFF38),
+        (TEMP, -327.68, 0x8000),
+        (TEMP, 4.004, 400),  # rounds to the register's step
+        (FLOW, 655.35, 0xFFFF),
+        (COUNT, 7, 7),
+    ],
+)
+def test_encode(reg: Register, value: float, raw: int) -> None:
+    assert encode(reg, value) == raw
+    assert decode(reg, encode(reg, value)) == pytest.approx(round(value, 2))
+
+
+@pytest.mark.parametrize(
+    ("reg", "value"),
+    [(TEMP, 327.68), (TEMP, -327.69), (FLOW, -0.01), (FLOW, 655.36), (COUNT, 65536)],
+)
+def test_encode_refuses_what_does_not_fit(reg: Register, value: float) -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        encode(reg, value)
+
+
+def test_encode_refuses_nan() -> None:
+    with pytest.raises(ValueError):
+        encode(TEMP, math.nan)
+
+
+@pytest.mark.xfail(
+    reason="encode(inf) raises OverflowError from round(), not the ValueError of other "
+    "out-of-range values",
+    raises=OverflowError,
+    strict=True,
+)
+@pytest.mark.parametrize("value", [math.inf, -math.inf])
+def test_encode_refuses_infinity_with_value_error(value: float) -> None:
+    with pytest.raises(ValueError):
+        encode(TEMP, value)
+
+
+# --- register devices -------------------------------------------------------------------------
+
+
+def test_read_maps_one_block_to_names(demo: Setup) -> None:
+    regs = FakeRegisters({0: 0xFF38, 1: 150, 2: 800, 3: 0, 4: 41})
+    values = RegisterDevice(demo.cooler, regs).read()
+    assert regs.reads == [(0, 5)]  # one request per poll
+    assert values == pytest.approx(
+        {
+            "plate_temp_c": -2.0,
+            "flow_l_min": 1.5,
+            "setpoint_c": 8.0,
+            "fault_code": 0,
+            "sample_counter": 41,
+        }
+    )
+
+
+def test_read_of_a_sparse_map_starts_at_its_first_address() -> None:
+    profile = ModbusDevice.model_validate(
+        {
+            "model": "pyrometer with a gap in its map",
+            "transport": {"kind": "modbus_tcp", "host": "127.0.0.1"},
+            "poll_period_ms": 10,
+            "sample_counter": "n",
+            "registers": {
+                "n": {"address": 13, "type": "uint16", "unit": "count"},
+                "skin_temp_c": {"address": 10, "scale": 0.1, "unit": "degC"},
+            },
+        }
+    )
+    regs = FakeRegisters({10: 331, 11: 9999, 12: 9999, 13: 5})
+    assert RegisterDevice(profile, regs).read() == pytest.approx({"skin_temp_c": 33.1, "n": 5})
+    assert regs.reads == [(10, 4)]
+
+
+def test_write_encodes_a_writable_register(demo: Setup) -> None:
+    regs = FakeRegisters()
+    RegisterDevice(demo.cooler, regs).write("setpoint_c", -1.5)
+    assert regs.writes == [(2, 0xFF6A)]
+
+
+def test_a_register_the_profile_does_not_mark_writable_is_refused(demo: Setup) -> None:
+    regs = FakeRegisters()
+    with pytest.raises(ValueError, match="plate_temp_c is not writable"):
+        RegisterDevice(demo.cooler, regs).write("plate_temp_c", 5.0)
+    assert regs.writes == []
+
+
+def test_an_out_of_range_setpoint_is_refused_before_the_wire(demo: Setup) -> None:
+    regs = FakeRegisters()
+    with pytest.raises(ValueError, match="does not fit"):
+        RegisterDevice(demo.cooler, regs).write("setpoint_c", 400.0)
+    assert regs.writes == []
+
+
+# --- the interlock output ---------------------------------------------------------------------
+
+
+def test_a_coil_output_writes_the_profile_coil(demo: Setup) -> None:
+    regs = FakeRegisters()
+    out = InterlockOutputDriver(demo.interlock_output, registers=regs)
+    out.set_permit(True)
+    assert regs.coils == {0: True}
+    out.set_permit(False)
+    assert regs.coils == {0: False}
+    out.close()
+    assert regs.closed
+
+
+def test_a_serial_line_output_drives_the_line_and_leaves_the_port_open() -> None:
+    line = FakeLine(lambda _: "")
+    out = InterlockOutputDriver(SerialLineOutput(kind="serial_line", line="DTR"), line=line)
+    out.set_permit(True)
+    assert line.control == {"DTR": True}
+    out.set_permit(False)
+    assert line.control == {"DTR": False}
+    out.close()
+    assert not line.closed  # the port belongs to the laser
+
+
+def test_an_output_without_its_transport_is_refused(demo: Setup) -> None:
+    with pytest.raises(ValueError, match="register transport"):
+        InterlockOutputDriver(demo.interlock_output, line=FakeLine(lambda _: ""))
+    with pytest.raises(ValueError, match="line transport"):
+        InterlockOutputDriver(
+            SerialLineOutput(kind="serial_line", line="RTS"), registers=FakeRegisters()
+        )

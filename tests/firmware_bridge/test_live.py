@@ -1,0 +1,65 @@
+"""The shared latest values: unknown until stored, link state with its reason."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from firmware_bridge.live import LASER_STATE_CODES, Ch, Dev, LiveState
+
+
+def test_every_value_is_nan_until_stored() -> None:
+    live = LiveState()
+    assert all(math.isnan(live.value[ch]) for ch in Ch)
+    live.store(Ch.SKIN_TEMP_C, 31.5)
+    assert live.value[Ch.SKIN_TEMP_C] == 31.5
+    assert math.isnan(live.value[Ch.PLATE_TEMP_C])
+
+
+def test_no_device_is_fresh_or_linked_at_start() -> None:
+    live = LiveState()
+    assert all(live.fresh_ns[d] == 0 for d in Dev)
+    assert not any(live.link_ok)
+    assert live.link_error == [None] * len(Dev)
+
+
+def test_mark_fresh_moves_forward() -> None:
+    live = LiveState()
+    live.mark_fresh(Dev.SENSOR)
+    first = int(live.fresh_ns[Dev.SENSOR])
+    live.mark_fresh(Dev.SENSOR)
+    assert first > 0
+    assert live.fresh_ns[Dev.SENSOR] >= first
+    assert live.fresh_ns[Dev.COOLER] == 0
+
+
+def test_link_down_keeps_the_reason_and_link_up_clears_it() -> None:
+    live = LiveState()
+    live.link_up(Dev.COOLER)
+    assert live.link_ok[Dev.COOLER]
+    live.link_down(Dev.COOLER, "no reply within 50 ms")
+    assert not live.link_ok[Dev.COOLER]
+    assert live.link_error[Dev.COOLER] == "no reply within 50 ms"
+    assert live.link_error[Dev.SENSOR] is None
+    live.link_up(Dev.COOLER)
+    assert live.link_ok[Dev.COOLER]
+    assert live.link_error[Dev.COOLER] is None
+
+
+@pytest.mark.parametrize("name", ["STANDBY", "READY", "FIRING", "FAULT"])
+def test_laser_state_names_round_trip(name: str) -> None:
+    live = LiveState()
+    live.store(Ch.LASER_STATE, LASER_STATE_CODES[name])
+    assert live.laser_state() == name
+
+
+@pytest.mark.parametrize("code", [math.nan, 7.0, -1.0, 1.5])
+def test_an_unknown_laser_state_is_unknown(code: float) -> None:
+    live = LiveState()
+    live.store(Ch.LASER_STATE, code)
+    assert live.laser_state() == "UNKNOWN"
+
+
+def test_laser_state_is_unknown_before_the_first_status() -> None:
+    assert LiveState().laser_state() == "UNKNOWN"
