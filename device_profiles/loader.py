@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from device_profiles.schema import ModbusDevice, Setup
 
@@ -79,7 +79,9 @@ def load(name_or_path: str | Path) -> LoadedSetup:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise ProfileError(f"cannot read setup {path}: {e.strerror}") from e
+        raise ProfileError(
+            f"cannot read setup {path}: {e.strerror}; bundled: {', '.join(bundled_names())}"
+        ) from e
     return parse(raw, str(path))
 
 
@@ -90,21 +92,24 @@ def with_endpoints(setup: Setup, endpoints: dict[str, Any]) -> Setup:
     to ``{"host":..., "port":...}`` or ``{"port": "socket://..."}``. Limits never change here.
     """
 
-    def modbus(dev: ModbusDevice, ep: dict[str, Any]) -> ModbusDevice:
-        return dev.model_copy(update={"transport": dev.transport.model_copy(update=ep)})
+    def moved(transport: BaseModel, ep: dict[str, Any], where: str) -> Any:
+        try:
+            return type(transport).model_validate({**transport.model_dump(), **ep})
+        except ValidationError as e:
+            raise ProfileError(f"endpoint for {where} is invalid:\n{_format_errors(e)}") from e
 
     update: dict[str, Any] = {}
     if "laser" in endpoints:
         laser = setup.laser
-        update["laser"] = laser.model_copy(
-            update={"transport": laser.transport.model_copy(update={"port": endpoints["laser"]})}
-        )
+        transport = moved(laser.transport, {"port": endpoints["laser"]}, "laser")
+        update["laser"] = laser.model_copy(update={"transport": transport})
     for key in ("cooler", "sensor"):
         if key in endpoints:
-            update[key] = modbus(getattr(setup, key), endpoints[key])
+            dev: ModbusDevice = getattr(setup, key)
+            transport = moved(dev.transport, endpoints[key], key)
+            update[key] = dev.model_copy(update={"transport": transport})
     out = setup.interlock_output
     if "interlock" in endpoints and out.kind == "modbus_coil":
-        update["interlock_output"] = out.model_copy(
-            update={"transport": out.transport.model_copy(update=endpoints["interlock"])}
-        )
+        transport = moved(out.transport, endpoints["interlock"], "interlock")
+        update["interlock_output"] = out.model_copy(update={"transport": transport})
     return setup.model_copy(update=update)

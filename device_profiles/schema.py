@@ -157,6 +157,13 @@ class LaserProtocol(Strict):
         missing = set(LASER_SETTINGS) - set(self.set)
         if missing:
             raise ValueError(f"no setter for {sorted(missing)}")
+        for name, cmd in self.set.items():
+            if "value" not in re.compile(cmd.reply).groupindex:
+                raise ValueError(f"set.{name}.reply needs a (?P<value>...) group")
+            try:
+                cmd.send.format(value=1.0)
+            except (KeyError, IndexError, ValueError) as e:
+                raise ValueError(f"set.{name}.send must use only {{value}}: {e!r}") from e
         groups = set(re.compile(self.status.reply).groupindex)
         needed = {"state", "pulses", *LASER_SETTINGS}
         if not needed <= groups:
@@ -253,6 +260,12 @@ class Band(Strict):
 class Limits(Strict):
     skin_temp_c: Band
     skin_temp_source: str
+    hysteresis_c: float = Field(
+        0.5,
+        ge=0,
+        le=5,
+        description="A temperature alarm clears only this far back inside its band",
+    )
     cooler_plate_temp_c: Band = Field(
         description="Treatment band: outside it arming is refused and a warning is shown"
     )
@@ -301,9 +314,11 @@ class Setup(Strict):
     def _channels_present(self) -> Setup:
         if "skin_temp_c" not in self.sensor.registers:
             raise ValueError("sensor.registers needs skin_temp_c")
-        for name in ("plate_temp_c", "flow_l_min"):
+        for name in ("plate_temp_c", "flow_l_min", "fault_code"):
             if name not in self.cooler.registers:
                 raise ValueError(f"cooler.registers needs {name}")
+        if "fault_code" not in self.sensor.registers:
+            raise ValueError("sensor.registers needs fault_code (0 = no fault)")
         if self.sensor.sample_counter is None:
             raise ValueError("sensor.sample_counter is required: staleness is checked on it")
         return self

@@ -6,11 +6,13 @@ of its profile speaks.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 from device_profiles.schema import (
     LASER_SETTINGS,
+    LASER_STATES,
     Command,
     Laser,
     ModbusCoilOutput,
@@ -64,6 +66,8 @@ class LaserDriver:
 
     def status(self) -> LaserStatus:
         m = self._transact(self.profile.protocol.status.send, self._status_re)
+        if m["state"] not in LASER_STATES:
+            raise ProtocolError(f"unknown laser state {m['state']!r} in {m.group(0)!r}")
         try:
             return LaserStatus(
                 state=m["state"],
@@ -102,6 +106,8 @@ def decode(reg: Register, raw: int) -> float:
 
 
 def encode(reg: Register, value: float) -> int:
+    if not math.isfinite(value):
+        raise ValueError(f"{value} {reg.unit} cannot be written to a register")
     raw = round(value / reg.scale)
     lo, hi = (-0x8000, 0x7FFF) if reg.type == "int16" else (0, 0xFFFF)
     if not lo <= raw <= hi:

@@ -69,6 +69,7 @@ class CheckEngine:
         self.plate_warn = (lim.cooler_plate_temp_c.low, lim.cooler_plate_temp_c.high)
         self.plate_trip = (lim.cooler_plate_trip_c.low, lim.cooler_plate_trip_c.high)
         self.flow_min = lim.cooler_flow_l_min_min
+        self.hyst = lim.hysteresis_c
         self.stale_ns = (
             np.array([lim.stale_ms["sensor"], lim.stale_ms["cooler"], lim.stale_ms["laser"]]) * 1e6
         )
@@ -89,14 +90,16 @@ class CheckEngine:
         np.subtract(now_ns, live.fresh_ns[:3], out=self._age)
         np.greater(self._age, self.stale_ns, out=self._stale)
         skin = v[Ch.SKIN_TEMP_C]
-        a[0] = skin > self.skin_high
-        a[1] = skin < self.skin_low
+        h = self.hyst  # an active temperature alarm clears only h back inside its band
+        a[0] = skin > self.skin_high - (h if a[0] else 0.0)
+        a[1] = skin < self.skin_low + (h if a[1] else 0.0)
         a[2] = skin != skin
         a[3:6] = self._stale
         a[6:10] = ~live.link_ok
         a[10] = (v[Ch.SENSOR_FAULT_CODE] != 0) | (v[Ch.COOLER_FAULT_CODE] != 0)
         plate = v[Ch.PLATE_TEMP_C]
-        a[11] = not (self.plate_trip[0] <= plate <= self.plate_trip[1])
+        ht, hw = (h if a[11] else 0.0), (h if a[16] else 0.0)
+        a[11] = not (self.plate_trip[0] + ht <= plate <= self.plate_trip[1] - ht)
         a[12] = not (v[Ch.FLOW_L_MIN] >= self.flow_min)
         self._s[0, 0] = v[Ch.FLUENCE_J_CM2]
         self._s[1, 0] = v[Ch.PULSE_MS]
@@ -108,7 +111,7 @@ class CheckEngine:
         state = v[Ch.LASER_STATE]
         a[14] = state == LASER_STATE_CODES["FAULT"]
         a[15] = (not emission_permitted) and (state in self._emitting)
-        a[16] = not (self.plate_warn[0] <= plate <= self.plate_warn[1])
+        a[16] = not (self.plate_warn[0] + hw <= plate <= self.plate_warn[1] - hw)
         return a
 
     def reason(self, index: int, live: LiveState) -> str:

@@ -35,13 +35,17 @@ class Violation:
     setting: str
     value: float
     limit: float
-    bound: str  # "min" | "max" | "covered"
+    bound: str  # "min" | "max" | "positive" | "number" | "covered"
     source: str
 
     @property
     def margin(self) -> float:
-        """How far beyond the limit (positive = outside)."""
-        return self.value - self.limit if self.bound == "max" else self.limit - self.value
+        """How far beyond the limit, in the setting's unit (>= 0 for a violation)."""
+        if self.bound == "max":
+            return self.value - self.limit
+        if self.bound in ("min", "positive"):
+            return self.limit - self.value
+        return float("inf")  # not a number, or no row: outside by any measure
 
     def explain(self) -> str:
         unit = UNITS.get(self.setting, "")
@@ -50,6 +54,10 @@ class Violation:
             return (
                 f"{label} {self.value:g} {unit} is not covered by any limit row for this skin type"
             )
+        if self.bound == "number":
+            return f"{label} is not a number"
+        if self.bound == "positive":
+            return f"{label} {self.value:g} {unit} must be above 0 {unit}"
         word = "above the maximum" if self.bound == "max" else "below the minimum"
         return (
             f"{label} {self.value:g} {unit} is {word} of {self.limit:g} {unit} "
@@ -131,27 +139,38 @@ class LimitTable:
         return GateResult(False, tuple(self._violations(skin_type, vals)))
 
     def _violations(self, skin_type: SkinType, v: dict[str, float]) -> list[Violation]:
-        out: list[Violation] = []
+        """Every violated limit, once per setting and bound: the tightest applying row's."""
         rows = [r for r in self.rows if skin_type in r.skin_types]
         applying = [r for r in rows if r.spot_mm.min <= v["spot_mm"] <= r.spot_mm.max]
         if not applying:
             lo = min((r.spot_mm.min for r in rows), default=float("nan"))
             hi = max((r.spot_mm.max for r in rows), default=float("nan"))
-            bound, limit = ("min", lo) if v["spot_mm"] < lo else ("max", hi)
-            if not lo <= hi:
-                bound, limit = "covered", float("nan")
-            return [Violation("spot_mm", v["spot_mm"], limit, bound, "limit table")]
+            if v["spot_mm"] < lo:
+                return [Violation("spot_mm", v["spot_mm"], lo, "min", "limit table")]
+            if v["spot_mm"] > hi:
+                return [Violation("spot_mm", v["spot_mm"], hi, "max", "limit table")]
+            return [Violation("spot_mm", v["spot_mm"], float("nan"), "covered", "limit table")]
+        worst: dict[tuple[str, str], Violation] = {}
+
+        def keep(found: Violation) -> None:
+            key = (found.setting, found.bound)
+            if key not in worst or found.margin > worst[key].margin:
+                worst[key] = found
+
         for r in applying:
             for name, rng in (("fluence_j_cm2", r.fluence_j_cm2), ("pulse_ms", r.pulse_ms)):
                 value = v[name]
-                if not value >= rng.min:  # also catches NaN
-                    out.append(Violation(name, value, rng.min, "min", r.source))
-                elif not value <= rng.max:
-                    out.append(Violation(name, value, rng.max, "max", r.source))
-            if not v["rep_rate_hz"] <= r.rep_rate_hz_max:
-                out.append(
-                    Violation("rep_rate_hz", v["rep_rate_hz"], r.rep_rate_hz_max, "max", r.source)
-                )
-            elif not v["rep_rate_hz"] > 0:
-                out.append(Violation("rep_rate_hz", v["rep_rate_hz"], 0.0, "min", r.source))
-        return out
+                if value != value:
+                    keep(Violation(name, value, float("nan"), "number", r.source))
+                elif value < rng.min:
+                    keep(Violation(name, value, rng.min, "min", r.source))
+                elif value > rng.max:
+                    keep(Violation(name, value, rng.max, "max", r.source))
+            rate = v["rep_rate_hz"]
+            if rate != rate:
+                keep(Violation("rep_rate_hz", rate, float("nan"), "number", r.source))
+            elif rate <= 0:
+                keep(Violation("rep_rate_hz", rate, 0.0, "positive", r.source))
+            elif rate > r.rep_rate_hz_max:
+                keep(Violation("rep_rate_hz", rate, r.rep_rate_hz_max, "max", r.source))
+        return list(worst.values())

@@ -49,6 +49,7 @@ class LogWriter:
         on_failure: Callable[[str], None],
         flush_interval_s: float = 0.05,
         max_queue: int = 100_000,
+        max_stall_s: float = 1.0,
     ) -> None:
         if flush_interval_s <= 0:
             raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
@@ -67,6 +68,10 @@ class LogWriter:
         self._failed: str | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
+        # A write that hangs (a lock held by another process, a dying disk) must halt
+        # treatment as surely as one that fails: pulses would otherwise go unlogged.
+        self._max_stall_s = max_stall_s
+        self._writing_since = 0.0
 
     # -- properties --------------------------------------------------------------------------
 
@@ -132,6 +137,10 @@ class LogWriter:
         if self._closed:
             self._fail("log writer is closed: data would go unlogged")
             return False
+        since = self._writing_since
+        if since and time.monotonic() - since > self._max_stall_s:
+            self._fail(f"session log write stalled for more than {self._max_stall_s:g} s")
+            return False
         if len(self._queue) >= self._max_queue:
             self._fail(f"session log queue full ({self._max_queue} items): writer not keeping up")
             return False
@@ -160,9 +169,11 @@ class LogWriter:
         while self._queue:
             items.append(self._queue.popleft())
         self._in_flight = len(items)
+        self._writing_since = time.monotonic()
         try:
             self._write(items)
         finally:
+            self._writing_since = 0.0
             self._in_flight = 0
             # Waiters learn about a failure through `failed`; never leave them hanging.
             for tag, obj in items:

@@ -14,6 +14,7 @@ Operator commands are refused with a reason (``Refused``), never silently ignore
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from monitor.gate import GateResult
 from monitor.interlock import InterlockLoop
 from monitor.log_writer import LogWriter
 from monitor.session_log import SessionLog
+
+SWITCH_INTERVAL_S = 0.0002
 
 
 class State(StrEnum):
@@ -130,6 +133,7 @@ class Session:
         self._event(kind, payload)
 
     def _log_failed(self, reason: str) -> None:
+        self.loop.halted = True  # the loop must not read the stop in flight as a new fault
         self.bridge.halt(f"session log failed: {reason}")
         with self._lock:
             self.loop.emission_permitted = False
@@ -162,6 +166,9 @@ class Session:
     def start(self) -> None:
         """Connect to every device; STANDBY once each has sent fresh data, else FAILED."""
         gc.collect()  # a full collection now, not in the loop's first cycles (it holds the GIL)
+        # A thread that wakes waits up to the switch interval (5 ms by default) for the GIL;
+        # the interlock loop must not wait that long behind a device worker.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.writer.start()
         self.bridge.start()
         deadline = time.monotonic() + self.connect_timeout_s
@@ -225,8 +232,8 @@ class Session:
             )
             return result
         with self._lock:
-            if self.state is not State.STANDBY:
-                raise Refused(f"settings can change only in STANDBY (now {self.state})")
+            if self.state not in (State.STANDBY, State.HALTED):
+                raise Refused(f"settings can change only in STANDBY or HALTED (now {self.state})")
 
         def apply(laser: Any) -> dict[str, float]:
             confirmed = {k: laser.set(k, float(settings[k])) for k in LASER_SETTINGS}

@@ -273,11 +273,6 @@ def test_a_missing_file_is_refused_naming_it(tmp_path: Path) -> None:
         load(missing)
 
 
-@pytest.mark.xfail(
-    reason="a missing *.yaml path is reported without the bundled names, unlike a missing name",
-    raises=AssertionError,
-    strict=True,
-)
 def test_a_missing_file_also_lists_the_bundled_names(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as exc:
         load(tmp_path / "demo-ndyag-1046.yaml")
@@ -306,12 +301,6 @@ def test_a_sensor_polled_slower_than_the_required_reaction_is_refused(data: Data
     assert "required_reaction_ms" in refused(data)
 
 
-@pytest.mark.xfail(
-    reason="setter commands are not checked at load: a reply without a 'value' group or a send "
-    "template with another placeholder loads, then fails at every use",
-    raises=pytest.fail.Exception,
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("field", "value"),
     [("reply", "OK F=[0-9.]+"), ("send", "SET F {fluence:.1f}")],
@@ -367,12 +356,6 @@ def test_with_endpoints_leaves_devices_it_is_not_given() -> None:
     assert moved.interlock_output == original.interlock_output
 
 
-@pytest.mark.xfail(
-    reason="with_endpoints copies without validation: a TCP port of 70000 or a misspelt key "
-    "is accepted silently",
-    raises=pytest.fail.Exception,
-    strict=True,
-)
 @pytest.mark.parametrize(
     "endpoint",
     [{"host": "127.0.0.1", "port": 70000}, {"hots": "10.0.0.9", "port": 1502}],
