@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from device_profiles.schema import ModbusDevice, Setup
+from device_profiles.timing import reaction_budget
 
 
 class ProfileError(Exception):
@@ -71,6 +72,12 @@ def parse(text: str | bytes, source: str = "<string>") -> LoadedSetup:
         setup = Setup.model_validate(data)
     except ValidationError as e:
         raise ProfileError(f"{source}: invalid setup:\n{_format_errors(e)}") from e
+    budget = reaction_budget(setup)
+    if not budget.ok:
+        raise ProfileError(
+            f"{source}: limits.required_reaction_ms cannot be met by this configuration:\n"
+            + budget.format()
+        )
     return LoadedSetup(setup=setup, digest=hashlib.sha256(raw).hexdigest(), source=source)
 
 

@@ -89,6 +89,9 @@ class Register(Strict):
 class ModbusDevice(Strict):
     model: str
     transport: ModbusTransport
+    response_ms: float = Field(
+        2.0, ge=0, le=1000, description="Worst-case time the device takes to answer (vendor spec)"
+    )
     poll_period_ms: float = Field(gt=0, le=10_000)
     registers: dict[str, Register]
     sample_counter: str | None = Field(
@@ -151,6 +154,9 @@ class LaserProtocol(Strict):
     stop: Command
     heartbeat: Command
     error_reply: str = Field("ERR (?P<reason>.*)", description="A device-reported error line")
+    max_reply_bytes: int = Field(
+        96, gt=0, le=4096, description="Longest reply line, for the wire-time budget"
+    )
 
     @model_validator(mode="after")
     def _covers_settings(self) -> LaserProtocol:
@@ -175,6 +181,9 @@ class Laser(Strict):
     model: str
     wavelength_nm: float = Field(gt=200, lt=11_000)
     transport: SerialTransport
+    response_ms: float = Field(
+        2.0, ge=0, le=1000, description="Worst-case time the device takes to answer (vendor spec)"
+    )
     protocol: LaserProtocol
     poll_period_ms: float = Field(gt=0, le=1000)
     heartbeat_period_ms: float = Field(gt=0)
@@ -198,6 +207,9 @@ class ModbusCoilOutput(Strict):
     kind: Literal["modbus_coil"]
     model: str
     transport: ModbusTransport
+    response_ms: float = Field(
+        2.0, ge=0, le=1000, description="Worst-case time the device takes to answer (vendor spec)"
+    )
     coil: int = Field(ge=0, le=65535)
     refresh_period_ms: float = Field(gt=0)
     watchdog_ms: float = Field(

@@ -23,6 +23,7 @@ from typing import Any
 
 from device_profiles.loader import LoadedSetup
 from device_profiles.schema import LASER_SETTINGS, Setup, SkinType
+from device_profiles.timing import reaction_budget
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.live import Ch, Dev
@@ -94,6 +95,9 @@ class Session:
         self.approved: dict[str, float] | None = None
         self.connect_timeout_s = connect_timeout_s
         self._lock = threading.RLock()
+        budget = reaction_budget(self.setup)
+        if not budget.ok:  # also refused at load; a setup built in code gets the same answer
+            raise Refused("the setup cannot meet its required reaction time:\n" + budget.format())
         self.session_id = log.start_session(
             operator=params.operator,
             patient_id=params.patient_id,
@@ -101,7 +105,12 @@ class Session:
             profile_name=f"{self.setup.name} v{self.setup.version}",
             profile_digest=loaded.digest,
             mode=params.mode,
-            meta={**params.meta, "profile_source": loaded.source},
+            meta={
+                **params.meta,
+                "profile_source": loaded.source,
+                "reaction_budget_ms": round(budget.total_ms, 3),
+                "required_reaction_ms": budget.required_ms,
+            },
         )
         self.t0_wall = time.time()
         self.t0_ns = time.perf_counter_ns()

@@ -289,12 +289,6 @@ def test_a_file_that_is_not_a_setup_is_refused(tmp_path: Path) -> None:
 # --- missing load-time checks (the rule: validate at load, never at use) ----------------------
 
 
-@pytest.mark.xfail(
-    reason="required_reaction_ms is never compared with the poll periods: a setup that cannot "
-    "react in time loads",
-    raises=pytest.fail.Exception,
-    strict=True,
-)
 def test_a_sensor_polled_slower_than_the_required_reaction_is_refused(data: Data) -> None:
     data["limits"]["required_reaction_ms"] = 50
     data["sensor"]["poll_period_ms"] = 500  # the poll period alone is ten times too slow
