@@ -249,9 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_args(bridge, required=False)
     bridge.set_defaults(func=cmd_bridge)
 
-    from sim.cli import add_sim_parser
-
     from monitor.sessions_cli import add_sessions_parser
+    from sim.cli import add_sim_parser
 
     add_sim_parser(sub)
     add_sessions_parser(sub)
