@@ -74,44 +74,69 @@ class CheckEngine:
             np.array([lim.stale_ms["sensor"], lim.stale_ms["cooler"], lim.stale_ms["laser"]]) * 1e6
         )
         self.active: npt.NDArray[np.bool_] = np.zeros(len(CHECKS), dtype=np.bool_)
-        self._v = np.full(len(Ch), np.nan)
+        # Band checks as data, one slot each: channel, low, high, hysteresis. All slots are
+        # evaluated at once; an active alarm clears only `hysteresis` back inside its band.
+        h, inf = lim.hysteresis_c, np.inf
+        bands = [
+            (Ch.SKIN_TEMP_C, self.skin_low, self.skin_high, h),
+            (Ch.PLATE_TEMP_C, *self.plate_trip, h),
+            (Ch.PLATE_TEMP_C, *self.plate_warn, h),
+            (Ch.FLOW_L_MIN, self.flow_min, inf, 0.0),
+            (Ch.SENSOR_FAULT_CODE, 0.0, 0.0, 0.0),
+            (Ch.COOLER_FAULT_CODE, 0.0, 0.0, 0.0),
+        ]
+        self._slot_ch = np.array([int(b[0]) for b in bands], dtype=np.intp)
+        self._lo = np.array([b[1] for b in bands])
+        self._hi = np.array([b[2] for b in bands])
+        self._hyst = np.array([b[3] for b in bands])
+        n = len(bands)
+        self._x, self._t, self._edge = np.zeros(n), np.zeros(n), np.zeros(n)
+        self._above = np.zeros(n, dtype=np.bool_)
+        self._below = np.zeros(n, dtype=np.bool_)
+        self._nan = np.zeros(n, dtype=np.bool_)
+        self._out = np.zeros(n, dtype=np.bool_)
         self._age = np.zeros(3)
-        self._stale = np.zeros(3, dtype=np.bool_)
         self._rank = np.array([skin_type.rank])
         self._s = np.zeros((4, 1))
+        # The read-back settings change rarely: the gate runs only when they do.
+        self._last_settings = np.full(4, np.nan)
+        self._settings_bad = True
+        self._fault = LASER_STATE_CODES["FAULT"]
         self._emitting = (LASER_STATE_CODES["READY"], LASER_STATE_CODES["FIRING"])
 
     def evaluate(
         self, live: LiveState, now_ns: int, emission_permitted: bool
     ) -> npt.NDArray[np.bool_]:
-        """Fill and return ``active``. The hot path: no allocation beyond NumPy scalars."""
-        a, v = self.active, self._v
-        np.copyto(v, live.value)
+        """Fill and return ``active``. The hot path: preallocated buffers, no new arrays."""
+        a, x, t, edge = self.active, self._x, self._t, self._edge
+        above, below, nan, out = self._above, self._below, self._nan, self._out
+        value = live.value
+        np.take(value, self._slot_ch, out=x)
+        np.multiply(self._hyst, above, out=t)  # last cycle's state sets this cycle's edge
+        np.subtract(self._hi, t, out=edge)
+        np.greater(x, edge, out=above)
+        np.multiply(self._hyst, below, out=t)
+        np.add(self._lo, t, out=edge)
+        np.less(x, edge, out=below)
+        np.isnan(x, out=nan)
+        np.logical_or(above, below, out=out)
+        np.logical_or(out, nan, out=out)
+        a[0], a[1], a[2] = above[0], below[0], nan[0]
+        a[10] = out[4] or out[5]
+        a[11], a[12], a[16] = out[1], out[3], out[2]
         np.subtract(now_ns, live.fresh_ns[:3], out=self._age)
-        np.greater(self._age, self.stale_ns, out=self._stale)
-        skin = v[Ch.SKIN_TEMP_C]
-        h = self.hyst  # an active temperature alarm clears only h back inside its band
-        a[0] = skin > self.skin_high - (h if a[0] else 0.0)
-        a[1] = skin < self.skin_low + (h if a[1] else 0.0)
-        a[2] = skin != skin
-        a[3:6] = self._stale
-        a[6:10] = ~live.link_ok
-        a[10] = (v[Ch.SENSOR_FAULT_CODE] != 0) | (v[Ch.COOLER_FAULT_CODE] != 0)
-        plate = v[Ch.PLATE_TEMP_C]
-        ht, hw = (h if a[11] else 0.0), (h if a[16] else 0.0)
-        a[11] = not (self.plate_trip[0] + ht <= plate <= self.plate_trip[1] - ht)
-        a[12] = not (v[Ch.FLOW_L_MIN] >= self.flow_min)
-        self._s[0, 0] = v[Ch.FLUENCE_J_CM2]
-        self._s[1, 0] = v[Ch.PULSE_MS]
-        self._s[2, 0] = v[Ch.SPOT_MM]
-        self._s[3, 0] = v[Ch.REP_RATE_HZ]
-        a[13] = not self.table.evaluate(self._s[0], self._s[1], self._s[2], self._s[3], self._rank)[
-            0
-        ]
-        state = v[Ch.LASER_STATE]
-        a[14] = state == LASER_STATE_CODES["FAULT"]
+        np.greater(self._age, self.stale_ns, out=a[3:6])
+        np.logical_not(live.link_ok, out=a[6:10])
+        settings = value[Ch.FLUENCE_J_CM2 : Ch.REP_RATE_HZ + 1]
+        if not np.array_equal(settings, self._last_settings):  # NaN never equals: re-checked
+            np.copyto(self._last_settings, settings)
+            s = self._s
+            s[0, 0], s[1, 0], s[2, 0], s[3, 0] = settings
+            self._settings_bad = not self.table.evaluate(s[0], s[1], s[2], s[3], self._rank)[0]
+        a[13] = self._settings_bad
+        state = value[Ch.LASER_STATE]
+        a[14] = state == self._fault
         a[15] = (not emission_permitted) and (state in self._emitting)
-        a[16] = not (self.plate_warn[0] + hw <= plate <= self.plate_warn[1] - hw)
         return a
 
     def reason(self, index: int, live: LiveState) -> str:
