@@ -241,7 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)"
     )
     bridge.add_argument(
-        "--realtime", action="store_true", help="ask for SCHED_FIFO for the interlock loop"
+        "--no-realtime",
+        dest="realtime",
+        action="store_false",
+        help="do not ask for SCHED_FIFO for the interlock loop (asked for by default)",
     )
     bridge.add_argument(
         "--db", default=_db_default(), help="session log file (SQLite) [%(default)s]"

@@ -165,7 +165,7 @@ def run_demo(
             mode="demo",
             meta={"scenario": scenario_name, "speed": speed, "endpoints": sim.endpoints},
         )
-        session = Session(loaded, log, params, setup=setup)
+        session = Session(loaded, log, params, setup=setup, realtime=True)
         try:
             session.start()
             gate = session.request_settings(settings)
