@@ -96,8 +96,12 @@ class LiveView:
         )
         _, recent = session.loop.recent_skin(10.0)
         recent = recent[:: max(1, len(recent) // 60)]
-        spark = sparkline([float(x) for x in recent if x == x], min(lo, 0.0), hi + 5)
-        chart = Text(f"skin, last 10 s  {spark}   band {lo:g}–{hi:g} °C")
+        finite = [float(x) for x in recent if x == x]
+        floor = min(finite, default=lo) - 1.0
+        spark = sparkline(finite, floor, hi + 1.0)
+        chart = Text(
+            f"skin, last 10 s  {spark}  {floor:.0f}–{hi + 1:.0f} °C scale, limit {hi:g} °C"
+        )
         alarms = Table(show_header=True, header_style="bold", box=None)
         alarms.add_column("t s", justify="right")
         alarms.add_column("alarm")
@@ -105,11 +109,16 @@ class LiveView:
         for tr in (s["trips"] + s["warnings"])[-6:]:
             style = "red" if tr["severity"] == "HALT" else "yellow"
             alarms.add_row(f"{tr['t_s']:.2f}", Text(tr["check"], style=style), tr["reason"])
+        hint = Text("")
+        if s["state"] == "HALTED":
+            hint = Text(
+                "HALT LATCHED: the laser stays stopped until a person acknowledges it with a "
+                "reason, once the cause has cleared",
+                style="bold red",
+            )
         links = "  ".join(f"{k} {'ok' if ok else 'LOST'}" for k, ok in s["links"].items())
         progress = f"{t_s:6.1f} s" + (f" / {self.duration_s:g} s" if self.duration_s else "")
-        body = Group(
-            head, Text(""), vals, Text(""), chart, Text(f"links: {links}"), Text(""), alarms
-        )
+        body = Group(head, Text(""), vals, Text(""), chart, Text(f"links: {links}"), hint, alarms)
         return Panel(
             body,
             title=f"{self.title} · session {s['session_id'][:8]} · {progress}",
