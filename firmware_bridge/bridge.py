@@ -143,6 +143,8 @@ class Bridge:
         self.halt_t_ns: int | None = None
         self.stop_confirmed_t_ns: int | None = None
         self.relay_opened_t_ns: int | None = None
+        # The interlock's own heartbeat; the relay is never energised while it is not beating.
+        self.supervisor: Callable[[], str | None] = lambda: None
         self._commands: queue.Queue[tuple[Callable[[LaserDriver], Any], Future[Any]]] = (
             queue.Queue()
         )
@@ -348,6 +350,10 @@ class _OutputWorker(_Worker):
 
     def step(self) -> None:
         b = self.b
+        if b._permit and not b._halt_latched:
+            trouble = b.supervisor()
+            if trouble is not None:
+                b.halt(trouble)
         want = b._permit and not b._halt_latched
         try:
             b.output.set_permit(want)

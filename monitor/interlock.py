@@ -66,6 +66,7 @@ class InterlockLoop(threading.Thread):
         on_condition: Callable[[int, bool], None],
         ring_samples: int = 4096,
         realtime: bool = False,
+        on_failure: Callable[[str], None] = lambda why: None,
     ) -> None:
         super().__init__(name="laserguard-interlock-loop", daemon=True)
         self.engine = engine
@@ -73,6 +74,7 @@ class InterlockLoop(threading.Thread):
         self.period_ns = int(1e9 / rate_hz)
         self.halt = halt
         self.on_condition = on_condition
+        self.on_failure = on_failure
         self.want_realtime = realtime
         self.realtime = "not started"
         self.emission_permitted = False
@@ -84,6 +86,8 @@ class InterlockLoop(threading.Thread):
         self.lateness_ms: npt.NDArray[np.float64] = np.zeros(max(n, 65536))
         self.cycles = 0
         self.missed = 0
+        self.last_cycle_ns = 0
+        self.failure: str | None = None
         self._prev = np.zeros_like(engine.active)
         self._new = np.zeros_like(engine.active)
         self._cleared = np.zeros_like(engine.active)
@@ -91,6 +95,21 @@ class InterlockLoop(threading.Thread):
     def run(self) -> None:
         self.realtime = try_realtime() if self.want_realtime else "SCHED_OTHER (not requested)"
         gc.freeze()  # what exists now is never scanned again: fewer, shorter collections
+        try:
+            self._run()
+        except Exception as e:  # a dead loop checks nothing: halt, say why, and stop
+            self.failure = f"{type(e).__name__}: {e}"
+            self.halted = True
+            self.halt(f"interlock loop failed: {self.failure}")
+            self.on_failure(self.failure)
+        finally:
+            gc.unfreeze()
+
+    def alive(self, now_ns: int, stall_ns: int) -> bool:
+        """The alarm system's own heartbeat: the loop runs and its last cycle is recent."""
+        return self.is_alive() and self.failure is None and now_ns - self.last_cycle_ns < stall_ns
+
+    def _run(self) -> None:
         due = time.perf_counter_ns()
         ring, late = len(self.skin_c), len(self.lateness_ms)
         while not self._stopping.is_set():
@@ -111,6 +130,7 @@ class InterlockLoop(threading.Thread):
                     self.on_condition(int(i), False)
             np.copyto(self._prev, active)
             k = self.cycles
+            self.last_cycle_ns = now
             self.skin_t_ns[k % ring] = now
             self.skin_c[k % ring] = self.live.value[Ch.SKIN_TEMP_C]
             self.lateness_ms[k % late] = lateness / 1e6
@@ -123,7 +143,6 @@ class InterlockLoop(threading.Thread):
                 time.sleep(sleep_ns / 1e9)
             elif -sleep_ns > 10 * self.period_ns:
                 due = time.perf_counter_ns()  # far behind (suspended?): do not burst to catch up
-        gc.unfreeze()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -125,9 +125,33 @@ class Session:
             on_condition=self._condition,
             ring_samples=self.setup.loop.ring_samples,
             realtime=realtime,
+            on_failure=self._loop_failed,
         )
 
+        stall_ns = int(self.setup.limits.required_reaction_ms * 1e6)
+        self.bridge.supervisor = lambda: self._loop_trouble(stall_ns)
+
     # --- helpers -------------------------------------------------------------------------------
+
+    def _halted_by(self, check: str, why: str) -> None:
+        with self._lock:
+            self.loop.emission_permitted = False
+            self.state = State.HALTED
+            self.trips.append(Trip(check, why, self.t_s(), "HALT"))
+        self._event("trip", self.trips[-1].as_dict())
+
+    def _loop_failed(self, failure: str) -> None:
+        self._halted_by("interlock_loop", f"interlock loop failed: {failure}")
+
+    def _loop_trouble(self, stall_ns: int) -> str | None:
+        """Why the interlock loop cannot be trusted now, or None (checked by the relay worker)."""
+        if self.loop.alive(time.perf_counter_ns(), stall_ns):
+            return None
+        if self.loop.failure:
+            return f"interlock loop failed: {self.loop.failure}"  # already recorded as a trip
+        why = f"interlock loop stalled for more than {stall_ns / 1e6:g} ms"
+        self._halted_by("interlock_loop", why)
+        return why
 
     def t_s(self) -> float:
         return (time.perf_counter_ns() - self.t0_ns) / 1e9
@@ -144,12 +168,7 @@ class Session:
     def _log_failed(self, reason: str) -> None:
         self.loop.halted = True  # the loop must not read the stop in flight as a new fault
         self.bridge.halt(f"session log failed: {reason}")
-        with self._lock:
-            self.loop.emission_permitted = False
-            self.state = State.HALTED
-            self.trips.append(
-                Trip("session_log", f"session log cannot be written: {reason}", self.t_s(), "HALT")
-            )
+        self._halted_by("session_log", f"session log cannot be written: {reason}")
 
     def _condition(self, index: int, active: bool) -> None:
         """Called by the loop thread when a check becomes active or clears (halt already sent)."""

@@ -224,3 +224,24 @@ def test_unwritable_session_log_halts_treatment(rig: Rig) -> None:
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
+
+
+def test_a_failing_interlock_loop_halts_and_opens_the_relay(rig: Rig) -> None:
+    """The alarm system checks itself: a loop that dies cannot leave the laser armed."""
+    session = rig.start("normal", speed=2.0)
+    assert session.request_settings(SETTINGS).ok
+    session.arm()
+    assert rig.sim is not None
+    wait_for(lambda: rig.sim.snapshot()["relay_closed"], 2, "the relay to close")
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("check engine fault")
+
+    session.engine.evaluate = broken  # type: ignore[method-assign]
+    wait_for(lambda: session.state is State.HALTED, 2, "the halt on a dead loop")
+    assert session.trips[-1].check == "interlock_loop"
+    assert "check engine fault" in session.trips[-1].reason
+    wait_for(lambda: not rig.sim.snapshot()["relay_closed"], 2, "the relay to open")
+    wait_for(lambda: rig.sim_events("stop_received"), 2, "the stop at the laser")
+    with pytest.raises(Refused):
+        session.arm()
