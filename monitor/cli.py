@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -53,6 +54,7 @@ def _settings_from(args: argparse.Namespace) -> dict[str, float] | None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import default_run_dir, run_demo
+    from monitor.live_view import LiveView
     from sim.scenario import load_scenario
 
     loaded = load(args.setup)
@@ -62,31 +64,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     }
     skin = args.skin_type or SkinType(str(scenario.skin_type))
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(scenario.name)
-    duration = args.duration
-    on_tick = None
-    view = None
-    if not args.headless:
-        from monitor.live_view import LiveView
-
-        view = LiveView(scenario.name, duration)
-        on_tick = view.update
-    if args.headless and duration is None:
-        duration = 30.0
+    duration = 30.0 if args.headless and args.duration is None else args.duration
+    view = None if args.headless else LiveView(scenario.name, duration)
     try:
-        if view is not None:
-            with view:
-                result = run_demo(
-                    loaded,
-                    args.scenario,
-                    settings,
-                    skin,
-                    db_path=Path(args.db),
-                    run_dir=run_dir,
-                    duration_s=duration,
-                    speed=args.speed,
-                    on_tick=on_tick,
-                )
-        else:
+        with view if view is not None else contextlib.nullcontext():
             result = run_demo(
                 loaded,
                 args.scenario,
@@ -96,6 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 run_dir=run_dir,
                 duration_s=duration,
                 speed=args.speed,
+                on_tick=view.update if view is not None else None,
             )
     except RuntimeError as e:
         print(f"laserguard demo: {e}", file=sys.stderr)
