@@ -245,3 +245,15 @@ def test_a_failing_interlock_loop_halts_and_opens_the_relay(rig: Rig) -> None:
     wait_for(lambda: rig.sim_events("stop_received"), 2, "the stop at the laser")
     with pytest.raises(Refused):
         session.arm()
+
+
+def test_arming_is_refused_while_the_cooling_plate_is_out_of_its_band(rig: Rig) -> None:
+    session = rig.start("cooling-failure", speed=4.0)
+    assert session.request_settings(SETTINGS).ok
+    wait_for(lambda: "cooler_plate_warn" in session.loop.active_names(), 10, "a warm plate")
+    with pytest.raises(Refused, match="cooler_plate_warn"):
+        session.arm()
+    assert session.state is State.STANDBY  # a warning blocks arming; it does not halt
+    assert rig.sim is not None
+    assert rig.sim.snapshot()["state"] == "STANDBY"
+    assert rig.logged("arm_refused")
