@@ -35,6 +35,12 @@ def add_sim_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--duration", type=float, default=None, help="simulated seconds; default until stopped"
     )
+    parser.add_argument(
+        "--sensor-rtu",
+        action="store_true",
+        help="serve the skin sensor with Modbus RTU framing on its TCP socket "
+        "(reach it as a modbus_rtu transport with port socket://HOST:PORT)",
+    )
     parser.set_defaults(func=run_sim)
     return parser
 
@@ -76,7 +82,13 @@ def run_sim(args: argparse.Namespace) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with SimRunner(setup, scenario, speed=args.speed, run_dir=run_dir) as runner:
+        with SimRunner(
+            setup,
+            scenario,
+            speed=args.speed,
+            run_dir=run_dir,
+            sensor_framing="rtu" if args.sensor_rtu else "tcp",
+        ) as runner:
             print(json.dumps(runner.endpoints), flush=True)
             print(f"scenario {scenario.name} at speed {args.speed}; run dir {run_dir}", flush=True)
             next_line = time.monotonic()

@@ -1,4 +1,8 @@
-"""The cooling unit, the skin sensor and the relay module, as Modbus TCP servers.
+"""The cooling unit, the skin sensor and the relay module, as Modbus servers on TCP sockets.
+
+Each device speaks Modbus TCP framing by default; ``framing="rtu"`` serves RTU frames
+(CRC, no MBAP header) on the same kind of socket, which a serial client reaches through
+pyserial's ``socket://HOST:PORT`` URL: the RTU code path of the bridge without a cable.
 
 Each device is built from its register map in the setup profile, so a profile with another
 map gets a simulator that speaks it. The pymodbus ``action`` hook sees every request: on a
@@ -15,8 +19,9 @@ import asyncio
 import math
 import random
 import time
-from typing import Any, cast
+from typing import Any, Literal, cast
 
+from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -25,6 +30,7 @@ from device_profiles.schema import (
     Band,
     ModbusCoilOutput,
     ModbusDevice,
+    ModbusRtuTransport,
     ModbusTcpTransport,
     Register,
 )
@@ -35,6 +41,12 @@ _COIL_CODES = (1, 5, 15)  # read, write single/multiple
 
 #: Flow through a working chiller's window circuit.
 WORKING_FLOW_L_MIN = 2.0
+
+#: A served skin value must come this far back inside the band before the next crossing is
+#: recorded again (ten noise standard deviations: noise alone never re-arms it).
+REARM_MARGIN_C = 0.5
+
+Framing = Literal["tcp", "rtu"]
 
 
 def to_raw(value: float, reg: Register) -> int:
@@ -51,23 +63,29 @@ def from_raw(raw: int, reg: Register) -> float:
 
 
 def device_id_of(transport: Any) -> int:
-    return transport.device_id if isinstance(transport, ModbusTcpTransport) else 1
+    return (
+        transport.device_id if isinstance(transport, ModbusTcpTransport | ModbusRtuTransport) else 1
+    )
 
 
 class _TcpServed:
-    """A pymodbus TCP server around one `SimDevice`."""
+    """A pymodbus server on a TCP socket around one `SimDevice`, TCP or RTU framed."""
 
-    def __init__(self) -> None:
+    def __init__(self, framing: Framing = "tcp") -> None:
         self._server: ModbusTcpServer | None = None
         self.host = "127.0.0.1"
         self.port = 0
+        self.framing: Framing = framing
 
     def sim_device(self) -> SimDevice:
         raise NotImplementedError
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 picks a free port); return the port."""
-        self._server = ModbusTcpServer(context=self.sim_device(), address=(host, port))
+        framer = FramerType.RTU if self.framing == "rtu" else FramerType.SOCKET
+        self._server = ModbusTcpServer(
+            context=self.sim_device(), address=(host, port), framer=framer
+        )
         await self._server.serve_forever(background=True)
         self.host = host
         listener = cast(asyncio.Server, self._server.transport)
@@ -81,14 +99,17 @@ class _TcpServed:
 
     @property
     def endpoint(self) -> dict[str, Any]:
+        """What ``with_endpoints`` merges into the profile's transport."""
+        if self.framing == "rtu":
+            return {"kind": "modbus_rtu", "port": f"socket://{self.host}:{self.port}"}
         return {"host": self.host, "port": self.port}
 
 
 class RegisterDevice(_TcpServed):
     """A device whose holding registers come from a profile's register map."""
 
-    def __init__(self, profile: ModbusDevice, world: World) -> None:
-        super().__init__()
+    def __init__(self, profile: ModbusDevice, world: World, *, framing: Framing = "tcp") -> None:
+        super().__init__(framing)
         self.profile = profile
         self.world = world
         self.device_id = device_id_of(profile.transport)
@@ -169,19 +190,47 @@ class SimSensor(RegisterDevice):
 
     Each new measurement bumps ``sample_counter``; a frozen sensor keeps serving its last
     value and counter. The first served value outside the profile's skin band is recorded
-    with its wall time: halt latency is measured from it.
+    (``over_limit_served``) with its wall time: halt latency is measured from it. Once a
+    served value is back inside the band by ``REARM_MARGIN_C``, the next crossing is
+    recorded again, so repeated trials each get their own.
+
+    ``force_skin`` makes the sensor serve a given value, without noise, from the next read
+    on, whatever the skin model says (a benchmark's or a test's crossing at a chosen moment);
+    ``release_skin`` hands the register back to the model.
     """
 
     def __init__(
-        self, profile: ModbusDevice, world: World, band: Band, *, noise_sd_c: float, seed: int
+        self,
+        profile: ModbusDevice,
+        world: World,
+        band: Band,
+        *,
+        noise_sd_c: float,
+        seed: int,
+        framing: Framing = "tcp",
     ) -> None:
-        super().__init__(profile, world)
+        super().__init__(profile, world, framing=framing)
         self.band = band
         self.noise_sd_c = noise_sd_c
         self._rng = random.Random(seed)
         self.skin_temp_c = world.skin.temp_c
         self.over_limit_wall: float | None = None
+        self._armed = True
+        self.forced_c: float | None = None
         self.counter_name = profile.sample_counter
+
+    def force_skin(self, temp_c: float) -> float:
+        """Serve ``temp_c`` from the next read on; returns the wall time it took effect."""
+        self.forced_c = float(temp_c)
+        t_wall = time.time()
+        self.world.record("skin_forced", value=self.forced_c, t_wall=t_wall)
+        return t_wall
+
+    def release_skin(self) -> float:
+        self.forced_c = None
+        t_wall = time.time()
+        self.world.record("skin_released", t_wall=t_wall)
+        return t_wall
 
     def _maybe_measure(self) -> None:
         if not self.world.sensor_frozen:
@@ -191,7 +240,8 @@ class SimSensor(RegisterDevice):
         self.skin_temp_c = self.world.skin.temp_c + self._rng.gauss(0.0, self.noise_sd_c)
 
     def values(self) -> dict[str, float]:
-        out = {"skin_temp_c": self.skin_temp_c, "fault_code": 0.0}
+        skin = self.skin_temp_c if self.forced_c is None else self.forced_c
+        out = {"skin_temp_c": skin, "fault_code": 0.0}
         if self.counter_name is not None:
             out[self.counter_name] = float(self._counter)
         return out
@@ -200,10 +250,15 @@ class SimSensor(RegisterDevice):
         return not self.world.sensor_link_lost
 
     def served(self, names: set[str], raw: dict[str, int]) -> None:
-        if self.over_limit_wall is not None or "skin_temp_c" not in names:
+        if "skin_temp_c" not in names:
             return
         value = from_raw(raw["skin_temp_c"], self.profile.registers["skin_temp_c"])
+        if not self._armed:
+            low, high = self.band.low + REARM_MARGIN_C, self.band.high - REARM_MARGIN_C
+            self._armed = low <= value <= high
+            return
         if not self.band.low <= value <= self.band.high:
+            self._armed = False
             self.over_limit_wall = time.time()
             self.world.record("over_limit_served", value=value, t_wall=self.over_limit_wall)
 

@@ -7,6 +7,10 @@ test (or the CLI) keeps its own thread free. Outputs go to ``run_dir``:
   ``device_profiles.loader.with_endpoints``);
 - ``sim_events.jsonl``: every notable event, one JSON object per line, flushed per line,
   each with ``t_wall`` (``time.time()``), ``t_sim_s`` and ``kind``.
+
+A caller in the same process controls a run through ``force_skin`` / ``release_skin`` and
+reads it through ``events_since`` / ``wait_event``; ``sim.control`` offers the same to
+another process.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import IO, Any, TypeVar
 from device_profiles.schema import ModbusCoilOutput, Setup
 from sim.clock import SimClock
 from sim.laser import LaserModel, SimLaser
-from sim.modbus_devices import SimCooler, SimRelay, SimSensor
+from sim.modbus_devices import Framing, SimCooler, SimRelay, SimSensor
 from sim.scenario import Scenario
 from sim.world import World
 
@@ -48,6 +52,7 @@ class SimRunner:
         run_dir: Path,
         ports: dict[str, int] | None = None,
         sensor_noise_sd_c: float = 0.05,
+        sensor_framing: Framing = "tcp",
     ) -> None:
         if not isinstance(setup.interlock_output, ModbusCoilOutput):
             raise ValueError(
@@ -60,8 +65,10 @@ class SimRunner:
         self.clock = SimClock(speed)
         self._ports = dict(ports or {})
         self._noise_sd_c = sensor_noise_sd_c
+        self.sensor_framing: Framing = sensor_framing
         self._events: list[dict[str, Any]] = []
         self._events_lock = threading.Lock()
+        self._events_added = threading.Condition(self._events_lock)
         self._log: IO[str] | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -131,6 +138,46 @@ class SimRunner:
         with self._events_lock:
             return list(self._events)
 
+    def event_count(self) -> int:
+        """How many events so far: a cursor for ``events_since`` and ``wait_event``."""
+        with self._events_lock:
+            return len(self._events)
+
+    def events_since(self, index: int) -> list[dict[str, Any]]:
+        """The events recorded after the first ``index`` ones."""
+        with self._events_lock:
+            return list(self._events[index:])
+
+    def wait_event(self, kind: str, since: int, timeout_s: float) -> dict[str, Any] | None:
+        """The first ``kind`` event at or after position ``since``; None after ``timeout_s``.
+
+        Blocks on a condition (no polling), so a waiter costs the devices' thread nothing.
+        """
+        deadline = time.monotonic() + timeout_s
+        with self._events_added:
+            while True:
+                for entry in self._events[since:]:
+                    if entry["kind"] == kind:
+                        return dict(entry)
+                since = len(self._events)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._events_added.wait(remaining)
+
+    def force_skin(self, temp_c: float) -> float:
+        """The sensor serves ``temp_c`` from its next read on; returns when (wall clock)."""
+        return self.call(lambda: self._sensor().force_skin(temp_c))
+
+    def release_skin(self) -> float:
+        """The sensor serves the skin model again; returns when (wall clock)."""
+        return self.call(lambda: self._sensor().release_skin())
+
+    def _sensor(self) -> SimSensor:
+        if self.sensor is None:
+            raise RuntimeError("the simulator is not running")
+        return self.sensor
+
     def snapshot(self) -> dict[str, Any]:
         """The simulated state now: time, laser, skin, plate, relay."""
         return self.call(self._snapshot)
@@ -170,6 +217,7 @@ class SimRunner:
             if self._log is not None:
                 self._log.write(json.dumps(entry) + "\n")
                 self._log.flush()
+            self._events_added.notify_all()
 
     def _thread_main(self) -> None:
         loop = asyncio.new_event_loop()
@@ -196,6 +244,7 @@ class SimRunner:
             setup.limits.skin_temp_c,
             noise_sd_c=self._noise_sd_c,
             seed=scenario.seed,
+            framing=self.sensor_framing,
         )
         self.cooler = SimCooler(setup.cooler, world)
         self.relay = SimRelay(setup.interlock_output, world)

@@ -53,3 +53,23 @@ def test_cli_refuses_an_unknown_scenario(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "nope" in done.stderr
+
+
+def test_cli_serves_the_sensor_over_rtu_framing(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-W", "error", "-m", "sim.cli", "sim", "--sensor-rtu",
+         "--run-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        endpoints = json.loads(proc.stdout.readline()) if proc.stdout else {}
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert endpoints["sensor"]["kind"] == "modbus_rtu"
+    assert endpoints["sensor"]["port"].startswith("socket://127.0.0.1:")
+    assert "host" in endpoints["cooler"]
