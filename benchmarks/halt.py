@@ -1,0 +1,244 @@
+"""Halt latency: a sensor reading beyond the limit, to the laser receiving the stop.
+
+The simulator runs in a child process (`sim.control`), as the devices would: same machine,
+its own GIL. A trial, with the session READY:
+
+1. wait a random fraction of the sensor's poll period (the crossing lands at any phase);
+2. force the simulated sensor to serve the limit + 1 °C;
+3. wait for the simulated laser's ``stop_received``;
+4. latency = ``stop_received.t_wall`` − ``over_limit_served.t_wall`` (both read on the
+   simulator's clock); also from ``skin_forced`` (the crossing itself, so it includes the
+   wait for the next poll);
+5. release the sensor, wait for the loop's conditions to clear, acknowledge, arm again.
+
+The floor: a bare pymodbus read of the sensor block on a second connection to the same
+simulated sensor, once per trial, in the same process as the bridge.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+
+from device_profiles.loader import LoadedSetup, load, parse, resolve, with_endpoints
+from device_profiles.schema import ModbusRtuTransport, SkinType
+from firmware_bridge.live import Dev
+from monitor.session import Session, SessionParams, State
+from monitor.session_log import SessionLog
+from sim.control import SimControl, SimSpec
+from sim.modbus_devices import Framing
+
+SETUP = "demo-ndyag-1064"
+SETTINGS = {"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
+#: The RTU variant's sensor line. A ``socket://`` URL has no baud timing; the rate only
+#: feeds the reaction budget (at 115200 baud it fits the profile's 50 ms).
+RTU_SENSOR = {"kind": "modbus_rtu", "baudrate": 115200, "parity": "N", "timeout_ms": 30}
+_TRIAL_TIMEOUT_S = 2.0
+#: The laser stays READY, the footswitch up: no pulses heat the skin between trials.
+IDLE_SCENARIO = """\
+name: bench-idle
+description: The laser armed, the footswitch never pressed; the benchmark forces crossings.
+skin_type: III
+settings: {fluence_j_cm2: 120, pulse_ms: 30, spot_mm: 3, rep_rate_hz: 1}
+plate_start_c: 5
+seed: 1
+events: []
+"""
+
+
+class BenchError(RuntimeError):
+    """A benchmark could not run as designed (not a slow result: a broken one)."""
+
+
+def rtu_variant(source: str = SETUP) -> LoadedSetup:
+    """The bundled setup with its sensor on Modbus RTU, validated like any setup file."""
+    data = yaml.safe_load(resolve(source).read_bytes())
+    data["sensor"]["transport"] = {**RTU_SENSOR, "port": "socket://127.0.0.1:1"}
+    return parse(yaml.safe_dump(data, sort_keys=False), f"{source} (sensor on Modbus RTU)")
+
+
+def wait_until(cond: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.001)
+
+
+@dataclass
+class Trials:
+    served_ms: list[float] = field(default_factory=list)  # over_limit_served -> stop_received
+    crossing_ms: list[float] = field(default_factory=list)  # skin_forced -> stop_received
+    floor_ms: list[float] = field(default_factory=list)  # a bare read, once per trial
+    other_trips: dict[str, int] = field(default_factory=dict)  # halts for another cause
+
+
+class HaltRig:
+    """A simulator child process and a READY session against it."""
+
+    def __init__(self, sim: SimControl, loaded: LoadedSetup, log: SessionLog) -> None:
+        self.sim = sim
+        self.loaded = loaded
+        setup = with_endpoints(loaded.setup, sim.endpoints)
+        self.setup = setup
+        params = SessionParams("bench", "BENCH-0001", SkinType.III, mode="test")
+        self.session = Session(loaded, log, params, setup=setup, realtime=True)
+        self.limit_c = setup.limits.skin_temp_c.high
+        self.poll_s = setup.sensor.poll_period_ms / 1000.0
+        self.rng = random.Random(20240611)
+        self._floor_client: Any = None
+
+    def start(self) -> None:
+        self.session.start()
+        if not self.session.request_settings(SETTINGS).ok:
+            raise BenchError("the benchmark's settings were refused by the gate")
+        self.session.arm()
+        self._floor_client = self._bare_client()
+
+    def _bare_client(self) -> Any:
+        t = self.setup.sensor.transport
+        if isinstance(t, ModbusRtuTransport):
+            client: Any = ModbusSerialClient(
+                t.port, baudrate=t.baudrate, parity=t.parity, timeout=1.0, retries=0
+            )
+        else:
+            client = ModbusTcpClient(t.host, port=t.port, timeout=1.0, retries=0)
+        if not client.connect():
+            raise BenchError(f"floor client cannot connect to the sensor at {t}")
+        return client
+
+    def floor_read_ms(self) -> float:
+        first, count = self.setup.sensor.read_span
+        t0 = time.perf_counter_ns()
+        reply = self._floor_client.read_holding_registers(first, count=count, device_id=1)
+        dt = (time.perf_counter_ns() - t0) / 1e6
+        if reply.isError():
+            raise BenchError(f"bare read failed: {reply}")
+        return dt
+
+    def trial(self, out: Trials) -> None:
+        """One crossing and its stop; a halt for another cause is counted, not timed."""
+        s = self.session
+        if s.state is not State.READY:
+            raise BenchError(f"trial needs READY, session is {s.state}")
+        since, n_trips = self.sim.event_count(), len(s.trips)
+        time.sleep(self.rng.uniform(0.0, self.poll_s))
+        self.sim.force_skin(self.limit_c + 1.0)
+        stop = self.sim.wait_event("stop_received", since, _TRIAL_TIMEOUT_S)
+        events = self.sim.events_since(since)
+        self.sim.release_skin()
+        if stop is None:
+            raise BenchError(f"no stop within {_TRIAL_TIMEOUT_S:g} s; trips: {s.trips[n_trips:]}")
+        wait_until(lambda: len(s.trips) > n_trips, 1.0, "the trip to be recorded")
+        cause = s.trips[n_trips].check
+        if cause == "skin_temp_high":
+            forced = next(e for e in events if e["kind"] == "skin_forced")
+            served = next((e for e in events if e["kind"] == "over_limit_served"), None)
+            if served is None or not forced["t_wall"] <= served["t_wall"] <= stop["t_wall"]:
+                raise BenchError(f"the stop did not follow a served crossing: {events}")
+            out.served_ms.append((stop["t_wall"] - served["t_wall"]) * 1000.0)
+            out.crossing_ms.append((stop["t_wall"] - forced["t_wall"]) * 1000.0)
+        else:
+            out.other_trips[cause] = out.other_trips.get(cause, 0) + 1
+        self.recover()
+        out.floor_ms.append(self.floor_read_ms())
+
+    def recover(self) -> None:
+        """What a person does after a halt, as fast as the session lets them."""
+        s = self.session
+        wait_until(lambda: s.state is State.HALTED, 1.0, "the session to be HALTED")
+        wait_until(lambda: not s.loop.halt_conditions_active(), 1.0, "the conditions to clear")
+        # The laser's state as last read may still say READY (read before the stop): an
+        # acknowledgement now would trip unexpected_emission. Wait for a status read after
+        # the stop was confirmed, as a person would see STANDBY on the screen first.
+        wait_until(self._laser_read_back_after_stop, 1.0, "a laser status read after the stop")
+        s.acknowledge("bench", "benchmark trial")
+        s.arm()
+
+    def _laser_read_back_after_stop(self) -> bool:
+        bridge = self.session.bridge
+        confirmed = bridge.stop_confirmed_t_ns
+        return (
+            confirmed is not None
+            and int(bridge.live.fresh_ns[Dev.LASER]) > confirmed
+            and bridge.live.laser_state() == "STANDBY"
+        )
+
+    def run(self, n: int, out: Trials | None = None) -> Trials:
+        out = out or Trials()
+        for _ in range(n):
+            self.trial(out)
+        return out
+
+    def close(self) -> None:
+        if self._floor_client is not None:
+            self._floor_client.close()
+        if self.session.state is not State.ENDED:
+            self.session.end("benchmark finished")
+
+
+@contextmanager
+def halt_rig(framing: Framing, work_dir: Path | None = None) -> Iterator[HaltRig]:
+    """A simulator child (sensor on TCP or RTU framing) and a READY session against it."""
+    with tempfile.TemporaryDirectory(prefix="laserguard-bench-") as tmp:
+        base = work_dir or Path(tmp)
+        loaded = rtu_variant() if framing == "rtu" else load(SETUP)
+        scenario = base / "bench-idle.yaml"
+        scenario.write_text(IDLE_SCENARIO, encoding="utf-8")
+        spec = SimSpec(
+            run_dir=str(base / f"sim-{framing}"),
+            setup=SETUP,
+            scenario=str(scenario),
+            sensor_framing=framing,
+        )
+        with SimControl(spec) as sim, SessionLog(base / f"bench-{framing}.sqlite3") as log:
+            rig = HaltRig(sim, loaded, log)
+            try:
+                rig.start()
+                yield rig
+            finally:
+                rig.close()
+
+
+def _crc16(frame: bytes) -> bytes:
+    crc = 0xFFFF
+    for byte in frame:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return bytes((crc & 0xFF, crc >> 8))
+
+
+def raw_rtu_roundtrip_ms(rig: HaltRig, n: int) -> list[float]:
+    """The RTU read as bytes on a plain socket: what the wire and the server cost alone."""
+    t = rig.setup.sensor.transport
+    assert isinstance(t, ModbusRtuTransport)
+    host, port = t.port.removeprefix("socket://").rsplit(":", 1)
+    first, count = rig.setup.sensor.read_span
+    pdu = bytes((t.device_id, 3)) + first.to_bytes(2, "big") + count.to_bytes(2, "big")
+    request, reply_len = pdu + _crc16(pdu), 5 + 2 * count
+    out = []
+    with socket.create_connection((host, int(port)), timeout=1.0) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(n):
+            t0 = time.perf_counter_ns()
+            sock.sendall(request)
+            got = b""
+            while len(got) < reply_len:
+                chunk = sock.recv(64)
+                if not chunk:
+                    raise BenchError("the RTU sensor closed the raw connection")
+                got += chunk
+            out.append((time.perf_counter_ns() - t0) / 1e6)
+            time.sleep(0.001)
+    return out

@@ -1,0 +1,352 @@
+"""``laserguard bench``: every benchmark on this machine, each figure next to its floor.
+
+Prints one progress line per benchmark on stderr and the table on stdout (``--json``: one
+JSON object instead). Targets are checked and reported as PASS or MISS; nothing is tuned to
+pass. Benchmarks measure; tests assert behaviour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pymodbus
+
+from benchmarks.gate_bench import gate_throughput
+from benchmarks.halt import HaltRig, Trials, halt_rig, raw_rtu_roundtrip_ms
+from benchmarks.log_bench import log_throughput
+from benchmarks.loop import loop_lateness, sleep_lateness
+from benchmarks.stats import Check, Result, latency_stats
+from benchmarks.stress import cpu_hogs
+
+NAMES = ("halt", "halt_rtu", "loop", "gate", "log", "stressed")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    halt_n: int
+    rtu_n: int
+    stressed_n: int
+    loop_s: float
+    gate_n: int
+    gate_python_n: int
+    log_rows: int
+
+    @classmethod
+    def for_run(cls, quick: bool) -> Sizes:
+        if quick:
+            return cls(20, 10, 10, 1.0, 100_000, 10_000, 10_000)
+        return cls(500, 500, 200, 10.0, 1_000_000, 100_000, 200_000)
+
+
+def progress(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, selected: set[str]) -> None:
+        self.sizes = sizes
+        self.selected = selected
+        self.results: list[Result] = []
+        self.scheduling: dict[str, Any] = {}
+
+    def _note_scheduling(self, rig: HaltRig) -> None:
+        self.scheduling = {
+            "interlock_loop": rig.session.loop.realtime,
+            "gil_switch_interval_ms": round(sys.getswitchinterval() * 1000.0, 3),
+        }
+
+    # --- halt latency ------------------------------------------------------------------------
+
+    def halt_tcp(self) -> None:
+        sz = self.sizes
+        with halt_rig("tcp") as rig:
+            self._note_scheduling(rig)
+            n = sz.halt_n if "halt" in self.selected else sz.stressed_n
+            progress(f"halt latency, sensor on Modbus TCP: {n} trials")
+            unloaded = rig.run(n)
+            poll_ms = rig.poll_s * 1000.0
+            floor = latency_stats(unloaded.floor_ms)
+            served = latency_stats(unloaded.served_ms)
+            if "halt" in self.selected:
+                self._halt_results(unloaded, floor, served, poll_ms)
+            if "stressed" in self.selected:
+                progress(f"halt latency under CPU load: {sz.stressed_n} trials")
+                with cpu_hogs(max_s=sz.stressed_n * 0.5 + 30.0) as hogs:
+                    stressed = rig.run(sz.stressed_n)
+                s = latency_stats(stressed.served_ms)
+                self.results.append(
+                    Result(
+                        "halt_latency_stressed_ms",
+                        "ms",
+                        s,
+                        "halt_latency_ms (unloaded, same run)",
+                        served,
+                        [Check("p99", "≤ 2 × unloaded p99", s["p99"], 2 * served["p99"])],
+                        {
+                            "cpu_hogs": hogs,
+                            "from_crossing_ms": latency_stats(stressed.crossing_ms),
+                            "floor_modbus_roundtrip_ms": latency_stats(stressed.floor_ms),
+                            "other_trips": stressed.other_trips,
+                        },
+                    )
+                )
+
+    def _halt_results(
+        self, t: Trials, floor: dict[str, float], served: dict[str, float], poll_ms: float
+    ) -> None:
+        expected = poll_ms / 2 + floor["p50"]
+        self.results.append(
+            Result(
+                "halt_latency_ms",
+                "ms",
+                served,
+                "floor_modbus_roundtrip_ms",
+                floor,
+                [
+                    Check("p99", "≤ 3 ms", served["p99"], 3.0),
+                    Check("max", "≤ 10 ms", served["max"], 10.0),
+                    Check(
+                        "p50", "≤ 2 × (poll/2 + floor p50)", served["p50"], round(2 * expected, 4)
+                    ),
+                ],
+                {"other_trips": t.other_trips, "poll_period_ms": poll_ms},
+            )
+        )
+        crossing = latency_stats(t.crossing_ms)
+        self.results.append(
+            Result(
+                "halt_latency_from_crossing_ms",
+                "ms",
+                crossing,
+                "half_poll_plus_roundtrip_ms",
+                {"p50": round(expected, 4)},
+                [
+                    Check(
+                        "p50", "≤ 2 × (poll/2 + floor p50)", crossing["p50"], round(2 * expected, 4)
+                    )
+                ],
+                {"what": "from the forced crossing in the model, so including the wait for a poll"},
+            )
+        )
+
+    def halt_rtu(self) -> None:
+        n = self.sizes.rtu_n
+        progress(f"halt latency, sensor on Modbus RTU over socket://: {n} trials")
+        with halt_rig("rtu") as rig:
+            t = rig.run(n)
+            raw = latency_stats(raw_rtu_roundtrip_ms(rig, max(n, 50)))
+        self.results.append(
+            Result(
+                "halt_latency_rtu_ms",
+                "ms",
+                latency_stats(t.served_ms),
+                "floor_modbus_roundtrip_rtu_ms",
+                latency_stats(t.floor_ms),
+                [],
+                {
+                    "from_crossing_ms": latency_stats(t.crossing_ms),
+                    "raw_socket_rtu_roundtrip_ms": raw,
+                    "other_trips": t.other_trips,
+                },
+            )
+        )
+
+    # --- the rest ----------------------------------------------------------------------------
+
+    def loop(self) -> None:
+        d = self.sizes.loop_s
+        progress(f"interlock loop lateness, bridge polling real I/O: {d:g} s")
+        stats, realtime, period_ms = loop_lateness(d)
+        progress(f"bare sleep to absolute deadlines: {d:g} s")
+        floor = sleep_lateness(d, period_ms)
+        self.scheduling.setdefault("interlock_loop", realtime)
+        self.results.append(
+            Result(
+                "loop_lateness_ms",
+                "ms",
+                stats,
+                "floor_sleep_lateness_ms",
+                floor,
+                [
+                    Check("p99", "≤ 0.5 ms", stats["p99"], 0.5),
+                    Check("max", "≤ 5 ms", stats["max"], 5.0),
+                ],
+                {"rate_hz": round(1000.0 / period_ms, 3), "realtime": realtime},
+            )
+        )
+
+    def gate(self) -> None:
+        sz = self.sizes
+        progress(f"settings gate: {sz.gate_n} rows vectorized, {sz.gate_python_n} in Python")
+        vec, py = gate_throughput(sz.gate_n, sz.gate_python_n)
+        self.results.append(
+            Result(
+                "gate_settings_per_s",
+                "settings/s",
+                {"rate": round(vec), "n": sz.gate_n},
+                "python_loop_settings_per_s",
+                {"rate": round(py), "n": sz.gate_python_n},
+                [Check("rate", "≥ 1,000,000/s", vec, 1_000_000, at_most=False)],
+            )
+        )
+
+    def log(self) -> None:
+        n = self.sizes.log_rows
+        progress(f"session log telemetry: {n} rows, batches of 1000, chained and raw")
+        chained, raw = log_throughput(n)
+        self.results.append(
+            Result(
+                "log_rows_per_s",
+                "rows/s",
+                {"rate": round(chained), "n": n},
+                "floor_sqlite_executemany_rows_per_s",
+                {"rate": round(raw), "n": n},
+                [
+                    Check("rate", "≥ 100,000/s", chained, 100_000, at_most=False),
+                    Check("ratio", "≥ 0.5 × raw", round(chained / raw, 3), 0.5, at_most=False),
+                ],
+                {"batch": 1000, "pragmas": "journal_mode=WAL, synchronous=FULL"},
+            )
+        )
+
+    def run(self) -> None:
+        steps: list[tuple[set[str], Callable[[], None]]] = [
+            ({"halt", "stressed"}, self.halt_tcp),
+            ({"halt_rtu"}, self.halt_rtu),
+            ({"loop"}, self.loop),
+            ({"gate"}, self.gate),
+            ({"log"}, self.log),
+        ]
+        for names, step in steps:
+            if names & self.selected:
+                t0 = time.monotonic()
+                step()
+                progress(f"  done in {time.monotonic() - t0:.1f} s")
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pymodbus": pymodbus.__version__,
+    }
+
+
+def _fmt(stats: dict[str, Any], key: str) -> str:
+    v = stats.get(key)
+    if v is None:
+        return "-"
+    if (isinstance(v, float) and abs(v) >= 1000) or (isinstance(v, int) and abs(v) >= 1000):
+        return f"{v:,.0f}"
+    return f"{v:g}"
+
+
+def table(report: dict[str, Any]) -> str:
+    rows = [("figure", "value", "floor", "ratio", "target", "result")]
+    for name, r in report["results"].items():
+        checks = r["checks"] or [None]
+        for c in checks:
+            key = c["what"] if c else next(k for k in r["value"] if k != "n")
+            stat = "rate" if key == "ratio" else key
+            value = f"{c['value']:g}" if c and key == "ratio" else _fmt(r["value"], stat)
+            rows.append(
+                (
+                    f"{name} {key}",
+                    value,
+                    f"{_fmt(r['floor'], stat)} ({r['floor_name']})",
+                    _fmt(r["ratio"], stat),
+                    c["target"] if c else "(none)",
+                    ("PASS" if c["pass"] else "MISS") if c else "info",
+                )
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    m = report["machine"]
+    head = [
+        f"machine: {m['cores']} cores ({m['usable_cores']} usable), load {m['load_avg_1m_at_start']}"
+        f" at start; Python {m['python']}, numpy {m['numpy']}, pymodbus {m['pymodbus']};"
+        f" {m['platform']}",
+        f"scheduling: interlock loop {report['scheduling'].get('interlock_loop', 'not run')};"
+        f" GIL switch interval {report['scheduling'].get('gil_switch_interval_ms', '-')} ms",
+        "",
+    ]
+    notes = [""]
+    for name, r in report["results"].items():
+        for k, v in r["notes"].items():
+            notes.append(f"{name}: {k} = {json.dumps(v)}")
+    return "\n".join(head + lines + notes)
+
+
+def figures(results: list[Result]) -> dict[str, Any]:
+    """Every named figure and floor, flat, for scripts that want one number by name."""
+    out: dict[str, Any] = {}
+    for r in results:
+        out[r.name] = r.value
+        out[r.floor_name.split(" ")[0] if "(" in r.floor_name else r.floor_name] = r.floor
+        out[f"{r.name}_ratio"] = r.ratio
+    return out
+
+
+def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="small n: a smoke run, not figures")
+    parser.add_argument(
+        "--only", default=None, metavar="NAME[,NAME]", help=f"run only these: {', '.join(NAMES)}"
+    )
+    parser.set_defaults(func=run_bench)
+    return parser
+
+
+def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "bench", help="run the benchmarks on this machine", description=__doc__
+    )
+    return build_parser(parser)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    selected = set(NAMES) if not args.only else {n.strip() for n in args.only.split(",")}
+    unknown = selected - set(NAMES)
+    if unknown:
+        print(f"bench: unknown benchmark {', '.join(sorted(unknown))}; one of {', '.join(NAMES)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    m = machine()
+    progress(f"{m['cores']} cores, Python {m['python']}, load {m['load_avg_1m_at_start']}")
+    bench = Bench(Sizes.for_run(args.quick), selected)
+    t0 = time.monotonic()
+    bench.run()
+    report = {
+        "machine": m,
+        "scheduling": bench.scheduling,
+        "quick": bool(args.quick),
+        "duration_s": round(time.monotonic() - t0, 1),
+        "figures": figures(bench.results),
+        "results": {r.name: r.as_dict() for r in bench.results},
+        "pass": all(c.passed for r in bench.results for c in r.checks),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(table(report))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser(argparse.ArgumentParser(prog="python -m benchmarks")).parse_args(argv)
+    code: int = args.func(args)
+    return code

@@ -1,0 +1,70 @@
+"""The benchmark entry point runs end to end and reports every figure next to its floor.
+
+No assertion on any number: benchmarks measure, tests assert behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIGURES = (
+    "halt_latency_ms",
+    "halt_latency_rtu_ms",
+    "loop_lateness_ms",
+    "gate_settings_per_s",
+    "log_rows_per_s",
+    "halt_latency_stressed_ms",
+)
+FLOORS = ("floor_modbus_roundtrip_ms", "floor_sleep_lateness_ms")
+
+
+@pytest.mark.timeout(90)
+def test_quick_run_reports_every_figure_with_its_floor() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=80, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert {"cores", "python", "numpy", "pymodbus"} <= set(report["machine"])
+    assert "SCHED" in report["scheduling"]["interlock_loop"]
+    for name in FIGURES:
+        result = report["results"][name]
+        assert result["value"] and result["floor"], name
+        assert result["floor_name"], name
+    for name in FIGURES + FLOORS:
+        assert name in report["figures"], name
+    for key in ("p50", "p99", "max", "n"):
+        assert key in report["results"]["halt_latency_ms"]["value"]
+    for key in ("p50", "p99", "p999", "max", "missed"):
+        assert key in report["results"]["loop_lateness_ms"]["value"]
+    verdicts = [c["pass"] for r in report["results"].values() for c in r["checks"]]
+    assert verdicts and all(isinstance(v, bool) for v in verdicts)
+    # One progress line per benchmark on stderr, none on stdout (which is the JSON alone).
+    assert done.stderr.count("[bench]") >= 5
+
+
+def test_unknown_benchmark_name_is_refused() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "nope"],
+        cwd=REPO, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "nope" in done.stderr
+
+
+def test_only_runs_the_named_benchmarks_and_prints_a_table() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "gate,log"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "gate_settings_per_s" in done.stdout and "log_rows_per_s" in done.stdout
+    assert "halt_latency_ms" not in done.stdout
+    assert "pymodbus" in done.stdout.splitlines()[0]
