@@ -1,7 +1,14 @@
-"""Load and validate clinic setups; the digest that a session records.
+"""Load and validate clinic setups and limit tables; the digest that a session records.
 
-A setup is refused at load with a message that names the offending field. The digest is
-the SHA-256 of the file's bytes, so any change (even a comment) makes a new profile.
+A setup is refused at load with a message that names the offending field. A setup either
+lists its settings limits inline or names a limit table (``limits.table``): a bundled table
+name or a path relative to the setup file. The table is resolved, checked against the
+laser's wavelength and its invariants, and its rows fill ``Setup.limits.settings``.
+
+The digest covers every byte the limits came from. Without a table it is the SHA-256 of the
+setup file. With one it is the SHA-256 of the ASCII text
+``"<sha256 hex of the setup file>\n<sha256 hex of the table file>\n"``, so a change to
+either file (even a comment) makes a new profile.
 """
 
 from __future__ import annotations
@@ -15,8 +22,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from device_profiles.schema import ModbusDevice, Setup
+from device_profiles.schema import (
+    Contraindications,
+    LimitTableFile,
+    ModbusDevice,
+    Setup,
+)
 from device_profiles.timing import reaction_budget
+
+# Data files in the bundled folder that are not setups.
+NOT_SETUPS = frozenset({"contraindications"})
 
 
 class ProfileError(Exception):
@@ -24,10 +39,22 @@ class ProfileError(Exception):
 
 
 @dataclass(frozen=True)
+class LoadedTable:
+    table: LimitTableFile
+    digest: str  # SHA-256 of the file's bytes
+    source: str
+
+
+@dataclass(frozen=True)
 class LoadedSetup:
     setup: Setup
-    digest: str
+    digest: str  # covers the setup and its limit table (module docstring)
     source: str
+    setup_digest: str = ""  # SHA-256 of the setup file alone
+    table_name: str | None = None
+    table_digest: str | None = None
+    table_source: str | None = None
+    table_version: int | None = None
 
 
 def bundled_dir() -> Path:
@@ -35,7 +62,20 @@ def bundled_dir() -> Path:
 
 
 def bundled_names() -> list[str]:
-    return sorted(p.stem for p in bundled_dir().glob("*.yaml"))
+    return sorted(p.stem for p in bundled_dir().glob("*.yaml") if p.stem not in NOT_SETUPS)
+
+
+def bundled_tables_dir() -> Path:
+    return bundled_dir() / "limits"
+
+
+def bundled_table_names() -> list[str]:
+    return sorted(p.stem for p in bundled_tables_dir().glob("*.yaml"))
+
+
+def combined_digest(setup_digest: str, table_digest: str) -> str:
+    """The digest of a setup that names a limit table (see the module docstring)."""
+    return hashlib.sha256(f"{setup_digest}\n{table_digest}\n".encode("ascii")).hexdigest()
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -60,25 +100,122 @@ def _format_errors(err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse(text: str | bytes, source: str = "<string>") -> LoadedSetup:
-    raw = text.encode() if isinstance(text, str) else text
+def _yaml_mapping(raw: bytes, source: str, what: str) -> dict[str, Any]:
     try:
         data: Any = yaml.safe_load(raw)
     except yaml.YAMLError as e:
         raise ProfileError(f"{source}: not valid YAML: {e}") from e
     if not isinstance(data, dict):
-        raise ProfileError(f"{source}: a setup is a mapping at the top level")
+        raise ProfileError(f"{source}: a {what} is a mapping at the top level")
+    return data
+
+
+def resolve_table(name_or_path: str | Path, base_dir: Path | None = None) -> Path:
+    """A bundled limit table by name, or a file (relative paths from ``base_dir``)."""
+    text = str(name_or_path)
+    candidate = bundled_tables_dir() / f"{text}.yaml"
+    if "/" not in text and "\\" not in text and candidate.exists():
+        return candidate
+    path = Path(text)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    raise ProfileError(
+        f"no limit table file or bundled table named {text!r}; "
+        f"bundled: {', '.join(bundled_table_names())}"
+    )
+
+
+def parse_table(text: str | bytes, source: str = "<string>") -> LoadedTable:
+    raw = text.encode() if isinstance(text, str) else text
+    data = _yaml_mapping(raw, source, "limit table")
+    try:
+        table = LimitTableFile.model_validate(data)
+    except ValidationError as e:
+        raise ProfileError(f"{source}: invalid limit table:\n{_format_errors(e)}") from e
+    return LoadedTable(table=table, digest=hashlib.sha256(raw).hexdigest(), source=source)
+
+
+def load_table(name_or_path: str | Path, base_dir: Path | None = None) -> LoadedTable:
+    path = resolve_table(name_or_path, base_dir)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ProfileError(
+            f"cannot read limit table {path}: {e.strerror}; "
+            f"bundled: {', '.join(bundled_table_names())}"
+        ) from e
+    return parse_table(raw, str(path))
+
+
+def load_contraindications(path: str | Path | None = None) -> Contraindications:
+    """The pre-treatment questions (bundled by default), validated."""
+    where = Path(path) if path is not None else bundled_dir() / "contraindications.yaml"
+    try:
+        raw = where.read_bytes()
+    except OSError as e:
+        raise ProfileError(f"cannot read contraindications {where}: {e.strerror}") from e
+    data = _yaml_mapping(raw, str(where), "contraindication list")
+    try:
+        return Contraindications.model_validate(data)
+    except ValidationError as e:
+        raise ProfileError(f"{where}: invalid contraindications:\n{_format_errors(e)}") from e
+
+
+def parse(text: str | bytes, source: str = "<string>", base_dir: Path | None = None) -> LoadedSetup:
+    """A setup from its bytes. A relative ``limits.table`` path is taken from ``base_dir``
+    (default: the folder of ``source`` when it names a file, else the working folder)."""
+    raw = text.encode() if isinstance(text, str) else text
+    data = _yaml_mapping(raw, source, "setup")
+    setup_digest = hashlib.sha256(raw).hexdigest()
+    table: LoadedTable | None = None
+    limits = data.get("limits")
+    if isinstance(limits, dict) and limits.get("table") is not None:
+        if limits.get("settings") is not None:
+            raise ProfileError(
+                f"{source}: invalid setup:\n  limits: give either `table` or `settings`, not both"
+            )
+        if base_dir is None:
+            src = Path(source)
+            base_dir = src.parent if src.exists() else Path.cwd()
+        try:
+            table = load_table(str(limits["table"]), base_dir)
+        except ProfileError as e:
+            raise ProfileError(f"{source}: limits.table: {e}") from e
+        rows = [row.model_dump(mode="json") for row in table.table.rows]
+        data = {**data, "limits": {**limits, "settings": rows}}
     try:
         setup = Setup.model_validate(data)
     except ValidationError as e:
         raise ProfileError(f"{source}: invalid setup:\n{_format_errors(e)}") from e
+    if table is not None:
+        lo, hi = table.table.wavelength_range
+        wl = setup.laser.wavelength_nm
+        if not lo <= wl <= hi:
+            span = f"{lo:g} nm" if lo == hi else f"{lo:g}–{hi:g} nm"
+            raise ProfileError(
+                f"{source}: limits.table {table.table.name!r} is for {span}, "
+                f"but laser.wavelength_nm is {wl:g} nm"
+            )
     budget = reaction_budget(setup)
     if not budget.ok:
         raise ProfileError(
             f"{source}: limits.required_reaction_ms cannot be met by this configuration:\n"
             + budget.format()
         )
-    return LoadedSetup(setup=setup, digest=hashlib.sha256(raw).hexdigest(), source=source)
+    if table is None:
+        return LoadedSetup(setup, setup_digest, source, setup_digest=setup_digest)
+    return LoadedSetup(
+        setup,
+        combined_digest(setup_digest, table.digest),
+        source,
+        setup_digest=setup_digest,
+        table_name=table.table.name,
+        table_digest=table.digest,
+        table_source=table.source,
+        table_version=table.table.version,
+    )
 
 
 def load(name_or_path: str | Path) -> LoadedSetup:

@@ -248,14 +248,81 @@ class Range(Strict):
 
 
 class SettingsLimit(Strict):
-    """Allowed settings for some skin types over a range of spot sizes."""
+    """Allowed settings for some skin types over a range of spot sizes and pulse widths.
+
+    A row applies to a setting when the skin type is listed and both the spot size and the
+    pulse width lie in the row's ranges (borders included). A ``contraindicated`` row refuses
+    every setting it applies to; its fluence and rate default to nothing allowed.
+    """
 
     skin_types: list[SkinType] = Field(min_length=1)
     spot_mm: Range
-    fluence_j_cm2: Range
     pulse_ms: Range
-    rep_rate_hz_max: float = Field(gt=0)
+    fluence_j_cm2: Range = Field(default_factory=lambda: Range(min=0.0, max=0.0))
+    rep_rate_hz_max: float = Field(0.0, ge=0)
+    cooling_required: bool = False
+    contraindicated: bool = False
+    test_spot_required: bool = False
     source: str = Field(min_length=1, description="Citation, or 'clinic default, review'")
+
+    @model_validator(mode="after")
+    def _allowed_or_contraindicated(self) -> SettingsLimit:
+        if self.spot_mm.min <= 0:
+            raise ValueError(f"spot_mm.min {self.spot_mm.min:g} must be above 0")
+        if self.pulse_ms.min <= 0:
+            raise ValueError(f"pulse_ms.min {self.pulse_ms.min:g} must be above 0")
+        if self.contraindicated:
+            if self.fluence_j_cm2.max != 0 or self.rep_rate_hz_max != 0:
+                raise ValueError("a contraindicated row allows no fluence and no rate: omit them")
+        elif self.rep_rate_hz_max <= 0 or self.fluence_j_cm2.max <= 0:
+            raise ValueError("rep_rate_hz_max and fluence_j_cm2.max must be above 0")
+        return self
+
+    @property
+    def ceiling_j_cm2(self) -> float:
+        """The highest fluence the row allows (0 when contraindicated)."""
+        return 0.0 if self.contraindicated else self.fluence_j_cm2.max
+
+
+class WavelengthRange(Strict):
+    min: float = Field(gt=200, lt=11_000)
+    max: float = Field(gt=200, lt=11_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WavelengthRange:
+        if not self.min <= self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class LimitTableFile(Strict):
+    """One laser family's limits by skin type, spot size and pulse width (a bundled data file).
+
+    Validated at load against the invariants in ``device_profiles.limits``.
+    """
+
+    spec: Literal["1"]
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    version: int = Field(ge=1)
+    description: str
+    wavelength_nm: float | WavelengthRange = Field(
+        description="One wavelength, or {min, max} for a family (940/980 nm diodes)"
+    )
+    rows: list[SettingsLimit] = Field(min_length=1)
+
+    @property
+    def wavelength_range(self) -> tuple[float, float]:
+        w = self.wavelength_nm
+        return (w, w) if isinstance(w, float | int) else (w.min, w.max)
+
+    @model_validator(mode="after")
+    def _invariants(self) -> LimitTableFile:
+        from device_profiles.limits import invariant_errors
+
+        errors = invariant_errors(self.rows, f"limit table {self.name}")
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
 
 
 class Band(Strict):
@@ -287,14 +354,22 @@ class Limits(Strict):
     cooler_flow_l_min_min: float = Field(ge=0)
     stale_ms: dict[Literal["sensor", "cooler", "laser"], float]
     required_reaction_ms: float = Field(gt=0)
-    settings: list[SettingsLimit] = Field(min_length=1)
+    table: str | None = Field(
+        None,
+        description="A limit table: a bundled name (nd-yag-1064) or a path relative to the "
+        "setup file. The loader fills `settings` from it; give one of the two.",
+    )
+    settings: list[SettingsLimit] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _every_type_covered(self) -> Limits:
-        covered = {t for row in self.settings for t in row.skin_types}
-        missing = [t.value for t in SkinType if t not in covered]
-        if missing:
-            raise ValueError(f"settings limits do not cover skin types {missing}")
+        if not self.settings:
+            raise ValueError("limits need `table` (a limit table) or inline `settings` rows")
+        from device_profiles.limits import invariant_errors
+
+        errors = invariant_errors(self.settings, f"limit table {self.table or 'limits.settings'}")
+        if errors:
+            raise ValueError("\n".join(errors))
         warn, trip = self.cooler_plate_temp_c, self.cooler_plate_trip_c
         if not (trip.low <= warn.low and warn.high <= trip.high):
             raise ValueError("cooler_plate_trip_c must contain cooler_plate_temp_c")
@@ -306,6 +381,16 @@ class Limits(Strict):
 class Loop(Strict):
     rate_hz: float = Field(gt=0, le=10_000)
     ring_samples: int = Field(1024, ge=16)
+
+
+class Clinic(Strict):
+    """Who runs the treatment and what the patient is told: part of every session record."""
+
+    name: str = Field(min_length=1)
+    emergency_contact: str = Field(
+        min_length=1, description="Who the patient calls after treatment, with a number"
+    )
+    aftercare_instructions: str = Field(min_length=1)
 
 
 class Setup(Strict):
@@ -321,6 +406,7 @@ class Setup(Strict):
     interlock_output: InterlockOutput
     limits: Limits
     loop: Loop
+    clinic: Clinic | None = None
 
     @model_validator(mode="after")
     def _channels_present(self) -> Setup:
@@ -333,4 +419,65 @@ class Setup(Strict):
             raise ValueError("sensor.registers needs fault_code (0 = no fault)")
         if self.sensor.sample_counter is None:
             raise ValueError("sensor.sample_counter is required: staleness is checked on it")
+        return self
+
+
+# --- pre-treatment risk assessment -------------------------------------------------------------
+
+
+class Restrictions(Strict):
+    """How a relative contraindication narrows the limits. Restrictions only ever tighten."""
+
+    test_spot_only: bool = Field(
+        False, description="Test spots first: single pulses at reduced fluence until reviewed"
+    )
+    fluence_factor: float = Field(
+        1.0, gt=0, le=1, description="Every fluence ceiling is multiplied by this"
+    )
+    max_rep_rate_hz: float | None = Field(None, gt=0, description="A lower rate ceiling")
+
+    @property
+    def any(self) -> bool:
+        return self != Restrictions()
+
+    def combine(self, other: Restrictions) -> Restrictions:
+        """The stricter of both, field by field."""
+        rates = [r for r in (self.max_rep_rate_hz, other.max_rep_rate_hz) if r is not None]
+        return Restrictions(
+            test_spot_only=self.test_spot_only or other.test_spot_only,
+            fluence_factor=min(self.fluence_factor, other.fluence_factor),
+            max_rep_rate_hz=min(rates) if rates else None,
+        )
+
+
+class Contraindication(Strict):
+    """One pre-treatment question. ``present`` (answered yes) refuses or restricts arming."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
+    question: str = Field(min_length=1)
+    kind: Literal["absolute", "relative"]
+    restrictions: Restrictions = Field(default_factory=Restrictions)
+    advice: str = Field(min_length=1, description="What the clinician does about it")
+    source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _restrictions_fit_kind(self) -> Contraindication:
+        if self.kind == "absolute" and self.restrictions.any:
+            raise ValueError(f"{self.id}: an absolute contraindication refuses; no restrictions")
+        if self.kind == "relative" and not self.restrictions.any:
+            raise ValueError(f"{self.id}: a relative contraindication needs restrictions")
+        return self
+
+
+class Contraindications(Strict):
+    spec: Literal["1"]
+    version: int = Field(ge=1)
+    questions: list[Contraindication] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Contraindications:
+        ids = [q.id for q in self.questions]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"question ids used twice: {dupes}")
         return self

@@ -16,6 +16,8 @@ from device_profiles.loader import (
     ProfileError,
     bundled_dir,
     bundled_names,
+    bundled_tables_dir,
+    combined_digest,
     load,
     parse,
     with_endpoints,
@@ -24,6 +26,12 @@ from device_profiles.schema import ModbusTcpTransport, Setup
 
 DEMO = "demo-ndyag-1064"
 DEMO_FILE = bundled_dir() / f"{DEMO}.yaml"
+TABLE_FILE = bundled_tables_dir() / "nd-yag-1064.yaml"
+
+
+def sha(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
 
 Data = dict[str, Any]
 
@@ -60,8 +68,15 @@ def test_bundled_setup_loads_by_name_and_by_path() -> None:
     assert DEMO in bundled_names()
 
 
-def test_digest_is_the_sha256_of_the_file_bytes() -> None:
-    assert load(DEMO).digest == hashlib.sha256(DEMO_FILE.read_bytes()).hexdigest()
+def test_digest_covers_the_setup_and_its_table_bytes() -> None:
+    loaded = load(DEMO)
+    setup_sha, table_sha = sha(DEMO_FILE.read_bytes()), sha(TABLE_FILE.read_bytes())
+    assert loaded.setup_digest == setup_sha
+    assert loaded.table_digest == table_sha
+    assert loaded.table_name == "nd-yag-1064"
+    # As documented: SHA-256 of "<setup sha256 hex>\n<table sha256 hex>\n".
+    expected = sha(f"{setup_sha}\n{table_sha}\n".encode("ascii"))
+    assert loaded.digest == expected == combined_digest(setup_sha, table_sha)
 
 
 def test_one_changed_byte_in_a_comment_is_a_new_digest_with_the_same_content() -> None:
@@ -71,7 +86,7 @@ def test_one_changed_byte_in_a_comment_is_a_new_digest_with_the_same_content() -
     original, changed = parse(DEMO_FILE.read_bytes()), parse(bytes(raw))
     assert changed.setup == original.setup
     assert changed.digest != original.digest
-    assert changed.digest == hashlib.sha256(bytes(raw)).hexdigest()
+    assert changed.digest == combined_digest(sha(bytes(raw)), sha(TABLE_FILE.read_bytes()))
 
 
 def test_text_and_bytes_give_the_same_digest() -> None:
@@ -127,8 +142,15 @@ def _drop(path: str) -> Callable[[Data], None]:
     return mutate
 
 
+def _inline(d: Data) -> None:
+    """Replace the table reference with the same rows inline."""
+    del d["limits"]["table"]
+    d["limits"]["settings"] = yaml.safe_load(TABLE_FILE.read_bytes())["rows"]
+
+
 def _remove_skin_types(*types: str) -> Callable[[Data], None]:
     def mutate(d: Data) -> None:
+        _inline(d)
         rows = d["limits"]["settings"]
         for row in rows:
             row["skin_types"] = [t for t in row["skin_types"] if t not in types]
@@ -165,7 +187,7 @@ BROKEN: list[tuple[str, Callable[[Data], None], list[str]]] = [
     ),
     (
         "fluence min above max",
-        _set("limits.settings.0.fluence_j_cm2", {"min": 300, "max": 220}),
+        _both(_inline, _set("limits.settings.0.fluence_j_cm2", {"min": 300, "max": 220})),
         ["limits.settings.0.fluence_j_cm2", "min 300", "max 220"],
     ),
     (
@@ -231,7 +253,11 @@ BROKEN: list[tuple[str, Callable[[Data], None], list[str]]] = [
         _set("interlock_output.kind", "gpio"),
         ["interlock_output", "gpio"],
     ),
-    ("unknown skin type", _set("limits.settings.0.skin_types", ["VII"]), ["limits.settings.0"]),
+    (
+        "unknown skin type",
+        _both(_inline, _set("limits.settings.0.skin_types", ["VII"])),
+        ["limits.settings.0"],
+    ),
 ]
 
 
