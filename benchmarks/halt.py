@@ -33,7 +33,7 @@ from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from device_profiles.loader import LoadedSetup, load, parse, resolve, with_endpoints
 from device_profiles.schema import ModbusRtuTransport, SkinType
 from firmware_bridge.live import Dev
-from monitor.session import Session, SessionParams, State
+from monitor.session import Refused, Session, SessionParams, State
 from monitor.session_log import SessionLog
 from sim.control import SimControl, SimSpec
 from sim.modbus_devices import Framing
@@ -150,20 +150,33 @@ class HaltRig:
             out.crossing_ms.append((stop["t_wall"] - forced["t_wall"]) * 1000.0)
         else:
             out.other_trips[cause] = out.other_trips.get(cause, 0) + 1
-        self.recover()
+        self.recover(out)
         out.floor_ms.append(self.floor_read_ms())
 
-    def recover(self) -> None:
-        """What a person does after a halt, as fast as the session lets them."""
+    def recover(self, out: Trials, attempts: int = 5) -> None:
+        """What a person does after a halt, as fast as the session lets them.
+
+        A halt for another cause while re-arming (a stale sample on a loaded machine) is
+        counted and recovered from too; only a session that will not re-arm at all fails.
+        """
         s = self.session
-        wait_until(lambda: s.state is State.HALTED, 1.0, "the session to be HALTED")
-        wait_until(lambda: not s.loop.halt_conditions_active(), 1.0, "the conditions to clear")
-        # The laser's state as last read may still say READY (read before the stop): an
-        # acknowledgement now would trip unexpected_emission. Wait for a status read after
-        # the stop was confirmed, as a person would see STANDBY on the screen first.
-        wait_until(self._laser_read_back_after_stop, 1.0, "a laser status read after the stop")
-        s.acknowledge("bench", "benchmark trial")
-        s.arm()
+        for _ in range(attempts):
+            n_trips = len(s.trips)
+            wait_until(lambda: s.state is State.HALTED, 1.0, "the session to be HALTED")
+            wait_until(lambda: not s.loop.halt_conditions_active(), 2.0, "conditions to clear")
+            # The laser's state as last read may still say READY (read before the stop): an
+            # acknowledgement now would trip unexpected_emission. Wait for a status read after
+            # the stop was confirmed, as a person would see STANDBY on the screen first.
+            wait_until(self._laser_read_back_after_stop, 2.0, "a laser status after the stop")
+            try:
+                s.acknowledge("bench", "benchmark trial")
+                s.arm()
+                return
+            except Refused as e:
+                cause = s.trips[n_trips].check if len(s.trips) > n_trips else str(e)[:60]
+                key = f"while re-arming: {cause}"
+                out.other_trips[key] = out.other_trips.get(key, 0) + 1
+        raise BenchError(f"the session did not re-arm in {attempts} attempts: {s.trips[-3:]}")
 
     def _laser_read_back_after_stop(self) -> bool:
         bridge = self.session.bridge
