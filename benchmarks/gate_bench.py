@@ -54,7 +54,8 @@ def evaluate_batch(table: LimitTable, batch: Batch) -> npt.NDArray[np.bool_]:
 
 
 def evaluate_rows(table: LimitTable, batch: Batch) -> list[bool]:
-    """The same rule, one row at a time, in plain Python."""
+    """The same rule, one row at a time, in plain Python (a contraindicated row refuses)."""
+    contra = getattr(table, "contra", np.zeros(len(table.rows), dtype=np.bool_))
     rows: list[tuple[Any, ...]] = [
         (
             [bool(table.type_mask[t, j]) for t in range(table.type_mask.shape[0])],
@@ -65,6 +66,7 @@ def evaluate_rows(table: LimitTable, batch: Batch) -> list[bool]:
             float(table.pw_min[j]),
             float(table.pw_max[j]),
             float(table.rate_max[j]),
+            bool(contra[j]),
         )
         for j in range(len(table.rows))
     ]
@@ -78,11 +80,11 @@ def evaluate_rows(table: LimitTable, batch: Batch) -> list[bool]:
     )
     for f, pw, s, r, rank in zip(*columns, strict=True):
         any_applies, all_ok = False, True
-        for types, s_lo, s_hi, f_lo, f_hi, pw_lo, pw_hi, r_hi in rows:
+        for types, s_lo, s_hi, f_lo, f_hi, pw_lo, pw_hi, r_hi, refused in rows:
             if not (types[rank] and s_lo <= s <= s_hi):
                 continue
             any_applies = True
-            if not (f_lo <= f <= f_hi and pw_lo <= pw <= pw_hi and 0 < r <= r_hi):
+            if refused or not (f_lo <= f <= f_hi and pw_lo <= pw <= pw_hi and 0 < r <= r_hi):
                 all_ok = False
                 break
         out.append(any_applies and all_ok)
