@@ -290,7 +290,7 @@ class LimitTable:
             out |= Reason.PULSE_NOT_COVERED
         if math.isnan(f) or math.isnan(pw) or math.isnan(s) or math.isnan(r):
             out |= Reason.NOT_A_NUMBER
-        elif not r > 0.0:
+        if not r > 0.0 and not math.isnan(r):
             out |= Reason.RATE_NOT_POSITIVE
         return out
 
@@ -309,12 +309,14 @@ class LimitTable:
         out |= ((applies & self._rate_high.rows(r)) != zero) * np.uint16(Reason.RATE_HIGH)
         out |= ((applies & self._contra_bits) != zero) * np.uint16(Reason.CONTRAINDICATED)
         out |= ~(r > 0.0) * np.uint16(Reason.RATE_NOT_POSITIVE)
-        nan = np.isnan(f) | np.isnan(pw) | np.isnan(s) | np.isnan(r)
+        nan_f, nan_r = np.isnan(f), np.isnan(r)
+        nan = nan_f | nan_r | np.isnan(pw) | np.isnan(s)
         out |= nan * np.uint16(Reason.NOT_A_NUMBER)
-        if nan.any():  # a NaN compares as "beyond" in a binary search: say only what it is
-            out[nan] &= np.uint16(
-                ~(Reason.FLUENCE_HIGH | Reason.RATE_HIGH | Reason.RATE_NOT_POSITIVE) & 0xFFFF
-            )
+        # A NaN sorts as "beyond" in a binary search: say only that it is not a number.
+        if nan_f.any():
+            out[nan_f] &= np.uint16(~Reason.FLUENCE_HIGH & 0xFFFF)
+        if nan_r.any():
+            out[nan_r] &= np.uint16(~(Reason.RATE_HIGH | Reason.RATE_NOT_POSITIVE) & 0xFFFF)
         return np.asarray(out, dtype=np.uint16)
 
     # --- one setting, in words ----------------------------------------------------------------

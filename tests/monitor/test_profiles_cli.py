@@ -1,0 +1,89 @@
+"""``laserguard profiles``: list, show, validate, schema, timing."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from device_profiles.loader import bundled_tables_dir
+from monitor.profiles_cli import add_profiles_parser
+
+
+def run(*argv: str) -> tuple[int, str]:
+    parser = argparse.ArgumentParser(prog="laserguard")
+    add_profiles_parser(parser.add_subparsers(dest="cmd", required=True))
+    args = parser.parse_args(["profiles", *argv])
+    out = io.StringIO()
+    args.out = out
+    code: int = args.func(args)
+    return code, out.getvalue()
+
+
+def test_list_names_setups_and_tables() -> None:
+    code, text = run("list")
+    assert code == 0
+    assert "demo-ndyag-1064" in text and "limits: nd-yag-1064" in text
+    for name in ("ktp-532", "pdl-595", "alexandrite-755", "diode-810", "diode-940-980"):
+        assert name in text
+    assert "940–980 nm" in text
+    assert "contraindications" not in text
+
+
+def test_show_a_setup_prints_its_limits_digests_and_clinic() -> None:
+    code, text = run("show", "demo-ndyag-1064")
+    assert code == 0
+    assert "limit table nd-yag-1064" in text and "table sha256" in text
+    assert "V          spot 1–3 mm, pulse 15–30 ms: 60–150 J/cm²" in text
+    assert "emergency contact" in text
+
+
+def test_show_a_table_marks_contraindications() -> None:
+    code, text = run("show", "ktp-532")
+    assert code == 0
+    assert "IV,V,VI" in text and "CONTRAINDICATED" in text
+
+
+def test_show_an_unknown_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run("show", "nd-yag-1320")
+    assert code == 2
+    assert "bundled" in capsys.readouterr().err
+
+
+def test_validate_reports_each_file(tmp_path: Path) -> None:
+    data = yaml.safe_load((bundled_tables_dir() / "nd-yag-1064.yaml").read_bytes())
+    data["rows"][2]["fluence_j_cm2"]["max"] = 200
+    bad = tmp_path / "bad-table.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    good = bundled_tables_dir() / "ktp-532.yaml"
+    code, text = run("validate", str(good), str(bad))
+    assert code == 1
+    assert text.startswith(f"ok  {good}: limit table ktp-532")
+    assert "BAD" in text and "darker type V" in text
+
+
+@pytest.mark.parametrize(
+    ("flag", "key"),
+    [((), "laser"), (("--table",), "rows"), (("--contraindications",), "questions")],
+)
+def test_schema_prints_json_schema(flag: tuple[str, ...], key: str) -> None:
+    code, text = run("schema", *flag)
+    assert code == 0
+    schema = json.loads(text)
+    assert key in schema["properties"]
+
+
+def test_setup_schema_shows_table_and_clinic() -> None:
+    schema = json.loads(run("schema")[1])
+    assert "clinic" in schema["properties"]
+    assert "table" in schema["$defs"]["Limits"]["properties"]
+
+
+def test_timing_prints_the_budget() -> None:
+    code, text = run("timing", "demo-ndyag-1064")
+    assert code == 0
+    assert "worst case" in text
