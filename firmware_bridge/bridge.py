@@ -31,6 +31,7 @@ from firmware_bridge.live import (
     Dev,
     LiveState,
 )
+from firmware_bridge.realtime import IO_PRIORITY, try_realtime
 from firmware_bridge.transport import ModbusRegisterTransport, SerialLineTransport
 
 T = TypeVar("T")
@@ -48,6 +49,8 @@ class _Worker(threading.Thread):
     def __init__(self, name: str, period_s: float) -> None:
         super().__init__(name=name, daemon=True)
         self.period_s = period_s
+        self.realtime: bool = False
+        self.scheduling = "not started"
         self.wake = threading.Event()
         self.stopping = threading.Event()
 
@@ -58,6 +61,7 @@ class _Worker(threading.Thread):
         """Runs once on the worker's own thread after the last step: release the connection."""
 
     def run(self) -> None:
+        self.scheduling = try_realtime(IO_PRIORITY) if self.realtime else "SCHED_OTHER"
         due = time.perf_counter()
         try:
             while not self.stopping.is_set():
@@ -132,6 +136,7 @@ class Bridge:
         *,
         on_event: EventSink,
         on_telemetry: TelemetrySink | None = None,
+        realtime: bool = False,
     ) -> None:
         self.setup = setup
         self.live = LiveState()
@@ -140,6 +145,7 @@ class Bridge:
         self._halt_latched = False
         self._stop_pending = False
         self._permit = False
+        self._permit_generation = 0
         self.halt_t_ns: int | None = None
         self.stop_confirmed_t_ns: int | None = None
         self.relay_opened_t_ns: int | None = None
@@ -181,6 +187,8 @@ class Bridge:
         self._laser_worker = _LaserWorker(self)
         self._output_worker = _OutputWorker(self, refresh_s)
         self._workers += [self._laser_worker, self._output_worker]
+        for w in self._workers:
+            w.realtime = realtime
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -228,8 +236,24 @@ class Bridge:
 
     def set_permit(self, permit: bool) -> None:
         """Whether the relay should be energised. Ignored while a halt is latched."""
+        if permit:
+            self._permit_generation += 1
         self._permit = permit and not self._halt_latched
         self._output_worker.wake.set()
+
+    def wait_relay_closed(self, timeout_s: float = 1.0) -> None:
+        """Block until the relay was energised by a write made after the last set_permit(True)."""
+        deadline = time.monotonic() + timeout_s
+        wanted = self._permit_generation
+        while self._output_worker.closed_generation < wanted:
+            if self._halt_latched:
+                raise HaltRefused("halted while the relay was closing")
+            if time.monotonic() > deadline:
+                raise LinkLost(f"the interlock relay did not close within {timeout_s:g} s")
+            time.sleep(0.001)
+
+    def scheduling(self) -> dict[str, str]:
+        return {w.name: w.scheduling for w in self._workers}
 
     @property
     def permit(self) -> bool:
@@ -285,6 +309,12 @@ class _LaserWorker(_Worker):
         self.b._stop_pending = False
         self.b.stop_confirmed_t_ns = time.perf_counter_ns()
         self.b.on_event("halt_stop_confirmed", {})
+        try:  # read the state the stop left behind now, not one poll later
+            self._publish(self.b.laser.status())
+        except LinkLost as e:
+            self._link_lost(e)
+        except BridgeError as e:
+            self.b.on_event("laser_protocol_error", {"error": str(e)})
 
     def _publish(self, st: LaserStatus) -> None:
         live = self.b.live
@@ -347,6 +377,7 @@ class _OutputWorker(_Worker):
         super().__init__("laserguard-interlock", refresh_s)
         self.b = bridge
         self.written: bool | None = None
+        self.closed_generation = 0
 
     def step(self) -> None:
         b = self.b
@@ -354,6 +385,7 @@ class _OutputWorker(_Worker):
             trouble = b.supervisor()
             if trouble is not None:
                 b.halt(trouble)
+        generation = b._permit_generation
         want = b._permit and not b._halt_latched
         try:
             b.output.set_permit(want)
@@ -363,6 +395,8 @@ class _OutputWorker(_Worker):
             b.live.link_down(Dev.INTERLOCK, str(e))
             return
         b.live.mark_fresh(Dev.INTERLOCK)
+        if want:
+            self.closed_generation = generation
         if not b.live.link_ok[Dev.INTERLOCK]:
             b.live.link_up(Dev.INTERLOCK)
         if want != self.written:

@@ -9,7 +9,6 @@ format or allocate per cycle.
 from __future__ import annotations
 
 import gc
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from firmware_bridge.live import Ch, LiveState
+from firmware_bridge.realtime import LOOP_PRIORITY, try_realtime
 from monitor.checks import HALT_MASK, CheckEngine
 
 
@@ -42,17 +42,6 @@ class LatenessStats:
             "missed": self.missed,
             "realtime": self.realtime,
         }
-
-
-def try_realtime(priority: int = 50) -> str:
-    """Ask for SCHED_FIFO on the calling thread; say what we got."""
-    if not hasattr(os, "sched_setscheduler"):
-        return "SCHED_OTHER (no SCHED_FIFO on this platform)"
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (PermissionError, OSError) as e:
-        return f"SCHED_OTHER (SCHED_FIFO refused: {e.strerror})"
-    return f"SCHED_FIFO priority {priority}"
 
 
 class InterlockLoop(threading.Thread):
@@ -93,7 +82,9 @@ class InterlockLoop(threading.Thread):
         self._cleared = np.zeros_like(engine.active)
 
     def run(self) -> None:
-        self.realtime = try_realtime() if self.want_realtime else "SCHED_OTHER (not requested)"
+        self.realtime = (
+            try_realtime(LOOP_PRIORITY) if self.want_realtime else "SCHED_OTHER (not requested)"
+        )
         gc.freeze()  # what exists now is never scanned again: fewer, shorter collections
         try:
             self._run()

@@ -116,7 +116,12 @@ class Session:
         self.t0_ns = time.perf_counter_ns()
         self.writer = LogWriter(log, on_failure=self._log_failed)
         self.engine = CheckEngine(self.setup, params.skin_type)
-        self.bridge = Bridge(self.setup, on_event=self._bridge_event, on_telemetry=self._telemetry)
+        self.bridge = Bridge(
+            self.setup,
+            on_event=self._bridge_event,
+            on_telemetry=self._telemetry,
+            realtime=realtime,
+        )
         self.loop = InterlockLoop(
             self.engine,
             self.bridge.live,
@@ -227,7 +232,9 @@ class Session:
         self.loop.stop()
         self.bridge.close()
         self.loop.halted = True
-        self._event("loop_lateness", self.loop.lateness().as_dict())
+        self._event(
+            "loop_lateness", {**self.loop.lateness().as_dict(), "workers": self.bridge.scheduling()}
+        )
         self.state = State.ENDED
         self.writer.flush()
         self.writer.close()
@@ -288,9 +295,9 @@ class Session:
             self.loop.emission_permitted = True
             self.bridge.set_permit(True)
         try:
-            self._wait_relay_closed()
+            self.bridge.wait_relay_closed()
             self.bridge.arm()
-        except (BridgeError, TimeoutError, Refused) as e:
+        except (BridgeError, TimeoutError) as e:
             with self._lock:
                 self.loop.emission_permitted = False
                 self.bridge.set_permit(False)
@@ -325,16 +332,6 @@ class Session:
         if active:
             return "conditions active: " + ", ".join(active)
         return None
-
-    def _wait_relay_closed(self, timeout_s: float = 1.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        out = self.bridge._output_worker
-        while out.written is not True:
-            if time.monotonic() > deadline:
-                raise Refused("the interlock relay did not close")
-            if self.bridge.halted:
-                raise Refused("halted while arming")
-            time.sleep(0.002)
 
     def standby(self, who: str | None = None) -> None:
         def to_standby(laser: Any) -> None:
