@@ -33,7 +33,7 @@ from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from device_profiles.loader import LoadedSetup, load, parse, resolve, with_endpoints
 from device_profiles.schema import ModbusRtuTransport, SkinType
 from firmware_bridge.live import Dev
-from monitor.session import Refused, Session, SessionParams, State
+from monitor.session import Refused, Session, SessionParams, State, no_contraindications_declared
 from monitor.session_log import SessionLog
 from sim.control import SimControl, SimSpec
 from sim.modbus_devices import Framing
@@ -91,7 +91,9 @@ class HaltRig:
         self.loaded = loaded
         setup = with_endpoints(loaded.setup, sim.endpoints)
         self.setup = setup
-        params = SessionParams("bench", "BENCH-0001", SkinType.III, mode="test")
+        params = SessionParams(
+            "bench", "BENCH-0001", SkinType.III, no_contraindications_declared(), mode="test"
+        )
         self.session = Session(loaded, log, params, setup=setup, realtime=True)
         self.limit_c = setup.limits.skin_temp_c.high
         self.poll_s = setup.sensor.poll_period_ms / 1000.0
@@ -129,8 +131,9 @@ class HaltRig:
     def trial(self, out: Trials) -> None:
         """One crossing and its stop; a halt for another cause is counted, not timed."""
         s = self.session
-        if s.state is not State.READY:
-            raise BenchError(f"trial needs READY, session is {s.state}")
+        if s.state is not State.READY:  # halted between trials (a stale sample under load)
+            out.other_trips["between trials"] = out.other_trips.get("between trials", 0) + 1
+            self.recover(out)
         since, n_trips = self.sim.event_count(), len(s.trips)
         time.sleep(self.rng.uniform(0.0, self.poll_s))
         self.sim.force_skin(self.limit_c + 1.0)

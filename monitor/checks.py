@@ -52,6 +52,7 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("laser_fault", Severity.HALT, "the laser reports FAULT"),
     CheckSpec("unexpected_emission", Severity.HALT, "laser READY or firing without permission"),
     CheckSpec("cooler_plate_warn", Severity.WARN, "cooling plate outside its treatment band"),
+    CheckSpec("settings_not_approved", Severity.WARN, "settings on the laser out of limits"),
 )
 INDEX = {c.name: i for i, c in enumerate(CHECKS)}
 HALT_MASK = np.array([c.severity is Severity.HALT for c in CHECKS], dtype=np.bool_)
@@ -133,7 +134,9 @@ class CheckEngine:
             s = self._s
             s[0, 0], s[1, 0], s[2, 0], s[3, 0] = settings
             self._settings_bad = not self.table.evaluate(s[0], s[1], s[2], s[3], self._rank)[0]
-        a[13] = self._settings_bad
+        # Out-of-limit settings on a laser that may not fire block arming; once it may, they halt.
+        a[13] = self._settings_bad and emission_permitted
+        a[17] = self._settings_bad and not emission_permitted
         state = value[Ch.LASER_STATE]
         a[14] = state == self._fault
         a[15] = (not emission_permitted) and (state in self._emitting)
@@ -164,7 +167,7 @@ class CheckEngine:
             return f"cooling plate {v[Ch.PLATE_TEMP_C]:.2f} °C outside {lo:g}–{hi:g} °C"
         if name == "cooler_flow_low":
             return f"coolant flow {v[Ch.FLOW_L_MIN]:.2f} L/min below {self.flow_min:g} L/min"
-        if name == "settings_readback":
+        if name in ("settings_readback", "settings_not_approved"):
             settings = {
                 "fluence_j_cm2": float(v[Ch.FLUENCE_J_CM2]),
                 "pulse_ms": float(v[Ch.PULSE_MS]),

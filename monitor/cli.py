@@ -10,8 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from device_profiles.loader import ProfileError, bundled_names, load, with_endpoints
 from device_profiles.schema import LASER_SETTINGS, SkinType
+from monitor.risk import Attestation, RiskOutcome, assess
+from monitor.session import no_contraindications_declared
 
 DEFAULT_SETUP = "demo-ndyag-1064"
 EPILOG = """\
@@ -22,6 +26,9 @@ examples:
   laserguard bridge --endpoints runs/X/endpoints.json --skin-type III \\
       --fluence 120 --pulse-ms 30 --spot-mm 3 --rate-hz 1 --arm
   laserguard sessions list | show ID | verify [ID]
+  laserguard profiles list | show NAME | validate FILE | schema | timing NAME
+  laserguard check --skin-type V --fluence 170 --pulse-ms 30 --spot-mm 3 --rate-hz 1
+  laserguard bench [--quick] [--json]               latency and throughput, with floors
 """
 
 
@@ -105,20 +112,52 @@ def _print_report(r: dict[str, Any]) -> None:
     print(f"  session log      {r['db']}  (laserguard sessions show {r['session_id'][:8]})")
 
 
+def _risk_from(args: argparse.Namespace) -> RiskOutcome:
+    """The pre-treatment risk assessment: a file in clinical mode; none declared otherwise."""
+    if args.risk is None:
+        if args.mode == "clinical":
+            raise ValueError("a clinical session needs --risk FILE (the risk assessment)")
+        return no_contraindications_declared()
+    data = yaml.safe_load(Path(args.risk).read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
+        raise ValueError(f"{args.risk}: expected a mapping with 'answers' (question id: yes/no)")
+    att = data.get("attestation")
+    attestation = None
+    if att is not None:
+        attestation = Attestation(
+            clinician=str(att.get("clinician", "")),
+            statement=str(att.get("statement", "")),
+            covers=frozenset(att.get("covers", [])),
+        )
+    return assess(data["answers"], attestation)
+
+
 def cmd_bridge(args: argparse.Namespace) -> int:
     import time
 
     from monitor.live_view import LiveView
     from monitor.session import Refused, Session, SessionParams
     from monitor.session_log import SessionLog
+    from monitor.skin_typing import SkinTyping, SkinTypingError
 
     loaded = load(args.setup)
     setup = loaded.setup
     if args.endpoints:
         setup = with_endpoints(setup, json.loads(Path(args.endpoints).read_text()))
+    try:
+        typing = SkinTyping.combine(clinician=args.skin_type, melanin_index=args.melanin_index)
+        risk = _risk_from(args)
+    except (SkinTypingError, ValueError, OSError) as e:
+        print(f"laserguard bridge: {e}", file=sys.stderr)
+        return 2
     log = SessionLog(args.db)
     params = SessionParams(
-        operator=args.operator, patient_id=args.patient, skin_type=args.skin_type, mode=args.mode
+        operator=args.operator,
+        patient_id=args.patient,
+        skin_type=typing.skin_type,
+        risk=risk,
+        mode=args.mode,
+        skin_typing=typing,
     )
     session = Session(loaded, log, params, setup=setup, realtime=args.realtime)
     view = LiveView("bridge", args.duration)
@@ -206,7 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON file of device addresses (as written by `laserguard sim`)",
     )
     bridge.add_argument(
-        "--skin-type", type=_skin_type, required=True, help="Fitzpatrick skin type I..VI"
+        "--skin-type", type=_skin_type, default=None, help="Fitzpatrick skin type I..VI"
+    )
+    bridge.add_argument(
+        "--melanin-index",
+        type=float,
+        default=None,
+        help="melanin index 0-99 from a reflectance meter (the darker of the two types wins)",
+    )
+    bridge.add_argument(
+        "--risk",
+        default=None,
+        help="YAML risk assessment: answers (question id: true/false) and an optional "
+        "attestation (clinician, statement, covers); required in clinical mode "
+        "(questions: laserguard profiles schema --contraindications)",
     )
     bridge.add_argument(
         "--operator", default=os.environ.get("USER", "operator"), help="who operates"
@@ -234,11 +286,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_args(bridge, required=False)
     bridge.set_defaults(func=cmd_bridge)
 
+    from benchmarks.run import add_bench_parser
+    from monitor.check_cli import add_check_parser
+    from monitor.profiles_cli import add_profiles_parser
     from monitor.sessions_cli import add_sessions_parser
     from sim.cli import add_sim_parser
 
     add_sim_parser(sub)
     add_sessions_parser(sub)
+    add_profiles_parser(sub)
+    add_check_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

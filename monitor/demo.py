@@ -25,8 +25,15 @@ import numpy as np
 from device_profiles.loader import LoadedSetup, with_endpoints
 from device_profiles.schema import SkinType
 from firmware_bridge.live import Ch
-from monitor.session import Refused, Session, SessionParams, State
+from monitor.session import (
+    Refused,
+    Session,
+    SessionParams,
+    State,
+    no_contraindications_declared,
+)
 from monitor.session_log import SessionLog
+from monitor.skin_typing import SkinTyping
 
 
 @dataclass
@@ -162,7 +169,9 @@ def run_demo(
             operator=operator,
             patient_id=patient_id,
             skin_type=skin_type,
+            risk=no_contraindications_declared(),
             mode="demo",
+            skin_typing=SkinTyping.from_clinician(skin_type),
             meta={"scenario": scenario_name, "speed": speed, "endpoints": sim.endpoints},
         )
         session = Session(loaded, log, params, setup=setup, realtime=True)

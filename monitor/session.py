@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from device_profiles.loader import LoadedSetup
+from device_profiles.loader import LoadedSetup, load_contraindications
 from device_profiles.schema import LASER_SETTINGS, Setup, SkinType
 from device_profiles.timing import reaction_budget
 from firmware_bridge.bridge import Bridge
@@ -31,7 +31,9 @@ from monitor.checks import CHECKS, HALT_MASK, CheckEngine
 from monitor.gate import GateResult
 from monitor.interlock import InterlockLoop
 from monitor.log_writer import LogWriter
+from monitor.risk import RiskOutcome, assess
 from monitor.session_log import SessionLog
+from monitor.skin_typing import SkinTyping
 
 SWITCH_INTERVAL_S = 0.0002
 
@@ -70,8 +72,15 @@ class SessionParams:
     operator: str
     patient_id: str
     skin_type: SkinType
+    risk: RiskOutcome  # no session without a recorded pre-treatment risk assessment
     mode: str = "demo"  # demo | test | clinical: simulated data is never mistaken for real
+    skin_typing: SkinTyping | None = None  # how the type was chosen (clinician / melanin index)
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+def no_contraindications_declared() -> RiskOutcome:
+    """Every question answered "no": for demos and tests, recorded as such in the log."""
+    return assess({q.id: False for q in load_contraindications().questions})
 
 
 class Session:
@@ -112,10 +121,26 @@ class Session:
                 "required_reaction_ms": budget.required_ms,
             },
         )
+        clinic = self.setup.clinic
+        # Recorded before anything can arm, synchronously: these decide what arming may do.
+        log.append(self.session_id, "risk_assessment", params.risk.as_record())
+        if params.skin_typing is not None:
+            log.append(self.session_id, "skin_typing", params.skin_typing.as_record())
+        log.append(
+            self.session_id,
+            "patient_information",
+            {
+                "clinic": None if clinic is None else clinic.name,
+                "emergency_contact": None if clinic is None else clinic.emergency_contact,
+                "aftercare_instructions": None if clinic is None else clinic.aftercare_instructions,
+            },
+        )
         self.t0_wall = time.time()
         self.t0_ns = time.perf_counter_ns()
         self.writer = LogWriter(log, on_failure=self._log_failed)
         self.engine = CheckEngine(self.setup, params.skin_type)
+        if params.risk.arming_allowed:  # a relative contraindication tightens, never widens
+            self.engine.table = self.engine.table.restricted(params.risk.restrictions)
         self.bridge = Bridge(
             self.setup,
             on_event=self._bridge_event,
@@ -287,6 +312,7 @@ class Session:
     def arm(self, who: str | None = None) -> None:
         """STANDBY → READY, only when every precondition holds."""
         who = who or self.params.operator
+        self._wait_fresh_evaluation()
         with self._lock:
             why = self._arm_blocker()
             if why:
@@ -308,11 +334,22 @@ class Session:
                 self.state = State.READY
         self._event("armed", {"by": who, "settings": self.approved})
 
+    def _wait_fresh_evaluation(self, timeout_s: float = 0.5) -> None:
+        """Let the loop evaluate what the operator just changed before deciding on it."""
+        if not self.loop.is_alive():
+            return
+        target = self.loop.cycles + 2
+        deadline = time.monotonic() + timeout_s
+        while self.loop.cycles < target and time.monotonic() < deadline:
+            time.sleep(0.0005)
+
     def _arm_blocker(self) -> str | None:
         if self.state is not State.STANDBY:
             return f"arming needs STANDBY (now {self.state})"
         if self.writer.failed:
             return f"the session log cannot be written: {self.writer.failed}"
+        if not self.params.risk.arming_allowed:
+            return "the risk assessment refuses arming: " + "; ".join(self.params.risk.reasons)
         if self.approved is None:
             return "no settings have been approved for this session"
         live = self.bridge.live
@@ -354,6 +391,7 @@ class Session:
         """A person releases a latched halt, with a reason. Refused while a cause persists."""
         if not reason.strip():
             raise Refused("an acknowledgement needs a reason")
+        self._wait_fresh_evaluation()
         with self._lock:
             if self.state is not State.HALTED:
                 raise Refused(f"nothing to acknowledge (state {self.state})")

@@ -12,7 +12,8 @@ import pytest
 
 from device_profiles.loader import LoadedSetup, load, with_endpoints
 from device_profiles.schema import SkinType
-from monitor.session import Session, SessionParams
+from monitor.risk import RiskOutcome
+from monitor.session import Session, SessionParams, no_contraindications_declared
 from monitor.session_log import SessionLog
 from sim.runner import SimRunner
 from sim.scenario import Scenario, load_scenario
@@ -51,11 +52,18 @@ class Rig:
         *,
         speed: float = 1.0,
         skin_type: SkinType = SkinType.III,
+        risk: RiskOutcome | None = None,
     ) -> Session:
         sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
         self.sim = SimRunner(self.loaded.setup, sc, speed=speed, run_dir=self.tmp / "sim").start()
         setup = with_endpoints(self.loaded.setup, self.sim.endpoints)
-        params = SessionParams("e2e-operator", "PAT-0042", skin_type, mode="test")
+        params = SessionParams(
+            "e2e-operator",
+            "PAT-0042",
+            skin_type,
+            risk or no_contraindications_declared(),
+            mode="test",
+        )
         self.session = Session(self.loaded, self.log, params, setup=setup)
         self.session.start()
         return self.session

@@ -74,7 +74,10 @@ def test_all_in_range_raises_nothing(engine: CheckEngine, now: int) -> None:
 def test_table_of_checks_is_consistent() -> None:
     assert len(INDEX) == len(CHECKS)
     assert HALT_MASK.shape == (len(CHECKS),)
-    assert [c.name for c in CHECKS if c.severity is Severity.WARN] == ["cooler_plate_warn"]
+    assert [c.name for c in CHECKS if c.severity is Severity.WARN] == [
+        "cooler_plate_warn",
+        "settings_not_approved",
+    ]
     assert not HALT_MASK[INDEX["cooler_plate_warn"]]
     assert HALT_MASK[INDEX["cooler_plate_trip"]]
 
@@ -143,12 +146,23 @@ def test_one_fault_raises_exactly_its_checks(
 ) -> None:
     live = healthy(now)
     change(live)
-    active = engine.evaluate(live, now, emission_permitted=False)
+    armed = "settings_readback" in expected  # read-back halts only a laser that may fire
+    active = engine.evaluate(live, now, emission_permitted=armed)
     assert names(active) == expected
     assert (active & HALT_MASK).any()
 
     # Back in range: the same engine clears it.
-    assert names(engine.evaluate(healthy(now), now, emission_permitted=False)) == set()
+    assert names(engine.evaluate(healthy(now), now, emission_permitted=armed)) == set()
+
+
+def test_out_of_limit_settings_on_a_laser_in_standby_block_arming_only(
+    engine: CheckEngine, now: int
+) -> None:
+    live = healthy(now)
+    live.store(Ch.FLUENCE_J_CM2, 221.0)
+    active = engine.evaluate(live, now, emission_permitted=False)
+    assert names(active) == {"settings_not_approved"}
+    assert not (active & HALT_MASK).any()
 
 
 @pytest.mark.parametrize("dev", [Dev.SENSOR, Dev.COOLER, Dev.LASER], ids=lambda d: d.name)
@@ -170,7 +184,7 @@ def test_never_sampled_devices_are_stale_and_unknown(engine: CheckEngine, now: i
     active = names(engine.evaluate(LiveState(), now, emission_permitted=False))
     assert {"sensor_stale", "cooler_stale", "laser_stale"} <= active
     assert {"sensor_link", "cooler_link", "laser_link", "interlock_link"} <= active
-    assert {"skin_temp_invalid", "cooler_plate_trip", "settings_readback"} <= active
+    assert {"skin_temp_invalid", "cooler_plate_trip", "settings_not_approved"} <= active
 
 
 def test_plate_outside_treatment_band_only_warns(engine: CheckEngine, now: int) -> None:
@@ -194,10 +208,8 @@ def test_readback_ceiling_depends_on_skin_type(now: int) -> None:
     live = healthy(now)
     live.store(Ch.FLUENCE_J_CM2, 200.0)  # type III row allows 220, type IV row caps at 180
     live.store(Ch.PULSE_MS, 20.0)
-    assert names(CheckEngine(SETUP, SkinType.III).evaluate(live, now, False)) == set()
-    assert names(CheckEngine(SETUP, SkinType.IV).evaluate(live, now, False)) == {
-        "settings_readback"
-    }
+    assert names(CheckEngine(SETUP, SkinType.III).evaluate(live, now, True)) == set()
+    assert names(CheckEngine(SETUP, SkinType.IV).evaluate(live, now, True)) == {"settings_readback"}
 
 
 def test_evaluate_writes_its_own_buffer(engine: CheckEngine, now: int) -> None:
@@ -216,7 +228,8 @@ def reason_for(
 ) -> str:
     live = healthy(now)
     change(live)
-    assert check in names(engine.evaluate(live, now, emission_permitted=False))
+    armed = check == "settings_readback"
+    assert check in names(engine.evaluate(live, now, emission_permitted=armed))
     return engine.reason(INDEX[check], live)
 
 
