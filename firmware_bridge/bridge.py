@@ -66,10 +66,13 @@ class _Worker(threading.Thread):
         try:
             while not self.stopping.is_set():
                 self.step()
-                due += self.period_s
                 now = time.perf_counter()
-                if due < now:  # fell behind (a timeout): restart the schedule, do not burst
-                    due = now
+                # Only a step that was due moves the schedule: an early wake (a halt, an
+                # operator command) must not push the next poll or heartbeat later.
+                if now >= due:
+                    due += self.period_s
+                    if due <= now:  # fell behind (a timeout): next slot from now, no burst
+                        due = now + self.period_s
                 self.wake.wait(due - now)
                 self.wake.clear()
         finally:
