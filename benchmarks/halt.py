@@ -219,6 +219,7 @@ def halt_rig(framing: Framing, work_dir: Path | None = None) -> Iterator[HaltRig
             setup=SETUP,
             scenario=str(scenario),
             sensor_framing=framing,
+            realtime=True,  # the devices are not on the bridge's CPU: load only the bridge
         )
         with SimControl(spec) as sim, SessionLog(base / f"bench-{framing}.sqlite3") as log:
             rig = HaltRig(sim, loaded, log)

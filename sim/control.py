@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -46,6 +47,9 @@ class SimSpec:
     speed: float = 1.0
     sensor_framing: Framing = "tcp"
     sensor_noise_sd_c: float = 0.05
+    # The devices are other hardware; on one shared CPU the simulator standing in for them
+    # may ask for real-time priority so that a load test loads the bridge, not the devices.
+    realtime: bool = False
 
 
 def _handle(runner: SimRunner, command: str, args: tuple[Any, ...]) -> Any:
@@ -67,6 +71,9 @@ def _handle(runner: SimRunner, command: str, args: tuple[Any, ...]) -> Any:
 
 def serve(conn: multiprocessing.connection.Connection, spec: SimSpec) -> None:
     """The child's main: start the devices, send the endpoints, answer until ``stop``."""
+    if spec.realtime and hasattr(os, "sched_setscheduler"):
+        with contextlib.suppress(OSError):  # not allowed: run at normal priority
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(45))  # threads inherit it
     try:
         runner = SimRunner(
             load(spec.setup).setup,
