@@ -345,7 +345,9 @@ class SessionLog:
         }
         text, decoded = _encode_payload(payload)
         t = _check_t_wall(t_wall)
-        values_db = [None if np.isnan(v) else v for v in v_arr.tolist()]
+        values_db: list[float | None] = v_arr.tolist()
+        if np.isnan(v_arr).any():  # SQLite has no NaN: store NULL (read back as NaN)
+            values_db = [None if v != v else v for v in values_db]
         with self._transaction() as conn:
             self._require_open(conn, session_id)
             event = self._insert_event(conn, session_id, t, KIND_TELEMETRY, text, decoded)
