@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from device_profiles.datafile import find, format_errors
 from device_profiles.schema import (
     Contraindications,
     LimitTableFile,
@@ -80,24 +81,13 @@ def combined_digest(setup_digest: str, table_digest: str) -> str:
 
 def resolve(name_or_path: str | Path) -> Path:
     """A path to a file, or the name of a bundled setup."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    path = find(name_or_path, bundled_dir())
+    if path is not None:
         return path
-    candidate = bundled_dir() / f"{name_or_path}.yaml"
-    if candidate.exists():
-        return candidate
     raise ProfileError(
         f"no setup file or bundled setup named {str(name_or_path)!r}; "
         f"bundled: {', '.join(bundled_names())}"
     )
-
-
-def _format_errors(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {where}: {e['msg']}")
-    return "\n".join(lines)
 
 
 def _yaml_mapping(raw: bytes, source: str, what: str) -> dict[str, Any]:
@@ -133,7 +123,7 @@ def parse_table(text: str | bytes, source: str = "<string>") -> LoadedTable:
     try:
         table = LimitTableFile.model_validate(data)
     except ValidationError as e:
-        raise ProfileError(f"{source}: invalid limit table:\n{_format_errors(e)}") from e
+        raise ProfileError(f"{source}: invalid limit table:\n{format_errors(e)}") from e
     return LoadedTable(table=table, digest=hashlib.sha256(raw).hexdigest(), source=source)
 
 
@@ -160,7 +150,7 @@ def load_contraindications(path: str | Path | None = None) -> Contraindications:
     try:
         return Contraindications.model_validate(data)
     except ValidationError as e:
-        raise ProfileError(f"{where}: invalid contraindications:\n{_format_errors(e)}") from e
+        raise ProfileError(f"{where}: invalid contraindications:\n{format_errors(e)}") from e
 
 
 def parse(text: str | bytes, source: str = "<string>", base_dir: Path | None = None) -> LoadedSetup:
@@ -188,7 +178,7 @@ def parse(text: str | bytes, source: str = "<string>", base_dir: Path | None = N
     try:
         setup = Setup.model_validate(data)
     except ValidationError as e:
-        raise ProfileError(f"{source}: invalid setup:\n{_format_errors(e)}") from e
+        raise ProfileError(f"{source}: invalid setup:\n{format_errors(e)}") from e
     if table is not None:
         lo, hi = table.table.wavelength_range
         wl = setup.laser.wavelength_nm
@@ -240,7 +230,7 @@ def with_endpoints(setup: Setup, endpoints: dict[str, Any]) -> Setup:
         try:
             return type(transport).model_validate({**transport.model_dump(), **ep})
         except ValidationError as e:
-            raise ProfileError(f"endpoint for {where} is invalid:\n{_format_errors(e)}") from e
+            raise ProfileError(f"endpoint for {where} is invalid:\n{format_errors(e)}") from e
 
     update: dict[str, Any] = {}
     if "laser" in endpoints:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from device_profiles.datafile import find, format_errors
 from device_profiles.schema import SkinType
 
 
@@ -102,24 +103,13 @@ def scenario_names() -> list[str]:
 
 
 def _resolve(name_or_path: str | Path) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    path = find(name_or_path, scenarios_dir())
+    if path is not None:
         return path
-    candidate = scenarios_dir() / f"{name_or_path}.yaml"
-    if candidate.exists():
-        return candidate
     raise ScenarioError(
         f"no scenario file or bundled scenario named {str(name_or_path)!r}; "
         f"bundled: {', '.join(scenario_names())}"
     )
-
-
-def _format_errors(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {where}: {e['msg']}")
-    return "\n".join(lines)
 
 
 def parse_scenario(text: str, source: str = "<string>") -> Scenario:
@@ -132,7 +122,7 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
-        raise ScenarioError(f"{source}: invalid scenario:\n{_format_errors(e)}") from e
+        raise ScenarioError(f"{source}: invalid scenario:\n{format_errors(e)}") from e
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
