@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy --strict device_profiles firmware_bridge monitor sim
+	$(BIN)/mypy --strict device_profiles firmware_bridge monitor sim benchmarks
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
