@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from monitor.session import Refused, State
+from device_profiles.loader import LoadedSetup, with_endpoints
+from device_profiles.schema import SkinType
+from monitor.demo import sim_process
+from monitor.session import (
+    Refused,
+    Session,
+    SessionParams,
+    State,
+    no_contraindications_declared,
+)
 from monitor.session_log import SessionLog
 from tests.e2e.conftest import SETTINGS, Rig, wait_for
 
@@ -257,3 +266,27 @@ def test_arming_is_refused_while_the_cooling_plate_is_out_of_its_band(rig: Rig) 
     assert rig.sim is not None
     assert rig.sim.snapshot()["state"] == "STANDBY"
     assert rig.logged("arm_refused")
+
+
+def test_killed_devices_halt_the_session(loaded: LoadedSetup, tmp_path: Path) -> None:
+    """kill -9 the simulator (every device gone at once): lost links halt, the log survives."""
+    with sim_process(loaded.source, "normal", speed=2.0, run_dir=tmp_path / "sim") as sim:
+        log = SessionLog(tmp_path / "log.sqlite3")
+        params = SessionParams(
+            "e2e-operator", "PAT-9", SkinType.III, no_contraindications_declared(), mode="test"
+        )
+        session = Session(loaded, log, params, setup=with_endpoints(loaded.setup, sim.endpoints))
+        try:
+            session.start()
+            assert session.request_settings(SETTINGS).ok
+            session.arm()
+            sim.kill()
+            wait_for(lambda: session.state is State.HALTED, 2, "the halt on lost devices")
+            lost = {t.check for t in session.trips}
+            assert lost & {"sensor_link", "sensor_stale", "laser_link", "laser_stale"}
+            with pytest.raises(Refused):
+                session.acknowledge("nurse-1", "devices gone")
+        finally:
+            session.end("test finished")
+        assert log.verify().ok
+        log.close()
