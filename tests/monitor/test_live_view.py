@@ -1,0 +1,62 @@
+"""The operator's terminal view shows state, values with units, alarms and what a halt needs."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from monitor.live_view import LiveView, sparkline
+
+
+def snapshot(state: str, skin: float | None) -> dict[str, Any]:
+    return {
+        "session_id": "d4aa84530821",
+        "state": state,
+        "laser_state": "STANDBY",
+        "skin_type": "III",
+        "skin_temp_c": skin,
+        "plate_temp_c": 24.59,
+        "flow_l_min": 2.0,
+        "settings": {"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0},
+        "pulses": 11.0,
+        "links": {"sensor": True, "cooler": True, "laser": False, "interlock": True},
+        "permit": False,
+        "trips": [
+            {"t_s": 11.96, "check": "skin_temp_high", "reason": "skin 44.06 °C", "severity": "HALT"}
+        ],
+        "warnings": [],
+        "limits": {"skin_temp_c": [2.0, 44.0]},
+    }
+
+
+def render(state: str, skin: float | None) -> str:
+    session = SimpleNamespace(
+        snapshot=lambda: snapshot(state, skin),
+        loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(3), np.array([30.0, 40.0, 44.5]))),
+    )
+    console = Console(width=120, record=True, color_system=None)
+    console.print(LiveView("cooling-failure", 20.0).render(session, 13.0))  # type: ignore[arg-type]
+    return console.export_text()
+
+
+def test_a_halted_session_says_what_releases_it() -> None:
+    text = render("HALTED", 44.06)
+    assert "HALTED" in text and "relay OPEN" in text
+    assert "HALT LATCHED" in text and "acknowledges it with a reason" in text
+    assert "skin_temp_high" in text and "44.06" in text
+    assert "laser LOST" in text
+    assert "13.0 s / 20 s" in text
+
+
+def test_missing_values_show_as_dashes_not_zero() -> None:
+    text = render("CONNECTING", None)
+    assert "—" in text
+    assert "HALT LATCHED" not in text
+
+
+def test_sparkline_spans_its_range() -> None:
+    assert sparkline([0.0, 5.0, 10.0], 0.0, 10.0) == "▁▄█"
+    assert sparkline([], 0.0, 1.0) == ""
