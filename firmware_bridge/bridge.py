@@ -120,6 +120,7 @@ class _RegisterWorker(_Worker):
             self.on_telemetry(ch, values[name])
         if self.counter is None or values[self.counter] != self.last_count:
             self.live.mark_fresh(self.dev)
+            self.live.new_data.set()
         if self.counter is not None:
             self.last_count = values[self.counter]
         if not self.live.link_ok[self.dev]:

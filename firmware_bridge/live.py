@@ -7,6 +7,7 @@ older time: it looks staler than it is, never fresher (the safe side).
 
 from __future__ import annotations
 
+import threading
 import time
 from enum import IntEnum
 
@@ -62,6 +63,8 @@ class LiveState:
         self.fresh_ns: npt.NDArray[np.int64] = np.zeros(len(Dev), dtype=np.int64)
         self.link_ok: npt.NDArray[np.bool_] = np.zeros(len(Dev), dtype=np.bool_)
         self.link_error: list[str | None] = [None] * len(Dev)
+        # Set by a worker after it stored new samples; the interlock loop waits on it.
+        self.new_data = threading.Event()
 
     def store(self, ch: Ch, value: float) -> None:
         self.value[ch] = value

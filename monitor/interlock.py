@@ -73,7 +73,8 @@ class InterlockLoop(threading.Thread):
         self.skin_t_ns: npt.NDArray[np.int64] = np.zeros(n, dtype=np.int64)
         self.skin_c: npt.NDArray[np.float64] = np.full(n, np.nan)
         self.lateness_ms: npt.NDArray[np.float64] = np.zeros(max(n, 65536))
-        self.cycles = 0
+        self.cycles = 0  # scheduled cycles (lateness is measured on these)
+        self.evaluations = 0  # every evaluation: scheduled ones and those woken by new data
         self.missed = 0
         self.last_cycle_ns = 0
         self.failure: str | None = None
@@ -103,9 +104,9 @@ class InterlockLoop(threading.Thread):
     def _run(self) -> None:
         due = time.perf_counter_ns()
         ring, late = len(self.skin_c), len(self.lateness_ms)
+        data = self.live.new_data
         while not self._stopping.is_set():
             now = time.perf_counter_ns()
-            lateness = now - due
             # While a halt is latched the bridge itself re-stops a laser that comes back up.
             active = self.engine.evaluate(self.live, now, self.emission_permitted or self.halted)
             np.greater(active, self._prev, out=self._new)
@@ -120,20 +121,27 @@ class InterlockLoop(threading.Thread):
                 for i in np.flatnonzero(self._cleared):
                     self.on_condition(int(i), False)
             np.copyto(self._prev, active)
-            k = self.cycles
+            e = self.evaluations
             self.last_cycle_ns = now
-            self.skin_t_ns[k % ring] = now
-            self.skin_c[k % ring] = self.live.value[Ch.SKIN_TEMP_C]
-            self.lateness_ms[k % late] = lateness / 1e6
-            if lateness > self.period_ns:
-                self.missed += 1
-            self.cycles = k + 1
-            due += self.period_ns
+            self.skin_t_ns[e % ring] = now
+            self.skin_c[e % ring] = self.live.value[Ch.SKIN_TEMP_C]
+            self.evaluations = e + 1
+            if now >= due:  # a scheduled cycle (not one woken early by a new sample)
+                lateness = now - due
+                k = self.cycles
+                self.lateness_ms[k % late] = lateness / 1e6
+                if lateness > self.period_ns:
+                    self.missed += 1
+                self.cycles = k + 1
+                due += self.period_ns
+                if due <= now - 10 * self.period_ns:
+                    due = now + self.period_ns  # far behind (suspended?): no burst to catch up
             sleep_ns = due - time.perf_counter_ns()
             if sleep_ns > 0:
-                time.sleep(sleep_ns / 1e9)
-            elif -sleep_ns > 10 * self.period_ns:
-                due = time.perf_counter_ns()  # far behind (suspended?): do not burst to catch up
+                # A device worker that stores a sample wakes the loop at once: a crossing is
+                # judged when it arrives, not up to a period later.
+                data.wait(sleep_ns / 1e9)
+                data.clear()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -166,10 +174,11 @@ class InterlockLoop(threading.Thread):
         self, seconds: float
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """(age in s, skin °C) of the last ``seconds``, oldest first, for views and reports."""
-        n = min(self.cycles, len(self.skin_c))
+        done = self.evaluations
+        n = min(done, len(self.skin_c))
         if n == 0:
             return np.zeros(0), np.zeros(0)
-        idx = (np.arange(self.cycles - n, self.cycles)) % len(self.skin_c)
+        idx = (np.arange(done - n, done)) % len(self.skin_c)
         t = self.skin_t_ns[idx]
         keep = t >= t[-1] - int(seconds * 1e9)
         return (t[keep] - t[-1]) / 1e9, self.skin_c[idx][keep]
