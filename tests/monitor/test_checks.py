@@ -12,34 +12,10 @@ from device_profiles.loader import load
 from device_profiles.schema import Setup, SkinType
 from firmware_bridge.live import LASER_STATE_CODES, Ch, Dev, LiveState
 from monitor.checks import CHECKS, HALT_MASK, INDEX, CheckEngine, Severity
+from tests.monitor.live_values import healthy
 
 SETUP: Setup = load("demo-ndyag-1064").setup
 STALE_MS = SETUP.limits.stale_ms  # sensor 40, cooler 500, laser 200 in the bundled profile
-
-IN_RANGE = {
-    Ch.SKIN_TEMP_C: 32.0,
-    Ch.PLATE_TEMP_C: 5.0,
-    Ch.FLOW_L_MIN: 1.2,
-    Ch.COOLER_SETPOINT_C: 5.0,
-    Ch.SENSOR_FAULT_CODE: 0.0,
-    Ch.COOLER_FAULT_CODE: 0.0,
-    Ch.FLUENCE_J_CM2: 150.0,
-    Ch.PULSE_MS: 20.0,
-    Ch.SPOT_MM: 2.0,
-    Ch.REP_RATE_HZ: 1.0,
-    Ch.LASER_STATE: LASER_STATE_CODES["STANDBY"],
-    Ch.LASER_PULSES: 0.0,
-}
-
-
-def healthy(now_ns: int) -> LiveState:
-    live = LiveState()
-    for ch, value in IN_RANGE.items():
-        live.store(ch, value)
-    for dev in Dev:
-        live.link_up(dev)
-    live.fresh_ns[:] = now_ns
-    return live
 
 
 def names(active: np.ndarray) -> set[str]:

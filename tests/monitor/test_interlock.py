@@ -15,28 +15,14 @@ import pytest
 
 from device_profiles.loader import load
 from device_profiles.schema import Setup, SkinType
-from firmware_bridge.live import LASER_STATE_CODES, Ch, Dev, LiveState
+from firmware_bridge.live import Ch, Dev, LiveState
 from monitor.checks import INDEX, CheckEngine
 from monitor.interlock import InterlockLoop
+from tests.monitor.live_values import IN_RANGE
 
 SETUP: Setup = load("demo-ndyag-1064").setup
 RATE_HZ = 1000.0
 DEADLINE_S = 5.0  # generous: these waits normally end within tens of ms
-
-IN_RANGE = {
-    Ch.SKIN_TEMP_C: 32.0,
-    Ch.PLATE_TEMP_C: 5.0,
-    Ch.FLOW_L_MIN: 1.2,
-    Ch.COOLER_SETPOINT_C: 5.0,
-    Ch.SENSOR_FAULT_CODE: 0.0,
-    Ch.COOLER_FAULT_CODE: 0.0,
-    Ch.FLUENCE_J_CM2: 150.0,
-    Ch.PULSE_MS: 20.0,
-    Ch.SPOT_MM: 2.0,
-    Ch.REP_RATE_HZ: 1.0,
-    Ch.LASER_STATE: LASER_STATE_CODES["STANDBY"],
-    Ch.LASER_PULSES: 0.0,
-}
 
 
 def wait_until(cond: Callable[[], bool], what: str, timeout_s: float = DEADLINE_S) -> None:
