@@ -312,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     except ProfileError as e:
         print(f"laserguard: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `laserguard ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return code
 
 
