@@ -117,6 +117,10 @@ class Session:
             meta={
                 **params.meta,
                 "profile_source": loaded.source,
+                "setup_digest": loaded.setup_digest,
+                "limit_table": loaded.table_name,
+                "limit_table_version": loaded.table_version,
+                "limit_table_digest": loaded.table_digest,
                 "reaction_budget_ms": round(budget.total_ms, 3),
                 "required_reaction_ms": budget.required_ms,
             },

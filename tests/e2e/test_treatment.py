@@ -208,6 +208,8 @@ def test_session_log_holds_every_event_of_the_run(rig: Rig) -> None:
     assert trip.payload["reason"].startswith("skin temperature")
     start = rig.log.events(sid, kinds=["session_start"])[0].payload
     assert start["profile_digest"] == rig.loaded.digest
+    assert start["meta"]["limit_table"] == "nd-yag-1064"
+    assert start["meta"]["limit_table_digest"] == rig.loaded.table_digest
     assert start["skin_type"] == "III" and start["patient_id"] == "PAT-0042"
     t, ch, val = rig.log.telemetry(sid)
     assert len(t) > 100
