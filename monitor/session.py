@@ -122,6 +122,10 @@ class Session:
                 "limit_table_version": loaded.table_version,
                 "limit_table_digest": loaded.table_digest,
                 "reaction_budget_ms": round(budget.total_ms, 3),
+                "skin_temp_band_c": [
+                    self.setup.limits.skin_temp_c.low,
+                    self.setup.limits.skin_temp_c.high,
+                ],
                 "required_reaction_ms": budget.required_ms,
             },
         )

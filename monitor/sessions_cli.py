@@ -68,6 +68,17 @@ def add_sessions_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     common(p_verify)
     p_verify.set_defaults(func=cmd_verify)
 
+    p_plot = sub.add_parser(
+        "plot",
+        help="draw a session: skin and plate temperature, limits, pulses, trips (SVG)",
+    )
+    p_plot.add_argument("session_id", metavar="ID", help="session id or a unique prefix of it")
+    p_plot.add_argument(
+        "--out", default=None, metavar="FILE", help="SVG file to write (default: session-ID.svg)"
+    )
+    common(p_plot)
+    p_plot.set_defaults(func=cmd_plot)
+
 
 def _open(db: str) -> SessionLog:
     path = Path(db)
@@ -199,7 +210,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"telemetry {channel.shape[0]} rows")
     for ch, s in summary.items():
         nan_note = f"  ({s['n_nan']} NaN)" if s["n_nan"] else ""
-        print(f"  channel {ch:>5}: n={s['n']}  min={s['min']:.6g}  max={s['max']:.6g}{nan_note}")
+        print(
+            f"  {_channel_name(ch):<22} n={s['n']}  min={s['min']:.6g}  max={s['max']:.6g}{nan_note}"
+        )
     return EXIT_OK
 
 
@@ -218,3 +231,32 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         print(f"TAMPERED/BROKEN at seq {result.first_bad_seq}: {result.reason}")
     return EXIT_OK if result.ok else EXIT_TAMPERED
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from monitor.session_plot import render_svg
+
+    try:
+        with _open(args.db) as log:
+            info = log.session(args.session_id)
+            events = log.events(info.session_id)
+            t_s, channel, value = log.telemetry(info.session_id)
+    except SessionLogError as err:
+        return _error(str(err))
+    out = Path(args.out or f"session-{info.session_id[:8]}.svg")
+    try:
+        out.write_text(render_svg(info, events, t_s, channel, value), encoding="utf-8")
+    except OSError as err:
+        return _error(f"cannot write {out}: {err.strerror}")
+    print(json.dumps({"plot": str(out)}) if args.json else f"wrote {out}")
+    return EXIT_OK
+
+
+def _channel_name(code: int) -> str:
+    """The channel's name with its unit (``skin_temp_c``), or its code if unknown."""
+    from firmware_bridge.live import Ch
+
+    try:
+        return Ch(int(code)).name.lower()
+    except ValueError:
+        return f"channel {code}"

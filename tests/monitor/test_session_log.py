@@ -448,7 +448,7 @@ def test_cli_list_show_verify(
     assert a in out and "nurse.a" in out and "settings" in out
     assert '"fluence_j_cm2":120.0' in out
     assert "telemetry 300 rows" in out
-    assert "channel     0: n=100" in out
+    assert "skin_temp_c            n=100" in out
 
     assert run_cli(["sessions", "verify", "--db", str(db)]) == 0
     assert capsys.readouterr().out.strip() == "OK: 9 events, 350 telemetry rows, chain intact"
