@@ -53,9 +53,61 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("unexpected_emission", Severity.HALT, "laser READY or firing without permission"),
     CheckSpec("cooler_plate_warn", Severity.WARN, "cooling plate outside its treatment band"),
     CheckSpec("settings_not_approved", Severity.WARN, "settings on the laser out of limits"),
+    CheckSpec("skin_temp_trend", Severity.WARN, "the next pulse is predicted to pass the limit"),
 )
 INDEX = {c.name: i for i, c in enumerate(CHECKS)}
 HALT_MASK = np.array([c.severity is Severity.HALT for c in CHECKS], dtype=np.bool_)
+
+
+class PulseTrend:
+    """Where the next pulse will take the skin, from the peaks after the last pulses.
+
+    Each pulse leaves a peak in the skin temperature. With cooling that works the peaks
+    settle (each rise smaller than the one before); with cooling failing they keep climbing.
+    The next peak is extrapolated from the last three: ``peak now + last rise × how much the
+    rise shrank``, never assuming it shrinks faster than it did. A warning one pulse ahead of
+    the skin-temperature halt; forgotten after a pause in firing.
+    """
+
+    GAP_NS = 3_000_000_000  # no pulse for this long: a new series of pulses starts
+
+    def __init__(self) -> None:
+        self.pulses = float("nan")
+        self.window_peak = float("-inf")  # highest skin temperature since the last pulse
+        self.in_pulse_window = False  # the current window was opened by a pulse
+        self.peaks = [float("nan")] * 3  # the last three post-pulse peaks, oldest first
+        self.last_pulse_ns = 0
+        self.predicted = float("-inf")
+
+    @property
+    def last_peak(self) -> float:
+        return self.peaks[2]
+
+    @property
+    def prev_peak(self) -> float:
+        return self.peaks[1]
+
+    def update(self, now_ns: int, pulses: float, skin_c: float) -> float:
+        if pulses != self.pulses and pulses == pulses:  # the counter moved (NaN never counts)
+            if self.in_pulse_window and self.window_peak > float("-inf"):
+                self.peaks[0], self.peaks[1], self.peaks[2] = (*self.peaks[1:], self.window_peak)
+            self.in_pulse_window = self.pulses == self.pulses  # not the first reading
+            self.pulses = pulses
+            self.window_peak = float("-inf")
+            self.last_pulse_ns = now_ns
+        elif now_ns - self.last_pulse_ns > self.GAP_NS and self.in_pulse_window:
+            self.in_pulse_window = False
+            self.peaks[0] = self.peaks[1] = self.peaks[2] = float("nan")
+        if skin_c > self.window_peak:
+            self.window_peak = skin_c
+        p1, p2, p3 = self.peaks
+        rise, prev_rise = p3 - p2, p2 - p1
+        if rise > 0 and prev_rise == prev_rise:  # three peaks, still rising
+            shrink = min(1.0, rise / prev_rise) if prev_rise > 0 else 1.0
+            self.predicted = max(self.window_peak, p3) + rise * shrink
+        else:
+            self.predicted = float("-inf")
+        return self.predicted
 
 
 class CheckEngine:
@@ -103,6 +155,8 @@ class CheckEngine:
         self._last_settings = np.full(4, np.nan)
         self._settings_bad = True
         self._fault = LASER_STATE_CODES["FAULT"]
+        self._firing = LASER_STATE_CODES["FIRING"]
+        self.trend = PulseTrend()
         self._emitting = (LASER_STATE_CODES["READY"], LASER_STATE_CODES["FIRING"])
 
     def evaluate(
@@ -140,12 +194,21 @@ class CheckEngine:
         state = value[Ch.LASER_STATE]
         a[14] = state == self._fault
         a[15] = (not emission_permitted) and (state in self._emitting)
+        predicted = self.trend.update(now_ns, value[Ch.LASER_PULSES], x[0])
+        a[18] = state == self._firing and predicted > self.skin_high
         return a
 
     def reason(self, index: int, live: LiveState) -> str:
         """Plain words for a check that just became active (not on the hot path)."""
         v = live.value
         name = CHECKS[index].name
+        if name == "skin_temp_trend":
+            t = self.trend
+            return (
+                f"next pulse predicted to reach {t.predicted:.1f} °C (post-pulse peaks "
+                f"{t.prev_peak:.1f} → {t.last_peak:.1f} °C); limit {self.skin_high:g} °C: "
+                "stop, let the skin cool, check the cooling"
+            )
         if name.startswith("skin_temp"):
             return (
                 f"skin temperature {v[Ch.SKIN_TEMP_C]:.2f} °C outside "

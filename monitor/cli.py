@@ -17,6 +17,7 @@ from device_profiles.loader import ProfileError, bundled_names, load, with_endpo
 from device_profiles.schema import LASER_SETTINGS, SkinType
 from monitor.risk import Attestation, RiskOutcome, assess
 from monitor.session import no_contraindications_declared
+from monitor.session_log import SessionLogError
 
 DEFAULT_SETUP = "demo-ndyag-1064"
 EPILOG = """\
@@ -35,6 +36,16 @@ examples:
 
 def _db_default() -> str:
     return os.environ.get("LASERGUARD_DB", "runs/laserguard.sqlite3")
+
+
+def _db_path(text: str) -> Path:
+    """The session log file; its folder is made if missing (a fresh clone has no runs/)."""
+    path = Path(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SessionLogError(f"cannot make the folder for the session log {path}: {e}") from e
+    return path
 
 
 def _skin_type(text: str) -> SkinType:
@@ -81,7 +92,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 args.scenario,
                 settings,
                 skin,
-                db_path=Path(args.db),
+                db_path=_db_path(args.db),
                 run_dir=run_dir,
                 duration_s=duration,
                 speed=args.speed,
@@ -151,7 +162,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     except (SkinTypingError, ValueError, OSError) as e:
         print(f"laserguard bridge: {e}", file=sys.stderr)
         return 2
-    log = SessionLog(args.db)
+    log = SessionLog(_db_path(args.db))
     params = SessionParams(
         operator=args.operator,
         patient_id=args.patient,
@@ -309,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except ProfileError as e:
+    except (ProfileError, SessionLogError) as e:
         print(f"laserguard: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `laserguard ... | head`: the reader left; say nothing more

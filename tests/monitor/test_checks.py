@@ -53,6 +53,7 @@ def test_table_of_checks_is_consistent() -> None:
     assert [c.name for c in CHECKS if c.severity is Severity.WARN] == [
         "cooler_plate_warn",
         "settings_not_approved",
+        "skin_temp_trend",
     ]
     assert not HALT_MASK[INDEX["cooler_plate_warn"]]
     assert HALT_MASK[INDEX["cooler_plate_trip"]]
