@@ -10,12 +10,13 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from monitor.session_log import Event, SessionInfo, SessionLog, SessionLogError
 
@@ -176,14 +177,28 @@ def _header_lines(s: SessionInfo) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class _Session:
+    info: SessionInfo
+    events: list[Event]
+    t_s: npt.NDArray[np.float64]
+    channel: npt.NDArray[np.int32]
+    value: npt.NDArray[np.float64]
+
+
+def _read(args: argparse.Namespace) -> _Session:
+    """One whole session from the log named by ``--db`` (raises SessionLogError)."""
+    with _open(args.db) as log:
+        info = log.session(args.session_id)
+        return _Session(info, log.events(info.session_id), *log.telemetry(info.session_id))
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     try:
-        with _open(args.db) as log:
-            info = log.session(args.session_id)
-            events = log.events(info.session_id)
-            _, channel, value = log.telemetry(info.session_id)
+        read = _read(args)
     except SessionLogError as err:
         return _error(str(err))
+    info, events, channel, value = read.info, read.events, read.channel, read.value
     summary = _telemetry_summary(channel, value)
     if args.json:
         doc = {
@@ -237,15 +252,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from monitor.session_plot import render_svg
 
     try:
-        with _open(args.db) as log:
-            info = log.session(args.session_id)
-            events = log.events(info.session_id)
-            t_s, channel, value = log.telemetry(info.session_id)
+        s = _read(args)
     except SessionLogError as err:
         return _error(str(err))
-    out = Path(args.out or f"session-{info.session_id[:8]}.svg")
+    out = Path(args.out or f"session-{s.info.session_id[:8]}.svg")
     try:
-        out.write_text(render_svg(info, events, t_s, channel, value), encoding="utf-8")
+        out.write_text(render_svg(s.info, s.events, s.t_s, s.channel, s.value), encoding="utf-8")
     except OSError as err:
         return _error(f"cannot write {out}: {err.strerror}")
     print(json.dumps({"plot": str(out)}) if args.json else f"wrote {out}")
