@@ -7,7 +7,9 @@ ports nor pymodbus clients are thread-safe):
 - ``RegisterTransport``: read a block of holding registers, write a register or a coil.
 
 Every failure of the wire becomes ``LinkLost`` (or ``ProtocolError`` for a garbled answer);
-an exception reply from a Modbus device becomes ``DeviceRejected``.
+an exception reply from a Modbus device becomes ``DeviceRejected``. A Modbus reply is used
+only after ``modbus_reply`` has checked that it answers the request (unit id, function code,
+byte count, write echo); one that does not is a ``ProtocolError``, never data.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import termios
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import Any
 
 import serial
@@ -24,6 +27,16 @@ from pymodbus.exceptions import ModbusException
 
 from device_profiles.schema import ModbusRtuTransport, ModbusTcpTransport, SerialTransport
 from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
+from firmware_bridge.modbus_reply import (
+    READ_HOLDING_REGISTERS,
+    REPLY_CLASSES,
+    WRITE_SINGLE_COIL,
+    WRITE_SINGLE_REGISTER,
+    check_coil_echo,
+    check_header,
+    check_read,
+    check_register_echo,
+)
 
 
 class LineTransport(ABC):
@@ -150,39 +163,65 @@ class ModbusRegisterTransport(RegisterTransport):
                 reconnect_delay=0,
             )
         self._device_id = cfg.device_id
+        # Replies are decoded by our classes, which keep what pymodbus' own would discard
+        # (byte count, frame length, the raw coil echo) so that `modbus_reply` can check it.
+        for reply_class in REPLY_CLASSES:
+            self._client.register(reply_class)
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, what: str, function_code: int, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """One transaction; the reply is returned only once it is known to answer this request."""
+        where = f"{what} at {self._where}"
         try:
             if not self._client.connected and not self._client.connect():
                 raise LinkLost(f"cannot connect to {self._where}")
             reply = fn(*args, device_id=self._device_id, **kwargs)
         except ModbusException as e:
             self._client.close()
-            raise LinkLost(f"{what} at {self._where}: {e}") from e
+            raise LinkLost(f"{where}: {e}") from e
         except OSError as e:
             self._client.close()
-            raise LinkLost(f"{what} at {self._where}: {e}") from e
+            raise LinkLost(f"{where}: {e}") from e
+        with self._garbled():
+            check_header(where, reply, function_code, self._device_id)
         if reply.isError():
             raise DeviceRejected(what, f"Modbus exception {getattr(reply, 'exception_code', '?')}")
         return reply
 
+    @contextlib.contextmanager
+    def _garbled(self) -> Iterator[None]:
+        """A reply that does not fit its request is raised as ``ProtocolError``.
+
+        Bytes that came after a garbled reply cannot be trusted to start the next one. On TCP
+        the connection is dropped, so the next transaction starts on a fresh one. On a serial
+        line pymodbus discards whatever is waiting before it sends the next request, and the
+        RTU CRC guards the rest, so the port stays open.
+        """
+        try:
+            yield
+        except ProtocolError:
+            if isinstance(self._cfg, ModbusTcpTransport):
+                self._client.close()
+            raise
+
     def read_registers(self, address: int, count: int) -> list[int]:
+        what = f"read {count} registers at {address}"
         reply = self._call(
-            f"read {count} registers at {address}",
-            self._client.read_holding_registers,
-            address,
-            count=count,
+            what, READ_HOLDING_REGISTERS, self._client.read_holding_registers, address, count=count
         )
-        regs = list(reply.registers)
-        if len(regs) != count:
-            raise ProtocolError(f"asked {count} registers at {address}, got {len(regs)}")
-        return regs
+        with self._garbled():
+            return check_read(f"{what} at {self._where}", reply, count)
 
     def write_register(self, address: int, raw: int) -> None:
-        self._call(f"write register {address}", self._client.write_register, address, raw)
+        what = f"write register {address}"
+        reply = self._call(what, WRITE_SINGLE_REGISTER, self._client.write_register, address, raw)
+        with self._garbled():
+            check_register_echo(f"{what} at {self._where}", reply, address, raw)
 
     def write_coil(self, address: int, value: bool) -> None:
-        self._call(f"write coil {address}", self._client.write_coil, address, value)
+        what = f"write coil {address}"
+        reply = self._call(what, WRITE_SINGLE_COIL, self._client.write_coil, address, value)
+        with self._garbled():
+            check_coil_echo(f"{what} at {self._where}", reply, address, value)
 
     def close(self) -> None:
         self._client.close()
