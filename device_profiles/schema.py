@@ -76,14 +76,79 @@ ModbusTransport = Annotated[ModbusTcpTransport | ModbusRtuTransport, Field(discr
 # --- Modbus register maps ---------------------------------------------------------------------
 
 
+RawWord = Annotated[int, Field(strict=True, ge=0, le=0xFFFF)]
+"""A raw 16-bit register value as it is on the wire (write it in hex: 0x7FFF)."""
+
+
+class Sentinels(Strict):
+    """Raw values a device puts in a register instead of a reading: a sensor fault, never a value.
+
+    A pyrometer that cannot measure writes 0x7FFF (over its range) or 0x8000 (under it) where
+    its temperature would be; read as numbers they are 327.67 and -327.68 degC.
+    """
+
+    over_range: RawWord | None = None
+    under_range: RawWord | None = None
+
+    @model_validator(mode="after")
+    def _some_and_distinct(self) -> Sentinels:
+        if self.over_range is None and self.under_range is None:
+            raise ValueError("give over_range, under_range or both (or leave out sentinels)")
+        if self.over_range == self.under_range:
+            raise ValueError("over_range and under_range must be different raw values")
+        return self
+
+    def named(self) -> dict[int, str]:
+        """Raw value -> fault name ("over-range", "under-range")."""
+        out = {self.over_range: "over-range", self.under_range: "under-range"}
+        return {raw: name for raw, name in out.items() if raw is not None}
+
+
 class Register(Strict):
-    """One value in a holding-register map: raw = round(value / scale)."""
+    """One value in a holding-register map: raw = round(value / scale).
+
+    ``min`` and ``max`` (in ``unit``, only for a writable register) are what the device
+    accepts: a write outside them is refused before it reaches the wire. ``sentinels`` are
+    raw values that mean "no reading" (see `Sentinels`).
+    """
 
     address: int = Field(ge=0, le=65535)
     type: Literal["int16", "uint16"] = "int16"
     scale: float = Field(1.0, gt=0)
     unit: str
     writable: bool = False
+    min: float | None = None
+    max: float | None = None
+    sentinels: Sentinels | None = None
+
+    def value_of(self, raw: int) -> float:
+        """The number a raw word stands for, sentinel or not."""
+        if self.type == "int16" and raw >= 0x8000:
+            raw -= 0x10000
+        return raw * self.scale
+
+    @model_validator(mode="after")
+    def _range_is_for_writes(self) -> Register:
+        if (self.min is not None or self.max is not None) and not self.writable:
+            raise ValueError("min and max limit writes: give them only on a writable register")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}")
+        lo, hi = (-0x8000, 0x7FFF) if self.type == "int16" else (0, 0xFFFF)
+        for name, bound in (("min", self.min), ("max", self.max)):
+            if bound is not None and not lo <= round(bound / self.scale) <= hi:
+                raise ValueError(
+                    f"{name} {bound:g} does not fit a {self.type} at scale {self.scale:g}"
+                )
+        if self.sentinels is not None and self.writable:
+            low = -float("inf") if self.min is None else self.min
+            high = float("inf") if self.max is None else self.max
+            for raw, name in self.sentinels.named().items():
+                if low <= self.value_of(raw) <= high:
+                    raise ValueError(
+                        f"{name} sentinel 0x{raw:04X} ({self.value_of(raw):g} {self.unit}) lies "
+                        "inside the writable range: give min and max that exclude it"
+                    )
+        return self
 
 
 class ModbusDevice(Strict):

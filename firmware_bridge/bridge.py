@@ -97,6 +97,7 @@ class _RegisterWorker(_Worker):
     ) -> None:
         super().__init__(f"laserguard-{dev.name.lower()}", device.profile.poll_period_ms / 1000)
         self.dev = dev
+        self.who = dev.name.lower()
         self.device = device
         self.channels = [
             (name, ch) for name, ch in channels.items() if name in device.profile.registers
@@ -109,14 +110,18 @@ class _RegisterWorker(_Worker):
 
     def step(self) -> None:
         try:
-            values = self.device.read()
+            reading = self.device.read()
         except BridgeError as e:
             if self.live.link_ok[self.dev] or self.live.link_error[self.dev] is None:
                 self.on_event("link_lost", {"device": self.dev.name.lower(), "error": str(e)})
             self.live.link_down(self.dev, str(e))
             return
+        values, faults = reading.values, reading.faults
         for name, ch in self.channels:
-            self.live.store(ch, values[name])
+            fault = faults.get(name)
+            self.live.store(
+                ch, values[name], None if fault is None else f"{self.who} reports {fault}"
+            )
             self.on_telemetry(ch, values[name])
         if self.counter is None or values[self.counter] != self.last_count:
             self.live.mark_fresh(self.dev)

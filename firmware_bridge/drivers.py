@@ -99,20 +99,50 @@ class LaserDriver:
         self._simple("heartbeat", self.profile.protocol.heartbeat)
 
 
-def decode(reg: Register, raw: int) -> float:
-    if reg.type == "int16" and raw >= 0x8000:
-        raw -= 0x10000
-    return raw * reg.scale
+@dataclass(frozen=True)
+class Decoded:
+    """A register's value, or NaN and the fault its device reported instead of a value."""
+
+    value: float
+    fault: str | None = None  # e.g. "over-range (0x7FFF)"
+
+
+def decode(reg: Register, raw: int) -> Decoded:
+    """A raw word as a value in the register's unit; a sentinel is NaN plus its fault's name.
+
+    NaN is what every check already treats as unknown (a halt for the skin temperature);
+    the name says why, so the operator reads "over-range", not "nan".
+    """
+    if reg.sentinels is not None:
+        name = reg.sentinels.named().get(raw)
+        if name is not None:
+            return Decoded(math.nan, f"{name} (0x{raw:04X})")
+    return Decoded(reg.value_of(raw))
 
 
 def encode(reg: Register, value: float) -> int:
     if not math.isfinite(value):
         raise ValueError(f"{value} {reg.unit} cannot be written to a register")
+    low = -math.inf if reg.min is None else reg.min
+    high = math.inf if reg.max is None else reg.max
+    if not low <= value <= high:
+        raise ValueError(f"{value:g} {reg.unit} is outside the register's range {low:g}..{high:g}")
     raw = round(value / reg.scale)
     lo, hi = (-0x8000, 0x7FFF) if reg.type == "int16" else (0, 0xFFFF)
     if not lo <= raw <= hi:
         raise ValueError(f"{value} {reg.unit} does not fit a {reg.type} register at {reg.scale}")
-    return raw & 0xFFFF
+    word = raw & 0xFFFF
+    if reg.sentinels is not None and word in reg.sentinels.named():
+        raise ValueError(f"{value} {reg.unit} encodes to a sentinel, 0x{word:04X}")
+    return word
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One poll of a register device: every register's value, and which ones are faults."""
+
+    values: dict[str, float]
+    faults: dict[str, str]  # register name -> what the device reported instead of a value
 
 
 class RegisterDevice:
@@ -124,9 +154,13 @@ class RegisterDevice:
         self._first, self._count = profile.read_span
         self._regs = list(profile.registers.items())
 
-    def read(self) -> dict[str, float]:
+    def read(self) -> Reading:
         raw = self.transport.read_registers(self._first, self._count)
-        return {name: decode(reg, raw[reg.address - self._first]) for name, reg in self._regs}
+        decoded = {name: decode(reg, raw[reg.address - self._first]) for name, reg in self._regs}
+        return Reading(
+            values={name: d.value for name, d in decoded.items()},
+            faults={name: d.fault for name, d in decoded.items() if d.fault is not None},
+        )
 
     def write(self, name: str, value: float) -> None:
         reg = self.profile.registers[name]

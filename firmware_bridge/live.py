@@ -63,11 +63,21 @@ class LiveState:
         self.fresh_ns: npt.NDArray[np.int64] = np.zeros(len(Dev), dtype=np.int64)
         self.link_ok: npt.NDArray[np.bool_] = np.zeros(len(Dev), dtype=np.bool_)
         self.link_error: list[str | None] = [None] * len(Dev)
+        # Why a channel holds NaN when its device said so (a sentinel): "sensor reports
+        # over-range (0x7FFF)". None when the value is a value.
+        self.fault: list[str | None] = [None] * len(Ch)
         # Set by a worker after it stored new samples; the interlock loop waits on it.
         self.new_data = threading.Event()
 
-    def store(self, ch: Ch, value: float) -> None:
-        self.value[ch] = value
+    def store(self, ch: Ch, value: float, fault: str | None = None) -> None:
+        """A new value, or NaN with the device's reason. The reason is in place before the
+        NaN and stays until a real value has replaced it, so NaN is never seen without it."""
+        if fault is not None:
+            self.fault[ch] = fault
+            self.value[ch] = value
+        else:
+            self.value[ch] = value
+            self.fault[ch] = None
 
     def mark_fresh(self, dev: Dev) -> None:
         self.fresh_ns[dev] = time.perf_counter_ns()

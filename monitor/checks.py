@@ -209,6 +209,8 @@ class CheckEngine:
                 f"{t.prev_peak:.1f} → {t.last_peak:.1f} °C); limit {self.skin_high:g} °C: "
                 "stop, let the skin cool, check the cooling"
             )
+        if name == "skin_temp_invalid" and live.fault[Ch.SKIN_TEMP_C] is not None:
+            return f"skin temperature unknown: {live.fault[Ch.SKIN_TEMP_C]}"
         if name.startswith("skin_temp"):
             return (
                 f"skin temperature {v[Ch.SKIN_TEMP_C]:.2f} °C outside "

@@ -117,6 +117,8 @@ class RegisterDevice(_TcpServed):
         self.measurement_period_s = profile.sensor_response_ms / 1000.0
         self._last_measurement_s = -math.inf
         self._counter = 0
+        # Raw words served in place of the model's value (a sentinel, a stuck converter).
+        self.raw_overrides: dict[str, int] = {}
         # Never set: a device that has gone silent keeps its requests waiting forever.
         self._silence = asyncio.Event()
 
@@ -178,6 +180,7 @@ class RegisterDevice(_TcpServed):
         raw = {
             name: to_raw(values.get(name, 0.0), reg) for name, reg in self.profile.registers.items()
         }
+        raw.update(self.raw_overrides)
         for name, reg in self.profile.registers.items():
             current_registers[reg.address - start_address] = raw[name]
         names = {n for a, n in self.by_address.items() if address <= a < address + count}
@@ -196,7 +199,8 @@ class SimSensor(RegisterDevice):
 
     ``force_skin`` makes the sensor serve a given value, without noise, from the next read
     on, whatever the skin model says (a benchmark's or a test's crossing at a chosen moment);
-    ``release_skin`` hands the register back to the model.
+    ``force_skin_raw`` serves a raw word instead (a sentinel such as 0x7FFF, as a pyrometer
+    does outside its measuring range); ``release_skin`` hands the register back to the model.
     """
 
     def __init__(
@@ -226,8 +230,18 @@ class SimSensor(RegisterDevice):
         self.world.record("skin_forced", value=self.forced_c, t_wall=t_wall)
         return t_wall
 
+    def force_skin_raw(self, raw: int) -> float:
+        """Serve the raw word ``raw`` as the skin temperature from the next read on."""
+        if not 0 <= raw <= 0xFFFF:
+            raise ValueError(f"a register holds 0..0xFFFF, not {raw:#x}")
+        self.raw_overrides["skin_temp_c"] = raw
+        t_wall = time.time()
+        self.world.record("skin_forced_raw", raw=raw, t_wall=t_wall)
+        return t_wall
+
     def release_skin(self) -> float:
         self.forced_c = None
+        self.raw_overrides.pop("skin_temp_c", None)
         t_wall = time.time()
         self.world.record("skin_released", t_wall=t_wall)
         return t_wall

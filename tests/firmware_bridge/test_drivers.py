@@ -208,7 +208,8 @@ COUNT = Register(address=2, type="uint16", scale=1, unit="count")
     ],
 )
 def test_decode(reg: Register, raw: int, value: float) -> None:
-    assert decode(reg, raw) == pytest.approx(value)
+    assert decode(reg, raw).value == pytest.approx(value)
+    assert decode(reg, raw).fault is None  # no sentinels stated: every word is a number
 
 
 @pytest.mark.parametrize(
@@ -225,7 +226,7 @@ def test_decode(reg: Register, raw: int, value: float) -> None:
 )
 def test_encode(reg: Register, value: float, raw: int) -> None:
     assert encode(reg, value) == raw
-    assert decode(reg, encode(reg, value)) == pytest.approx(round(value, 2))
+    assert decode(reg, encode(reg, value)).value == pytest.approx(round(value, 2))
 
 
 @pytest.mark.parametrize(
@@ -253,9 +254,10 @@ def test_encode_refuses_infinity_with_value_error(value: float) -> None:
 
 def test_read_maps_one_block_to_names(demo: Setup) -> None:
     regs = FakeRegisters({0: 0xFF38, 1: 150, 2: 800, 3: 0, 4: 41})
-    values = RegisterDevice(demo.cooler, regs).read()
+    reading = RegisterDevice(demo.cooler, regs).read()
     assert regs.reads == [(0, 5)]  # one request per poll
-    assert values == pytest.approx(
+    assert reading.faults == {}
+    assert reading.values == pytest.approx(
         {
             "plate_temp_c": -2.0,
             "flow_l_min": 1.5,
@@ -280,7 +282,8 @@ def test_read_of_a_sparse_map_starts_at_its_first_address() -> None:
         }
     )
     regs = FakeRegisters({10: 331, 11: 9999, 12: 9999, 13: 5})
-    assert RegisterDevice(profile, regs).read() == pytest.approx({"skin_temp_c": 33.1, "n": 5})
+    reading = RegisterDevice(profile, regs).read()
+    assert reading.values == pytest.approx({"skin_temp_c": 33.1, "n": 5})
     assert regs.reads == [(10, 4)]
 
 
@@ -297,11 +300,52 @@ def test_a_register_the_profile_does_not_mark_writable_is_refused(demo: Setup) -
     assert regs.writes == []
 
 
-def test_an_out_of_range_setpoint_is_refused_before_the_wire(demo: Setup) -> None:
+@pytest.mark.parametrize("value", [400.0, 327.67, 15.01, -5.01])
+def test_an_out_of_range_setpoint_is_refused_before_the_wire(demo: Setup, value: float) -> None:
     regs = FakeRegisters()
-    with pytest.raises(ValueError, match="does not fit"):
-        RegisterDevice(demo.cooler, regs).write("setpoint_c", 400.0)
+    with pytest.raises(ValueError, match=r"outside the register's range -5\.\.15"):
+        RegisterDevice(demo.cooler, regs).write("setpoint_c", value)
     assert regs.writes == []
+
+
+# --- sentinels (issue 7 item 5) ---------------------------------------------------------------
+
+SENSED = Register.model_validate(
+    {
+        "address": 0,
+        "type": "int16",
+        "scale": 0.01,
+        "unit": "degC",
+        "sentinels": {"over_range": 0x7FFF, "under_range": 0x8000},
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "fault"), [(0x7FFF, "over-range (0x7FFF)"), (0x8000, "under-range (0x8000)")]
+)
+def test_item5_sentinel_is_a_sensor_fault(demo: Setup, raw: int, fault: str) -> None:
+    """0x7FFF is not 327.67 degC and 0x8000 is not -327.68 degC: NaN, and the fault's name."""
+    regs = FakeRegisters({0: raw, 1: 12, 2: 0})
+    reading = RegisterDevice(demo.sensor, regs).read()
+    assert math.isnan(reading.values["skin_temp_c"])
+    assert reading.faults == {"skin_temp_c": fault}
+    assert reading.values["sample_counter"] == 12  # the other registers are still values
+
+
+@pytest.mark.parametrize(("raw", "value"), [(0x7FFE, 327.66), (0x8001, -327.67), (0, 0.0)])
+def test_item5_words_next_to_a_sentinel_are_values(raw: int, value: float) -> None:
+    assert decode(SENSED, raw).value == pytest.approx(value)
+    assert decode(SENSED, raw).fault is None
+
+
+def test_item5_a_sentinel_is_never_written() -> None:
+    reg = SENSED.model_copy(update={"writable": True})
+    with pytest.raises(ValueError, match="encodes to a sentinel, 0x7FFF"):
+        encode(reg, 327.67)
+    with pytest.raises(ValueError, match="encodes to a sentinel, 0x8000"):
+        encode(reg, -327.68)
+    assert encode(reg, 327.66) == 0x7FFE
 
 
 # --- the interlock output ---------------------------------------------------------------------
