@@ -4,7 +4,8 @@
 
     BridgeError
     ├── LinkLost          the device does not answer, or the connection broke (a trip)
-    ├── ProtocolError     the device answered something we cannot parse (a malformed frame)
+    ├── ProtocolError     the device answered something we cannot parse (a malformed frame,
+    │                     a Modbus reply that does not answer its request): a trip
     └── DeviceRejected    the device answered, and refused the request ("ERR ...")
 
 Low-level errors (``serial.SerialException``, ``OSError``, pymodbus exceptions) are
@@ -25,7 +26,10 @@ class LinkLost(BridgeError):
 
 
 class ProtocolError(BridgeError):
-    """An answer that does not fit the device's protocol in its profile."""
+    """An answer that does not fit the device's protocol in its profile, or its request.
+
+    Never data: a device worker treats it as a lost link (a trip).
+    """
 
 
 class DeviceRejected(BridgeError):
