@@ -127,6 +127,16 @@ class Register(Strict):
             raw -= 0x10000
         return raw * self.scale
 
+    def in_write_range(self, value: float) -> bool:
+        """``value`` (on the register's grid) lies within ``min``..``max``.
+
+        Half a step of slack: 1500 x 0.01 is 15.000000000000002, and is the bound 15.
+        """
+        slack = self.scale / 2
+        return (self.min is None or value >= self.min - slack) and (
+            self.max is None or value <= self.max + slack
+        )
+
     @model_validator(mode="after")
     def _range_is_for_writes(self) -> Register:
         if (self.min is not None or self.max is not None) and not self.writable:
@@ -140,10 +150,8 @@ class Register(Strict):
                     f"{name} {bound:g} does not fit a {self.type} at scale {self.scale:g}"
                 )
         if self.sentinels is not None and self.writable:
-            low = -float("inf") if self.min is None else self.min
-            high = float("inf") if self.max is None else self.max
             for raw, name in self.sentinels.named().items():
-                if low <= self.value_of(raw) <= high:
+                if self.in_write_range(self.value_of(raw)):
                     raise ValueError(
                         f"{name} sentinel 0x{raw:04X} ({self.value_of(raw):g} {self.unit}) lies "
                         "inside the writable range: give min and max that exclude it"

@@ -123,15 +123,15 @@ def decode(reg: Register, raw: int) -> Decoded:
 def encode(reg: Register, value: float) -> int:
     if not math.isfinite(value):
         raise ValueError(f"{value} {reg.unit} cannot be written to a register")
-    low = -math.inf if reg.min is None else reg.min
-    high = math.inf if reg.max is None else reg.max
-    if not low <= value <= high:
-        raise ValueError(f"{value:g} {reg.unit} is outside the register's range {low:g}..{high:g}")
     raw = round(value / reg.scale)
     lo, hi = (-0x8000, 0x7FFF) if reg.type == "int16" else (0, 0xFFFF)
     if not lo <= raw <= hi:
         raise ValueError(f"{value} {reg.unit} does not fit a {reg.type} register at {reg.scale}")
     word = raw & 0xFFFF
+    if not reg.in_write_range(reg.value_of(word)):
+        low = -math.inf if reg.min is None else reg.min
+        high = math.inf if reg.max is None else reg.max
+        raise ValueError(f"{value:g} {reg.unit} is outside the register's range {low:g}..{high:g}")
     if reg.sentinels is not None and word in reg.sentinels.named():
         raise ValueError(f"{value} {reg.unit} encodes to a sentinel, 0x{word:04X}")
     return word

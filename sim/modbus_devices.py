@@ -9,6 +9,12 @@ map gets a simulator that speaks it. The pymodbus ``action`` hook sees every req
 read it writes the model's value at that moment into the served registers, on a write it
 hands the value to the model (only registers marked ``writable`` accept writes).
 
+The devices are as strict as real ones, so that a bridge sending a malformed request fails
+its tests rather than passing on a lenient simulator: an address outside the map, or a write
+to a register not marked ``writable``, is exception 02; a written value outside the
+register's ``min``..``max`` or equal to one of its sentinels is exception 03; malformed
+requests (counts, byte counts, lengths, coil values) are refused by `sim.modbus_requests`.
+
 A register holds ``round(value / scale)``, as int16 (two's complement) or uint16, clamped to
 the type's range like a real device's converter.
 """
@@ -23,6 +29,7 @@ from typing import Any, Literal, cast
 
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
+from pymodbus.pdu import ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -34,6 +41,7 @@ from device_profiles.schema import (
     ModbusTcpTransport,
     Register,
 )
+from sim.modbus_requests import STRICT_REQUESTS
 from sim.world import World
 
 _REGISTER_CODES = (3, 4, 6, 16)  # read holding/input, write single/multiple
@@ -57,9 +65,17 @@ def to_raw(value: float, reg: Register) -> int:
 
 
 def from_raw(raw: int, reg: Register) -> float:
-    if reg.type == "int16" and raw >= 0x8000:
-        raw -= 0x10000
-    return raw * reg.scale
+    return reg.value_of(raw)
+
+
+def accepts(reg: Register, raw: int) -> bool:
+    """Whether a device takes ``raw`` written to ``reg``: a word, not one of its sentinels,
+    within the register's stated ``min``..``max`` (any word fits the type's own range)."""
+    if not 0 <= raw <= 0xFFFF:
+        return False
+    if reg.sentinels is not None and raw in reg.sentinels.named():
+        return False
+    return reg.in_write_range(reg.value_of(raw))
 
 
 def device_id_of(transport: Any) -> int:
@@ -69,10 +85,18 @@ def device_id_of(transport: Any) -> int:
 
 
 class _TcpServed:
-    """A pymodbus server on a TCP socket around one `SimDevice`, TCP or RTU framed."""
+    """A pymodbus server on a TCP socket around one `SimDevice`, TCP or RTU framed.
 
-    def __init__(self, framing: Framing = "tcp") -> None:
+    Strict like a real device: malformed requests are refused by `sim.modbus_requests`
+    (exception 03), and every exception reply sent is recorded (``modbus_exception``), so a
+    test sees a bridge that sent something a real device would refuse.
+    """
+
+    role = "device"
+
+    def __init__(self, world: World, framing: Framing = "tcp") -> None:
         self._server: ModbusTcpServer | None = None
+        self.world = world
         self.host = "127.0.0.1"
         self.port = 0
         self.framing: Framing = framing
@@ -80,11 +104,26 @@ class _TcpServed:
     def sim_device(self) -> SimDevice:
         raise NotImplementedError
 
+    def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
+        if sending and pdu.isError():
+            self.world.record(
+                "modbus_exception",
+                device=self.role,
+                function_code=pdu.function_code & 0x7F,
+                exception_code=int(pdu.exception_code),
+                t_wall=time.time(),
+            )
+        return pdu
+
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 picks a free port); return the port."""
         framer = FramerType.RTU if self.framing == "rtu" else FramerType.SOCKET
         self._server = ModbusTcpServer(
-            context=self.sim_device(), address=(host, port), framer=framer
+            context=self.sim_device(),
+            address=(host, port),
+            framer=framer,
+            custom_pdu=STRICT_REQUESTS,
+            trace_pdu=self._trace_pdu,
         )
         await self._server.serve_forever(background=True)
         self.host = host
@@ -109,9 +148,8 @@ class RegisterDevice(_TcpServed):
     """A device whose holding registers come from a profile's register map."""
 
     def __init__(self, profile: ModbusDevice, world: World, *, framing: Framing = "tcp") -> None:
-        super().__init__(framing)
+        super().__init__(world, framing)
         self.profile = profile
-        self.world = world
         self.device_id = device_id_of(profile.transport)
         self.by_address = {reg.address: name for name, reg in profile.registers.items()}
         self.measurement_period_s = profile.sensor_response_ms / 1000.0
@@ -170,9 +208,12 @@ class RegisterDevice(_TcpServed):
             targets = [self.by_address.get(address + i) for i in range(len(set_values))]
             if any(n is None or not self.profile.registers[n].writable for n in targets):
                 return ExcCodes.ILLEGAL_ADDRESS  # all or nothing, like one Modbus transaction
-            for target, written in zip(targets, set_values, strict=True):
+            regs = [self.profile.registers[n] for n in targets if n is not None]
+            if not all(accepts(reg, int(w)) for reg, w in zip(regs, set_values, strict=True)):
+                return ExcCodes.ILLEGAL_VALUE
+            for target, reg, written in zip(targets, regs, set_values, strict=True):
                 assert target is not None
-                self.write(target, from_raw(int(written), self.profile.registers[target]))
+                self.write(target, from_raw(int(written), reg))
             return None
         # A read, or the read-back pymodbus does to answer a write.
         self._maybe_measure()
@@ -202,6 +243,8 @@ class SimSensor(RegisterDevice):
     ``force_skin_raw`` serves a raw word instead (a sentinel such as 0x7FFF, as a pyrometer
     does outside its measuring range); ``release_skin`` hands the register back to the model.
     """
+
+    role = "sensor"
 
     def __init__(
         self,
@@ -284,6 +327,8 @@ class SimCooler(RegisterDevice):
     and it reports no fault code; only the plate temperature shows it.
     """
 
+    role = "cooler"
+
     def values(self) -> dict[str, float]:
         out = {
             "plate_temp_c": self.world.plate_temp_c(),
@@ -308,10 +353,11 @@ class SimRelay(_TcpServed):
     stopping must never leave the laser able to fire.
     """
 
+    role = "interlock"
+
     def __init__(self, profile: ModbusCoilOutput, world: World) -> None:
-        super().__init__()
+        super().__init__(world)
         self.profile = profile
-        self.world = world
         self.coil = profile.coil
         self.device_id = device_id_of(profile.transport)
         self.watchdog_s = profile.watchdog_ms / 1000.0

@@ -37,3 +37,18 @@ def test_item5_sensor_sentinel_halts_with_its_reason(rig: Rig, raw: int, words: 
     wait_for(lambda: not session.loop.halt_conditions_active(), 5, "the condition to clear")
     session.acknowledge("nurse-1", "sensor window cleaned; reading again")
     assert session.state is State.STANDBY
+
+
+def test_a_treatment_sends_nothing_a_strict_device_refuses(rig: Rig) -> None:
+    """The simulated devices answer a malformed request with an exception and record it."""
+    session = rig.start("normal", speed=3.0)
+    assert session.request_settings(SETTINGS).ok
+    session.arm()
+    assert rig.sim is not None
+    wait_for(
+        lambda: rig.sim.snapshot()["pulses"] >= 3 or session.trips, 10, "three pulses or a trip"
+    )
+    assert not session.trips, session.trips
+    session.end("test finished")
+    assert rig.sim_events("relay"), "the relay was never written"
+    assert rig.sim_events("modbus_exception") == []

@@ -300,12 +300,31 @@ def test_a_register_the_profile_does_not_mark_writable_is_refused(demo: Setup) -
     assert regs.writes == []
 
 
-@pytest.mark.parametrize("value", [400.0, 327.67, 15.01, -5.01])
-def test_an_out_of_range_setpoint_is_refused_before_the_wire(demo: Setup, value: float) -> None:
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (400.0, "does not fit a int16"),
+        (327.67, r"outside the register's range -5\.\.15"),
+        (15.01, r"outside the register's range -5\.\.15"),
+        (-5.01, r"outside the register's range -5\.\.15"),
+    ],
+)
+def test_an_out_of_range_setpoint_is_refused_before_the_wire(
+    demo: Setup, value: float, match: str
+) -> None:
     regs = FakeRegisters()
-    with pytest.raises(ValueError, match=r"outside the register's range -5\.\.15"):
+    with pytest.raises(ValueError, match=match):
         RegisterDevice(demo.cooler, regs).write("setpoint_c", value)
     assert regs.writes == []
+
+
+@pytest.mark.parametrize(("value", "raw"), [(15.0, 1500), (-5.0, 0xFE0C), (15.004, 1500)])
+def test_a_setpoint_on_the_border_of_its_range_is_written(
+    demo: Setup, value: float, raw: int
+) -> None:
+    regs = FakeRegisters()
+    RegisterDevice(demo.cooler, regs).write("setpoint_c", value)
+    assert regs.writes == [(2, raw)]
 
 
 # --- sentinels (issue 7 item 5) ---------------------------------------------------------------
