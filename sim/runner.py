@@ -169,6 +169,10 @@ class SimRunner:
         """The sensor serves ``temp_c`` from its next read on; returns when (wall clock)."""
         return self.call(lambda: self._sensor().force_skin(temp_c))
 
+    def force_skin_raw(self, raw: int) -> float:
+        """The sensor serves the raw word ``raw`` (a sentinel) from its next read on."""
+        return self.call(lambda: self._sensor().force_skin_raw(raw))
+
     def release_skin(self) -> float:
         """The sensor serves the skin model again; returns when (wall clock)."""
         return self.call(lambda: self._sensor().release_skin())

@@ -19,9 +19,9 @@ def test_item5_sensor_sentinel_halts_with_its_reason(rig: Rig, raw: int, words: 
     session = rig.start("normal", speed=2.0)
     assert session.request_settings(SETTINGS).ok
     session.arm()
-    assert rig.sim is not None and rig.sim.sensor is not None
+    assert rig.sim is not None
     wait_for(lambda: rig.sim.snapshot()["relay_closed"], 2, "the relay to close")
-    rig.sim.sensor.force_skin_raw(raw)
+    rig.sim.force_skin_raw(raw)
     wait_for(lambda: session.state is State.HALTED, 5, "the halt on the sentinel")
     trip = session.trips[0]
     assert trip.check == "skin_temp_invalid"
@@ -33,7 +33,7 @@ def test_item5_sensor_sentinel_halts_with_its_reason(rig: Rig, raw: int, words: 
     assert f"sensor reports {words}" in logged.payload["reason"]
     # The bridge lives on: the sensor is read again once it measures, and a person may
     # then release the halt.
-    rig.sim.sensor.release_skin()
+    rig.sim.release_skin()
     wait_for(lambda: not session.loop.halt_conditions_active(), 5, "the condition to clear")
     session.acknowledge("nurse-1", "sensor window cleaned; reading again")
     assert session.state is State.STANDBY

@@ -47,6 +47,17 @@ def test_link_down_keeps_the_reason_and_link_up_clears_it() -> None:
     assert live.link_error[Dev.COOLER] is None
 
 
+def test_a_device_fault_stays_with_its_nan_until_a_value_replaces_it() -> None:
+    live = LiveState()
+    live.store(Ch.SKIN_TEMP_C, math.nan, "sensor reports over-range (0x7FFF)")
+    assert math.isnan(live.value[Ch.SKIN_TEMP_C])
+    assert live.fault[Ch.SKIN_TEMP_C] == "sensor reports over-range (0x7FFF)"
+    assert live.fault[Ch.PLATE_TEMP_C] is None
+    live.store(Ch.SKIN_TEMP_C, 31.5)
+    assert live.value[Ch.SKIN_TEMP_C] == 31.5
+    assert live.fault[Ch.SKIN_TEMP_C] is None
+
+
 @pytest.mark.parametrize("name", ["STANDBY", "READY", "FIRING", "FAULT"])
 def test_laser_state_names_round_trip(name: str) -> None:
     live = LiveState()
