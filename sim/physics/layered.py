@@ -158,6 +158,7 @@ class LayeredSkin:
         self.peaks = Peaks()
         self._sampling = _Sampling(next_dt_s=config.max_step_s)
         self._pulses = 0
+        self.samples = 0
 
     # --- what is watched ------------------------------------------------------------------
 
@@ -193,7 +194,8 @@ class LayeredSkin:
         self._run(t_s, 0.0)
 
     def fire(self, t_s: float, fluence_j_cm2: float, pulse_ms: float) -> None:
-        """A pulse starting at ``t_s`` (after a cryogen spurt if that is the cooling)."""
+        """A pulse starting at ``t_s``. With `CryogenSpray` the spurt comes first, ending
+        ``delay_ms`` before the pulse, so ``t_s`` must leave room for it after now."""
         if not (math.isfinite(fluence_j_cm2) and fluence_j_cm2 >= 0.0):
             raise ValueError(f"fluence must be finite and >= 0, got {fluence_j_cm2} J/cm2")
         if not (math.isfinite(pulse_ms) and pulse_ms > 0.0):
@@ -204,11 +206,16 @@ class LayeredSkin:
         if isinstance(cooling, CryogenSpray) and cooling.spurt_ms > 0:
             spurt_end = t_s - cooling.delay_ms / 1000.0
             spurt_start = spurt_end - cooling.spurt_ms / 1000.0
-            if spurt_end > self.t_s:
-                self.advance_to(max(spurt_start, self.t_s))
-                self._set_boundary(cooling.spraying(), cooling.spurt_ms / 1000.0)
-                self.advance_to(spurt_end)
-                self._set_boundary(cooling.resting(), cooling.spurt_ms / 1000.0)
+            if spurt_start < self.t_s - 1e-12:
+                # Skipping or shortening the spurt would quietly fire on uncooled skin.
+                raise ValueError(
+                    f"a pulse at {t_s} s needs its cryogen spurt from {spurt_start} s, "
+                    f"but the skin is already at {self.t_s} s"
+                )
+            self.advance_to(spurt_start)
+            self._set_boundary(cooling.spraying(), cooling.spurt_ms / 1000.0)
+            self.advance_to(spurt_end)
+            self._set_boundary(cooling.resting(), cooling.spurt_ms / 1000.0)
         self.advance_to(t_s)
         pulse_s = pulse_ms / 1000.0
         fine = pulse_s / self.config.pulse_steps
@@ -243,6 +250,7 @@ class LayeredSkin:
             sampling.next_dt_s = min(sampling.next_dt_s * STEP_GROWTH, max_step)
 
     def _observe(self, dt_s: float) -> None:
+        self.samples += 1
         watched = self.solver.watched()
         surface = self._surface_c(float(watched[0]))
         self.sensor.follow(surface, dt_s)
