@@ -187,20 +187,26 @@ class ArrheniusField:
     ) -> None:
         n = int(np.asarray(start_temps_c).shape[0])
         self.constants = constants
-        self.log_omega = np.full(n, -np.inf)
+        self._log_sum = np.full(n, -np.inf)
+        #: Points that have had an unknown temperature: their Ω is NaN from then on.
+        self.unknown = np.zeros(n, dtype=np.bool_)
         self._prev_rate = np.empty(n)
         self._rate = np.empty(n)
         self._term = np.empty(n)
         self._spread = np.empty(n)
         self._bad = np.empty(n, dtype=np.bool_)
+        self._nan = np.empty(n, dtype=np.bool_)
         self._log_rate_into(np.asarray(start_temps_c, dtype=np.float64), self._prev_rate)
 
     def _log_rate_into(self, temps_c: F64, out: F64) -> None:
+        """ln k per point; an unknown temperature (NaN, at or below absolute zero) marks the
+        point unknown and gets a stand-in rate so no NaN reaches the arithmetic below."""
         np.add(temps_c, ZERO_C_IN_K, out=out)
-        # At or below absolute zero the temperature is not physical: its rate becomes NaN so
-        # the damage there is NaN (unknown) from then on, never silently zero. NaN stays NaN.
         np.less_equal(out, 0.0, out=self._bad)
-        np.copyto(out, np.nan, where=self._bad)
+        np.isnan(out, out=self._nan)
+        np.logical_or(self._bad, self._nan, out=self._bad)
+        np.logical_or(self.unknown, self._bad, out=self.unknown)
+        np.copyto(out, 1.0, where=self._bad)
         np.divide(-self.constants.activation_temp_k, out, out=out)
         np.add(out, self.constants.ln_frequency_factor, out=out)
 
@@ -208,11 +214,6 @@ class ArrheniusField:
         """Integrate from the previous temperatures to ``temps_c`` over ``dt_s`` seconds."""
         if not (dt_s >= 0.0 and dt_s != math.inf):
             raise ValueError(f"dt must be a finite duration >= 0 s, got {dt_s}")
-        # NaN marks an unknown point on purpose (see _log_rate_into): no warning for it.
-        with np.errstate(invalid="ignore"):
-            self._integrate(temps_c, dt_s)
-
-    def _integrate(self, temps_c: F64, dt_s: float) -> None:
         self._log_rate_into(temps_c, self._rate)
         if dt_s > 0.0:
             # ln ∫ = ln dt + max(r0, r1) + ln((1 − e^−d) / d), d = |r1 − r0| (→ 0 as d → 0)
@@ -228,11 +229,17 @@ class ArrheniusField:
             term += math.log(dt_s)
             np.maximum(self._rate, self._prev_rate, out=spread)
             term += spread
-            np.logaddexp(self.log_omega, term, out=self.log_omega)
+            np.logaddexp(self._log_sum, term, out=self._log_sum)
         self._prev_rate[:] = self._rate
 
+    @property
+    def log_omega(self) -> F64:
+        """ln Ω at every point; NaN where a temperature was unknown (a new array)."""
+        out: F64 = np.where(self.unknown, np.nan, self._log_sum)
+        return out
+
     def omega(self) -> F64:
-        """Ω at every point (inf where it exceeds the float range)."""
+        """Ω at every point (inf where it exceeds the float range, NaN where unknown)."""
         with np.errstate(over="ignore"):
             out: F64 = np.exp(self.log_omega)
         return out
