@@ -106,17 +106,12 @@ class Peaks:
     surface_c: float = -math.inf
     basal_c: float = -math.inf
     vessel_c: float = -math.inf
-    sensor_min_c: float = math.inf
+    sensor_min_c: float = math.inf  # the detector, before its noise
     surface_min_c: float = math.inf
 
     def reset(self) -> None:
         self.surface_c = self.basal_c = self.vessel_c = -math.inf
         self.sensor_min_c = self.surface_min_c = math.inf
-
-
-@dataclass
-class _Sampling:
-    next_dt_s: float
 
 
 class LayeredSkin:
@@ -156,7 +151,8 @@ class LayeredSkin:
         )
         self.damage = ArrheniusField(watched[1:].copy())
         self.peaks = Peaks()
-        self._sampling = _Sampling(next_dt_s=config.max_step_s)
+        #: The next sampling step: fine after a pulse or a change of boundary, then growing.
+        self._next_dt_s = config.max_step_s
         self._pulses = 0
         self.samples = 0
 
@@ -187,10 +183,15 @@ class LayeredSkin:
 
     # --- time -----------------------------------------------------------------------------
 
-    def advance_to(self, t_s: float) -> None:
-        """Let time run to ``t_s`` under the current boundary, no laser."""
+    def _check_time(self, t_s: float) -> None:
+        if not math.isfinite(t_s):
+            raise ValueError(f"simulated time must be finite, got {t_s} s")
         if t_s < self.t_s:
             raise ValueError(f"time runs forward only: at {self.t_s} s, asked for {t_s} s")
+
+    def advance_to(self, t_s: float) -> None:
+        """Let time run to ``t_s`` under the current boundary, no laser."""
+        self._check_time(t_s)
         self._run(t_s, 0.0)
 
     def fire(self, t_s: float, fluence_j_cm2: float, pulse_ms: float) -> None:
@@ -200,8 +201,7 @@ class LayeredSkin:
             raise ValueError(f"fluence must be finite and >= 0, got {fluence_j_cm2} J/cm2")
         if not (math.isfinite(pulse_ms) and pulse_ms > 0.0):
             raise ValueError(f"pulse width must be finite and > 0, got {pulse_ms} ms")
-        if t_s < self.t_s:
-            raise ValueError(f"time runs forward only: at {self.t_s} s, pulse at {t_s} s")
+        self._check_time(t_s)
         cooling = self.config.cooling
         if isinstance(cooling, CryogenSpray) and cooling.spurt_ms > 0:
             spurt_end = t_s - cooling.delay_ms / 1000.0
@@ -219,9 +219,9 @@ class LayeredSkin:
         self.advance_to(t_s)
         pulse_s = pulse_ms / 1000.0
         fine = pulse_s / self.config.pulse_steps
-        self._sampling.next_dt_s = fine
+        self._next_dt_s = fine
         self._run(t_s + pulse_s, fluence_j_cm2 / pulse_s)
-        self._sampling.next_dt_s = fine
+        self._next_dt_s = fine
         self._pulses += 1
 
     def set_plate_c(self, plate_c: float) -> None:
@@ -235,19 +235,18 @@ class LayeredSkin:
     def _set_boundary(self, boundary: SurfaceBoundary, span_s: float) -> None:
         self._boundary = boundary
         self.solver.set_surface(boundary.h_w_m2k)
-        self._sampling.next_dt_s = min(self._sampling.next_dt_s, max(span_s / 20.0, 1e-5))
+        self._next_dt_s = min(self._next_dt_s, max(span_s / 20.0, 1e-5))
 
     def _run(self, t_end_s: float, fluence_rate_j_cm2_s: float) -> None:
-        sampling = self._sampling
         max_step = self.config.max_step_s
         while self.t_s < t_end_s:
-            dt = min(sampling.next_dt_s, t_end_s - self.t_s)
+            dt = min(self._next_dt_s, t_end_s - self.t_s)
             if t_end_s - (self.t_s + dt) < 1e-12:  # land exactly on the end
                 dt = t_end_s - self.t_s
             self.solver.step(dt, self._boundary.env_c, fluence_rate_j_cm2_s)
             self.t_s = t_end_s if dt == t_end_s - self.t_s else self.t_s + dt
             self._observe(dt)
-            sampling.next_dt_s = min(sampling.next_dt_s * STEP_GROWTH, max_step)
+            self._next_dt_s = min(self._next_dt_s * STEP_GROWTH, max_step)
 
     def _observe(self, dt_s: float) -> None:
         self.samples += 1

@@ -184,7 +184,7 @@ def test_a_long_run_holds_no_per_sample_state() -> None:
             dose.add(40.0 + i % 7, 0.001)
             cem.add(40.0 + i % 7, 0.001)
         baseline, _ = tracemalloc.get_traced_memory()
-        for i in range(100_000):
+        for i in range(30_000):
             dose.add(40.0 + i % 7, 0.001)
             cem.add(40.0 + i % 7, 0.001)
         after, _ = tracemalloc.get_traced_memory()

@@ -260,6 +260,12 @@ def test_time_runs_forward_only() -> None:
         model.advance_to(0.5)
     with pytest.raises(ValueError, match="forward"):
         model.fire(0.5, 10.0, 10.0)
+    for never in (math.nan, math.inf):
+        with pytest.raises(ValueError, match="finite"):
+            model.advance_to(never)
+        with pytest.raises(ValueError, match="finite"):
+            model.fire(never, 10.0, 10.0)
+    assert model.pulses == 0 and model.t_s == 1.0
 
 
 def test_bad_configuration_is_refused() -> None:
