@@ -7,13 +7,14 @@ loses ``h · (T_surface − T_env)``. The kinds:
   Trans. Biomed. Eng. 45 (1998) 934, "A comparative study of human skin thermal response to
   sapphire contact and cryogen spray cooling") measured the surface falling from 30 °C to
   14–19 °C within about 1 s with the window at 6–12 °C. The contact conductance is not given
-  as one number; 1000 W/m²·K reproduces that figure in this model (a model parameter fitted
-  to it; approximate, review). The plate temperature may change while it is on (a chiller
+  as one number; 1000 W/m²·K reproduces that figure in this model with the plate at 5 °C
+  (a model parameter fitted to it, so the contact-cooling test checks the fit, not the
+  physics; approximate, review). The plate temperature may change while it is on (a chiller
   failing): `LayeredSkin.set_plate_c`.
 - `CryogenSpray`: a spurt of R134a (boiling point −26 °C) ending ``delay_ms`` before each
   pulse; still air the rest of the time. Anvari et al. (1998) measured the surface at 5 to
   −9 °C after 20–100 ms spurts. Published fits of h range from ~2400 W/m²·K (Anvari et al.,
-  Phys. Med. Biol. 40 (1995) 241) to ~10⁴ for other nozzles; 5000 W/m²·K to a medium at
+  Phys. Med. Biol. 40 (1995)) to ~10⁴ for other nozzles; 5000 W/m²·K to a medium at
   −26 °C is a middle value that reproduces the measured range (approximate, review). The
   frost and the liquid film left after the spurt are not modelled, nor is freezing (skin
   freezes at about −2 °C: no latent heat here).

@@ -83,8 +83,8 @@ THERMAL: dict[Material, Thermal] = {
 #: for darkly pigmented adults; the six types are placed on those three bands (approximate,
 #: review). The project's domain facts quote a higher set (I <= 10 % ... VI > 43 %, "others
 #: give lower figures"): spread evenly over a 0.1 mm epidermis, those put a type II epidermis
-#: at 532 nm, 14 J/cm² (a published leg setting with 5 °C contact cooling) ~240 K above
-#: baseline, which clinical use contradicts. Pass ``melanin_fraction`` to use another value.
+#: at 532 nm, 14 J/cm² (a published leg setting with 5 °C contact cooling) at an adiabatic
+#: rise of ~240 K, which clinical use contradicts. Pass ``melanin_fraction`` to use another value.
 MELANIN_FRACTION: dict[SkinType, float] = {
     SkinType.I: 0.02,
     SkinType.II: 0.04,
