@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from device_profiles.datafile import find, format_errors
+from device_profiles.datafile import find, format_errors, load_yaml
 from device_profiles.schema import (
     Contraindications,
     LimitTableFile,
@@ -92,7 +92,7 @@ def resolve(name_or_path: str | Path) -> Path:
 
 def _yaml_mapping(raw: bytes, source: str, what: str) -> dict[str, Any]:
     try:
-        data: Any = yaml.safe_load(raw)
+        data: Any = load_yaml(raw)
     except yaml.YAMLError as e:
         raise ProfileError(f"{source}: not valid YAML: {e}") from e
     if not isinstance(data, dict):
@@ -139,6 +139,15 @@ def load_table(name_or_path: str | Path, base_dir: Path | None = None) -> Loaded
     return parse_table(raw, str(path))
 
 
+def parse_contraindications(raw: bytes, source: str = "<string>") -> Contraindications:
+    """The pre-treatment questions from a file's bytes, validated."""
+    data = _yaml_mapping(raw, source, "contraindication list")
+    try:
+        return Contraindications.model_validate(data)
+    except ValidationError as e:
+        raise ProfileError(f"{source}: invalid contraindications:\n{format_errors(e)}") from e
+
+
 def load_contraindications(path: str | Path | None = None) -> Contraindications:
     """The pre-treatment questions (bundled by default), validated."""
     where = Path(path) if path is not None else bundled_dir() / "contraindications.yaml"
@@ -146,11 +155,7 @@ def load_contraindications(path: str | Path | None = None) -> Contraindications:
         raw = where.read_bytes()
     except OSError as e:
         raise ProfileError(f"cannot read contraindications {where}: {e.strerror}") from e
-    data = _yaml_mapping(raw, str(where), "contraindication list")
-    try:
-        return Contraindications.model_validate(data)
-    except ValidationError as e:
-        raise ProfileError(f"{where}: invalid contraindications:\n{format_errors(e)}") from e
+    return parse_contraindications(raw, str(where))
 
 
 def parse(text: str | bytes, source: str = "<string>", base_dir: Path | None = None) -> LoadedSetup:
