@@ -122,6 +122,15 @@ def load_yaml(raw: bytes | str) -> Any:
     return yaml.load(raw, Loader=StrictYamlLoader)  # a SafeLoader subclass: no Python tags
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """What is wrong with a YAML text, in one line with its place (line and column from 1)."""
+    if isinstance(err, yaml.MarkedYAMLError):
+        what = err.problem or err.context or "not YAML"
+        mark = err.problem_mark or err.context_mark
+        return what if mark is None else f"{what} at line {mark.line + 1}, column {mark.column + 1}"
+    return str(err).splitlines()[0]  # a ReaderError: bytes that are not text
+
+
 # --- the kinds of data file -------------------------------------------------------------------
 
 

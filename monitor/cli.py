@@ -11,16 +11,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from device_profiles.loader import ProfileError, bundled_names, load, with_endpoints
+from device_profiles.loader import (
+    ProfileError,
+    bundled_names,
+    load,
+    load_endpoints,
+    with_endpoints,
+)
 from device_profiles.schema import LASER_SETTINGS, SkinType
-from monitor.risk import Attestation, RiskOutcome, assess
+from monitor.exit_status import EPILOG as EXIT_STATUS_EPILOG
+from monitor.exit_status import BadInput, ExitStatus
+from monitor.risk import RiskOutcome
+from monitor.risk_file import load_risk
 from monitor.session import no_contraindications_declared
 from monitor.session_log import SessionLogError
+from sim.scenario import ScenarioError
 
 DEFAULT_SETUP = "demo-ndyag-1064"
-EPILOG = """\
+EPILOG = (
+    """\
 examples:
   laserguard demo                                   simulated treatment, live view
   laserguard demo --headless --scenario cooling-failure --duration 30 --json
@@ -31,7 +40,10 @@ examples:
   laserguard profiles list | show NAME | validate FILE | schema | timing NAME
   laserguard check --skin-type V --fluence 170 --pulse-ms 30 --spot-mm 3 --rate-hz 1
   laserguard bench [--quick] [--json]               latency and throughput, with floors
+
 """
+    + EXIT_STATUS_EPILOG
+)
 
 
 def _db_default() -> str:
@@ -67,7 +79,7 @@ def _settings_from(args: argparse.Namespace) -> dict[str, float] | None:
     if all(v is None for v in vals):
         return None
     if any(v is None for v in vals):
-        raise SystemExit("give all four settings: --fluence --pulse-ms --spot-mm --rate-hz")
+        raise BadInput("give all four settings: --fluence --pulse-ms --spot-mm --rate-hz")
     return dict(zip(LASER_SETTINGS, [float(v) for v in vals], strict=True))
 
 
@@ -128,20 +140,24 @@ def _risk_from(args: argparse.Namespace) -> RiskOutcome:
     """The pre-treatment risk assessment: a file in clinical mode; none declared otherwise."""
     if args.risk is None:
         if args.mode == "clinical":
-            raise ValueError("a clinical session needs --risk FILE (the risk assessment)")
+            raise BadInput("a clinical session needs --risk FILE (the risk assessment)")
         return no_contraindications_declared()
-    data = yaml.safe_load(Path(args.risk).read_text())
-    if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
-        raise ValueError(f"{args.risk}: expected a mapping with 'answers' (question id: yes/no)")
-    att = data.get("attestation")
-    attestation = None
-    if att is not None:
-        attestation = Attestation(
-            clinician=str(att.get("clinician", "")),
-            statement=str(att.get("statement", "")),
-            covers=frozenset(att.get("covers", [])),
-        )
-    return assess(data["answers"], attestation)
+    return load_risk(Path(args.risk))
+
+
+def _fail(command: str, status: ExitStatus, why: object) -> int:
+    print(f"laserguard {command}: {why}", file=sys.stderr)
+    return int(status)
+
+
+def _bridge_exit(refused: str | None, trips: list[Any]) -> int:
+    """A session that refused or halted is not a success (exit_status.ExitStatus)."""
+    if refused is not None:
+        return _fail("bridge", ExitStatus.REFUSED, f"refused: {refused}")
+    if trips:
+        first = trips[0]
+        return _fail("bridge", ExitStatus.REFUSED, f"halted: {first.check}: {first.reason}")
+    return int(ExitStatus.OK)
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
@@ -152,16 +168,21 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from monitor.session_log import SessionLog
     from monitor.skin_typing import SkinTyping, SkinTypingError
 
+    # Every input is checked before a device is touched: bad input starts nothing.
     loaded = load(args.setup)
     setup = loaded.setup
     if args.endpoints:
-        setup = with_endpoints(setup, json.loads(Path(args.endpoints).read_text()))
+        setup = with_endpoints(setup, load_endpoints(args.endpoints))
     try:
         typing = SkinTyping.combine(clinician=args.skin_type, melanin_index=args.melanin_index)
-        risk = _risk_from(args)
-    except (SkinTypingError, ValueError, OSError) as e:
-        print(f"laserguard bridge: {e}", file=sys.stderr)
-        return 2
+    except SkinTypingError as e:
+        raise BadInput(str(e)) from e
+    risk = _risk_from(args)
+    settings = _settings_from(args)
+    if args.arm and settings is None:
+        raise BadInput(
+            "--arm needs the settings to arm with: --fluence --pulse-ms --spot-mm --rate-hz"
+        )
     log = SessionLog(_db_path(args.db))
     params = SessionParams(
         operator=args.operator,
@@ -171,16 +192,20 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         mode=args.mode,
         skin_typing=typing,
     )
-    session = Session(loaded, log, params, setup=setup, realtime=args.realtime)
+    try:
+        session = Session(loaded, log, params, setup=setup, realtime=args.realtime)
+    except Refused as e:
+        log.close()
+        return _fail("bridge", ExitStatus.REFUSED, f"refused: {e}")
     view = LiveView("bridge", args.duration)
+    refused: str | None = None
     try:
         session.start()
-        settings = _settings_from(args)
         if settings is not None:
             gate = session.request_settings(settings)
             if not gate.ok:
-                print(f"settings refused: {gate.explain()}", file=sys.stderr)
-            elif args.arm:
+                raise Refused(f"the settings do not pass the gate: {gate.explain()}")
+            if args.arm:
                 session.arm()
         t0 = time.monotonic()
         with view:
@@ -188,14 +213,14 @@ def cmd_bridge(args: argparse.Namespace) -> int:
                 view.update(session, time.monotonic() - t0)
                 time.sleep(0.25)
     except Refused as e:
-        print(f"refused: {e}", file=sys.stderr)
-    except KeyboardInterrupt:
+        refused = str(e)
+    except KeyboardInterrupt:  # the operator's way to end a session: not a failure
         pass
     finally:
         session.end("bridge stopped")
         log.close()
     print(f"session {session.session_id} ended; trips: {[t.check for t in session.trips]}")
-    return 0
+    return _bridge_exit(refused, session.trips)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,9 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except (ProfileError, SessionLogError) as e:
-        print(f"laserguard: {e}", file=sys.stderr)
-        return 2
+    except (BadInput, ProfileError, ScenarioError, SessionLogError) as e:
+        return _fail(args.command, ExitStatus.BAD_INPUT, e)
     except BrokenPipeError:  # `laserguard ... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

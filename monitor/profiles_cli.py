@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from device_profiles.datafile import DataKind, UnknownKind, detect_kind, load_yaml
+from device_profiles.datafile import DataKind, UnknownKind, detect_kind, load_yaml, yaml_problem
 from device_profiles.loader import (
     LoadedTable,
     ProfileError,
@@ -174,7 +174,7 @@ def _validate_one(path: Path) -> str:
     try:
         kind = detect_kind(load_yaml(raw))
     except yaml.YAMLError as e:
-        raise ProfileError(f"{path}: not valid YAML: {e}") from e
+        raise ProfileError(f"{path}: not valid YAML: {yaml_problem(e)}") from e
     except UnknownKind as e:
         raise ProfileError(f"{path}: {e}") from e
     source = str(path)
