@@ -293,9 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.add_argument(
         "--risk",
         default=None,
-        help="YAML risk assessment: answers (question id: true/false) and an optional "
-        "attestation (clinician, statement, covers); required in clinical mode "
-        "(questions: laserguard profiles schema --contraindications)",
+        help="YAML risk assessment: answers (every question id: yes or no) and an optional "
+        "attestation (clinician, statement, covers: the relative questions it accepts); "
+        "required in clinical mode. An unknown or unanswered question, or any answer but "
+        "yes/no, is refused (the questions: device_profiles/bundled/contraindications.yaml)",
     )
     bridge.add_argument(
         "--operator", default=os.environ.get("USER", "operator"), help="who operates"

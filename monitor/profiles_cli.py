@@ -123,7 +123,15 @@ def _print_rows(out: TextIO, rows: list[SettingsLimit]) -> None:
 def cmd_show(args: argparse.Namespace) -> int:
     out = _out(args)
     name = str(args.name)
-    is_table = name in bundled_table_names() or _looks_like_table(Path(name))
+    kind = _kind_of_file(Path(name))
+    if kind in (DataKind.CONTRAINDICATIONS, DataKind.SCENARIO):
+        print(
+            f"laserguard profiles: {name} is a {kind} file, and `show` shows setups and limit "
+            f"tables: check it with `laserguard profiles validate {name}`",
+            file=sys.stderr,
+        )
+        return 2
+    is_table = name in bundled_table_names() or kind is DataKind.LIMIT_TABLE
     try:
         if is_table:
             lt = load_table(name, Path.cwd())
@@ -158,11 +166,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _looks_like_table(path: Path) -> bool:
+def _kind_of_file(path: Path) -> DataKind | None:
+    """The kind of data in a readable file; None otherwise (the loaders then say why)."""
     try:
-        return detect_kind(load_yaml(path.read_bytes())) is DataKind.LIMIT_TABLE
+        return detect_kind(load_yaml(path.read_bytes()))
     except (OSError, yaml.YAMLError, UnknownKind):
-        return False
+        return None
 
 
 def _validate_one(path: Path) -> str:

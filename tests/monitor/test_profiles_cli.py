@@ -154,3 +154,15 @@ def test_item13_validate_says_what_a_file_is_not(
     code, text = run("validate", str(path))
     assert code == 1
     assert text.startswith(f"BAD {path}: ") and expected in text
+
+
+def test_item13_show_names_the_kind_of_another_data_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from device_profiles.loader import bundled_dir
+
+    path = bundled_dir() / "contraindications.yaml"
+    code, _ = run("show", str(path))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "is a contraindications file" in err and "invalid setup" not in err
