@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -58,6 +59,17 @@ def _db_path(text: str) -> Path:
     except OSError as e:
         raise SessionLogError(f"cannot make the folder for the session log {path}: {e}") from e
     return path
+
+
+def _positive(text: str) -> float:
+    """A positive, finite number (seconds, a speed): `nan`, 0 and -1 are usage errors."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
 
 
 def _skin_type(text: str) -> SkinType:
@@ -249,12 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--duration",
-        type=float,
+        type=_positive,
         default=None,
         help="simulated seconds (default: until Ctrl-C; 30 with --headless)",
     )
     demo.add_argument(
-        "--speed", type=float, default=1.0, help="simulator clock speed (1 = real time)"
+        "--speed", type=_positive, default=1.0, help="simulator clock speed (1 = real time)"
     )
     demo.add_argument(
         "--skin-type",
@@ -310,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bridge.add_argument("--arm", action="store_true", help="arm after the settings pass the gate")
     bridge.add_argument(
-        "--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)"
+        "--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)"
     )
     bridge.add_argument(
         "--no-realtime",

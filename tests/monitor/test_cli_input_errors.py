@@ -346,3 +346,23 @@ def test_item12_bad_input_through_the_installed_command(tmp_path: Path, what: st
     )  # fmt: skip
     assert done.returncode == BAD_INPUT, done.stderr
     one_sentence(done.stderr)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--headless", "--speed", "0"],
+        ["demo", "--headless", "--duration", "nan"],
+        ["bridge", "--patient", "P-1", "--mode", "test", "--duration", "-5"],
+    ],
+    ids=["speed-zero", "duration-nan", "duration-negative"],
+)
+def test_item12_a_time_or_speed_that_is_not_positive_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    # A session of -5 s, or a simulator that never advances, is not what anyone asked for.
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == BAD_INPUT
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "must be a positive number" in err
