@@ -35,8 +35,8 @@ examples:
   laserguard demo                                   simulated treatment, live view
   laserguard demo --headless --scenario cooling-failure --duration 30 --json
   laserguard sim --scenario normal                  simulator only (prints its endpoints)
-  laserguard bridge --endpoints runs/X/endpoints.json --skin-type III \\
-      --fluence 120 --pulse-ms 30 --spot-mm 3 --rate-hz 1 --arm
+  laserguard bridge --endpoints runs/X/endpoints.json --patient P-0042 --mode demo \\
+      --skin-type III --fluence 120 --pulse-ms 30 --spot-mm 3 --rate-hz 1 --arm
   laserguard sessions list | show ID | verify [ID]
   laserguard profiles list | show NAME | validate FILE | schema | timing NAME
   laserguard check --skin-type V --fluence 170 --pulse-ms 30 --spot-mm 3 --rate-hz 1
