@@ -1,7 +1,7 @@
 """Issue 7 item 12: ``laserguard bridge`` says when it did not do what was asked.
 
-The installed command runs in its own process against the simulator (a real pty and real
-Modbus TCP sockets) and a real SQLite log. A refusal (settings, arming, devices that do not
+The installed command runs in its own process against the simulator in another (a real pty
+and real Modbus TCP sockets) and a real SQLite log. A refusal (settings, arming, devices that do not
 answer) and a halt each end with exit status 1 and one sentence on stderr; a session that went
 as asked ends with 0.
 """
@@ -19,11 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from device_profiles.loader import LoadedSetup, load_contraindications
+from device_profiles.loader import load_contraindications
 from monitor.exit_status import ExitStatus
-from sim.runner import SimRunner
-from sim.scenario import load_scenario
-from tests.e2e.conftest import wait_for
+from sim.control import SimControl, SimSpec
 
 pytestmark = pytest.mark.e2e
 
@@ -36,12 +34,18 @@ def entry_point() -> list[str]:
 
 
 @pytest.fixture
-def sim(loaded: LoadedSetup, tmp_path: Path) -> Iterator[SimRunner]:
-    runner = SimRunner(loaded.setup, load_scenario("normal"), run_dir=tmp_path / "sim").start()
-    try:
-        yield runner
-    finally:
-        runner.stop()
+def sim(tmp_path: Path) -> Iterator[SimControl]:
+    # Its own process, with real-time priority when it can get it: the devices are other
+    # hardware, and other test runs on a shared CPU must not make them miss their answers.
+    spec = SimSpec(run_dir=str(tmp_path / "sim"), scenario="normal", realtime=True)
+    with SimControl(spec) as control:
+        yield control
+
+
+def endpoints_file(sim: SimControl, tmp_path: Path) -> Path:
+    path = tmp_path / "sim" / "endpoints.json"
+    assert json.loads(path.read_text()) == sim.endpoints
+    return path
 
 
 def bridge_argv(tmp_path: Path, endpoints: Path, *args: str) -> list[str]:
@@ -67,15 +71,23 @@ def stderr_sentence(err: str, *words: str) -> str:
     return lines[0]
 
 
-def laser_states(sim: SimRunner) -> list[str]:
-    return [e["to"] for e in sim.events() if e["kind"] == "state"]
+def laser_states(sim: SimControl, since: int = 0) -> list[str]:
+    return [e["to"] for e in sim.events_since(since) if e["kind"] == "state"]
+
+
+def wait_armed(sim: SimControl, since: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while "READY" not in laser_states(sim, since):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the bridge did not arm the laser within {timeout_s:g} s")
+        time.sleep(0.1)
 
 
 def test_item12_bridge_exits_1_when_the_settings_are_refused(
-    sim: SimRunner, tmp_path: Path
+    sim: SimControl, tmp_path: Path
 ) -> None:
     done = run_bridge(
-        tmp_path, sim.run_dir / "endpoints.json", "--mode", "test", "--skin-type", "V",
+        tmp_path, endpoints_file(sim, tmp_path), "--mode", "test", "--skin-type", "V",
         "--fluence", "170", "--pulse-ms", "30", "--spot-mm", "3", "--rate-hz", "1", "--arm",
         "--duration", "1",
     )  # fmt: skip
@@ -85,12 +97,12 @@ def test_item12_bridge_exits_1_when_the_settings_are_refused(
     assert sim.snapshot()["pulses"] == 0
 
 
-def test_item12_bridge_exits_1_when_arming_is_refused(sim: SimRunner, tmp_path: Path) -> None:
+def test_item12_bridge_exits_1_when_arming_is_refused(sim: SimControl, tmp_path: Path) -> None:
     risk = tmp_path / "risk.yaml"
     answers = {q.id: q.id == "pregnancy" for q in load_contraindications().questions}
     risk.write_text(json.dumps({"answers": answers}))  # JSON is YAML too
     done = run_bridge(
-        tmp_path, sim.run_dir / "endpoints.json", "--mode", "clinical", "--risk", str(risk),
+        tmp_path, endpoints_file(sim, tmp_path), "--mode", "clinical", "--risk", str(risk),
         "--skin-type", "III", *SETTINGS, "--arm", "--duration", "1",
     )  # fmt: skip
     assert done.returncode == ExitStatus.REFUSED, done.stderr
@@ -99,7 +111,7 @@ def test_item12_bridge_exits_1_when_arming_is_refused(sim: SimRunner, tmp_path: 
 
 
 def test_item12_bridge_exits_1_when_a_device_does_not_answer(
-    sim: SimRunner, tmp_path: Path
+    sim: SimControl, tmp_path: Path
 ) -> None:
     with socket.socket() as s:  # a port that was free a moment ago: nobody listens on it
         s.bind(("127.0.0.1", 0))
@@ -117,25 +129,20 @@ def test_item12_bridge_exits_1_when_a_device_does_not_answer(
 
 
 def test_item12_bridge_exits_1_after_a_halt_and_0_after_a_clean_session(
-    sim: SimRunner, tmp_path: Path
+    sim: SimControl, tmp_path: Path
 ) -> None:
-    endpoints = sim.run_dir / "endpoints.json"
+    endpoints = endpoints_file(sim, tmp_path)
     argv = ["--mode", "test", "--skin-type", "III", *SETTINGS, "--arm", "--duration", "60"]
+    realtime = [a for a in bridge_argv(tmp_path, endpoints) if a != "--no-realtime"]
 
     def session(halt: bool, db: str) -> subprocess.CompletedProcess[str]:
+        since = sim.event_count()
         proc = subprocess.Popen(
-            [*bridge_argv(tmp_path, endpoints, *argv), "--db", str(tmp_path / db)],
+            [*realtime, *argv, "--db", str(tmp_path / db)],  # as an operator runs it
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         )  # fmt: skip
         try:
-            since = sim.event_count()
-            wait_for(
-                lambda: any(
-                    e["kind"] == "state" and e["to"] == "READY" for e in sim.events_since(since)
-                ),
-                30.0,
-                "the bridge to arm the laser",
-            )
+            wait_armed(sim, since)
             if halt:
                 sim.force_skin(47.0)  # above the 44 °C limit
                 assert sim.wait_event("stop_received", since, timeout_s=5.0) is not None
