@@ -14,6 +14,7 @@ either file (even a comment) makes a new profile.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from device_profiles.datafile import find, format_errors
+from device_profiles.datafile import find, format_errors, load_yaml, yaml_problem
 from device_profiles.schema import (
     Contraindications,
     LimitTableFile,
@@ -92,9 +93,9 @@ def resolve(name_or_path: str | Path) -> Path:
 
 def _yaml_mapping(raw: bytes, source: str, what: str) -> dict[str, Any]:
     try:
-        data: Any = yaml.safe_load(raw)
+        data: Any = load_yaml(raw)
     except yaml.YAMLError as e:
-        raise ProfileError(f"{source}: not valid YAML: {e}") from e
+        raise ProfileError(f"{source}: not valid YAML: {yaml_problem(e)}") from e
     if not isinstance(data, dict):
         raise ProfileError(f"{source}: a {what} is a mapping at the top level")
     return data
@@ -139,6 +140,15 @@ def load_table(name_or_path: str | Path, base_dir: Path | None = None) -> Loaded
     return parse_table(raw, str(path))
 
 
+def parse_contraindications(raw: bytes, source: str = "<string>") -> Contraindications:
+    """The pre-treatment questions from a file's bytes, validated."""
+    data = _yaml_mapping(raw, source, "contraindication list")
+    try:
+        return Contraindications.model_validate(data)
+    except ValidationError as e:
+        raise ProfileError(f"{source}: invalid contraindications:\n{format_errors(e)}") from e
+
+
 def load_contraindications(path: str | Path | None = None) -> Contraindications:
     """The pre-treatment questions (bundled by default), validated."""
     where = Path(path) if path is not None else bundled_dir() / "contraindications.yaml"
@@ -146,11 +156,7 @@ def load_contraindications(path: str | Path | None = None) -> Contraindications:
         raw = where.read_bytes()
     except OSError as e:
         raise ProfileError(f"cannot read contraindications {where}: {e.strerror}") from e
-    data = _yaml_mapping(raw, str(where), "contraindication list")
-    try:
-        return Contraindications.model_validate(data)
-    except ValidationError as e:
-        raise ProfileError(f"{where}: invalid contraindications:\n{format_errors(e)}") from e
+    return parse_contraindications(raw, str(where))
 
 
 def parse(text: str | bytes, source: str = "<string>", base_dir: Path | None = None) -> LoadedSetup:
@@ -219,18 +225,74 @@ def load(name_or_path: str | Path) -> LoadedSetup:
     return parse(raw, str(path))
 
 
+ENDPOINT_DEVICES = ("laser", "cooler", "sensor", "interlock")
+# An endpoint moves a device, nothing more: timeouts, baud rates and device ids come from the
+# setup, whose digest the session records (they are part of the reaction-time budget).
+ADDRESS_KEYS = frozenset({"host", "port", "kind"})
+
+
+def load_endpoints(path: str | Path) -> dict[str, Any]:
+    """An endpoints file (JSON, as ``laserguard sim`` writes it), checked for its form."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise ProfileError(f"cannot read the endpoints file {path}: {e.strerror}") from e
+    try:
+        data: Any = json.loads(raw)
+    except UnicodeDecodeError as e:
+        raise ProfileError(f"{path}: not an endpoints file: not UTF-8 text ({e.reason})") from e
+    except json.JSONDecodeError as e:
+        raise ProfileError(
+            f"{path}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
+        ) from e
+    check_endpoints(data, str(path))
+    return dict(data)
+
+
+def check_endpoints(endpoints: object, source: str = "endpoints") -> None:
+    """Refuse endpoints that name no known device, or that would change more than an address."""
+    if not isinstance(endpoints, dict):
+        raise ProfileError(
+            f"{source}: endpoints are a JSON object mapping {', '.join(ENDPOINT_DEVICES)} to "
+            "addresses"
+        )
+    unknown = sorted(str(k) for k in endpoints if k not in ENDPOINT_DEVICES)
+    if unknown:
+        raise ProfileError(
+            f"{source}: unknown devices {unknown}: endpoints name {', '.join(ENDPOINT_DEVICES)}"
+        )
+    laser = endpoints.get("laser")
+    if "laser" in endpoints and not (isinstance(laser, str) and laser):
+        raise ProfileError(f"{source}: the laser's endpoint is a serial port path or URL (text)")
+    for key in ENDPOINT_DEVICES[1:]:
+        if key not in endpoints:
+            continue
+        ep = endpoints[key]
+        if not isinstance(ep, dict):
+            raise ProfileError(f"{source}: the {key}'s endpoint is an object with host and port")
+        extra = sorted(str(k) for k in ep if k not in ADDRESS_KEYS)
+        if extra:
+            raise ProfileError(
+                f"{source}: the {key}'s endpoint may give only host and port, not {extra}: "
+                "timing and device ids come from the setup"
+            )
+
+
 def with_endpoints(setup: Setup, endpoints: dict[str, Any]) -> Setup:
     """The same setup reached at other addresses (a simulator's pty and ports).
 
     ``endpoints`` maps ``laser`` to a serial port and ``cooler``, ``sensor``, ``interlock``
-    to ``{"host":..., "port":...}`` or ``{"port": "socket://..."}``. Limits never change here.
+    to ``{"host":..., "port":...}`` or ``{"port": "socket://..."}``. Limits never change here,
+    nor timing: anything but an address is refused (``check_endpoints``).
     """
+    check_endpoints(endpoints)
 
     def moved(transport: BaseModel, ep: dict[str, Any], where: str) -> Any:
         try:
             return type(transport).model_validate({**transport.model_dump(), **ep})
         except ValidationError as e:
-            raise ProfileError(f"endpoint for {where} is invalid:\n{format_errors(e)}") from e
+            faults = "; ".join(line.strip() for line in format_errors(e).splitlines())
+            raise ProfileError(f"endpoint for {where} is invalid: {faults}") from e
 
     update: dict[str, Any] = {}
     if "laser" in endpoints:

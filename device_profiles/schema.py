@@ -5,6 +5,11 @@ interlock output, each with its transport and its wire protocol as data, plus th
 interlock enforces. Everything is validated strictly at load (`extra="forbid"`, ranges,
 cross-field rules); nothing is validated at use.
 
+Types are strict: a number field takes a number (an int where a float is meant, never a bool
+or a string), a flag takes ``true``/``false``, a text field takes text. ``bool`` is an ``int``
+in Python, so without this ``baudrate: true`` would be 1 baud. NaN and infinity are refused
+everywhere. Limits that cannot protect skin are refused (``SKIN_TEMP_*``, ``Limits``).
+
 Units are part of every field name (``fluence_j_cm2``, ``pulse_ms``, ``skin_temp_c``).
 """
 
@@ -14,17 +19,35 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 SPEC_VERSION = "1"
 
+# The skin-temperature band a setup may set (docs/profiles.md, "Bounds"). Above the ceiling the
+# Arrhenius burn integral grows fast: hours to a burn at 44-45 degC, under an hour at 47 degC,
+# about a minute at 55 degC (Henriques & Moritz 1947); surface-temperature feedback practice
+# aims for 40-45 degC after a pulse (CoolTouch). Below the floor skin freezes (about -2 degC).
+SKIN_TEMP_HIGH_MAX_C = 45.0
+SKIN_TEMP_LOW_MIN_C = -2.0
+
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _refuse_bool(value: object) -> object:
+    """A choice of numbers (``Literal[1, 2]``) takes ``True`` as 1 even in strict mode."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, not {str(value).lower()}")
+    return value
+
+
+StopBits = Annotated[Literal[1, 2], BeforeValidator(_refuse_bool)]
+ByteSize = Annotated[Literal[7, 8], BeforeValidator(_refuse_bool)]
 
 
 class SkinType(StrEnum):
-    """Fitzpatrick skin type, I (always burns) to VI (never burns)."""
+    """Fitzpatrick skin type, I (always burns) to VI (never burns). In files: "I" ... "VI"."""
 
     I = "I"  # noqa: E741 - the clinical name
     II = "II"
@@ -39,6 +62,10 @@ class SkinType(StrEnum):
         return list(SkinType).index(self)
 
 
+# Strict mode takes only enum members from Python; files give the name ("III").
+SkinTypeName = Annotated[SkinType, Field(strict=False)]
+
+
 # --- transports -------------------------------------------------------------------------------
 
 
@@ -46,9 +73,9 @@ class SerialTransport(Strict):
     kind: Literal["serial"]
     port: str = Field(description="Device path or pyserial URL, e.g. /dev/ttyUSB0")
     baudrate: int = Field(115200, gt=0)
-    bytesize: Literal[7, 8] = 8
+    bytesize: ByteSize = 8
     parity: Literal["N", "E", "O"] = "N"
-    stopbits: Literal[1, 2] = 1
+    stopbits: StopBits = 1
     timeout_ms: float = Field(50.0, gt=0, le=5000)
 
 
@@ -65,7 +92,7 @@ class ModbusRtuTransport(Strict):
     port: str = Field(description="Device path or socket:// URL")
     baudrate: int = Field(19200, gt=0)
     parity: Literal["N", "E", "O"] = "E"
-    stopbits: Literal[1, 2] = 1
+    stopbits: StopBits = 1
     device_id: int = Field(1, ge=1, le=247)
     timeout_ms: float = Field(100.0, gt=0, le=5000)
 
@@ -328,7 +355,7 @@ class SettingsLimit(Strict):
     every setting it applies to; its fluence and rate default to nothing allowed.
     """
 
-    skin_types: list[SkinType] = Field(min_length=1)
+    skin_types: list[SkinTypeName] = Field(min_length=1)
     spot_mm: Range
     pulse_ms: Range
     fluence_j_cm2: Range = Field(default_factory=lambda: Range(min=0.0, max=0.0))
@@ -409,8 +436,26 @@ class Band(Strict):
         return self
 
 
+class SkinTempBand(Band):
+    """The skin-temperature band; one that cannot protect skin is refused."""
+
+    @model_validator(mode="after")
+    def _protects_skin(self) -> SkinTempBand:
+        if self.high > SKIN_TEMP_HIGH_MAX_C:
+            raise ValueError(
+                f"high {self.high:g} degC cannot protect skin: at most {SKIN_TEMP_HIGH_MAX_C:g} "
+                "degC (burns within hours at 44-45 degC, Henriques & Moritz 1947)"
+            )
+        if self.low < SKIN_TEMP_LOW_MIN_C:
+            raise ValueError(
+                f"low {self.low:g} degC cannot protect skin: at least {SKIN_TEMP_LOW_MIN_C:g} "
+                "degC (skin freezes at about -2 degC)"
+            )
+        return self
+
+
 class Limits(Strict):
-    skin_temp_c: Band
+    skin_temp_c: SkinTempBand
     skin_temp_source: str
     hysteresis_c: float = Field(
         0.5,
@@ -424,8 +469,10 @@ class Limits(Strict):
     cooler_plate_trip_c: Band = Field(
         description="Outside this wider band the plate no longer protects the skin: halt"
     )
-    cooler_flow_l_min_min: float = Field(ge=0)
-    stale_ms: dict[Literal["sensor", "cooler", "laser"], float]
+    cooler_flow_l_min_min: float = Field(
+        gt=0, description="Coolant flow below this halts (0 could never trip)"
+    )
+    stale_ms: dict[Literal["sensor", "cooler", "laser"], Annotated[float, Field(gt=0)]]
     required_reaction_ms: float = Field(gt=0)
     table: str | None = Field(
         None,
@@ -448,6 +495,19 @@ class Limits(Strict):
             raise ValueError("cooler_plate_trip_c must contain cooler_plate_temp_c")
         if set(self.stale_ms) != {"sensor", "cooler", "laser"}:
             raise ValueError("stale_ms needs sensor, cooler and laser")
+        # A frozen sensor is noticed only once its data is stale_ms old: no setup can promise
+        # a faster reaction than that.
+        if self.stale_ms["sensor"] > self.required_reaction_ms:
+            raise ValueError(
+                f"stale_ms.sensor {self.stale_ms['sensor']:g} ms is above required_reaction_ms "
+                f"{self.required_reaction_ms:g} ms: a frozen sensor would be noticed too late"
+            )
+        # A plate allowed to run warmer than the skin ceiling heats the skin towards a burn.
+        if self.cooler_plate_trip_c.high > self.skin_temp_c.high:
+            raise ValueError(
+                f"cooler_plate_trip_c.high {self.cooler_plate_trip_c.high:g} degC is above "
+                f"skin_temp_c.high {self.skin_temp_c.high:g} degC: the plate would heat the skin"
+            )
         return self
 
 

@@ -5,7 +5,8 @@ index), against a setup's limit table (or a bundled table). Each refusal is expl
 plain words. Exit status: 0 all pass, 1 any refused, 2 bad input.
 
 CSV columns (a header row is required): ``fluence_j_cm2, pulse_ms, spot_mm, rep_rate_hz`` and
-optionally ``skin_type`` (I–VI) per row, which then replaces ``--skin-type``.
+optionally ``skin_type`` (I–VI) per row, which then replaces ``--skin-type``. The file is UTF-8
+text (a byte-order mark is allowed); each row has exactly one value per header column.
 """
 
 from __future__ import annotations
@@ -23,15 +24,12 @@ import numpy as np
 
 from device_profiles.loader import ProfileError, load, load_table
 from device_profiles.schema import LASER_SETTINGS, SkinType
+from monitor.exit_status import BadInput, ExitStatus
 from monitor.gate import GateResult, LimitTable, table_from_file
 from monitor.skin_typing import SkinTyping, SkinTypingError
 
 DEFAULT_SETUP = "demo-ndyag-1064"
-OK, REFUSED, BAD_INPUT = 0, 1, 2
-
-
-class BadInput(Exception):
-    """Input the check cannot judge: exit status 2."""
+OK, REFUSED, BAD_INPUT = ExitStatus.OK, ExitStatus.REFUSED, ExitStatus.BAD_INPUT
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         rows = _csv_rows(args.csv, typing) if args.csv is not None else [_one_row(args, typing)]
     except (BadInput, ProfileError, SkinTypingError) as e:
         print(f"laserguard check: {e}", file=sys.stderr)
-        return BAD_INPUT
+        return int(BAD_INPUT)
     cols = {k: np.array([r.settings[k] for r in rows]) for k in LASER_SETTINGS}
     ranks = [r.skin_type.rank for r in rows]
     f, pw, spot, rate = (cols[k] for k in LASER_SETTINGS)
@@ -91,7 +89,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         _print_one(out, table, typing, rows[0], results[0])
     else:
         _print_table(out, table, rows, results)
-    return OK if all(res.ok for res in results) else REFUSED
+    return int(OK if all(res.ok for res in results) else REFUSED)
 
 
 def _table(args: argparse.Namespace) -> LimitTable:
@@ -118,19 +116,44 @@ def _one_row(args: argparse.Namespace, typing: SkinTyping | None) -> Row:
     return Row(dict(zip(LASER_SETTINGS, map(float, vals), strict=True)), typing.skin_type)
 
 
-def _csv_rows(path: Path, typing: SkinTyping | None) -> list[Row]:
+def _csv_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as e:
         raise BadInput(f"cannot read {path}: {e.strerror}") from e
-    reader = csv.DictReader(text.splitlines())
-    header = [h.strip() for h in reader.fieldnames or []]
-    missing = [k for k in LASER_SETTINGS if k not in header]
-    if missing:
-        raise BadInput(f"{path}: the header lacks {', '.join(missing)}")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise BadInput(
+            f"{path} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}): "
+            "save the CSV as UTF-8"
+        ) from e
+    if "\x00" in text:
+        raise BadInput(f"{path} is not a text file (it holds NUL bytes): give a CSV")
+    return text
+
+
+def _csv_rows(path: Path, typing: SkinTyping | None) -> list[Row]:
+    reader = csv.reader(_csv_text(path).splitlines())
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        dupes = sorted({h for h in header if h and header.count(h) > 1})
+        if dupes:
+            raise BadInput(f"{path}: the header names {', '.join(dupes)} more than once")
+        missing = [k for k in LASER_SETTINGS if k not in header]
+        if missing:
+            raise BadInput(f"{path}: the header lacks {', '.join(missing)}")
+        records = [(reader.line_num, values) for values in reader if any(v.strip() for v in values)]
+    except csv.Error as e:
+        raise BadInput(f"{path} line {reader.line_num}: not CSV: {e}") from e
     rows = []
-    for n, raw in enumerate(reader, start=2):
-        rec = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+    for n, values in records:
+        if len(values) != len(header):
+            raise BadInput(
+                f"{path} line {n}: {len(values)} value{'' if len(values) == 1 else 's'} for the "
+                f"{len(header)} header columns"
+            )
+        rec = {k: v.strip() for k, v in zip(header, values, strict=True)}
         try:
             settings = {k: float(rec[k]) for k in LASER_SETTINGS}
         except ValueError as e:

@@ -6,32 +6,45 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from device_profiles.loader import ProfileError, bundled_names, load, with_endpoints
+from device_profiles.loader import (
+    ProfileError,
+    bundled_names,
+    load,
+    load_endpoints,
+    with_endpoints,
+)
 from device_profiles.schema import LASER_SETTINGS, SkinType
-from monitor.risk import Attestation, RiskOutcome, assess
+from monitor.exit_status import EPILOG as EXIT_STATUS_EPILOG
+from monitor.exit_status import BadInput, ExitStatus
+from monitor.risk import RiskOutcome
+from monitor.risk_file import load_risk
 from monitor.session import no_contraindications_declared
 from monitor.session_log import SessionLogError
+from sim.scenario import ScenarioError
 
 DEFAULT_SETUP = "demo-ndyag-1064"
-EPILOG = """\
+EPILOG = (
+    """\
 examples:
   laserguard demo                                   simulated treatment, live view
   laserguard demo --headless --scenario cooling-failure --duration 30 --json
   laserguard sim --scenario normal                  simulator only (prints its endpoints)
-  laserguard bridge --endpoints runs/X/endpoints.json --skin-type III \\
-      --fluence 120 --pulse-ms 30 --spot-mm 3 --rate-hz 1 --arm
+  laserguard bridge --endpoints runs/X/endpoints.json --patient P-0042 --mode demo \\
+      --skin-type III --fluence 120 --pulse-ms 30 --spot-mm 3 --rate-hz 1 --arm
   laserguard sessions list | show ID | verify [ID]
   laserguard profiles list | show NAME | validate FILE | schema | timing NAME
   laserguard check --skin-type V --fluence 170 --pulse-ms 30 --spot-mm 3 --rate-hz 1
   laserguard bench [--quick] [--json]               latency and throughput, with floors
+
 """
+    + EXIT_STATUS_EPILOG
+)
 
 
 def _db_default() -> str:
@@ -46,6 +59,17 @@ def _db_path(text: str) -> Path:
     except OSError as e:
         raise SessionLogError(f"cannot make the folder for the session log {path}: {e}") from e
     return path
+
+
+def _positive(text: str) -> float:
+    """A positive, finite number (seconds, a speed): `nan`, 0 and -1 are usage errors."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
 
 
 def _skin_type(text: str) -> SkinType:
@@ -67,7 +91,7 @@ def _settings_from(args: argparse.Namespace) -> dict[str, float] | None:
     if all(v is None for v in vals):
         return None
     if any(v is None for v in vals):
-        raise SystemExit("give all four settings: --fluence --pulse-ms --spot-mm --rate-hz")
+        raise BadInput("give all four settings: --fluence --pulse-ms --spot-mm --rate-hz")
     return dict(zip(LASER_SETTINGS, [float(v) for v in vals], strict=True))
 
 
@@ -128,20 +152,24 @@ def _risk_from(args: argparse.Namespace) -> RiskOutcome:
     """The pre-treatment risk assessment: a file in clinical mode; none declared otherwise."""
     if args.risk is None:
         if args.mode == "clinical":
-            raise ValueError("a clinical session needs --risk FILE (the risk assessment)")
+            raise BadInput("a clinical session needs --risk FILE (the risk assessment)")
         return no_contraindications_declared()
-    data = yaml.safe_load(Path(args.risk).read_text())
-    if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
-        raise ValueError(f"{args.risk}: expected a mapping with 'answers' (question id: yes/no)")
-    att = data.get("attestation")
-    attestation = None
-    if att is not None:
-        attestation = Attestation(
-            clinician=str(att.get("clinician", "")),
-            statement=str(att.get("statement", "")),
-            covers=frozenset(att.get("covers", [])),
-        )
-    return assess(data["answers"], attestation)
+    return load_risk(Path(args.risk))
+
+
+def _fail(command: str, status: ExitStatus, why: object) -> int:
+    print(f"laserguard {command}: {why}", file=sys.stderr)
+    return int(status)
+
+
+def _bridge_exit(refused: str | None, trips: list[Any]) -> int:
+    """A session that refused or halted is not a success (exit_status.ExitStatus)."""
+    if refused is not None:
+        return _fail("bridge", ExitStatus.REFUSED, f"refused: {refused}")
+    if trips:
+        first = trips[0]
+        return _fail("bridge", ExitStatus.REFUSED, f"halted: {first.check}: {first.reason}")
+    return int(ExitStatus.OK)
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
@@ -152,16 +180,21 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from monitor.session_log import SessionLog
     from monitor.skin_typing import SkinTyping, SkinTypingError
 
+    # Every input is checked before a device is touched: bad input starts nothing.
     loaded = load(args.setup)
     setup = loaded.setup
     if args.endpoints:
-        setup = with_endpoints(setup, json.loads(Path(args.endpoints).read_text()))
+        setup = with_endpoints(setup, load_endpoints(args.endpoints))
     try:
         typing = SkinTyping.combine(clinician=args.skin_type, melanin_index=args.melanin_index)
-        risk = _risk_from(args)
-    except (SkinTypingError, ValueError, OSError) as e:
-        print(f"laserguard bridge: {e}", file=sys.stderr)
-        return 2
+    except SkinTypingError as e:
+        raise BadInput(str(e)) from e
+    risk = _risk_from(args)
+    settings = _settings_from(args)
+    if args.arm and settings is None:
+        raise BadInput(
+            "--arm needs the settings to arm with: --fluence --pulse-ms --spot-mm --rate-hz"
+        )
     log = SessionLog(_db_path(args.db))
     params = SessionParams(
         operator=args.operator,
@@ -171,16 +204,20 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         mode=args.mode,
         skin_typing=typing,
     )
-    session = Session(loaded, log, params, setup=setup, realtime=args.realtime)
+    try:
+        session = Session(loaded, log, params, setup=setup, realtime=args.realtime)
+    except Refused as e:
+        log.close()
+        return _fail("bridge", ExitStatus.REFUSED, f"refused: {e}")
     view = LiveView("bridge", args.duration)
+    refused: str | None = None
     try:
         session.start()
-        settings = _settings_from(args)
         if settings is not None:
             gate = session.request_settings(settings)
             if not gate.ok:
-                print(f"settings refused: {gate.explain()}", file=sys.stderr)
-            elif args.arm:
+                raise Refused(f"the settings do not pass the gate: {gate.explain()}")
+            if args.arm:
                 session.arm()
         t0 = time.monotonic()
         with view:
@@ -188,14 +225,14 @@ def cmd_bridge(args: argparse.Namespace) -> int:
                 view.update(session, time.monotonic() - t0)
                 time.sleep(0.25)
     except Refused as e:
-        print(f"refused: {e}", file=sys.stderr)
-    except KeyboardInterrupt:
+        refused = str(e)
+    except KeyboardInterrupt:  # the operator's way to end a session: not a failure
         pass
     finally:
         session.end("bridge stopped")
         log.close()
     print(f"session {session.session_id} ended; trips: {[t.check for t in session.trips]}")
-    return 0
+    return _bridge_exit(refused, session.trips)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,12 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--duration",
-        type=float,
+        type=_positive,
         default=None,
         help="simulated seconds (default: until Ctrl-C; 30 with --headless)",
     )
     demo.add_argument(
-        "--speed", type=float, default=1.0, help="simulator clock speed (1 = real time)"
+        "--speed", type=_positive, default=1.0, help="simulator clock speed (1 = real time)"
     )
     demo.add_argument(
         "--skin-type",
@@ -268,9 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.add_argument(
         "--risk",
         default=None,
-        help="YAML risk assessment: answers (question id: true/false) and an optional "
-        "attestation (clinician, statement, covers); required in clinical mode "
-        "(questions: laserguard profiles schema --contraindications)",
+        help="YAML risk assessment: answers (every question id: yes or no) and an optional "
+        "attestation (clinician, statement, covers: the relative questions it accepts); "
+        "required in clinical mode. An unknown or unanswered question, or any answer but "
+        "yes/no, is refused (the questions: device_profiles/bundled/contraindications.yaml)",
     )
     bridge.add_argument(
         "--operator", default=os.environ.get("USER", "operator"), help="who operates"
@@ -284,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bridge.add_argument("--arm", action="store_true", help="arm after the settings pass the gate")
     bridge.add_argument(
-        "--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)"
+        "--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)"
     )
     bridge.add_argument(
         "--no-realtime",
@@ -320,9 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except (ProfileError, SessionLogError) as e:
-        print(f"laserguard: {e}", file=sys.stderr)
-        return 2
+    except (BadInput, ProfileError, ScenarioError, SessionLogError) as e:
+        return _fail(args.command, ExitStatus.BAD_INPUT, e)
     except BrokenPipeError:  # `laserguard ... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -1,6 +1,9 @@
 """``laserguard profiles``: list, show, validate the bundled setups and limit tables; print
 the file formats as JSON Schema; print a setup's reaction-time budget.
 
+``validate`` tells the kind of each file by its keys (a setup, a limit table, the
+contraindications, a scenario) and validates it with that kind's own schema.
+
 Exit status: 0 on success, 1 when a file is invalid, 2 when a name is unknown.
 """
 
@@ -14,6 +17,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from device_profiles.datafile import DataKind, UnknownKind, detect_kind, load_yaml, yaml_problem
 from device_profiles.loader import (
     LoadedTable,
     ProfileError,
@@ -21,6 +25,8 @@ from device_profiles.loader import (
     bundled_table_names,
     load,
     load_table,
+    parse,
+    parse_contraindications,
     parse_table,
 )
 from device_profiles.schema import Contraindications, LimitTableFile, SettingsLimit, Setup
@@ -36,7 +42,11 @@ def add_profiles_parser(subparsers: Any) -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="one setup or limit table, with its limits")
     show.add_argument("name", help="a bundled name or a file")
     show.set_defaults(func=cmd_show)
-    val = sub.add_parser("validate", help="load files as the bridge would; report each")
+    val = sub.add_parser(
+        "validate",
+        help="load files as the bridge would (setups, limit tables, contraindications, "
+        "scenarios); report each",
+    )
     val.add_argument("paths", nargs="+", type=Path)
     val.set_defaults(func=cmd_validate)
     sch = sub.add_parser("schema", help="the setup file format as JSON Schema")
@@ -113,7 +123,15 @@ def _print_rows(out: TextIO, rows: list[SettingsLimit]) -> None:
 def cmd_show(args: argparse.Namespace) -> int:
     out = _out(args)
     name = str(args.name)
-    is_table = name in bundled_table_names() or _looks_like_table(Path(name))
+    kind = _kind_of_file(Path(name))
+    if kind in (DataKind.CONTRAINDICATIONS, DataKind.SCENARIO):
+        print(
+            f"laserguard profiles: {name} is a {kind} file, and `show` shows setups and limit "
+            f"tables: check it with `laserguard profiles validate {name}`",
+            file=sys.stderr,
+        )
+        return 2
+    is_table = name in bundled_table_names() or kind is DataKind.LIMIT_TABLE
     try:
         if is_table:
             lt = load_table(name, Path.cwd())
@@ -148,12 +166,46 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _looks_like_table(path: Path) -> bool:
+def _kind_of_file(path: Path) -> DataKind | None:
+    """The kind of data in a readable file; None otherwise (the loaders then say why)."""
     try:
-        data = yaml.safe_load(path.read_bytes())
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and "rows" in data and "laser" not in data
+        return detect_kind(load_yaml(path.read_bytes()))
+    except (OSError, yaml.YAMLError, UnknownKind):
+        return None
+
+
+def _validate_one(path: Path) -> str:
+    """What the file is, in one line; raises ProfileError saying what is wrong with it."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ProfileError(f"{path}: cannot read: {e.strerror}") from e
+    try:
+        kind = detect_kind(load_yaml(raw))
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{path}: not valid YAML: {yaml_problem(e)}") from e
+    except UnknownKind as e:
+        raise ProfileError(f"{path}: {e}") from e
+    source = str(path)
+    if kind is DataKind.SETUP:
+        ld = parse(raw, source)
+        return f"setup {ld.setup.name} v{ld.setup.version}, digest {ld.digest}"
+    if kind is DataKind.LIMIT_TABLE:
+        lt = parse_table(raw, source)
+        return f"limit table {lt.table.name} v{lt.table.version}, sha256 {lt.digest}"
+    if kind is DataKind.CONTRAINDICATIONS:
+        ci = parse_contraindications(raw, source)
+        return f"contraindications v{ci.version}, {len(ci.questions)} questions"
+    from sim.scenario import ScenarioError, parse_scenario
+
+    try:
+        sc = parse_scenario(raw.decode("utf-8"), source)
+    except UnicodeDecodeError as e:
+        raise ProfileError(f"{path}: a scenario is UTF-8 text: {e.reason}") from e
+    except ScenarioError as e:
+        raise ProfileError(str(e)) from e
+    n = len(sc.events)
+    return f"scenario {sc.name}, {n} event{'' if n == 1 else 's'}"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -161,15 +213,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     bad = 0
     for path in args.paths:
         try:
-            if _looks_like_table(path):
-                lt = parse_table(path.read_bytes(), str(path))
-                print(f"ok  {path}: limit table {lt.table.name} v{lt.table.version}, "
-                      f"sha256 {lt.digest}", file=out)  # fmt: skip
-            else:
-                ld = load(path)
-                print(f"ok  {path}: setup {ld.setup.name} v{ld.setup.version}, "
-                      f"digest {ld.digest}", file=out)  # fmt: skip
-        except (ProfileError, OSError) as e:
+            print(f"ok  {path}: {_validate_one(path)}", file=out)
+        except ProfileError as e:
             bad += 1
             print(f"BAD {e}", file=out)
     return 1 if bad else 0

@@ -87,3 +87,82 @@ def test_timing_prints_the_budget() -> None:
     code, text = run("timing", "demo-ndyag-1064")
     assert code == 0
     assert "worst case" in text
+
+
+# --- issue 7 item 13: validate recognises each kind of data file ------------------------------
+
+
+def test_item13_validate_recognises_each_bundled_kind() -> None:
+    from device_profiles.loader import bundled_dir
+    from sim.scenario import scenarios_dir
+
+    files = [
+        bundled_dir() / "contraindications.yaml",
+        bundled_dir() / "demo-ndyag-1064.yaml",
+        bundled_tables_dir() / "pdl-595.yaml",
+        scenarios_dir() / "cooling-failure.yaml",
+    ]
+    code, text = run("validate", *map(str, files))
+    assert code == 0, text
+    lines = text.splitlines()
+    assert lines[0].startswith(f"ok  {files[0]}: contraindications v1, 13 questions")
+    assert lines[1].startswith(f"ok  {files[1]}: setup demo-ndyag-1064")
+    assert lines[2].startswith(f"ok  {files[2]}: limit table pdl-595")
+    assert lines[3].startswith(f"ok  {files[3]}: scenario cooling-failure, 2 events")
+
+
+def test_item13_validate_checks_contraindications_with_their_own_schema(tmp_path: Path) -> None:
+    from device_profiles.loader import bundled_dir
+
+    data = yaml.safe_load((bundled_dir() / "contraindications.yaml").read_bytes())
+    data["questions"][0]["restrictions"] = {"fluence_factor": 0.5}  # on an absolute one
+    bad = tmp_path / "contraindications.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    code, text = run("validate", str(bad))
+    assert code == 1
+    assert "invalid contraindications" in text and "invalid setup" not in text
+    assert "an absolute contraindication refuses; no restrictions" in text
+
+
+def test_item13_validate_checks_a_scenario_with_its_own_schema(tmp_path: Path) -> None:
+    bad = tmp_path / "scenario.yaml"
+    bad.write_text(
+        "name: hot\ndescription: x\nskin_type: III\nseed: 1\n"
+        "settings: {fluence_j_cm2: 120, pulse_ms: 30, spot_mm: 3, rep_rate_hz: 1}\n"
+        "events: [{t_s: 1, action: meteor}]\n"
+    )
+    code, text = run("validate", str(bad))
+    assert code == 1
+    assert "invalid scenario" in text and "invalid setup" not in text
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"patient: P-17\nnotes: none\n", "not a LaserGuard data file"),
+        (b"rows: []\nquestions: []\n", "limit table and contraindications"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not valid YAML"),
+        (b"spec: '1'\nname: trunc\nlaser: {model: x, wavelength_nm: 10", "not valid YAML"),
+    ],
+    ids=["unknown-kind", "two-kinds", "binary", "truncated"],
+)
+def test_item13_validate_says_what_a_file_is_not(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "mystery.yaml"
+    path.write_bytes(content)
+    code, text = run("validate", str(path))
+    assert code == 1
+    assert text.startswith(f"BAD {path}: ") and expected in text
+
+
+def test_item13_show_names_the_kind_of_another_data_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from device_profiles.loader import bundled_dir
+
+    path = bundled_dir() / "contraindications.yaml"
+    code, _ = run("show", str(path))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "is a contraindications file" in err and "invalid setup" not in err
