@@ -48,9 +48,9 @@ def test_item13_rate_hz_as_a_quoted_string_is_refused() -> None:
         ("coil: 0", "coil: on", "interlock_output.modbus_coil.coil"),
         ("watchdog_ms: 200", "watchdog_ms: true", "interlock_output.modbus_coil.watchdog_ms"),
         ("poll_period_ms: 5\n", "poll_period_ms: '5'\n", "sensor.poll_period_ms"),
-        ("version: 2 ", "version: 2.0 ", "version"),
-        ("writable: true}", "writable: yes}", "cooler.registers.setpoint_c.writable"),
-        ("writable: true}", "writable: 1}", "cooler.registers.setpoint_c.writable"),
+        ("version: 3 ", "version: 3.0 ", "version"),
+        ("writable: true,", "writable: yes,", "cooler.registers.setpoint_c.writable"),
+        ("writable: true,", "writable: 1,", "cooler.registers.setpoint_c.writable"),
     ],
     ids=[
         "sexagesimal",
