@@ -54,7 +54,9 @@ def test_table_of_checks_is_consistent() -> None:
         "cooler_plate_warn",
         "settings_not_approved",
         "skin_temp_trend",
+        "reaction_time_unmet",
     ]
+    assert [c.name for c in CHECKS if c.severity is Severity.NOTICE] == ["device_answer_slow"]
     assert not HALT_MASK[INDEX["cooler_plate_warn"]]
     assert HALT_MASK[INDEX["cooler_plate_trip"]]
 
