@@ -9,12 +9,12 @@ and keeps two figures per device over its last ``ANSWER_WINDOW`` answers, for th
 loop to hold against the reaction-time budget:
 
 - ``answer_worst_ms``, the recent worst: the slowest answer once the slowest quarter is left
-  out (the 75th percentile). The time is taken in this process, so
-  it includes the host's own hiccups (a descheduled thread, a wait for the GIL), which come
-  alone or in short bursts: on a loaded 2-core machine the slowest and even the fourth
-  slowest of 32 answers put a healthy setup over its budget several times a minute, the
-  ninth slowest did not (docs/performance.md). A device slow in a quarter of its answers or
-  more is counted at that speed within nine answers.
+  out (the 75th percentile). The time is taken in this process, so it includes the host's
+  own hiccups (a descheduled thread, a wait for the GIL), which come alone or in short
+  bursts; the slowest answer of a window would refuse arming, or halt, a healthy setup on a
+  loaded machine (``laserguard bench`` reports, for the sensor, the share of windows each
+  summary puts over the budget). A device slow in more than a quarter of its answers is
+  counted at that speed within nine answers.
 - ``answer_typical_ms``, the median: what the device usually takes.
 
 Both stay NaN until ``ANSWER_MIN`` answers were timed. A connection's first transaction
