@@ -526,9 +526,11 @@ class Session:
         live = self.bridge.live
         v = live.value
 
+        def num_of(x: float) -> float | None:
+            return None if x != x else round(float(x), 3)
+
         def num(ch: Ch) -> float | None:
-            x = float(v[ch])
-            return None if x != x else round(x, 3)
+            return num_of(v[ch])
 
         return {
             "session_id": self.session_id,
@@ -552,6 +554,18 @@ class Session:
             "trips": [t.as_dict() for t in self.trips],
             "warnings": [t.as_dict() for t in self.warnings],
             "test_spots": None if self.test_spots is None else self.test_spots.as_record(),
+            "reaction_time_ms": {
+                "required": self.engine.live_budget.required_ms,
+                "measured_worst_case": num_of(self.engine.measured_reaction_ms),
+                "answer_ms": {
+                    d.name.lower(): {
+                        "assumed": round(self.engine.live_budget.assumed[d.name.lower()], 3),
+                        "typical": num_of(live.answer_typical_ms[d]),
+                        "recent_worst": num_of(live.answer_worst_ms[d]),
+                    }
+                    for d in Dev
+                },
+            },
             "limits": {
                 "skin_temp_c": [self.engine.skin_low, self.engine.skin_high],
             },

@@ -7,6 +7,7 @@ that the worst case no longer meets the required reaction time.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -57,6 +58,10 @@ def test_item6_a_slow_sensor_refuses_arming_with_the_numbers(rig: Rig) -> None:
     assert rig.sim.snapshot()["relay_closed"] is False
     (logged,) = rig.logged("arm_refused")
     assert "reaction_time_unmet" in logged.payload["reason"]
+    shown = json.loads(json.dumps(session.snapshot(), allow_nan=False))["reaction_time_ms"]
+    assert shown["required"] == 50 and shown["measured_worst_case"] > 50
+    assert shown["answer_ms"]["sensor"]["recent_worst"] >= SLOW_ANSWER_MS
+    assert shown["answer_ms"]["sensor"]["assumed"] == 2.5
     # Shown and logged as well, without blocking anything by itself.
     wait_for(lambda: "device_answer_slow" in session.loop.active_names(), 5, "the notice")
     assert any(w.check == "device_answer_slow" for w in session.warnings)

@@ -328,3 +328,17 @@ def test_a_few_host_hiccups_do_not_halt(engine: CheckEngine, now: int) -> None:
     live = answering(healthy(now), Dev.SENSOR, 0.9, n=ANSWER_WINDOW - 8)
     answering(live, Dev.SENSOR, 45.0, n=8)  # a quarter of the window
     assert names(engine.evaluate(live, now, emission_permitted=True)) == set()
+
+
+@pytest.mark.parametrize(
+    ("dev", "ms"),
+    [(Dev.LASER, 30.0), (Dev.INTERLOCK, 25.0)],
+    ids=["laser: stop route", "relay: relay route"],
+)
+def test_item6_a_slow_halt_route_breaks_the_budget_too(
+    engine: CheckEngine, now: int, dev: Dev, ms: float
+) -> None:
+    live = answering(healthy(now), dev, ms)
+    assert "reaction_time_exceeded" in names(engine.evaluate(live, now, emission_permitted=True))
+    why = engine.reason(INDEX["reaction_time_exceeded"], live)
+    assert f"{dev.name.lower()} answers in up to {ms:.1f} ms" in why
