@@ -304,7 +304,7 @@ class LiveBudget:
     def total_ms(self, sensor_ms: float, laser_ms: float, interlock_ms: float) -> float:
         # ``x > y`` is False for NaN: an unmeasured device keeps its assumed time.
         read = sensor_ms if sensor_ms > self._read_ms else self._read_ms
-        wait = self._period_ms if read < self._period_ms else read + self._period_ms
+        wait = poll_wait_ms(self._period_ms, read)
         in_flight = laser_ms if laser_ms > self._in_flight_ms else self._in_flight_ms
         stop = laser_ms if laser_ms > self._stop_ms else self._stop_ms
         relay = interlock_ms if interlock_ms > self._relay_ms else self._relay_ms
