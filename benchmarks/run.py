@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pymodbus
 
+from benchmarks.answers import AnswerSampler, summarize
 from benchmarks.gate_bench import gate_throughput
 from benchmarks.halt import HaltRig, Trials, halt_rig, raw_rtu_roundtrip_ms
 from benchmarks.log_bench import log_throughput
@@ -72,16 +73,24 @@ class Bench:
             self._note_scheduling(rig)
             n = sz.halt_n if "halt" in self.selected else sz.stressed_n
             progress(f"halt latency, sensor on Modbus TCP: {n} trials")
+            sampler = AnswerSampler(rig.session.bridge.live)
+            sampler.start()
             unloaded = rig.run(n)
+            sampler.stop()
             poll_ms = rig.poll_s * 1000.0
             floor = latency_stats(unloaded.floor_ms)
             served = latency_stats(unloaded.served_ms)
+            answers = summarize(sampler, rig.setup)
             if "halt" in self.selected:
                 self._halt_results(unloaded, floor, served, poll_ms)
             if "stressed" in self.selected:
                 progress(f"halt latency under CPU load: {sz.stressed_n} trials")
+                sampler = AnswerSampler(rig.session.bridge.live)
+                sampler.start()
                 with cpu_hogs(max_s=sz.stressed_n * 0.5 + 30.0) as hogs:
                     stressed = rig.run(sz.stressed_n)
+                sampler.stop()
+                answers["under_cpu_load"] = summarize(sampler, rig.setup)
                 s = latency_stats(stressed.served_ms)
                 self.results.append(
                     Result(
@@ -99,6 +108,24 @@ class Bench:
                         },
                     )
                 )
+            self._answer_results(answers, floor)
+
+    def _answer_results(self, answers: dict[str, Any], floor: dict[str, float]) -> None:
+        sensor = answers.get("sensor")
+        if sensor is None:
+            return
+        assumed = answers["assumed_ms"]["sensor"]
+        self.results.append(
+            Result(
+                "sensor_answer_ms",
+                "ms",
+                {k: sensor[k] for k in ("p50", "p75", "p99", "max")},
+                "floor_modbus_roundtrip_ms",
+                floor,
+                [Check("p75", f"≤ the budget's {assumed:.2f} ms", sensor["p75"], assumed)],
+                {"what": "as the bridge's sensor worker times each read", **answers},
+            )
+        )
 
     def _halt_results(
         self, t: Trials, floor: dict[str, float], served: dict[str, float], poll_ms: float

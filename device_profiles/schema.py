@@ -568,6 +568,13 @@ class Restrictions(Strict):
         1.0, gt=0, le=1, description="Every fluence ceiling is multiplied by this"
     )
     max_rep_rate_hz: float | None = Field(None, gt=0, description="A lower rate ceiling")
+    test_spot_pulses: int | None = Field(
+        None,
+        ge=1,
+        le=20,
+        description="With test_spot_only: how many pulses before the pause that a clinician "
+        "ends after reviewing the test sites",
+    )
 
     @property
     def any(self) -> bool:
@@ -576,10 +583,12 @@ class Restrictions(Strict):
     def combine(self, other: Restrictions) -> Restrictions:
         """The stricter of both, field by field."""
         rates = [r for r in (self.max_rep_rate_hz, other.max_rep_rate_hz) if r is not None]
+        spots = [n for n in (self.test_spot_pulses, other.test_spot_pulses) if n is not None]
         return Restrictions(
             test_spot_only=self.test_spot_only or other.test_spot_only,
             fluence_factor=min(self.fluence_factor, other.fluence_factor),
             max_rep_rate_hz=min(rates) if rates else None,
+            test_spot_pulses=min(spots) if spots else None,
         )
 
 
@@ -599,6 +608,8 @@ class Contraindication(Strict):
             raise ValueError(f"{self.id}: an absolute contraindication refuses; no restrictions")
         if self.kind == "relative" and not self.restrictions.any:
             raise ValueError(f"{self.id}: a relative contraindication needs restrictions")
+        if self.restrictions.test_spot_only != (self.restrictions.test_spot_pulses is not None):
+            raise ValueError(f"{self.id}: test_spot_only and test_spot_pulses go together")
         return self
 
 

@@ -13,10 +13,22 @@ A transaction's time is its wire time (request and reply bytes at the baud rate,
 characters and the t3.5 silences on Modbus RTU; nothing on TCP over a local network) plus
 the device's worst-case answer time (``response_ms``). Ptys and loopback have no wire time:
 this is the budget of the real wires the profile names.
+
+A device worker whose read takes a poll period or longer falls behind and starts the next
+read a whole period after the last one ended: the wait before the next read is then the
+read time plus a period, not a period.
+
+The budget's answer times are assumptions (``assumed_answer_ms``); the bridge measures the
+real ones. ``reaction_budget(setup, measured)`` recomputes the worst case with a measured
+answer time wherever it is slower than assumed (never faster: a quiet minute proves no
+better worst case); ``LiveBudget`` gives the same total in plain arithmetic, for the
+interlock loop's every cycle.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from device_profiles.schema import (
@@ -29,6 +41,9 @@ from device_profiles.schema import (
 )
 
 MODBUS_TCP_NETWORK_MS = 0.5  # a switched local network, request and reply together
+SERIAL_LINE_MS = 0.1  # dropping a control line: one ioctl
+#: The devices whose answer times are assumed by the budget (and measured by the bridge).
+DEVICES = ("sensor", "cooler", "laser", "interlock")
 
 
 def char_bits(t: SerialTransport | ModbusRtuTransport) -> int:
@@ -63,6 +78,46 @@ def coil_write_ms(out: ModbusCoilOutput) -> float:
     return modbus_ms(out.transport, 8, 8, out.response_ms)
 
 
+def poll_wait_ms(period_ms: float, read_ms: float) -> float:
+    """From a crossing just after a read's sample to the start of the next read.
+
+    A read shorter than the period: the next starts a period after this one started. A read
+    of a period or longer: the worker has fallen behind and waits a whole period after it.
+    """
+    return period_ms if read_ms < period_ms else read_ms + period_ms
+
+
+def _laser_txn_ms(setup: Setup, send: str) -> float:
+    laser = setup.laser
+    proto, term = laser.protocol, len(laser.protocol.terminator)
+    wire = serial_ms(len(send) + term + proto.max_reply_bytes + term, laser.transport)
+    return wire + laser.response_ms
+
+
+def assumed_answer_ms(setup: Setup) -> dict[str, float]:
+    """Per device, the longest transaction the budget assumes: wire time + ``response_ms``.
+
+    The bridge measures each device's transactions against these (the laser's slowest of a
+    status poll, a heartbeat and a stop; the relay's coil write; the devices' block read).
+    """
+    proto, out = setup.laser.protocol, setup.interlock_output
+    laser = max(_laser_txn_ms(setup, c.send) for c in (proto.status, proto.heartbeat, proto.stop))
+    relay = coil_write_ms(out) if isinstance(out, ModbusCoilOutput) else SERIAL_LINE_MS
+    return {
+        "sensor": read_block_ms(setup.sensor),
+        "cooler": read_block_ms(setup.cooler),
+        "laser": laser,
+        "interlock": relay,
+    }
+
+
+def _slower(assumed: float, measured: float | None) -> float:
+    """The measured time where it is slower than assumed; unknown (None, NaN) is assumed."""
+    if measured is None or math.isnan(measured):
+        return assumed
+    return max(assumed, measured)
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -76,6 +131,8 @@ class ReactionBudget:
     stop_route: tuple[Step, ...]
     relay_route: tuple[Step, ...]
     required_ms: float
+    assumed_answer_ms: Mapping[str, float]
+    measured_answer_ms: Mapping[str, float]  # empty: the budget from the profile alone
 
     @property
     def detection_ms(self) -> float:
@@ -97,8 +154,18 @@ class ReactionBudget:
     def ok(self) -> bool:
         return self.total_ms <= self.required_ms
 
+    def slower_than_assumed(self) -> list[str]:
+        """Measured answer times above the budget's assumption, in words."""
+        return [
+            f"{dev} answers in up to {ms:.1f} ms, the budget assumes {self.assumed_answer_ms[dev]:.1f} ms"
+            for dev, ms in self.measured_answer_ms.items()
+            if ms > self.assumed_answer_ms[dev]
+        ]
+
     def format(self) -> str:
-        lines = ["worst case from a real skin-temperature crossing to the laser's stop:"]
+        measured = bool(self.measured_answer_ms)
+        what = "with the measured answer times" if measured else "from the profile"
+        lines = [f"worst case from a real skin-temperature crossing to the laser's stop, {what}:"]
         for title, steps, total in (
             ("detection", self.detection, self.detection_ms),
             ("stop command route", self.stop_route, self.stop_route_ms),
@@ -106,42 +173,143 @@ class ReactionBudget:
         ):
             lines.append(f"  {title:<22} {total:8.2f} ms")
             lines += [f"    {s.name:<20} {s.ms:8.2f} ms  {s.why}" for s in steps]
-        verdict = "OK" if self.ok else "EXCEEDS the requirement: the bridge refuses to start"
+        if measured:
+            verdict = "OK" if self.ok else "EXCEEDS the requirement"
+        else:
+            verdict = "OK" if self.ok else "EXCEEDS the requirement: the bridge refuses to start"
         lines.append(
             f"  total (detection + slower route) {self.total_ms:.2f} ms "
             f"/ required {self.required_ms:g} ms: {verdict}"
         )
+        lines.append("  answer times assumed per device (measured live by the bridge: a slower")
+        lines.append("  answer is reported; a total over the requirement refuses arming or halts):")
+        for dev, ms in self.assumed_answer_ms.items():
+            seen = self.measured_answer_ms.get(dev)
+            tail = "" if seen is None else f"  measured {seen:.2f} ms"
+            lines.append(f"    {dev:<20} {ms:8.2f} ms{tail}")
         return "\n".join(lines)
 
 
-def reaction_budget(setup: Setup) -> ReactionBudget:
+def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -> ReactionBudget:
+    """The worst case from the profile; with ``measured`` (device name → recent worst answer
+    time in ms), each answer time slower than assumed replaces the assumption."""
     sensor, laser, out = setup.sensor, setup.laser, setup.interlock_output
     proto, lt = laser.protocol, laser.transport
-    term = len(proto.terminator)
+    assumed = assumed_answer_ms(setup)
+    seen = {
+        d: float(measured[d])
+        for d in DEVICES
+        if measured is not None and measured.get(d) is not None and not math.isnan(measured[d])
+    }
+
+    def why(dev: str, text: str) -> str:
+        if dev in seen and seen[dev] > assumed[dev]:
+            return f"measured {seen[dev]:.2f} ms (assumed {assumed[dev]:.2f} ms)"
+        return text
+
+    read = _slower(read_block_ms(sensor), seen.get("sensor"))
+    wait = poll_wait_ms(sensor.poll_period_ms, read)
+    wait_why = (
+        "a crossing just after a read waits a period"
+        if wait == sensor.poll_period_ms
+        else "the read outlasts the period: the next starts a period after it ends"
+    )
     detection = (
         Step("sensor response", sensor.sensor_response_ms, "sensor.sensor_response_ms"),
-        Step("poll period", sensor.poll_period_ms, "a crossing just after a read waits a period"),
-        Step("sensor read", read_block_ms(sensor), "request + reply + device answer time"),
+        Step("poll period", wait, wait_why),
+        Step("sensor read", read, why("sensor", "request + reply + device answer time")),
         Step(
             "check cycle",
             1000.0 / setup.loop.rate_hz,
             f"one loop cycle at {setup.loop.rate_hz:g} Hz",
         ),
     )
-
-    def laser_txn(send: str) -> float:
-        return serial_ms(len(send) + term + proto.max_reply_bytes + term, lt) + laser.response_ms
-
-    in_flight = max(laser_txn(proto.status.send), laser_txn(proto.heartbeat.send))
-    stop_route = (
-        Step("laser in flight", in_flight, "a status poll or heartbeat must finish first"),
-        Step("stop command", laser_txn(proto.stop.send), f"at {lt.baudrate} baud"),
+    in_flight = max(
+        _laser_txn_ms(setup, proto.status.send), _laser_txn_ms(setup, proto.heartbeat.send)
     )
+    stop_route = (
+        Step(
+            "laser in flight",
+            _slower(in_flight, seen.get("laser")),
+            why("laser", "a status poll or heartbeat must finish first"),
+        ),
+        Step(
+            "stop command",
+            _slower(_laser_txn_ms(setup, proto.stop.send), seen.get("laser")),
+            why("laser", f"at {lt.baudrate} baud"),
+        ),
+    )
+    relay = seen.get("interlock")
     if isinstance(out, ModbusCoilOutput):
+        coil = _slower(coil_write_ms(out), relay)
         relay_route: tuple[Step, ...] = (
-            Step("relay in flight", coil_write_ms(out), "a watchdog refresh may be on the wire"),
-            Step("relay opens", coil_write_ms(out), "coil write + module answer time"),
+            Step(
+                "relay in flight", coil, why("interlock", "a watchdog refresh may be on the wire")
+            ),
+            Step("relay opens", coil, why("interlock", "coil write + module answer time")),
         )
     else:
-        relay_route = (Step("control line", 0.1, f"{out.line} drop: one ioctl"),)
-    return ReactionBudget(detection, stop_route, relay_route, setup.limits.required_reaction_ms)
+        line_ms = _slower(SERIAL_LINE_MS, relay)
+        relay_route = (
+            Step("control line", line_ms, why("interlock", f"{out.line} drop: one ioctl")),
+        )
+    return ReactionBudget(
+        detection,
+        stop_route,
+        relay_route,
+        setup.limits.required_reaction_ms,
+        assumed,
+        seen,
+    )
+
+
+def pulse_to_standby_ms(setup: Setup, laser_ms: float | None = None) -> float:
+    """Worst case from a pulse to the laser in STANDBY, when LaserGuard counts test spots.
+
+    The pulse lands just after a status poll; the laser worker polls again at most a poll
+    period and one worker period later (its polls follow its own schedule), a heartbeat may
+    go first, and the status that shows the pulse is followed by the standby command. With
+    ``laser_ms`` (the laser's measured answer time), a slower answer replaces the assumed one.
+    """
+    laser = setup.laser
+    proto = laser.protocol
+    worker_period_ms = min(laser.poll_period_ms, laser.heartbeat_period_ms)
+    transactions = (proto.heartbeat.send, proto.status.send, proto.standby.send)
+    return (
+        laser.poll_period_ms
+        + worker_period_ms
+        + sum(_slower(_laser_txn_ms(setup, send), laser_ms) for send in transactions)
+    )
+
+
+class LiveBudget:
+    """``reaction_budget(setup, measured).total_ms`` in plain float arithmetic: the interlock
+    loop recomputes it every cycle from the measured answer times (NaN: not yet measured)."""
+
+    def __init__(self, setup: Setup) -> None:
+        sensor, laser, out = setup.sensor, setup.laser, setup.interlock_output
+        proto = laser.protocol
+        self.required_ms = setup.limits.required_reaction_ms
+        self.assumed = assumed_answer_ms(setup)
+        self._fixed_ms = sensor.sensor_response_ms + 1000.0 / setup.loop.rate_hz
+        self._period_ms = sensor.poll_period_ms
+        self._read_ms = read_block_ms(sensor)
+        self._in_flight_ms = max(
+            _laser_txn_ms(setup, proto.status.send), _laser_txn_ms(setup, proto.heartbeat.send)
+        )
+        self._stop_ms = _laser_txn_ms(setup, proto.stop.send)
+        self._coil = isinstance(out, ModbusCoilOutput)
+        self._relay_ms = coil_write_ms(out) if isinstance(out, ModbusCoilOutput) else SERIAL_LINE_MS
+
+    def total_ms(self, sensor_ms: float, laser_ms: float, interlock_ms: float) -> float:
+        # ``x > y`` is False for NaN: an unmeasured device keeps its assumed time.
+        read = sensor_ms if sensor_ms > self._read_ms else self._read_ms
+        wait = poll_wait_ms(self._period_ms, read)
+        in_flight = laser_ms if laser_ms > self._in_flight_ms else self._in_flight_ms
+        stop = laser_ms if laser_ms > self._stop_ms else self._stop_ms
+        relay = interlock_ms if interlock_ms > self._relay_ms else self._relay_ms
+        relay_route = 2 * relay if self._coil else relay
+        stop_route = in_flight + stop
+        return (
+            self._fixed_ms + wait + read + (stop_route if stop_route > relay_route else relay_route)
+        )

@@ -109,8 +109,12 @@ class _RegisterWorker(_Worker):
         self.last_count: float | None = None
 
     def step(self) -> None:
+        connected = bool(self.live.link_ok[self.dev])  # else this read opens the connection
         try:
+            t0 = time.perf_counter_ns()
             reading = self.device.read()
+            if connected:
+                self.live.record_answer(self.dev, (time.perf_counter_ns() - t0) / 1e6)
         except BridgeError as e:
             if self.live.link_ok[self.dev] or self.live.link_error[self.dev] is None:
                 self.on_event("link_lost", {"device": self.dev.name.lower(), "error": str(e)})
@@ -271,10 +275,14 @@ class Bridge:
     # --- operator commands on the laser (run on the laser's worker thread) --------------------
 
     def laser_call(self, fn: Callable[[LaserDriver], T], timeout_s: float = 2.0) -> T:
+        return self.laser_submit(fn).result(timeout=timeout_s)
+
+    def laser_submit(self, fn: Callable[[LaserDriver], T]) -> Future[T]:
+        """Queue ``fn`` for the laser's thread without waiting (safe from that thread too)."""
         fut: Future[T] = Future()
         self._commands.put((fn, fut))
         self._laser_worker.wake.set()
-        return fut.result(timeout=timeout_s)
+        return fut
 
     def publish_status(self, status: LaserStatus) -> None:
         """Publish a status read by an operator command (call only on the laser's thread)."""
@@ -306,9 +314,19 @@ class _LaserWorker(_Worker):
             self.b.on_event("link_lost", {"device": "laser", "error": str(e)})
         live.link_down(Dev.LASER, str(e))
 
+    def _timed(self, fn: Callable[[], T]) -> T:
+        """One laser transaction, its time recorded for the reaction-time budget (unless it
+        is the first on a new connection: opening the port is no answer time)."""
+        connected = bool(self.b.live.link_ok[Dev.LASER])
+        t0 = time.perf_counter_ns()
+        result = fn()
+        if connected:
+            self.b.live.record_answer(Dev.LASER, (time.perf_counter_ns() - t0) / 1e6)
+        return result
+
     def _send_stop(self) -> None:
         try:
-            self.b.laser.stop()
+            self._timed(self.b.laser.stop)
         except LinkLost as e:
             self._link_lost(e)
             return  # retried on the next wake; the relay route is already open
@@ -319,7 +337,7 @@ class _LaserWorker(_Worker):
         self.b.stop_confirmed_t_ns = time.perf_counter_ns()
         self.b.on_event("halt_stop_confirmed", {})
         try:  # read the state the stop left behind now, not one poll later
-            self._publish(self.b.laser.status())
+            self._publish(self._timed(self.b.laser.status))
         except LinkLost as e:
             self._link_lost(e)
         except BridgeError as e:
@@ -362,10 +380,10 @@ class _LaserWorker(_Worker):
         now = time.perf_counter()
         try:
             if now >= self.hb_due:
-                b.laser.heartbeat()
+                self._timed(b.laser.heartbeat)
                 self.hb_due = now + self.hb_period_s
             if now >= self.poll_due:
-                self._publish(b.laser.status())
+                self._publish(self._timed(b.laser.status))
                 self.poll_due = now + self.poll_period_s
         except LinkLost as e:
             self._link_lost(e)
@@ -396,8 +414,12 @@ class _OutputWorker(_Worker):
                 b.halt(trouble)
         generation = b._permit_generation
         want = b._permit and not b._halt_latched
+        connected = bool(b.live.link_ok[Dev.INTERLOCK])  # else this write opens the connection
         try:
+            t0 = time.perf_counter_ns()
             b.output.set_permit(want)
+            if connected:
+                b.live.record_answer(Dev.INTERLOCK, (time.perf_counter_ns() - t0) / 1e6)
         except BridgeError as e:
             if b.live.link_ok[Dev.INTERLOCK] or b.live.link_error[Dev.INTERLOCK] is None:
                 b.on_event("link_lost", {"device": "interlock", "error": str(e)})

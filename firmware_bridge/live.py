@@ -3,6 +3,22 @@
 Each channel has exactly one writer (its device's worker). A worker stores the value first
 and the time it was fresh second, so a reader that races a write sees a new value with an
 older time: it looks staler than it is, never fresher (the safe side).
+
+Each worker also times its own transactions (request out, answer in, in the worker's thread)
+and keeps two figures per device over its last ``ANSWER_WINDOW`` answers, for the interlock
+loop to hold against the reaction-time budget:
+
+- ``answer_worst_ms``, the recent worst: the slowest answer once the slowest quarter is left
+  out (the 75th percentile). The time is taken in this process, so it includes the host's
+  own hiccups (a descheduled thread, a wait for the GIL), which come alone or in short
+  bursts; the slowest answer of a window would refuse arming, or halt, a healthy setup on a
+  loaded machine (``laserguard bench`` reports, for the sensor, the share of windows each
+  summary puts over the budget). A device slow in more than a quarter of its answers is
+  counted at that speed within nine answers.
+- ``answer_typical_ms``, the median: what the device usually takes.
+
+Both stay NaN until ``ANSWER_MIN`` answers were timed. A connection's first transaction
+(opening the port or the socket included) is not an answer time: the workers do not record it.
 """
 
 from __future__ import annotations
@@ -54,6 +70,9 @@ SETTING_CHANNELS = {
 LASER_STATE_CODES = {"STANDBY": 0.0, "READY": 1.0, "FIRING": 2.0, "FAULT": 3.0}
 LASER_STATE_NAMES = {v: k for k, v in LASER_STATE_CODES.items()}
 
+ANSWER_WINDOW = 32  # answers kept per device
+ANSWER_MIN = 8  # answers timed before the figures mean anything
+
 
 class LiveState:
     """Latest values (NaN until first read), freshness per device, link state per device."""
@@ -68,6 +87,13 @@ class LiveState:
         self.fault: list[str | None] = [None] * len(Ch)
         # Set by a worker after it stored new samples; the interlock loop waits on it.
         self.new_data = threading.Event()
+        # Transaction times in ms: one ring per device, written only by that device's worker.
+        self.answer_ms: npt.NDArray[np.float64] = np.zeros((len(Dev), ANSWER_WINDOW))
+        self.answers: npt.NDArray[np.int64] = np.zeros(len(Dev), dtype=np.int64)
+        # NaN until the device has answered once.
+        self.answer_worst_ms: npt.NDArray[np.float64] = np.full(len(Dev), np.nan)
+        self.answer_typical_ms: npt.NDArray[np.float64] = np.full(len(Dev), np.nan)
+        self._sorted = np.zeros((len(Dev), ANSWER_WINDOW))
 
     def store(self, ch: Ch, value: float, fault: str | None = None) -> None:
         """A new value, or NaN with the device's reason. The reason is in place before the
@@ -81,6 +107,20 @@ class LiveState:
 
     def mark_fresh(self, dev: Dev) -> None:
         self.fresh_ns[dev] = time.perf_counter_ns()
+
+    def record_answer(self, dev: Dev, ms: float) -> None:
+        """One transaction of ``dev`` took ``ms``. Only its worker calls this (not the loop)."""
+        count = int(self.answers[dev])
+        self.answer_ms[dev, count % ANSWER_WINDOW] = ms
+        self.answers[dev] = count + 1
+        n = min(count + 1, ANSWER_WINDOW)
+        if n < ANSWER_MIN:
+            return
+        ordered = self._sorted[dev, :n]
+        np.copyto(ordered, self.answer_ms[dev, :n])
+        ordered.sort()
+        self.answer_worst_ms[dev] = ordered[n - 1 - n // 4]
+        self.answer_typical_ms[dev] = ordered[n // 2]
 
     def link_up(self, dev: Dev) -> None:
         self.link_error[dev] = None

@@ -4,7 +4,8 @@ Each check lives here once. ``CheckEngine.evaluate`` is the hot path: it reads t
 arrays into preallocated buffers and writes ``active`` in place, without allocating. Words
 for people (``reason``) are made only when a check becomes active, after the halt is sent.
 
-Severity: HALT checks stop emission and latch; WARN checks block arming and are shown.
+Severity: HALT checks stop emission and latch; WARN checks block arming and are shown;
+NOTICE checks are shown and logged and block nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import numpy as np
 import numpy.typing as npt
 
 from device_profiles.schema import Setup, SkinType
-from firmware_bridge.live import LASER_STATE_CODES, Ch, Dev, LiveState
+from device_profiles.timing import LiveBudget, reaction_budget
+from firmware_bridge.live import ANSWER_WINDOW, LASER_STATE_CODES, Ch, Dev, LiveState
 from monitor.gate import LimitTable
 
 
 class Severity(IntEnum):
+    NOTICE = 0  # low priority: shown and logged; blocks nothing
     WARN = 1
     HALT = 2
 
@@ -54,9 +57,30 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("cooler_plate_warn", Severity.WARN, "cooling plate outside its treatment band"),
     CheckSpec("settings_not_approved", Severity.WARN, "settings on the laser out of limits"),
     CheckSpec("skin_temp_trend", Severity.WARN, "the next pulse is predicted to pass the limit"),
+    CheckSpec(
+        "device_answer_slow", Severity.NOTICE, "a device answers slower than the budget assumes"
+    ),
+    CheckSpec(
+        "reaction_time_unmet",
+        Severity.WARN,
+        "measured answer times break the required reaction time",
+    ),
+    CheckSpec(
+        "reaction_time_exceeded",
+        Severity.HALT,
+        "measured answer times break the required reaction time while emission is permitted",
+    ),
 )
 INDEX = {c.name: i for i, c in enumerate(CHECKS)}
 HALT_MASK = np.array([c.severity is Severity.HALT for c in CHECKS], dtype=np.bool_)
+#: Conditions that refuse arming while active (all but the NOTICE ones).
+BLOCKS_ARMING = np.array([c.severity >= Severity.WARN for c in CHECKS], dtype=np.bool_)
+_ANSWER_SLOW = INDEX["device_answer_slow"]
+#: A slow-answer notice stays up this long after the last slow median: a device hovering at
+#: its assumed answer time gives one notice, not one every few polls.
+ANSWER_SLOW_HOLD_NS = 10_000_000_000
+_REACTION_UNMET = INDEX["reaction_time_unmet"]
+_REACTION_EXCEEDED = INDEX["reaction_time_exceeded"]
 
 
 class PulseTrend:
@@ -158,6 +182,12 @@ class CheckEngine:
         self._firing = LASER_STATE_CODES["FIRING"]
         self.trend = PulseTrend()
         self._emitting = (LASER_STATE_CODES["READY"], LASER_STATE_CODES["FIRING"])
+        # The reaction-time budget again, from the answer times the device workers measure.
+        self.live_budget = LiveBudget(setup)
+        self._assumed_ms = np.array([self.live_budget.assumed[d.name.lower()] for d in Dev])
+        self._slow = np.zeros(len(Dev), dtype=np.bool_)
+        self._slow_seen_ns: int | None = None
+        self.measured_reaction_ms = float("nan")
 
     def evaluate(
         self, live: LiveState, now_ns: int, emission_permitted: bool
@@ -196,6 +226,19 @@ class CheckEngine:
         a[15] = (not emission_permitted) and (state in self._emitting)
         predicted = self.trend.update(now_ns, value[Ch.LASER_PULSES], x[0])
         a[18] = state == self._firing and predicted > self.skin_high
+        # A device that usually answers slower than the budget assumes: say so. The worst case
+        # recomputed from the recent worst answers: refuse arming, or halt, once it is too slow.
+        np.greater(live.answer_typical_ms, self._assumed_ms, out=self._slow)  # NaN: False
+        if self._slow.any():
+            self._slow_seen_ns = now_ns
+        seen = self._slow_seen_ns
+        a[_ANSWER_SLOW] = seen is not None and now_ns - seen < ANSWER_SLOW_HOLD_NS
+        worst = live.answer_worst_ms
+        total = self.live_budget.total_ms(worst[Dev.SENSOR], worst[Dev.LASER], worst[Dev.INTERLOCK])
+        self.measured_reaction_ms = total
+        too_slow = total > self.live_budget.required_ms
+        a[_REACTION_UNMET] = too_slow and not emission_permitted
+        a[_REACTION_EXCEEDED] = too_slow and emission_permitted
         return a
 
     def reason(self, index: int, live: LiveState) -> str:
@@ -211,6 +254,10 @@ class CheckEngine:
             )
         if name == "skin_temp_invalid" and live.fault[Ch.SKIN_TEMP_C] is not None:
             return f"skin temperature unknown: {live.fault[Ch.SKIN_TEMP_C]}"
+        if name == "device_answer_slow":
+            return self._answer_slow_reason(live)
+        if name.startswith("reaction_time"):
+            return self._reaction_reason(live)
         if name.startswith("skin_temp"):
             return (
                 f"skin temperature {v[Ch.SKIN_TEMP_C]:.2f} °C outside "
@@ -241,3 +288,26 @@ class CheckEngine:
             }
             return "laser reads back " + self.table.check(self.skin_type, settings).explain()
         return CHECKS[index].what
+
+    def _answer_slow_reason(self, live: LiveState) -> str:
+        slow = [
+            f"{d.name.lower()} answers in {live.answer_typical_ms[d]:.1f} ms typically "
+            f"(median of its last {ANSWER_WINDOW}), the reaction-time budget assumes "
+            f"{self._assumed_ms[d]:.1f} ms"
+            for d in Dev
+            if live.answer_typical_ms[d] > self._assumed_ms[d]
+        ]
+        return (
+            "; ".join(slow or ["a device answered slower than assumed"])
+            + f"; the worst case is {self.measured_reaction_ms:.1f} ms against the required "
+            f"{self.live_budget.required_ms:g} ms: review the device's response_ms in the profile"
+        )
+
+    def _reaction_reason(self, live: LiveState) -> str:
+        measured = {d.name.lower(): float(live.answer_worst_ms[d]) for d in Dev}
+        budget = reaction_budget(self.setup, measured)
+        slow = budget.slower_than_assumed() or ["no device is slower than assumed now"]
+        return (
+            f"measured worst-case reaction time {budget.total_ms:.1f} ms exceeds the required "
+            f"{budget.required_ms:g} ms ({'; '.join(slow)})"
+        )

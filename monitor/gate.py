@@ -407,7 +407,8 @@ class LimitTable:
     def restricted(self, restrictions: Restrictions, why: str = "risk assessment") -> LimitTable:
         """The same table, tightened: fluence ceilings scaled down, a lower rate ceiling, test
         spots required. Never widens anything; a ceiling pushed below its floor leaves a row
-        that refuses every fluence."""
+        that refuses every fluence. (The session enforces the test spots themselves: it counts
+        the pulses and pauses the laser, ``monitor.spots``.)"""
         if not restrictions.any:
             return self
         parts = []
@@ -416,7 +417,11 @@ class LimitTable:
         if restrictions.max_rep_rate_hz is not None:
             parts.append(f"rate ≤ {restrictions.max_rep_rate_hz:g} Hz")
         if restrictions.test_spot_only:
-            parts.append("test spots only")
+            n = restrictions.test_spot_pulses
+            parts.append(
+                "test spots only"
+                + ("" if n is None else f" ({n} pulses, then a pause until a clinician's review)")
+            )
         note = f"; restricted by the {why}: {', '.join(parts)}"
         rows = []
         for r in self.rows:

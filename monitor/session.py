@@ -9,6 +9,11 @@ States::
 
 Everything that happens is logged. If the log cannot be written, the laser is halted.
 Operator commands are refused with a reason (``Refused``), never silently ignored.
+
+Test-spot mode (a relative contraindication's ``test_spot_only``, ``monitor.spots``): after
+the allowed number of pulses the session puts the laser in STANDBY itself and refuses to arm
+until a clinician ends the pause (``end_test_spot_pause``). The pause is not a state of its
+own: a halt and its acknowledgement during the pause leave it in place.
 """
 
 from __future__ import annotations
@@ -17,23 +22,25 @@ import gc
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from device_profiles.loader import LoadedSetup, load_contraindications
 from device_profiles.schema import LASER_SETTINGS, Setup, SkinType
-from device_profiles.timing import reaction_budget
+from device_profiles.timing import pulse_to_standby_ms, reaction_budget
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.errors import BridgeError
-from firmware_bridge.live import Ch, Dev
-from monitor.checks import CHECKS, HALT_MASK, CheckEngine
+from firmware_bridge.live import ANSWER_MIN, Ch, Dev
+from monitor.checks import BLOCKS_ARMING, CHECKS, HALT_MASK, INDEX, CheckEngine
 from monitor.gate import GateResult
 from monitor.interlock import InterlockLoop
 from monitor.log_writer import LogWriter
 from monitor.risk import RiskOutcome, assess
 from monitor.session_log import SessionLog
 from monitor.skin_typing import SkinTyping
+from monitor.spots import TestSpotMode, Verdict
 
 SWITCH_INTERVAL_S = 0.0002
 
@@ -122,6 +129,7 @@ class Session:
                 "limit_table_version": loaded.table_version,
                 "limit_table_digest": loaded.table_digest,
                 "reaction_budget_ms": round(budget.total_ms, 3),
+                "answer_ms_assumed": {k: round(v, 3) for k, v in budget.assumed_answer_ms.items()},
                 "skin_temp_band_c": [
                     self.setup.limits.skin_temp_c.low,
                     self.setup.limits.skin_temp_c.high,
@@ -132,6 +140,20 @@ class Session:
         clinic = self.setup.clinic
         # Recorded before anything can arm, synchronously: these decide what arming may do.
         log.append(self.session_id, "risk_assessment", params.risk.as_record())
+        self.test_spots = (
+            TestSpotMode.from_restrictions(params.risk.restrictions)
+            if params.risk.arming_allowed
+            else None
+        )
+        if self.test_spots is not None:
+            log.append(
+                self.session_id,
+                "test_spot_mode",
+                {
+                    **self.test_spots.as_record(),
+                    "pulse_to_standby_ms": round(pulse_to_standby_ms(self.setup), 3),
+                },
+            )
         if params.skin_typing is not None:
             log.append(self.session_id, "skin_typing", params.skin_typing.as_record())
         log.append(
@@ -202,6 +224,83 @@ class Session:
 
     def _bridge_event(self, kind: str, payload: dict[str, Any]) -> None:
         self._event(kind, payload)
+        if kind == "pulses" and self.test_spots is not None:
+            self._count_test_spots(int(payload["n"]))
+
+    # --- test-spot mode ------------------------------------------------------------------------
+
+    def _count_test_spots(self, pulses: int) -> None:
+        """On the laser's thread, right after the status that showed new pulses."""
+        assert self.test_spots is not None
+        with self._lock:
+            verdict = self.test_spots.count(pulses)
+            record = self.test_spots.as_record()
+        if verdict is Verdict.PAUSE_NOW:
+            self._event("test_spots_done", record)
+            # Queued, not called: this runs inside the laser worker's own status poll.
+            self.bridge.laser_submit(self._pause_for_review).add_done_callback(self._paused)
+        elif verdict is Verdict.EXCEEDED:
+            why = (
+                f"{record['fired']} pulses in test-spot mode, {record['allowed']} allowed: "
+                "the laser fired after the test spots"
+            )
+            self.loop.halted = True  # the loop must not read the stop in flight as a new fault
+            self.bridge.halt(why)
+            self._halted_by("test_spots_exceeded", why)
+
+    def _pause_for_review(self, laser: Any) -> None:
+        """Runs on the laser's thread: STANDBY first, then withdraw the permission to emit."""
+        laser.standby()
+        self.bridge.publish_status(laser.status())
+        with self._lock:
+            self.loop.emission_permitted = False
+            self.bridge.set_permit(False)
+            if self.state is State.READY:
+                self.state = State.STANDBY
+
+    def _paused(self, fut: Future[None]) -> None:
+        error = fut.exception()
+        if error is None:
+            self._event("test_spot_pause", {"laser_state": self.bridge.live.laser_state()})
+            return
+        why = f"the laser did not go to STANDBY after the test spots: {error}"
+        self.loop.halted = True
+        self.bridge.halt(why)
+        self._halted_by("test_spot_pause", why)
+
+    def end_test_spot_pause(self, who: str, reason: str) -> None:
+        """A clinician reviewed the test sites (after the stated wait): treatment may go on,
+        under the same tightened limits. Refused without a name and a reason."""
+        if not who.strip() or not reason.strip():
+            raise Refused("ending the test-spot pause needs the clinician's name and a reason")
+        with self._lock:
+            if self.test_spots is None or not self.test_spots.paused:
+                raise Refused("there is no test-spot pause to end")
+            self.test_spots.end_pause(who)
+            record = self.test_spots.as_record()
+        self._event("test_spot_pause_ended", {"by": who, "reason": reason, **record})
+
+    def _test_spot_blocker(self) -> str | None:
+        spots = self.test_spots
+        if spots is None or not spots.limiting:
+            return None
+        if spots.paused:
+            return (
+                f"test spots done ({spots.fired} of {spots.allowed}): the laser stays in "
+                "STANDBY until a clinician reviews the test sites and ends the pause"
+            )
+        assert self.approved is not None
+        rate_hz = self.approved["rep_rate_hz"]
+        laser_ms = float(self.bridge.live.answer_worst_ms[Dev.LASER])
+        stop_ms = pulse_to_standby_ms(self.setup, laser_ms)
+        if 1000.0 / rate_hz <= stop_ms:
+            return (
+                f"test spots are single pulses: at {rate_hz:g} Hz the next pulse comes "
+                f"{1000.0 / rate_hz:.0f} ms after the last, and LaserGuard needs up to "
+                f"{stop_ms:.0f} ms to stop the laser after the last test spot; "
+                f"lower the rate below {1000.0 / stop_ms:.1f} Hz"
+            )
+        return None
 
     def _log_failed(self, reason: str) -> None:
         self.loop.halted = True  # the loop must not read the stop in flight as a new fault
@@ -240,12 +339,15 @@ class Session:
         deadline = time.monotonic() + self.connect_timeout_s
         live = self.bridge.live
         while time.monotonic() < deadline:
-            if live.link_ok.all() and (live.fresh_ns[:3] > self.t0_ns).all():
+            # Fresh, and the answer times that the reaction-time checks hold against the
+            # budget measured: arming is never judged on an answer time not yet known.
+            timed = live.answers[[Dev.SENSOR, Dev.LASER, Dev.INTERLOCK]] >= ANSWER_MIN
+            if live.link_ok.all() and (live.fresh_ns[:3] > self.t0_ns).all() and timed.all():
                 break
             time.sleep(0.01)
         else:
             missing = [d.name.lower() for d in Dev if not live.link_ok[d]]
-            why = f"devices did not answer within {self.connect_timeout_s:g} s: {', '.join(missing) or 'stale data'}"
+            why = f"devices did not answer within {self.connect_timeout_s:g} s: {', '.join(missing) or 'stale data, or too few answers timed'}"
             self.state = State.FAILED
             self._event("connect_failed", {"reason": why})
             self.bridge.halt(why)
@@ -373,9 +475,13 @@ class Session:
         for k, v in self.approved.items():
             if abs(readback[k] - v) > 1e-6 * max(1.0, abs(v)):
                 return f"laser reads back {k}={readback[k]:g}, approved {v:g}"
-        active = self.loop.active_names()
-        if active:
-            return "conditions active: " + ", ".join(active)
+        spots = self._test_spot_blocker()
+        if spots:
+            return spots
+        blocking = [n for n in self.loop.active_names() if BLOCKS_ARMING[INDEX[n]]]
+        if blocking:
+            words = [f"{n} ({self.engine.reason(INDEX[n], live)})" for n in blocking]
+            return "conditions active: " + "; ".join(words)
         return None
 
     def standby(self, who: str | None = None) -> None:
@@ -420,9 +526,11 @@ class Session:
         live = self.bridge.live
         v = live.value
 
+        def num_of(x: float) -> float | None:
+            return None if x != x else round(float(x), 3)
+
         def num(ch: Ch) -> float | None:
-            x = float(v[ch])
-            return None if x != x else round(x, 3)
+            return num_of(v[ch])
 
         return {
             "session_id": self.session_id,
@@ -445,6 +553,19 @@ class Session:
             "active_conditions": self.loop.active_names(),
             "trips": [t.as_dict() for t in self.trips],
             "warnings": [t.as_dict() for t in self.warnings],
+            "test_spots": None if self.test_spots is None else self.test_spots.as_record(),
+            "reaction_time_ms": {
+                "required": self.engine.live_budget.required_ms,
+                "measured_worst_case": num_of(self.engine.measured_reaction_ms),
+                "answer_ms": {
+                    d.name.lower(): {
+                        "assumed": round(self.engine.live_budget.assumed[d.name.lower()], 3),
+                        "typical": num_of(live.answer_typical_ms[d]),
+                        "recent_worst": num_of(live.answer_worst_ms[d]),
+                    }
+                    for d in Dev
+                },
+            },
             "limits": {
                 "skin_temp_c": [self.engine.skin_low, self.engine.skin_high],
             },

@@ -181,6 +181,10 @@ class RegisterDevice(_TcpServed):
     def answering(self) -> bool:
         return True
 
+    def answer_delay_s(self) -> float:
+        """Wall time a read's answer is held back after its value was taken (a slow device)."""
+        return 0.0
+
     def served(self, names: set[str], raw: dict[str, int]) -> None:
         del names, raw
 
@@ -226,6 +230,8 @@ class RegisterDevice(_TcpServed):
             current_registers[reg.address - start_address] = raw[name]
         names = {n for a, n in self.by_address.items() if address <= a < address + count}
         self.served(names, raw)
+        if (delay_s := self.answer_delay_s()) > 0:
+            await asyncio.sleep(delay_s)
         return None
 
 
@@ -305,6 +311,9 @@ class SimSensor(RegisterDevice):
 
     def answering(self) -> bool:
         return not self.world.sensor_link_lost
+
+    def answer_delay_s(self) -> float:
+        return self.world.sensor_answer_delay_s
 
     def served(self, names: set[str], raw: dict[str, int]) -> None:
         if "skin_temp_c" not in names:

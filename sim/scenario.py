@@ -66,6 +66,15 @@ class SensorLinkLost(_Event):
     action: Literal["sensor_link_lost"]
 
 
+class SensorSlow(_Event):
+    """The sensor still answers, but ``answer_ms`` late (wall time: the bridge is real);
+    ``answer_ms: 0`` makes it prompt again. The value is taken when the request arrives, so
+    it is that much older when it is served."""
+
+    action: Literal["sensor_slow"]
+    answer_ms: float = Field(ge=0, le=5000)
+
+
 class PanelSet(_Event):
     """Someone turns a knob on the laser's own panel; the laser stays in its state."""
 
@@ -75,7 +84,7 @@ class PanelSet(_Event):
 
 
 ScenarioEvent = Annotated[
-    Trigger | CoolerFailure | SensorFreeze | SensorLinkLost | PanelSet,
+    Trigger | CoolerFailure | SensorFreeze | SensorLinkLost | SensorSlow | PanelSet,
     Field(discriminator="action"),
 ]
 

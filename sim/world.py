@@ -23,6 +23,7 @@ from sim.scenario import (
     ScenarioEvent,
     SensorFreeze,
     SensorLinkLost,
+    SensorSlow,
     Trigger,
 )
 from sim.skin import SkinModel, equilibrium_c
@@ -60,6 +61,7 @@ class World:
         self.relay_closed = False
         self.sensor_frozen = False
         self.sensor_link_lost = False
+        self.sensor_answer_delay_s = 0.0  # wall time between a request and the sensor's answer
         self.laser: LaserModel | None = None
         self.t_s = 0.0
         self._pending: list[ScenarioEvent] = scenario.timeline()
@@ -118,6 +120,8 @@ class World:
                 self.sensor_frozen = True
             case SensorLinkLost():
                 self.sensor_link_lost = True
+            case SensorSlow(answer_ms=answer_ms):
+                self.sensor_answer_delay_s = answer_ms / 1000.0
             case PanelSet(setting=setting, value=value):
                 if self.laser is not None:
                     self.laser.panel_set(setting, value)

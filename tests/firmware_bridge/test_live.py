@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from firmware_bridge.live import LASER_STATE_CODES, Ch, Dev, LiveState
+from firmware_bridge.live import ANSWER_MIN, ANSWER_WINDOW, LASER_STATE_CODES, Ch, Dev, LiveState
 
 
 def test_every_value_is_nan_until_stored() -> None:
@@ -74,3 +74,30 @@ def test_an_unknown_laser_state_is_unknown(code: float) -> None:
 
 def test_laser_state_is_unknown_before_the_first_status() -> None:
     assert LiveState().laser_state() == "UNKNOWN"
+
+
+def test_item6_answer_times_are_unknown_until_enough_answers() -> None:
+    live = LiveState()
+    for _ in range(ANSWER_MIN - 1):
+        live.record_answer(Dev.SENSOR, 29.0)
+    assert math.isnan(live.answer_worst_ms[Dev.SENSOR])
+    assert math.isnan(live.answer_typical_ms[Dev.SENSOR])
+    live.record_answer(Dev.SENSOR, 29.0)
+    assert live.answer_worst_ms[Dev.SENSOR] == 29.0
+    assert live.answer_typical_ms[Dev.SENSOR] == 29.0
+    assert math.isnan(live.answer_worst_ms[Dev.COOLER])  # one ring per device
+
+
+def test_item6_recent_worst_leaves_out_the_slowest_quarter_and_forgets_old_answers() -> None:
+    live = LiveState()
+    for ms in [1.0] * 24 + [40.0] * 8:  # a quarter of the answers are host hiccups
+        live.record_answer(Dev.LASER, ms)
+    assert live.answer_worst_ms[Dev.LASER] == 1.0
+    assert live.answer_typical_ms[Dev.LASER] == 1.0
+    live.record_answer(Dev.LASER, 30.0)  # one more slow answer than a quarter: it counts
+    assert live.answer_worst_ms[Dev.LASER] == 30.0
+    assert live.answer_typical_ms[Dev.LASER] == 1.0
+    for _ in range(ANSWER_WINDOW):  # a whole window of prompt answers later
+        live.record_answer(Dev.LASER, 2.0)
+    assert live.answer_worst_ms[Dev.LASER] == 2.0
+    assert live.answer_typical_ms[Dev.LASER] == 2.0

@@ -10,8 +10,17 @@ import pytest
 
 from device_profiles.loader import load
 from device_profiles.schema import Setup, SkinType
-from firmware_bridge.live import LASER_STATE_CODES, Ch, Dev, LiveState
-from monitor.checks import CHECKS, HALT_MASK, INDEX, CheckEngine, Severity
+from device_profiles.timing import reaction_budget
+from firmware_bridge.live import ANSWER_WINDOW, LASER_STATE_CODES, Ch, Dev, LiveState
+from monitor.checks import (
+    ANSWER_SLOW_HOLD_NS,
+    BLOCKS_ARMING,
+    CHECKS,
+    HALT_MASK,
+    INDEX,
+    CheckEngine,
+    Severity,
+)
 from tests.monitor.live_values import healthy
 
 SETUP: Setup = load("demo-ndyag-1064").setup
@@ -54,7 +63,9 @@ def test_table_of_checks_is_consistent() -> None:
         "cooler_plate_warn",
         "settings_not_approved",
         "skin_temp_trend",
+        "reaction_time_unmet",
     ]
+    assert [c.name for c in CHECKS if c.severity is Severity.NOTICE] == ["device_answer_slow"]
     assert not HALT_MASK[INDEX["cooler_plate_warn"]]
     assert HALT_MASK[INDEX["cooler_plate_trip"]]
 
@@ -260,3 +271,74 @@ def test_reason_names_value_and_limit_with_units(
     text = reason_for(engine, now, check, change)
     for part in parts:
         assert part in text, f"{part!r} not in {text!r}"
+
+
+def answering(live: LiveState, dev: Dev, ms: float, n: int = ANSWER_WINDOW) -> LiveState:
+    for _ in range(n):
+        live.record_answer(dev, ms)
+    return live
+
+
+def test_item6_slow_sensor_answers_refuse_arming_and_halt_a_laser_that_may_fire(
+    engine: CheckEngine, now: int
+) -> None:
+    """29 ms, within the sensor's 30 ms timeout, its counter moving: only the budget sees it."""
+    live = answering(healthy(now), Dev.SENSOR, 29.0)
+    standby = engine.evaluate(live, now, emission_permitted=False)
+    assert names(standby) == {"device_answer_slow", "reaction_time_unmet"}
+    assert not (standby & HALT_MASK).any()
+    assert (standby & BLOCKS_ARMING).any()
+    why = engine.reason(INDEX["reaction_time_unmet"], live)
+    assert why.startswith("measured worst-case reaction time 88.3 ms exceeds the required 50 ms")
+    assert "sensor answers in up to 29.0 ms, the budget assumes 2.5 ms" in why
+    armed = engine.evaluate(live, now, emission_permitted=True)
+    assert names(armed) == {"device_answer_slow", "reaction_time_exceeded"}
+    assert armed[INDEX["reaction_time_exceeded"]] and HALT_MASK[INDEX["reaction_time_exceeded"]]
+
+
+def test_item6_prompt_answers_raise_nothing(engine: CheckEngine, now: int) -> None:
+    live = healthy(now)
+    for dev in Dev:
+        answering(live, dev, 0.8)
+    for permitted in (False, True):
+        assert names(engine.evaluate(live, now, emission_permitted=permitted)) == set()
+    assert engine.measured_reaction_ms == pytest.approx(reaction_budget(SETUP).total_ms)
+
+
+def test_a_device_slower_than_assumed_within_the_budget_is_a_notice_only(
+    engine: CheckEngine, now: int
+) -> None:
+    """The cooler is not on the reaction path: slow answers say "review the profile"."""
+    live = answering(healthy(now), Dev.COOLER, 9.0)
+    active = engine.evaluate(live, now, emission_permitted=True)
+    assert names(active) == {"device_answer_slow"}
+    assert not (active & BLOCKS_ARMING).any()
+    assert "cooler answers in 9.0 ms typically" in engine.reason(INDEX["device_answer_slow"], live)
+    # A notice stays up a while after the device is prompt again, then clears.
+    answering(live, Dev.COOLER, 1.0)
+    later = now + 1_000_000_000
+    live.fresh_ns[:] = later
+    assert names(engine.evaluate(live, later, True)) == {"device_answer_slow"}
+    later = now + ANSWER_SLOW_HOLD_NS + 1
+    live.fresh_ns[:] = later
+    assert names(engine.evaluate(live, later, True)) == set()
+
+
+def test_a_few_host_hiccups_do_not_halt(engine: CheckEngine, now: int) -> None:
+    live = answering(healthy(now), Dev.SENSOR, 0.9, n=ANSWER_WINDOW - 8)
+    answering(live, Dev.SENSOR, 45.0, n=8)  # a quarter of the window
+    assert names(engine.evaluate(live, now, emission_permitted=True)) == set()
+
+
+@pytest.mark.parametrize(
+    ("dev", "ms"),
+    [(Dev.LASER, 30.0), (Dev.INTERLOCK, 25.0)],
+    ids=["laser: stop route", "relay: relay route"],
+)
+def test_item6_a_slow_halt_route_breaks_the_budget_too(
+    engine: CheckEngine, now: int, dev: Dev, ms: float
+) -> None:
+    live = answering(healthy(now), dev, ms)
+    assert "reaction_time_exceeded" in names(engine.evaluate(live, now, emission_permitted=True))
+    why = engine.reason(INDEX["reaction_time_exceeded"], live)
+    assert f"{dev.name.lower()} answers in up to {ms:.1f} ms" in why

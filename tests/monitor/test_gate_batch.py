@@ -209,3 +209,12 @@ def test_restricted_actually_tightens_and_says_why() -> None:
     ok = tight.check(SkinType.III, {**s, "fluence_j_cm2": 100.0, "rep_rate_hz": 0.5})
     assert ok.ok and ok.test_spot_required
     assert t.restricted(Restrictions()) is t
+
+
+def test_item14_restricted_rows_say_how_many_test_spots() -> None:
+    tight = table("nd-yag-1064").restricted(
+        Restrictions(test_spot_only=True, test_spot_pulses=3, max_rep_rate_hz=0.5)
+    )
+    s = {"fluence_j_cm2": 100.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
+    (v,) = tight.check(SkinType.III, s).violations
+    assert "test spots only (3 pulses, then a pause until a clinician's review)" in v.source

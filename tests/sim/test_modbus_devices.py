@@ -74,6 +74,21 @@ def test_sensor_link_lost_makes_reads_time_out(setup: Setup, run_sim: RunSim) ->
         client.close()
 
 
+def test_item6_a_slow_sensor_answers_late(setup: Setup, run_sim: RunSim) -> None:
+    """The fault the reaction-time check must catch: late, yet within the bridge's timeout."""
+    runner = run_sim(make_scenario({"t_s": 0.0, "action": "sensor_slow", "answer_ms": 20}))
+    client = modbus(runner.endpoints["sensor"], timeout=1.0)
+    try:
+        took_ms = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            assert not client.read_holding_registers(0, count=3, device_id=1).isError()
+            took_ms.append((time.perf_counter() - t0) * 1000)
+    finally:
+        client.close()
+    assert min(took_ms) >= 20.0
+
+
 def test_cooler_reports_plate_and_takes_a_setpoint(setup: Setup, run_sim: RunSim) -> None:
     runner = run_sim(make_scenario(), speed=20.0)
     before = read(setup, runner, "cooler")

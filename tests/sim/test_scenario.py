@@ -21,6 +21,7 @@ def test_bundled_scenarios_load() -> None:
         "sensor-freeze",
         "sensor-lost",
         "panel-overlimit",
+        "sensor-slow",
     }
     for name in scenario_names():
         assert load_scenario(name).name == name
@@ -33,6 +34,7 @@ def test_bundled_scenarios_load() -> None:
         ("  - {t_s: 5, action: sensor_freeze, colour: red}", "events.0.sensor_freeze.colour"),
         ("  - {t_s: 5, action: panel_set, setting: power, value: 3}", "panel_set.setting"),
         ("  - {t_s: 5, action: explode}", "events.0"),
+        ("  - {t_s: 5, action: sensor_slow, answer_ms: -1}", "sensor_slow.answer_ms"),
     ],
 )
 def test_invalid_event_names_the_field(events: str, field: str) -> None:
