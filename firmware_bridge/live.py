@@ -65,6 +65,10 @@ class LiveState:
         self.link_error: list[str | None] = [None] * len(Dev)
         # Set by a worker after it stored new samples; the interlock loop waits on it.
         self.new_data = threading.Event()
+        # The halt path's progress (perf_counter_ns; 0 = none), written by the bridge: when
+        # the latched halt began, and when the laser last confirmed STOP.
+        self.halt_ns = 0
+        self.stop_confirmed_ns = 0
 
     def store(self, ch: Ch, value: float) -> None:
         self.value[ch] = value
