@@ -248,9 +248,9 @@ class CheckEngine:
         if halt_ns != self._judged_halt_ns:
             self._judged_halt_ns = halt_ns
             if live.stop_confirmed_ns < halt_ns:
-                self.did_not_stop.latch(now_ns, "never confirmed STOP")
+                self.did_not_stop.latch(now_ns, "had not confirmed STOP")
         if state in self._emitting and not self.did_not_stop.latched:  # words only once
-            self.did_not_stop.latch(now_ns, "still reports " + LASER_STATE_NAMES[float(state)])
+            self.did_not_stop.latch(now_ns, "still reported " + LASER_STATE_NAMES[float(state)])
 
     def reason(self, index: int, live: LiveState) -> str:
         """Plain words for a check that just became active (not on the hot path)."""

@@ -127,7 +127,11 @@ def _print_report(r: dict[str, Any]) -> None:
             print(f"    t={p['t_s']:7.3f} s  {p['n']} pulse(s): {why}")
     print(f"  max skin temp    {r['max_skin_temp_c']} °C (limit {r['skin_temp_limit_c']} °C)")
     if r["halted"]:
-        print(f"  HALTED; latency  {r['halt_latency_ms']} ms (sensor served → laser got stop)")
+        latency = r["halt_latency_ms"]
+        if latency is None:
+            print("  HALTED           (no skin-temperature crossing: no halt latency measured)")
+        else:
+            print(f"  HALTED; latency  {latency} ms (sensor served → laser got stop)")
         for t in r["trips"]:
             note = "  (not in the log: the log failed)" if t.get("logged") is False else ""
             print(f"    t={t['t_s']:7.3f} s  {t['check']}: {t['reason']}{note}")
@@ -136,7 +140,7 @@ def _print_report(r: dict[str, Any]) -> None:
     else:
         print("  no trip")
     if r["end_standby_failed"]:
-        print(f"  laser did not confirm STANDBY at the end: {r['end_standby_failed']}")
+        print(f"  end of session   {r['end_standby_failed']}")
     if r["log_failed"]:
         print(f"  SESSION LOG FAILED: {r['log_failed']}")
     if r["view_failures"]:

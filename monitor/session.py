@@ -398,11 +398,14 @@ class Session:
         try:
             self.bridge.laser_call(to_standby)
         except (BridgeError, TimeoutError) as e:
-            why = f"laser did not go to STANDBY: {e}"
+            detail = (
+                str(e) or f"no answer ({type(e).__name__}): the laser worker is still stopping it"
+            )
+            why = f"laser did not go to STANDBY: {detail}"
             self.loop.halted = True  # the loop must not read the stop in flight as a new fault
             self.bridge.halt(why)
             self._halted_by("laser_standby", why)  # a halt is a trip, in the log and the summary
-            raise Refused(f"the laser did not go to STANDBY; halted: {e}") from e
+            raise Refused(f"the laser did not go to STANDBY; halted: {detail}") from e
         with self._lock:  # only now: the laser has left READY, so this is no unexpected emission
             self.loop.emission_permitted = False
             self.bridge.set_permit(False)
