@@ -21,6 +21,8 @@ def test_bundled_scenarios_load() -> None:
         "sensor-freeze",
         "sensor-lost",
         "panel-overlimit",
+        "laser-ignores-stop",
+        "laser-silent-stop",
     }
     for name in scenario_names():
         assert load_scenario(name).name == name
