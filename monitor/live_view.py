@@ -158,6 +158,18 @@ class LiveView:
                 "reason, once the cause has cleared",
                 style="bold red",
             )
+        if "laser_did_not_stop" in s.get("active_conditions", ()):
+            hint = Text(
+                "*** THE LASER DID NOT STOP: the relay is the only barrier, use the emergency "
+                "stop. Latched until reset by name (laser_did_not_stop) with the laser in STANDBY",
+                style="bold white on red",
+            )
+        if s.get("pulses_out_of_limits"):
+            hint.append(
+                f"\n*** {s['pulses_out_of_limits']} pulse(s) fired at settings outside the "
+                "approved limits (pulse_out_of_limits in the session log)",
+                style="bold red",
+            )
         links = "  ".join(f"{k} {'ok' if ok else 'LOST'}" for k, ok in s["links"].items())
         progress = f"{t_s:6.1f} s" + (f" / {self.duration_s:g} s" if self.duration_s else "")
         body = Group(head, Text(""), vals, Text(""), chart, Text(f"links: {links}"), hint, alarms)

@@ -274,13 +274,27 @@ def _start_demo(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
     return demo, db, run_dir
 
 
+def wait_for_pulses(run_dir: Path, db: Path, n: int) -> None:
+    """The demo's laser fired ``n`` pulses; if not, say what the session log holds instead."""
+    try:
+        wait_for(lambda: len(sim_events(run_dir, "pulse")) >= n, 30, "the laser to fire")
+    except AssertionError as e:
+        kinds: list[str] = []
+        if db.exists():
+            with SessionLog(db, read_only=True) as log:
+                for info in log.sessions():
+                    kinds += [f"{x.kind} {x.payload}" for x in log.events(info.session_id)
+                              if x.kind in ("demo_refused", "arm_refused", "trip")]  # fmt: skip
+        raise AssertionError(f"{e}; the session log holds: {kinds[:5]}") from e
+
+
 @pytest.mark.timeout(90)
 def test_item11_ctrl_c_in_the_demo_puts_the_laser_in_standby_before_the_devices_end(
     tmp_path: Path,
 ) -> None:
     demo, db, run_dir = _start_demo(tmp_path)
     try:
-        wait_for(lambda: len(sim_events(run_dir, "pulse")) >= 2, 30, "the laser to fire")
+        wait_for_pulses(run_dir, db, 2)
         os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
         out, err = demo.communicate(timeout=30)
     finally:
@@ -308,9 +322,9 @@ def test_item11_ctrl_c_in_the_demo_puts_the_laser_in_standby_before_the_devices_
 def test_item11_the_simulator_ends_with_a_killed_demo(tmp_path: Path) -> None:
     """In its own session the simulator no longer shares the demo's signals; it watches its
     stdin instead, so a demo killed with -9 does not leave devices running."""
-    demo, _, run_dir = _start_demo(tmp_path)
+    demo, db, run_dir = _start_demo(tmp_path)
     try:
-        wait_for(lambda: sim_events(run_dir, "pulse"), 30, "the laser to fire")
+        wait_for_pulses(run_dir, db, 1)
         children = Path(f"/proc/{demo.pid}/task/{demo.pid}/children").read_text().split()
         (sim_pid,) = (int(c) for c in children)
         os.killpg(demo.pid, signal.SIGKILL)

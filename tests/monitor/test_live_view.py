@@ -81,3 +81,19 @@ def test_item1_sparkline_is_total() -> None:
     assert sparkline([50.0, 50.0], 49.0, 45.0) == "██"  # a reversed scale is read the right way
     assert sparkline([float("nan"), 1.0, float("-inf")], 0.0, 1.0) == " █▁"
     assert sparkline([1.0], float("nan"), 2.0) == "█"
+
+
+def test_item2_a_laser_that_did_not_stop_is_shown_above_everything() -> None:
+    session = SimpleNamespace(
+        snapshot=lambda: {
+            **snapshot("HALTED", 30.0),
+            "active_conditions": ["laser_did_not_stop"],
+            "pulses_out_of_limits": 1,
+        },
+        loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(1), np.array([30.0]))),
+    )
+    console = Console(width=140, record=True, color_system=None)
+    console.print(LiveView("laser-ignores-stop", None).render(session, 3.0))  # type: ignore[arg-type]
+    text = console.export_text()
+    assert "*** THE LASER DID NOT STOP: the relay is the only barrier, use the emergency" in text
+    assert "*** 1 pulse(s) fired at settings outside the approved limits" in text
