@@ -422,14 +422,15 @@ class Session:
         """
         if not reason.strip():
             raise Refused("an acknowledgement needs a reason")
-        unknown = set(reset) - {"laser_did_not_stop"}
+        resets = sorted(set(reset))
+        unknown = [name for name in resets if name != "laser_did_not_stop"]
         if unknown:
             raise Refused(f"only laser_did_not_stop is reset by name, not {', '.join(unknown)}")
         with self._lock:
             if self.state is not State.HALTED:
                 raise Refused(f"nothing to acknowledge (state {self.state})")
         if self.engine.did_not_stop.latched:
-            self._reset_did_not_stop(who, reason, "laser_did_not_stop" in reset)
+            self._reset_did_not_stop(who, reason, "laser_did_not_stop" in resets)
         self._wait_fresh_evaluation()
         with self._lock:
             if self.state is not State.HALTED:
@@ -443,7 +444,7 @@ class Session:
             self.bridge.release_halt()
             self.loop.halted = False
             self.state = State.STANDBY
-        self._event("acknowledged", {"by": who, "reason": reason, "reset": sorted(reset)})
+        self._event("acknowledged", {"by": who, "reason": reason, "reset": resets})
 
     def _reset_did_not_stop(self, who: str, reason: str, named: bool) -> None:
         live = self.bridge.live
