@@ -18,6 +18,7 @@ import pytest
 
 from device_profiles.loader import LoadedSetup
 from device_profiles.schema import SkinType
+from monitor import demo
 from monitor.cli import _print_report
 from monitor.demo import run_demo
 from monitor.session import Refused, Session, State
@@ -97,6 +98,29 @@ def test_item1_a_view_that_raises_does_not_end_the_session(
     assert events[-1].t_wall - events[0].t_wall >= 3.0
     assert result["halted"] is True and result["view_failures"] == 1
     assert result["pulses_after_halt"] == 0
+
+
+@pytest.mark.timeout(90)
+def test_item1_a_report_that_fails_leaves_an_ended_session_and_one_sentence(
+    loaded: LoadedSetup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_report(*args: object) -> dict[str, Any]:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(demo, "report", broken_report)
+    db = tmp_path / "demo.sqlite3"
+    with pytest.raises(demo.ReportFailed) as failed:
+        run_demo(
+            loaded, "normal", SETTINGS, SkinType.III, db_path=db, run_dir=tmp_path / "run",
+            duration_s=2.0, speed=2.0,
+        )  # fmt: skip
+    message = str(failed.value)
+    assert "ended and is in the log" in message and "ZeroDivisionError" in message
+    assert "\n" not in message
+    _, events = only_session(db)
+    assert events[-1].kind == "session_end" and kinds_of(events, "standby")
+    with SessionLog(db, read_only=True) as log:
+        assert log.verify().ok
 
 
 @pytest.mark.timeout(120)
