@@ -6,7 +6,7 @@ wall-clock time: from the moment the sensor first *served* a reading beyond the 
 moment the laser *received* the stop.
 
 Shutdown runs in order: the session first (laser to STANDBY, relay open, log closed), the
-simulated devices last. The simulator runs in its own session (process group), so a Ctrl-C
+simulated devices last. The simulator runs in its own process group, so a Ctrl-C
 in the terminal reaches only the demo, which then decides when the devices go; it also
 watches its stdin, so it ends with the demo even if the demo is killed.
 
@@ -89,15 +89,16 @@ def sim_process(
     ]  # fmt: skip
     cmd.append("--until-stdin-closes")
     log = (run_dir / "sim.log").open("wb")
-    # Its own session: the terminal's SIGINT reaches only the demo, which ends the bridge
-    # (laser in STANDBY) before it ends the devices. The pipe on its stdin closes when this
-    # process ends, however it ends, and the simulator then stops too.
+    # Its own process group: the terminal's SIGINT (sent to the foreground group) reaches
+    # only the demo, which ends the bridge (laser in STANDBY) before it ends the devices.
+    # The pipe on its stdin closes when this process ends, however it ends, and the
+    # simulator then stops too. (Same session: it keeps its share of the CPU as before.)
     proc = subprocess.Popen(
         cmd,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.PIPE,
-        start_new_session=True,
+        process_group=0,
     )
     try:
         deadline = time.monotonic() + timeout_s

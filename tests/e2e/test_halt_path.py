@@ -344,7 +344,7 @@ def test_item11_ctrl_c_in_the_demo_puts_the_laser_in_standby_before_the_devices_
 
 @pytest.mark.timeout(90)
 def test_item11_the_simulator_ends_with_a_killed_demo(tmp_path: Path) -> None:
-    """In its own session the simulator no longer shares the demo's signals; it watches its
+    """In its own process group the simulator no longer shares the demo's signals; it watches its
     stdin instead, so a demo killed with -9 does not leave devices running."""
     demo, db, run_dir = _start_demo(tmp_path)
     try:
