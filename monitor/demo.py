@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,38 +256,44 @@ def run_demo(
         session = Session(loaded, log, params, setup=setup, realtime=True)
         tick = ViewGuard("live view", on_tick) if on_tick is not None else None
         gate: GateResult | None = None
+        # From the first Ctrl-C on, the shutdown and the report run to their end: a second
+        # Ctrl-C is noted, not raised half-way through the standby.
+        shutting_down = ExitStack()
         try:
-            session.start()
-            gate = session.request_settings(settings)
-            if gate.ok:
-                session.arm()
-            t_start = time.monotonic()
-            while duration_s is None or (time.monotonic() - t_start) * speed < duration_s:
-                if tick is not None:
-                    tick(session, (time.monotonic() - t_start) * speed)
-                time.sleep(tick_s)
-        except Refused as e:
-            session._event("demo_refused", {"reason": str(e)})
-        except KeyboardInterrupt:
-            pass
-        finally:
-            # In order, and to its end: the bridge puts the laser in STANDBY and opens the
-            # relay while the devices still answer; a second Ctrl-C cannot cut it short.
-            with sigint_deferred():
+            try:
+                session.start()
+                gate = session.request_settings(settings)
+                if gate.ok:
+                    session.arm()
+                t_start = time.monotonic()
+                while duration_s is None or (time.monotonic() - t_start) * speed < duration_s:
+                    if tick is not None:
+                        tick(session, (time.monotonic() - t_start) * speed)
+                    time.sleep(tick_s)
+            except Refused as e:
+                session._event("demo_refused", {"reason": str(e)})
+            except KeyboardInterrupt:
+                pass
+            finally:
+                # In order: the bridge puts the laser in STANDBY and opens the relay while
+                # the devices still answer; the simulator ends after this block.
+                shutting_down.enter_context(sigint_deferred())
                 if tick is not None:
                     tick.close(session)
                 if session.state is not State.ENDED:
                     session.end("demo finished")
-        time.sleep(0.05)  # the simulator's last events (the stop it received) reach its file
-        try:
-            result = report(session, log, sim.events(), scenario_name)
-        except Exception as e:  # the record is safe in the log; only its summary failed
-            raise ReportFailed(
-                f"session {session.session_id} ended and is in the log {db_path}, but its "
-                f"report failed: {describe(e)}"
-            ) from e
+            time.sleep(0.05)  # the simulator's last events (the stop it received) reach its file
+            try:
+                result = report(session, log, sim.events(), scenario_name)
+            except Exception as e:  # the record is safe in the log; only its summary failed
+                raise ReportFailed(
+                    f"session {session.session_id} ended and is in the log {db_path}, but its "
+                    f"report failed: {describe(e)}"
+                ) from e
+            finally:
+                log.close()
         finally:
-            log.close()
+            shutting_down.close()
         result["gate"] = gate.explain() if gate is not None else None
     result["run_dir"] = str(run_dir)
     result["db"] = str(db_path)
