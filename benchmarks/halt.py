@@ -185,7 +185,14 @@ class HaltRig:
                     # stop): an acknowledgement now would trip unexpected_emission. Wait for a
                     # status read after the stop, as a person would see STANDBY first.
                     wait_until(self._laser_read_back_after_stop, 2.0, "a status after the stop")
-                    s.acknowledge("bench", "benchmark trial")
+                    # A stop confirmed later than its grace time (a loaded machine) latches
+                    # laser_did_not_stop: counted, and reset by name as a person would.
+                    reset = ["laser_did_not_stop"] if s.engine.did_not_stop.latched else []
+                    if reset:
+                        out.other_trips["laser_did_not_stop"] = (
+                            out.other_trips.get("laser_did_not_stop", 0) + 1
+                        )
+                    s.acknowledge("bench", "benchmark trial", reset=reset)
                 s.arm()  # an arm refused in STANDBY (relay slow to close) is simply retried
                 return
             except Refused as e:

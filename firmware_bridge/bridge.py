@@ -238,6 +238,8 @@ class Bridge:
             self.halt_t_ns = time.perf_counter_ns()
             self.stop_confirmed_t_ns = None
             self.relay_opened_t_ns = None
+            self.live.stop_confirmed_ns = 0
+            self.live.halt_ns = self.halt_t_ns
         self._output_worker.wake.set()
         self._laser_worker.wake.set()
         if first and not quiet:
@@ -245,7 +247,9 @@ class Bridge:
 
     def release_halt(self) -> None:
         """After a person acknowledged: the relay may close again (the laser stays in STANDBY)."""
+        self._laser_worker.end_of_halt()
         self._halt_latched = False
+        self.live.halt_ns = 0
 
     def set_permit(self, permit: bool) -> None:
         """Whether the relay should be energised. Ignored while a halt is latched."""
@@ -297,6 +301,53 @@ class Bridge:
         self.laser_call(do)
 
 
+class RepeatedRecord:
+    """A record that can repeat many times a second (a laser that keeps failing its stop).
+
+    The first of a run is logged at once; the others are counted and logged as one
+    ``<kind>_repeated`` record with the count, at most every ``summary_s`` and when the run
+    ends. A misbehaving device cannot flood the session log this way.
+    """
+
+    def __init__(self, kind: str, on_event: EventSink, summary_s: float = 5.0) -> None:
+        self.kind = kind
+        self.on_event = on_event
+        self.summary_s = summary_s
+        self.total = 0
+        self._pending = 0
+        self._last_summary = 0.0
+        self._lock = threading.Lock()  # noted on the laser's thread, ended on the session's
+
+    def note(self, payload: dict[str, Any]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.total += 1
+            first = self.total == 1
+            if first:
+                self._last_summary = now
+            else:
+                self._pending += 1
+            due = not first and now - self._last_summary >= self.summary_s
+        if first:
+            self.on_event(self.kind, payload)
+        elif due:
+            self._summary()
+
+    def _summary(self) -> None:
+        with self._lock:
+            count, self._pending = self._pending, 0
+            self._last_summary = time.monotonic()
+            total = self.total
+        if count:
+            self.on_event(f"{self.kind}_repeated", {"count": count, "total": total})
+
+    def end_run(self) -> None:
+        """Log what is still counted, and start a new run (the next record is logged again)."""
+        self._summary()
+        with self._lock:
+            self.total = 0
+
+
 class _LaserWorker(_Worker):
     def __init__(self, bridge: Bridge) -> None:
         period = min(bridge.setup.laser.poll_period_ms, bridge.setup.laser.heartbeat_period_ms)
@@ -307,6 +358,16 @@ class _LaserWorker(_Worker):
         self.hb_due = 0.0
         self.poll_due = 0.0
         self.last_pulses: int | None = None
+        # A laser that lies about STOP, or never answers it, is stopped again and again
+        # while the halt lasts: each outcome is logged once per halt, then counted.
+        self.stop_confirmed = RepeatedRecord("halt_stop_confirmed", bridge.on_event)
+        self.stop_failed = RepeatedRecord("halt_stop_failed", bridge.on_event)
+        self.active_while_halted = RepeatedRecord("laser_active_while_halted", bridge.on_event)
+
+    def end_of_halt(self) -> None:
+        """The halt was released (or the bridge closes): log the counts, start afresh."""
+        for record in (self.stop_confirmed, self.stop_failed, self.active_while_halted):
+            record.end_run()
 
     def _link_lost(self, e: BridgeError) -> None:
         live = self.b.live
@@ -327,15 +388,18 @@ class _LaserWorker(_Worker):
     def _send_stop(self) -> None:
         try:
             self._timed(self.b.laser.stop)
-        except LinkLost as e:
-            self._link_lost(e)
-            return  # retried on the next wake; the relay route is already open
         except BridgeError as e:
-            self.b.on_event("halt_stop_failed", {"error": str(e)})
+            # Retried on the next wake; the relay route is already open. A STOP without an
+            # answer says nothing about the link (the heartbeat and the status poll that
+            # follow do): a laser that answers everything but STOP must not make the laser
+            # link flap. If it never confirms, laser_did_not_stop says so.
+            self.stop_failed.note({"error": str(e)[:200]})
             return
         self.b._stop_pending = False
-        self.b.stop_confirmed_t_ns = time.perf_counter_ns()
-        self.b.on_event("halt_stop_confirmed", {})
+        now_ns = time.perf_counter_ns()
+        self.b.stop_confirmed_t_ns = now_ns
+        self.b.live.stop_confirmed_ns = now_ns
+        self.stop_confirmed.note({})
         try:  # read the state the stop left behind now, not one poll later
             self._publish(self._timed(self.b.laser.status))
         except LinkLost as e:
@@ -360,8 +424,8 @@ class _LaserWorker(_Worker):
             )
         self.last_pulses = st.pulses
         if self.b._halt_latched and st.state in ("READY", "FIRING") and not self.b._stop_pending:
-            self.b._stop_pending = True  # it came back up (a panel?): stop it again
-            self.b.on_event("laser_active_while_halted", {"state": st.state})
+            self.b._stop_pending = True  # it came back up (a panel?), or lied: stop it again
+            self.active_while_halted.note({"state": st.state})
 
     def step(self) -> None:
         b = self.b
@@ -394,6 +458,7 @@ class _LaserWorker(_Worker):
     def finish(self) -> None:
         if self.b._stop_pending:
             self._send_stop()
+        self.end_of_halt()
         self.b.laser.transport.close()
 
 

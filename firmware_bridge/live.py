@@ -94,6 +94,10 @@ class LiveState:
         self.answer_worst_ms: npt.NDArray[np.float64] = np.full(len(Dev), np.nan)
         self.answer_typical_ms: npt.NDArray[np.float64] = np.full(len(Dev), np.nan)
         self._sorted = np.zeros((len(Dev), ANSWER_WINDOW))
+        # The halt path's progress (perf_counter_ns; 0 = none), written by the bridge: when
+        # the latched halt began, and when the laser last confirmed STOP.
+        self.halt_ns = 0
+        self.stop_confirmed_ns = 0
 
     def store(self, ch: Ch, value: float, fault: str | None = None) -> None:
         """A new value, or NaN with the device's reason. The reason is in place before the

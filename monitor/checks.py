@@ -18,7 +18,14 @@ import numpy.typing as npt
 
 from device_profiles.schema import Setup, SkinType
 from device_profiles.timing import LiveBudget, reaction_budget
-from firmware_bridge.live import ANSWER_WINDOW, LASER_STATE_CODES, Ch, Dev, LiveState
+from firmware_bridge.live import (
+    ANSWER_WINDOW,
+    LASER_STATE_CODES,
+    LASER_STATE_NAMES,
+    Ch,
+    Dev,
+    LiveState,
+)
 from monitor.gate import LimitTable
 
 
@@ -70,8 +77,14 @@ CHECKS: tuple[CheckSpec, ...] = (
         Severity.HALT,
         "measured answer times break the required reaction time while emission is permitted",
     ),
+    CheckSpec(
+        "laser_did_not_stop",
+        Severity.HALT,
+        "the laser did not stop: the relay is the only barrier, use the emergency stop",
+    ),
 )
 INDEX = {c.name: i for i, c in enumerate(CHECKS)}
+DID_NOT_STOP = INDEX["laser_did_not_stop"]
 HALT_MASK = np.array([c.severity is Severity.HALT for c in CHECKS], dtype=np.bool_)
 #: Conditions that refuse arming while active (all but the NOTICE ones).
 BLOCKS_ARMING = np.array([c.severity >= Severity.WARN for c in CHECKS], dtype=np.bool_)
@@ -134,6 +147,27 @@ class PulseTrend:
         return self.predicted
 
 
+class LatchedAlarm:
+    """An alarm that outlives its condition until a person resets it by name.
+
+    Set by the loop thread, reset by the session's thread: a reset that races a new latch
+    loses to it (the condition is judged again on the next cycle), never the other way.
+    """
+
+    def __init__(self) -> None:
+        self.latched = False
+        self.since_ns = 0
+        self.why = ""
+
+    def latch(self, now_ns: int, why: str) -> None:
+        if not self.latched:
+            self.since_ns, self.why = now_ns, why
+            self.latched = True
+
+    def reset(self) -> None:
+        self.latched = False
+
+
 class CheckEngine:
     """The checks of one session (its setup, its patient's skin type)."""
 
@@ -188,6 +222,14 @@ class CheckEngine:
         self._slow = np.zeros(len(Dev), dtype=np.bool_)
         self._slow_seen_ns: int | None = None
         self.measured_reaction_ms = float("nan")
+        # A halted laser has this long to confirm STOP and report STANDBY: its staleness
+        # limit (a fresh status must follow the stop) plus one serial timeout (a stop that
+        # timed out is retried once). Derived from the profile, not a number of its own.
+        self.stop_grace_ns = int(
+            (lim.stale_ms["laser"] + setup.laser.transport.timeout_ms) * 1_000_000
+        )
+        self.did_not_stop = LatchedAlarm()
+        self._judged_halt_ns = 0  # the halt whose stop confirmation was already judged
 
     def evaluate(
         self, live: LiveState, now_ns: int, emission_permitted: bool
@@ -239,7 +281,26 @@ class CheckEngine:
         too_slow = total > self.live_budget.required_ms
         a[_REACTION_UNMET] = too_slow and not emission_permitted
         a[_REACTION_EXCEEDED] = too_slow and emission_permitted
+        self._judge_stop(live, now_ns, state)
+        a[DID_NOT_STOP] = self.did_not_stop.latched
         return a
+
+    def _judge_stop(self, live: LiveState, now_ns: int, state: float) -> None:
+        """Latch ``laser_did_not_stop``: a grace time after a halt, the laser never confirmed
+        STOP (judged once per halt), or it reports READY/FIRING (judged every cycle).
+
+        The unexpected-emission check is off while a halt is latched (the bridge stops the
+        laser again); this is what notices that the laser's own stop route does not work.
+        """
+        halt_ns = live.halt_ns
+        if halt_ns == 0 or now_ns - halt_ns <= self.stop_grace_ns:
+            return
+        if halt_ns != self._judged_halt_ns:
+            self._judged_halt_ns = halt_ns
+            if live.stop_confirmed_ns < halt_ns:
+                self.did_not_stop.latch(now_ns, "had not confirmed STOP")
+        if state in self._emitting and not self.did_not_stop.latched:  # words only once
+            self.did_not_stop.latch(now_ns, "still reported " + LASER_STATE_NAMES[float(state)])
 
     def reason(self, index: int, live: LiveState) -> str:
         """Plain words for a check that just became active (not on the hot path)."""
@@ -279,6 +340,14 @@ class CheckEngine:
             return f"cooling plate {v[Ch.PLATE_TEMP_C]:.2f} °C outside {lo:g}–{hi:g} °C"
         if name == "cooler_flow_low":
             return f"coolant flow {v[Ch.FLOW_L_MIN]:.2f} L/min below {self.flow_min:g} L/min"
+        if name == "laser_did_not_stop":
+            latch = self.did_not_stop
+            late_ms = (latch.since_ns - live.halt_ns) / 1e6 if live.halt_ns else float("nan")
+            return (
+                f"the laser did not stop: it {latch.why} {late_ms:.0f} ms after the halt "
+                f"(now {live.laser_state()}); the relay is the only barrier, use the emergency "
+                "stop. Reset it by name (laser_did_not_stop) once the laser is in STANDBY"
+            )
         if name in ("settings_readback", "settings_not_approved"):
             settings = {
                 "fluence_j_cm2": float(v[Ch.FLUENCE_J_CM2]),

@@ -122,9 +122,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 speed=args.speed,
                 on_tick=view.update if view is not None else None,
             )
-    except RuntimeError as e:
+    except RuntimeError as e:  # the simulator did not start, or the report failed (ReportFailed)
         print(f"laserguard demo: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before the session started: nothing was armed
+        print("laserguard demo: interrupted before the session started", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(result))
     else:
@@ -133,16 +136,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _print_report(r: dict[str, Any]) -> None:
+    """The summary, from the report read back from the session log: it agrees with the log."""
     print(f"session {r['session_id']}  scenario {r['scenario']}  skin type {r['skin_type']}")
     print(f"  final state      {r['final_state']}")
     print(f"  pulses fired     {r['pulses_fired']} (after halt: {r['pulses_after_halt']})")
+    if r["pulses_out_of_limits"]:
+        print(f"  OUT OF LIMITS    {r['pulses_out_of_limits']} pulse(s) fired at settings outside")
+        print("                   the approved limits:")
+        for p in r["out_of_limit_pulses"]:
+            why = "; ".join(str(v["message"]) for v in p["violations"])
+            print(f"    t={p['t_s']:7.3f} s  {p['n']} pulse(s): {why}")
     print(f"  max skin temp    {r['max_skin_temp_c']} °C (limit {r['skin_temp_limit_c']} °C)")
     if r["halted"]:
-        print(f"  HALTED; latency  {r['halt_latency_ms']} ms (sensor served → laser got stop)")
+        latency = r["halt_latency_ms"]
+        if latency is None:
+            print("  HALTED           (no skin-temperature crossing: no halt latency measured)")
+        else:
+            print(f"  HALTED; latency  {latency} ms (sensor served → laser got stop)")
         for t in r["trips"]:
-            print(f"    t={t['t_s']:7.3f} s  {t['check']}: {t['reason']}")
+            note = "  (not in the log: the log failed)" if t.get("logged") is False else ""
+            print(f"    t={t['t_s']:7.3f} s  {t['check']}: {t['reason']}{note}")
+        for reason in r["halts_requested"]:
+            if reason != "interlock trip":  # that one is the trips above
+                print(f"    halt requested: {reason}")
     else:
         print("  no trip")
+    if r["end_standby_failed"]:
+        print(f"  end of session   {r['end_standby_failed']}")
+    if r["log_failed"]:
+        print(f"  SESSION LOG FAILED: {r['log_failed']}")
+    if r["view_failures"]:
+        print("  the live view failed during the session (view_failed in the log)")
     for w in r["warnings"]:
         print(f"  warning t={w['t_s']:7.3f} s  {w['check']}: {w['reason']}")
     print(f"  session log      {r['db']}  (laserguard sessions show {r['session_id'][:8]})")
@@ -178,7 +202,9 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from monitor.live_view import LiveView
     from monitor.session import Refused, Session, SessionParams
     from monitor.session_log import SessionLog
+    from monitor.shutdown import sigint_deferred
     from monitor.skin_typing import SkinTyping, SkinTypingError
+    from monitor.view_guard import ViewGuard
 
     # Every input is checked before a device is touched: bad input starts nothing.
     loaded = load(args.setup)
@@ -211,6 +237,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         return _fail("bridge", ExitStatus.REFUSED, f"refused: {e}")
     view = LiveView("bridge", args.duration)
     refused: str | None = None
+    # The view beside the session may fail; the session (and its halt) outlives it.
+    tick = ViewGuard("live view", view.update)
     try:
         session.start()
         if settings is not None:
@@ -222,16 +250,23 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         with view:
             while args.duration is None or time.monotonic() - t0 < args.duration:
-                view.update(session, time.monotonic() - t0)
+                tick(session, time.monotonic() - t0)
                 time.sleep(0.25)
     except Refused as e:
         refused = str(e)
     except KeyboardInterrupt:  # the operator's way to end a session: not a failure
         pass
     finally:
-        session.end("bridge stopped")
-        log.close()
-    print(f"session {session.session_id} ended; trips: {[t.check for t in session.trips]}")
+        with sigint_deferred():  # laser to STANDBY and the log closed, to the end
+            tick.close(session)
+            session.end("bridge stopped")
+            log.close()
+    out_of_limits = session.pulses_out_of_limits
+    print(
+        f"session {session.session_id} ended; trips: {[t.check for t in session.trips]}"
+        + (f"; PULSES OUT OF LIMITS: {out_of_limits}" if out_of_limits else "")
+        + (f"; the live view failed {tick.total_failures} time(s)" if tick.total_failures else "")
+    )
     return _bridge_exit(refused, session.trips)
 
 

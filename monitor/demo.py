@@ -4,6 +4,14 @@ The simulator runs in its own process (as the devices would), reached over a rea
 real Modbus TCP sockets. The report's halt latency is measured on the simulator's side, in
 wall-clock time: from the moment the sensor first *served* a reading beyond the limit to the
 moment the laser *received* the stop.
+
+Shutdown runs in order: the session first (laser to STANDBY, relay open, log closed), the
+simulated devices last. The simulator runs in its own process group, so a Ctrl-C
+in the terminal reaches only the demo, which then decides when the devices go; it also
+watches its stdin, so it ends with the demo even if the demo is killed.
+
+The report is read back from the session log, so the summary printed never disagrees with
+the record.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +33,7 @@ import numpy as np
 from device_profiles.loader import LoadedSetup, with_endpoints
 from device_profiles.schema import SkinType
 from firmware_bridge.live import Ch
+from monitor.gate import GateResult
 from monitor.session import (
     Refused,
     Session,
@@ -33,7 +42,9 @@ from monitor.session import (
     no_contraindications_declared,
 )
 from monitor.session_log import SessionLog
+from monitor.shutdown import sigint_deferred
 from monitor.skin_typing import SkinTyping
+from monitor.view_guard import ViewGuard, describe
 
 
 @dataclass
@@ -76,8 +87,19 @@ def sim_process(
         "--setup", setup_source, "--scenario", scenario,
         "--speed", str(speed), "--run-dir", str(run_dir),
     ]  # fmt: skip
+    cmd.append("--until-stdin-closes")
     log = (run_dir / "sim.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    # Its own process group: the terminal's SIGINT (sent to the foreground group) reaches
+    # only the demo, which ends the bridge (laser in STANDBY) before it ends the devices.
+    # The pipe on its stdin closes when this process ends, however it ends, and the
+    # simulator then stops too. (Same session: it keeps its share of the CPU as before.)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.PIPE,
+        process_group=0,
+    )
     try:
         deadline = time.monotonic() + timeout_s
         while not endpoints_file.exists():
@@ -93,6 +115,8 @@ def sim_process(
         endpoints = json.loads(endpoints_file.read_text())
         yield SimProcess(proc, run_dir, endpoints)
     finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -111,39 +135,94 @@ def halt_latency_ms(sim_events: list[dict[str, Any]]) -> float | None:
     return round((float(stop["t_wall"]) - float(crossing["t_wall"])) * 1000.0, 3)
 
 
+#: Out-of-limit pulses listed one by one in the report; all of them are counted.
+MAX_LISTED_PULSES = 20
+
+
 def report(
     session: Session,
     log: SessionLog,
     sim_events: list[dict[str, Any]],
     scenario: str,
 ) -> dict[str, Any]:
-    _, ch, val = log.telemetry(session.session_id)
+    """What happened, read back from the session log (the record), with the simulator's view.
+
+    Trips, halts and out-of-limit pulses come from the log, so the summary cannot claim
+    "no trip" where the log holds a halt. A trip the log could not take (the log failed) is
+    added from the session, marked ``"logged": False``.
+    """
+    sid = session.session_id
+    _, ch, val = log.telemetry(sid)
     skin = val[ch == int(Ch.SKIN_TEMP_C)]
     skin = skin[np.isfinite(skin)]
     pulses = [e for e in sim_events if e["kind"] == "pulse"]
     stop = next((e for e in sim_events if e["kind"] == "stop_received"), None)
-    halted = bool(session.trips)
     after = [p for p in pulses if stop is not None and p["t_wall"] > stop["t_wall"]]
+    events = log.events(
+        sid,
+        kinds=[
+            "trip",
+            "halt_requested",
+            "pulse_out_of_limits",
+            "end_standby_failed",
+            "view_failed",
+        ],
+    )
+    trips = [
+        {
+            "check": e.payload["check"],
+            "reason": e.payload["reason"],
+            "t_s": round(e.payload["t_s"], 3),
+        }
+        for e in events
+        if e.kind == "trip"
+    ]
+    logged = {(t["check"], t["reason"]) for t in trips}
+    trips += [
+        {"check": tr.check, "reason": tr.reason, "t_s": round(tr.t_s, 3), "logged": False}
+        for tr in session.trips
+        if (tr.check, tr.reason) not in logged
+    ]
+    halts = [str(e.payload["reason"]) for e in events if e.kind == "halt_requested"]
+    out_of_limits = [e.payload for e in events if e.kind == "pulse_out_of_limits"]
+    end_standby = [e.payload for e in events if e.kind == "end_standby_failed"]
+    halted = bool(trips or halts)
     return {
-        "session_id": session.session_id,
+        "session_id": sid,
         "scenario": scenario,
         "profile": f"{session.setup.name} v{session.setup.version}",
         "profile_digest": session.loaded.digest,
         "skin_type": session.params.skin_type.value,
         "halted": halted,
-        "trips": [
-            {"check": tr.check, "reason": tr.reason, "t_s": round(tr.t_s, 3)}
-            for tr in session.trips
-        ],
+        "trips": trips,
+        "halts_requested": halts,
         "warnings": [w.as_dict() for w in session.warnings],
         "pulses_fired": len(pulses),
         "pulses_after_halt": len(after),
+        "pulses_out_of_limits": sum(int(p["n"]) for p in out_of_limits),
+        "out_of_limit_pulses": [
+            {
+                "t_s": round(p["t_s"], 3),
+                "n": p["n"],
+                "total": p["total"],
+                "settings": p["settings"],
+                "violations": p["violations"],
+            }
+            for p in out_of_limits[:MAX_LISTED_PULSES]
+        ],
+        "end_standby_failed": end_standby[0]["error"] if end_standby else None,
+        "view_failures": sum(1 for e in events if e.kind == "view_failed"),
+        "log_failed": session.writer.failed,
         "max_skin_temp_c": round(float(skin.max()), 2) if skin.size else None,
         "halt_latency_ms": halt_latency_ms(sim_events) if halted else None,
         "skin_temp_limit_c": session.engine.skin_high,
         "loop_lateness_ms": session.loop.lateness().as_dict(),
         "final_state": str(session.state),
     }
+
+
+class ReportFailed(RuntimeError):
+    """The session ended and is in its log, but its report could not be built."""
 
 
 def run_demo(
@@ -175,27 +254,47 @@ def run_demo(
             meta={"scenario": scenario_name, "speed": speed, "endpoints": sim.endpoints},
         )
         session = Session(loaded, log, params, setup=setup, realtime=True)
+        tick = ViewGuard("live view", on_tick) if on_tick is not None else None
+        gate: GateResult | None = None
+        # From the first Ctrl-C on, the shutdown and the report run to their end: a second
+        # Ctrl-C is noted, not raised half-way through the standby.
+        shutting_down = ExitStack()
         try:
-            session.start()
-            gate = session.request_settings(settings)
-            if gate.ok:
-                session.arm()
-            t_start = time.monotonic()
-            while duration_s is None or (time.monotonic() - t_start) * speed < duration_s:
-                if on_tick is not None:
-                    on_tick(session, (time.monotonic() - t_start) * speed)
-                time.sleep(tick_s)
-        except Refused as e:
-            session._event("demo_refused", {"reason": str(e)})
-        except KeyboardInterrupt:
-            pass
+            try:
+                session.start()
+                gate = session.request_settings(settings)
+                if gate.ok:
+                    session.arm()
+                t_start = time.monotonic()
+                while duration_s is None or (time.monotonic() - t_start) * speed < duration_s:
+                    if tick is not None:
+                        tick(session, (time.monotonic() - t_start) * speed)
+                    time.sleep(tick_s)
+            except Refused as e:
+                session._event("demo_refused", {"reason": str(e)})
+            except KeyboardInterrupt:
+                pass
+            finally:
+                # In order: the bridge puts the laser in STANDBY and opens the relay while
+                # the devices still answer; the simulator ends after this block.
+                shutting_down.enter_context(sigint_deferred())
+                if tick is not None:
+                    tick.close(session)
+                if session.state is not State.ENDED:
+                    session.end("demo finished")
+            time.sleep(0.05)  # the simulator's last events (the stop it received) reach its file
+            try:
+                result = report(session, log, sim.events(), scenario_name)
+            except Exception as e:  # the record is safe in the log; only its summary failed
+                raise ReportFailed(
+                    f"session {session.session_id} ended and is in the log {db_path}, but its "
+                    f"report failed: {describe(e)}"
+                ) from e
+            finally:
+                log.close()
         finally:
-            if session.state is not State.ENDED:
-                session.end("demo finished")
-        time.sleep(0.05)
-        result = report(session, log, sim.events(), scenario_name)
-        result["gate"] = gate.explain() if "gate" in locals() else None
-        log.close()
+            shutting_down.close()
+        result["gate"] = gate.explain() if gate is not None else None
     result["run_dir"] = str(run_dir)
     result["db"] = str(db_path)
     return result

@@ -22,6 +22,7 @@ import gc
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -37,6 +38,7 @@ from monitor.checks import BLOCKS_ARMING, CHECKS, HALT_MASK, INDEX, CheckEngine
 from monitor.gate import GateResult
 from monitor.interlock import InterlockLoop
 from monitor.log_writer import LogWriter
+from monitor.pulse_limits import PulseJudge
 from monitor.risk import RiskOutcome, assess
 from monitor.session_log import SessionLog
 from monitor.skin_typing import SkinTyping
@@ -171,6 +173,7 @@ class Session:
         self.engine = CheckEngine(self.setup, params.skin_type)
         if params.risk.arming_allowed:  # a relative contraindication tightens, never widens
             self.engine.table = self.engine.table.restricted(params.risk.restrictions)
+        self.pulse_judge = PulseJudge(self.engine.table, params.skin_type)
         self.bridge = Bridge(
             self.setup,
             on_event=self._bridge_event,
@@ -224,8 +227,17 @@ class Session:
 
     def _bridge_event(self, kind: str, payload: dict[str, Any]) -> None:
         self._event(kind, payload)
-        if kind == "pulses" and self.test_spots is not None:
-            self._count_test_spots(int(payload["n"]))
+        if kind == "pulses":
+            bad = self.pulse_judge.judge(payload["n"], payload["total"], payload["settings"])
+            if bad is not None:
+                self._event("pulse_out_of_limits", bad.as_record())
+            if self.test_spots is not None:
+                self._count_test_spots(int(payload["n"]))
+
+    @property
+    def pulses_out_of_limits(self) -> int:
+        """Pulses the laser reported at settings outside the session's limits."""
+        return self.pulse_judge.out_of_limits
 
     # --- test-spot mode ------------------------------------------------------------------------
 
@@ -492,8 +504,14 @@ class Session:
         try:
             self.bridge.laser_call(to_standby)
         except (BridgeError, TimeoutError) as e:
-            self.bridge.halt(f"laser did not go to STANDBY: {e}")
-            raise Refused(f"the laser did not go to STANDBY; halted: {e}") from e
+            detail = (
+                str(e) or f"no answer ({type(e).__name__}): the laser worker is still stopping it"
+            )
+            why = f"laser did not go to STANDBY: {detail}"
+            self.loop.halted = True  # the loop must not read the stop in flight as a new fault
+            self.bridge.halt(why)
+            self._halted_by("laser_standby", why)  # a halt is a trip, in the log and the summary
+            raise Refused(f"the laser did not go to STANDBY; halted: {detail}") from e
         with self._lock:  # only now: the laser has left READY, so this is no unexpected emission
             self.loop.emission_permitted = False
             self.bridge.set_permit(False)
@@ -501,10 +519,24 @@ class Session:
                 self.state = State.STANDBY
         self._event("standby", {"by": who or self.params.operator})
 
-    def acknowledge(self, who: str, reason: str) -> None:
-        """A person releases a latched halt, with a reason. Refused while a cause persists."""
+    def acknowledge(self, who: str, reason: str, *, reset: Iterable[str] = ()) -> None:
+        """A person releases a latched halt, with a reason. Refused while a cause persists.
+
+        ``laser_did_not_stop`` outlives its cause: only an acknowledgement that names it in
+        ``reset`` clears it, and only once the laser reports STANDBY again (fresh), so that
+        acknowledging one alarm never clears this one behind it.
+        """
         if not reason.strip():
             raise Refused("an acknowledgement needs a reason")
+        resets = sorted(set(reset))
+        unknown = [name for name in resets if name != "laser_did_not_stop"]
+        if unknown:
+            raise Refused(f"only laser_did_not_stop is reset by name, not {', '.join(unknown)}")
+        with self._lock:
+            if self.state is not State.HALTED:
+                raise Refused(f"nothing to acknowledge (state {self.state})")
+        if self.engine.did_not_stop.latched:
+            self._reset_did_not_stop(who, reason, "laser_did_not_stop" in resets)
         self._wait_fresh_evaluation()
         with self._lock:
             if self.state is not State.HALTED:
@@ -518,9 +550,49 @@ class Session:
             self.bridge.release_halt()
             self.loop.halted = False
             self.state = State.STANDBY
-        self._event("acknowledged", {"by": who, "reason": reason})
+        self._event("acknowledged", {"by": who, "reason": reason, "reset": resets})
+
+    def _reset_did_not_stop(self, who: str, reason: str, named: bool) -> None:
+        live = self.bridge.live
+        age_ns = time.perf_counter_ns() - int(live.fresh_ns[Dev.LASER])
+        fresh = bool(live.link_ok[Dev.LASER]) and age_ns <= self.engine.stale_ns[Dev.LASER]
+        state = live.laser_state()
+        if not named:
+            why = (
+                "the laser did not stop (laser_did_not_stop): the relay is the only barrier; "
+                "name it to reset it, once the laser is in STANDBY"
+            )
+        elif state != "STANDBY" or not fresh:
+            why = (
+                f"laser_did_not_stop cannot be reset: the laser reports {state}"
+                f"{'' if fresh else ' (no fresh status)'}, not STANDBY; use the emergency stop"
+            )
+        else:
+            self.engine.did_not_stop.reset()
+            self._event("alarm_reset", {"check": "laser_did_not_stop", "by": who, "reason": reason})
+            return
+        self._event("acknowledge_refused", {"by": who, "reason": reason, "why": why})
+        raise Refused(why)
 
     # --- views ---------------------------------------------------------------------------------
+
+    def view_failed(self, view: str, error: str) -> None:
+        """A view, report or tick beside the session raised: logged, and never raised here.
+
+        While the laser may emit it is halted: the view was how a person sees the alarms.
+        In STANDBY or HALTED the session simply goes on (the failure is in the log).
+        """
+        self._event("view_failed", {"view": view, "error": error})
+        if self.state is State.READY:
+            self.loop.halted = True  # the loop must not read the stop in flight as a new fault
+            self.bridge.halt(f"the {view} failed")
+            self._halted_by("view_failed", f"the {view} failed ({error}): nobody sees the alarms")
+
+    def view_failures(self, view: str, count: int, last_error: str, why: str) -> None:
+        """A run of failures of one view, logged once with its count when it ends."""
+        self._event(
+            "view_failures", {"view": view, "count": count, "last_error": last_error, "ended": why}
+        )
 
     def snapshot(self) -> dict[str, Any]:
         live = self.bridge.live
@@ -548,6 +620,7 @@ class Session:
                 "rep_rate_hz": num(Ch.REP_RATE_HZ),
             },
             "pulses": num(Ch.LASER_PULSES),
+            "pulses_out_of_limits": self.pulses_out_of_limits,
             "links": {d.name.lower(): bool(live.link_ok[d]) for d in Dev},
             "permit": self.bridge.permit,
             "active_conditions": self.loop.active_names(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -41,6 +42,12 @@ def add_sim_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="serve the skin sensor with Modbus RTU framing on its TCP socket "
         "(reach it as a modbus_rtu transport with port socket://HOST:PORT)",
     )
+    parser.add_argument(
+        "--until-stdin-closes",
+        action="store_true",
+        help="also stop when stdin reaches end of file (a parent that holds a pipe to it: "
+        "the devices end with that parent, however it ends)",
+    )
     parser.set_defaults(func=run_sim)
     return parser
 
@@ -62,6 +69,16 @@ def _status_line(snap: dict[str, Any]) -> str:
     )
 
 
+def _stop_at_eof(stop: threading.Event) -> None:
+    """Read stdin to its end (the parent closed the pipe, or died), then stop the devices."""
+    try:
+        while os.read(sys.stdin.fileno(), 4096):
+            pass
+    except (OSError, ValueError) as e:  # no readable stdin: as good as closed
+        print(f"sim: stdin unreadable ({e}); stopping", file=sys.stderr, flush=True)
+    stop.set()
+
+
 def run_sim(args: argparse.Namespace) -> int:
     if not args.speed > 0:
         print("sim: --speed must be positive", file=sys.stderr)
@@ -81,6 +98,10 @@ def run_sim(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    if args.until_stdin_closes:
+        threading.Thread(
+            target=_stop_at_eof, args=(stop,), name="sim-stdin-watch", daemon=True
+        ).start()
     try:
         with SimRunner(
             setup,

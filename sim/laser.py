@@ -9,6 +9,11 @@ Fail-safe, like a real laser's remote interlock: the laser drops to STANDBY by i
 no ``HB`` arrives for ``heartbeat_timeout_ms`` (wall time: the bridge is real), and cannot
 emit or arm while the interlock loop (the relay) is open.
 
+A hostile laser for the halt path (``break_stop``, a scenario's ``laser_stop_fault``): it
+answers STOP with "OK STOPPED" and keeps firing, or never answers STOP; optionally its
+interlock input is stuck, so it keeps *reporting* READY/FIRING with the relay open. The relay
+still cuts the beam (``fire`` needs it closed): that is what the relay is for.
+
 A pty has no control lines (setting DTR on one silently does nothing), which is why the
 interlock is a Modbus relay module here, not a serial line.
 """
@@ -27,6 +32,7 @@ from device_profiles.schema import LASER_SETTINGS, Laser
 from sim.world import World
 
 State = Literal["STANDBY", "READY", "FIRING", "FAULT"]
+StopFault = Literal["lie", "none"]
 
 #: Settings the laser powers up with; the bridge sets its own before arming.
 POWER_ON_SETTINGS = {"fluence_j_cm2": 60.0, "pulse_ms": 20.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
@@ -48,12 +54,21 @@ class LaserModel:
         self.last_heartbeat: float | None = None  # time.monotonic()
         self.heartbeat_lost = False
         self._next_pulse_s: float | None = None
+        self.stop_fault: StopFault | None = None
+        self.ignores_interlock = False
         world.laser = self
 
     # --- commands --------------------------------------------------------------------------
 
-    def handle_line(self, line: str) -> str:
-        """One command line (without terminator) in, one reply line out."""
+    def break_stop(self, reply: StopFault | None, *, ignores_interlock: bool = False) -> None:
+        """From now on STOP is answered with a lie ("lie"), not at all ("none"), or works
+        again (None); ``ignores_interlock``: the relay opening no longer changes the state."""
+        self.stop_fault = reply
+        self.ignores_interlock = ignores_interlock
+        self.world.record("laser_stop_fault", stop_reply=reply, ignores_interlock=ignores_interlock)
+
+    def handle_line(self, line: str) -> str | None:
+        """One command line (without terminator) in, one reply line out (None: no reply)."""
         self.world.advance()
         command = line.strip()
         if command not in _QUIET:
@@ -62,7 +77,7 @@ class LaserModel:
         self.world.advance()
         return reply
 
-    def _dispatch(self, command: str) -> str:
+    def _dispatch(self, command: str) -> str | None:
         words = command.split()
         match words:
             case ["STATUS?"]:
@@ -77,8 +92,11 @@ class LaserModel:
                 self._go("STANDBY", "standby command")
                 return "OK STANDBY"
             case ["STOP"]:
-                self.world.record("stop_received", state=self.state)
-                self._go("STANDBY", "stop command")
+                self.world.record("stop_received", state=self.state, fault=self.stop_fault)
+                if self.stop_fault == "none":
+                    return None
+                if self.stop_fault is None:
+                    self._go("STANDBY", "stop command")
                 return "OK STOPPED"
             case ["SET", word, value] if word in _SETTER_WORDS:
                 return self._set(word, value)
@@ -128,6 +146,8 @@ class LaserModel:
             self._go("READY", "trigger released")
 
     def on_interlock(self, closed: bool) -> None:
+        if self.ignores_interlock:
+            return  # a stuck interlock input: the state it reports no longer follows the relay
         if not closed and self.state in ("READY", "FIRING"):
             self._go("STANDBY", "interlock open")
 
@@ -217,7 +237,9 @@ class SimLaser:
             raw, self._buffer = self._buffer.split(b"\n", 1)
             line = raw.rstrip(b"\r").decode("ascii", errors="replace")
             if line.strip():
-                self._write(self.model.handle_line(line))
+                reply = self.model.handle_line(line)
+                if reply is not None:
+                    self._write(reply)
         if len(self._buffer) > _MAX_LINE:
             # Line noise without a terminator: a real laser's input buffer would overflow too.
             self._buffer = b""

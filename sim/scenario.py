@@ -83,8 +83,28 @@ class PanelSet(_Event):
     value: float = Field(gt=0)
 
 
+class LaserStopFault(_Event):
+    """The laser's own stop route fails from now on (a hostile device for the halt path).
+
+    ``stop_reply: lie`` answers STOP with its normal confirmation and keeps its state;
+    ``stop_reply: none`` never answers STOP (every other command still works). With
+    ``ignores_interlock`` its remote-interlock input is stuck too: it keeps reporting READY or
+    FIRING when the relay opens (the relay still cuts the beam: no pulse fires).
+    """
+
+    action: Literal["laser_stop_fault"]
+    stop_reply: Literal["lie", "none"]
+    ignores_interlock: bool = False
+
+
 ScenarioEvent = Annotated[
-    Trigger | CoolerFailure | SensorFreeze | SensorLinkLost | SensorSlow | PanelSet,
+    Trigger
+    | CoolerFailure
+    | SensorFreeze
+    | SensorLinkLost
+    | SensorSlow
+    | PanelSet
+    | LaserStopFault,
     Field(discriminator="action"),
 ]
 

@@ -18,6 +18,7 @@ from sim.clock import SimClock
 from sim.plate import ContactPlate
 from sim.scenario import (
     CoolerFailure,
+    LaserStopFault,
     PanelSet,
     Scenario,
     ScenarioEvent,
@@ -125,3 +126,6 @@ class World:
             case PanelSet(setting=setting, value=value):
                 if self.laser is not None:
                     self.laser.panel_set(setting, value)
+            case LaserStopFault(stop_reply=reply, ignores_interlock=ignores):
+                if self.laser is not None:
+                    self.laser.break_stop(reply, ignores_interlock=ignores)

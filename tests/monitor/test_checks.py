@@ -342,3 +342,63 @@ def test_item6_a_slow_halt_route_breaks_the_budget_too(
     assert "reaction_time_exceeded" in names(engine.evaluate(live, now, emission_permitted=True))
     why = engine.reason(INDEX["reaction_time_exceeded"], live)
     assert f"{dev.name.lower()} answers in up to {ms:.1f} ms" in why
+
+
+# --- item 2: a laser that ignores or lies about STOP ---------------------------------------
+
+
+def halted(live: LiveState, engine: CheckEngine, now: int, *, confirmed: bool) -> None:
+    """The bridge halted just over the grace time ago; the laser answered STOP or not."""
+    live.halt_ns = now - engine.stop_grace_ns - 1_000_000
+    live.stop_confirmed_ns = live.halt_ns + 2_000_000 if confirmed else 0
+
+
+def test_item2_a_laser_firing_after_a_confirmed_stop_is_laser_did_not_stop(
+    engine: CheckEngine, now: int
+) -> None:
+    """It said "OK STOPPED" and still reports FIRING: a high-priority alarm of its own, on
+    top of the halt (while a halt is latched the loop calls the emission permitted)."""
+    live = healthy(now)
+    live.store(Ch.LASER_STATE, LASER_STATE_CODES["FIRING"])
+    live.halt_ns = now - 1_000_000  # within the grace time: the stop may still be on its way
+    live.stop_confirmed_ns = live.halt_ns + 500_000
+    assert "laser_did_not_stop" not in names(engine.evaluate(live, now, emission_permitted=True))
+    halted(live, engine, now, confirmed=True)
+    assert names(engine.evaluate(live, now, emission_permitted=True)) == {"laser_did_not_stop"}
+    assert HALT_MASK[INDEX["laser_did_not_stop"]]
+    reason = engine.reason(INDEX["laser_did_not_stop"], live)
+    assert "still reported FIRING" in reason and "use the emergency stop" in reason
+    # Latched: the laser back in STANDBY does not clear it; only a reset does.
+    live.store(Ch.LASER_STATE, LASER_STATE_CODES["STANDBY"])
+    assert names(engine.evaluate(live, now, emission_permitted=True)) == {"laser_did_not_stop"}
+    engine.did_not_stop.reset()
+    assert names(engine.evaluate(live, now, emission_permitted=True)) == set()
+
+
+def test_item2_a_stop_never_confirmed_is_laser_did_not_stop(engine: CheckEngine, now: int) -> None:
+    """No answer to STOP (the relay dropped the laser to STANDBY): its own stop route failed."""
+    live = healthy(now)
+    halted(live, engine, now, confirmed=False)
+    active = names(engine.evaluate(live, now, emission_permitted=True))
+    assert active == {"laser_did_not_stop"}
+    assert "had not confirmed STOP" in engine.reason(INDEX["laser_did_not_stop"], live)
+    # Judged once per halt: after a person's reset it does not come back for the same halt...
+    engine.did_not_stop.reset()
+    assert names(engine.evaluate(live, now, emission_permitted=True)) == set()
+    # ... but a laser that comes up again while halted does.
+    live.store(Ch.LASER_STATE, LASER_STATE_CODES["READY"])
+    assert names(engine.evaluate(live, now, emission_permitted=True)) == {"laser_did_not_stop"}
+
+
+def test_item2_a_laser_that_stops_in_time_raises_nothing(engine: CheckEngine, now: int) -> None:
+    live = healthy(now)
+    halted(live, engine, now, confirmed=True)
+    assert names(engine.evaluate(live, now, emission_permitted=True)) == set()
+    live.halt_ns = 0  # the halt released: nothing to judge
+    live.store(Ch.LASER_STATE, LASER_STATE_CODES["READY"])
+    assert names(engine.evaluate(live, now, emission_permitted=True)) == set()
+
+
+def test_item2_stop_grace_comes_from_the_profile(engine: CheckEngine) -> None:
+    # laser staleness 200 ms + serial timeout 50 ms in the bundled profile
+    assert engine.stop_grace_ns == 250_000_000

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 from rich.console import Console
 
 from monitor.live_view import LiveView, sparkline
@@ -32,12 +33,13 @@ def snapshot(state: str, skin: float | None) -> dict[str, Any]:
     }
 
 
-def render(state: str, skin: float | None) -> str:
+def render(state: str, skin: float | None, recent: tuple[float, ...] = (30.0, 40.0, 44.5)) -> str:
+    history = np.array(recent)
     session = SimpleNamespace(
         snapshot=lambda: snapshot(state, skin),
-        loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(3), np.array([30.0, 40.0, 44.5]))),
+        loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(len(history)), history)),
     )
-    console = Console(width=120, record=True, color_system=None)
+    console = Console(width=140, record=True, color_system=None)
     console.print(LiveView("cooling-failure", 20.0).render(session, 13.0))  # type: ignore[arg-type]
     return console.export_text()
 
@@ -60,3 +62,38 @@ def test_missing_values_show_as_dashes_not_zero() -> None:
 def test_sparkline_spans_its_range() -> None:
     assert sparkline([0.0, 5.0, 10.0], 0.0, 10.0) == "▁▄█"
     assert sparkline([], 0.0, 1.0) == ""
+
+
+@pytest.mark.parametrize(
+    "stuck_c",
+    [46.5, 60.0, 327.67, float("inf")],  # hot, very hot, an int16 0x7FFF at 0.01 °C, overflow
+)
+def test_item1_a_sustained_high_skin_temperature_renders(stuck_c: float) -> None:
+    """Every reading far above the limit (stuck-hot sensor, sentinel, overheating): the view
+    still shows the halt, the value and a full-height chart, instead of raising."""
+    text = render("HALTED", stuck_c, recent=(stuck_c,) * 60)
+    assert "HALT LATCHED" in text
+    assert "█" * 60 in text
+    assert "43–45 °C scale, limit 44 °C ▲ above scale" in text
+
+
+def test_item1_sparkline_is_total() -> None:
+    assert sparkline([50.0, 50.0], 49.0, 45.0) == "██"  # a reversed scale is read the right way
+    assert sparkline([float("nan"), 1.0, float("-inf")], 0.0, 1.0) == " █▁"
+    assert sparkline([1.0], float("nan"), 2.0) == "█"
+
+
+def test_item2_a_laser_that_did_not_stop_is_shown_above_everything() -> None:
+    session = SimpleNamespace(
+        snapshot=lambda: {
+            **snapshot("HALTED", 30.0),
+            "active_conditions": ["laser_did_not_stop"],
+            "pulses_out_of_limits": 1,
+        },
+        loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(1), np.array([30.0]))),
+    )
+    console = Console(width=140, record=True, color_system=None)
+    console.print(LiveView("laser-ignores-stop", None).render(session, 3.0))  # type: ignore[arg-type]
+    text = console.export_text()
+    assert "*** THE LASER DID NOT STOP: the relay is the only barrier, use the emergency" in text
+    assert "*** 1 pulse(s) fired at settings outside the approved limits" in text

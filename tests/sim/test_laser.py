@@ -136,3 +136,50 @@ def test_panel_knob_changes_the_status_reply(run_sim: RunSim, laser_port: OpenPo
     wait_until(lambda: laser.status()["f"] == "260.0", 1.0)
     assert laser.status()["state"] == "STANDBY"
     assert any(e["kind"] == "scenario" and e["action"] == "panel_set" for e in runner.events())
+
+
+def test_item2_a_laser_that_lies_about_stop_keeps_firing(
+    setup: Setup, run_sim: RunSim, laser_port: OpenPort
+) -> None:
+    """The hostile laser the halt path is tested against: "OK STOPPED", and still FIRING;
+    its stuck interlock input keeps it reporting FIRING when the relay opens, but the relay
+    still cuts the beam."""
+    runner = run_sim(
+        make_scenario(
+            {"t_s": 0.0, "action": "trigger", "pressed": True},
+            {
+                "t_s": 0.0,
+                "action": "laser_stop_fault",
+                "stop_reply": "lie",
+                "ignores_interlock": True,
+            },
+        )
+    )
+    laser = laser_port(runner)
+    with Keepalive(laser, runner.endpoints["interlock"], coil(setup)) as bridge:
+        assert laser.command("ARM") == "OK READY"
+        wait_until(lambda: int(laser.status()["pulses"]) >= 2, 2.0)
+        assert laser.command("STOP") == "OK STOPPED"
+        assert laser.status()["state"] == "FIRING"
+        bridge.relay_permit = False
+        wait_until(lambda: not runner.snapshot()["relay_closed"], 1.0)
+        held = laser.status()["pulses"]
+        time.sleep(0.15)  # 1.5 simulated seconds at 1 Hz
+        assert laser.status() == {**laser.status(), "state": "FIRING", "pulses": held}
+    assert [e["fault"] for e in runner.events() if e["kind"] == "stop_received"] == ["lie"]
+
+
+def test_item2_a_laser_that_never_answers_stop_answers_everything_else(
+    run_sim: RunSim, laser_port: OpenPort
+) -> None:
+    runner = run_sim(
+        make_scenario({"t_s": 0.0, "action": "laser_stop_fault", "stop_reply": "none"})
+    )
+    laser = laser_port(runner)
+    laser.port.timeout = 0.2
+    laser.port.write(b"STOP\r\n")
+    assert laser.port.readline() == b""  # no reply at all
+    assert laser.command("HB") == "OK HB"
+    assert laser.status()["state"] == "STANDBY"
+    runner.call(lambda: runner.laser.break_stop(None) if runner.laser else None)
+    assert laser.command("STOP") == "OK STOPPED"  # repaired

@@ -22,6 +22,8 @@ def test_bundled_scenarios_load() -> None:
         "sensor-lost",
         "panel-overlimit",
         "sensor-slow",
+        "laser-ignores-stop",
+        "laser-silent-stop",
     }
     for name in scenario_names():
         assert load_scenario(name).name == name
