@@ -150,8 +150,10 @@ def test_item1_the_bridge_outlives_a_skin_temperature_stuck_far_above_the_limit(
             if bridge.poll() is None:
                 bridge.kill()
                 bridge.wait()
-    assert bridge.returncode == 0, err[-2000:]
+    # It ran its whole duration, halted: exit 1 says "halted", with the reason in one line.
+    assert bridge.returncode == 1, err[-2000:]
     assert "Traceback" not in err
+    assert "halted: skin_temp_high" in err
     assert "'skin_temp_high'" in out
     _, events = only_session(db)
     assert next(t.payload["check"] for t in kinds_of(events, "trip")) == "skin_temp_high"
