@@ -151,6 +151,9 @@ class Bridge:
         self._permit = False
         self._permit_generation = 0
         self.halt_t_ns: int | None = None
+        # The laser's pulse counter at its first status read: what the log last knew of it
+        # is reconciled against this (pulses fired while no bridge was logging).
+        self.first_pulse_total: int | None = None
         self.stop_confirmed_t_ns: int | None = None
         self.relay_opened_t_ns: int | None = None
         # The interlock's own heartbeat; the relay is never energised while it is not beating.
@@ -322,6 +325,8 @@ class _LaserWorker(_Worker):
 
     def _publish(self, st: LaserStatus) -> None:
         live = self.b.live
+        if self.b.first_pulse_total is None:  # before mark_fresh: set once the laser is fresh
+            self.b.first_pulse_total = st.pulses
         for name, ch in SETTING_CHANNELS.items():
             live.store(ch, st.settings[name])
         live.store(Ch.LASER_STATE, LASER_STATE_CODES[st.state])

@@ -31,6 +31,7 @@ from monitor.checks import CHECKS, HALT_MASK, CheckEngine
 from monitor.gate import GateResult
 from monitor.interlock import InterlockLoop
 from monitor.log_writer import LogWriter
+from monitor.pulse_reconcile import KIND_COUNTER, reconcile
 from monitor.risk import RiskOutcome, assess
 from monitor.session_log import SessionLog
 from monitor.skin_typing import SkinTyping
@@ -127,6 +128,7 @@ class Session:
                     self.setup.limits.skin_temp_c.high,
                 ],
                 "required_reaction_ms": budget.required_ms,
+                "laser_id": self.setup.name,  # whose pulse counter this session reconciles
             },
         )
         clinic = self.setup.clinic
@@ -252,6 +254,12 @@ class Session:
             raise Refused(why)
         self.state = State.STANDBY
         self._event("connected", {"laser_state": live.laser_state()})
+        # The laser's counter as first read, and any pulses it fired that no session logged.
+        counter = self.bridge.first_pulse_total
+        self._event(KIND_COUNTER, {"total": counter})
+        gap = reconcile(self.log, self.setup.name, self.session_id, counter)
+        if gap is not None:
+            self._event(*gap)
         self.loop.start()
 
     def end(self, reason: str = "operator ended the session") -> None:
