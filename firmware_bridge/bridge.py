@@ -329,7 +329,9 @@ class _LaserWorker(_Worker):
             self.b.first_pulse_total = st.pulses
         for name, ch in SETTING_CHANNELS.items():
             live.store(ch, st.settings[name])
+            self.b.on_telemetry(ch, st.settings[name])  # logged on change (a panel knob)
         live.store(Ch.LASER_STATE, LASER_STATE_CODES[st.state])
+        self.b.on_telemetry(Ch.LASER_STATE, LASER_STATE_CODES[st.state])
         live.store(Ch.LASER_PULSES, float(st.pulses))
         live.mark_fresh(Dev.LASER)
         if not live.link_ok[Dev.LASER]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,8 @@ TELEMETRY_FORMAT = "t_s<f8,channel<i4,value<f8"
 MAX_LIST_ITEMS = 1000
 MAX_PAYLOAD_BYTES = 64 * 1024
 _ELLIPSIS = "…"
+_BOUNDED_SUFFIX = re.compile(r"… \(\d+ bytes, sha256 [0-9a-f]{64}\)\Z")
+_SUFFIX_MAX_CHARS = 100
 
 
 def _json_default(obj: object) -> object:
@@ -81,8 +84,14 @@ def telemetry_digest(
 
 
 def bound_text(text: str, max_chars: int) -> str:
-    """``text`` if it is short enough, else its prefix, its size in bytes and its SHA-256."""
-    if len(text) <= max_chars:
+    """``text`` if it is short enough, else its prefix, its size in bytes and its SHA-256.
+
+    A string bounded once is left as it is (so bounding twice keeps the first hash, the one
+    of the original): at most ``max_chars`` plus the suffix, it is bounded already.
+    """
+    if len(text) <= max_chars or (
+        len(text) <= max_chars + _SUFFIX_MAX_CHARS and _BOUNDED_SUFFIX.search(text)
+    ):
         return text
     # surrogatepass: a string decoded with errors="surrogateescape" still hashes.
     raw = text.encode("utf-8", "surrogatepass")

@@ -30,6 +30,7 @@ from firmware_bridge.live import Ch, Dev
 from monitor.checks import CHECKS, HALT_MASK, CheckEngine
 from monitor.gate import GateResult
 from monitor.interlock import InterlockLoop
+from monitor.log_policy import TelemetryPolicy
 from monitor.log_writer import LogWriter
 from monitor.pulse_reconcile import KIND_COUNTER, reconcile
 from monitor.risk import RiskOutcome, assess
@@ -147,7 +148,9 @@ class Session:
         )
         self.t0_wall = time.time()
         self.t0_ns = time.perf_counter_ns()
-        self.writer = LogWriter(log, on_failure=self._log_failed)
+        self.writer = LogWriter(
+            log, on_failure=self._log_failed, telemetry_policy=TelemetryPolicy()
+        )
         self.engine = CheckEngine(self.setup, params.skin_type)
         if params.risk.arming_allowed:  # a relative contraindication tightens, never widens
             self.engine.table = self.engine.table.restricted(params.risk.restrictions)

@@ -219,11 +219,11 @@ class SessionLog:
         path: str | Path,
         *,
         read_only: bool = False,
-        max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+        max_field_chars: int | None = None,
     ) -> None:
         self._path = Path(path)
         self._read_only = read_only
-        self._max_field_chars = max_field_chars
+        self._max_field_chars = max_field_chars or DEFAULT_MAX_FIELD_CHARS
         self._lock = threading.Lock()
         self._ended: dict[str, bool] = {}  # session_id -> ended, for sessions seen by this writer
         self._conn: sqlite3.Connection | None = None
