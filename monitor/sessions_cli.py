@@ -198,6 +198,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         return _error(err)
     info, events, channel, value = read.info, read.events, read.channel, read.value
     summary = _telemetry_summary(channel, value)
+    policy = next((e.payload for e in events if e.kind == "telemetry_policy"), {})
+    on_change = set(policy.get("on_change", []))
     if args.json:
         doc = {
             "session": asdict(info),
@@ -223,8 +225,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"telemetry {channel.shape[0]} rows")
     for ch, s in summary.items():
         nan_note = f"  ({s['n_nan']} NaN)" if s["n_nan"] else ""
+        name = _channel_name(ch)
+        step_note = "  (stored on change)" if name in on_change else ""
         print(
-            f"  {_channel_name(ch):<22} n={s['n']}  min={s['min']:.6g}  max={s['max']:.6g}{nan_note}"
+            f"  {name:<22} n={s['n']}  min={s['min']:.6g}  max={s['max']:.6g}{nan_note}{step_note}"
         )
     return EXIT_OK
 
