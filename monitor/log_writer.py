@@ -4,7 +4,8 @@ The interlock loop calls ``event()`` and ``telemetry()``; both only append to an
 queue and return. A daemon thread drains the queue and writes consecutive events with
 ``SessionLog.append_many`` and consecutive telemetry samples as one
 ``SessionLog.append_telemetry`` batch, so the order of events and telemetry in the log is the
-order they were enqueued, at the granularity of those runs.
+order they were enqueued, at the granularity of those runs. A whole drain is one transaction
+(``SessionLog.batch``): one fsync, however many runs, all written or none.
 
 When it drains: within ``flush_interval_s`` of an event (or a ``flush()``), and at least
 every ``telemetry_flush_s`` otherwise. Telemetry alone waits for the longer period because
@@ -262,31 +263,33 @@ class LogWriter:
         return out
 
     def _write(self, items: list[tuple[int, Any]]) -> None:
-        run: list[Any] = []
-        run_tag = -1
+        """Everything drained, in order, in one transaction: one commit (one fsync) per drain."""
+        runs: list[tuple[int, list[Any]]] = []
         for tag, obj in items:
-            if self._failed is not None:
-                return
             if tag == _FLUSH:
                 continue  # items before it are written before any waiter is released
-            if tag != run_tag or (tag == _TELEMETRY and obj[0] != run[0][0]):
-                self._write_run(run_tag, run)
-                run, run_tag = [], tag
-            run.append(obj)
-        if self._failed is None:
-            self._write_run(run_tag, run)
-
-    def _write_run(self, tag: int, run: list[Any]) -> None:
-        if not run:
+            if (
+                not runs
+                or tag != runs[-1][0]
+                or (tag == _TELEMETRY and obj[0] != runs[-1][1][0][0])
+            ):
+                runs.append((tag, []))
+            runs[-1][1].append(obj)
+        if not runs or self._failed is not None:
             return
         try:
-            if tag == _EVENT:
-                self._log.append_many(run, max_field_chars=self._max_field_chars)
-            else:
-                n = len(run)
-                t_s = np.fromiter((r[1] for r in run), dtype=np.float64, count=n)
-                channel = np.fromiter((r[2] for r in run), dtype=np.int32, count=n)
-                value = np.fromiter((r[3] for r in run), dtype=np.float64, count=n)
-                self._log.append_telemetry(run[0][0], t_s, channel, value)
+            with self._log.batch():
+                for tag, run in runs:
+                    self._write_run(tag, run)
         except Exception as e:  # any failure to log halts treatment; the reason says what
             self._fail(f"session log write failed: {type(e).__name__}: {e}")
+
+    def _write_run(self, tag: int, run: list[Any]) -> None:
+        if tag == _EVENT:
+            self._log.append_many(run, max_field_chars=self._max_field_chars)
+        else:
+            n = len(run)
+            t_s = np.fromiter((r[1] for r in run), dtype=np.float64, count=n)
+            channel = np.fromiter((r[2] for r in run), dtype=np.int32, count=n)
+            value = np.fromiter((r[3] for r in run), dtype=np.float64, count=n)
+            self._log.append_telemetry(run[0][0], t_s, channel, value)

@@ -224,7 +224,10 @@ class SessionLog:
         self._path = Path(path)
         self._read_only = read_only
         self._max_field_chars = max_field_chars or DEFAULT_MAX_FIELD_CHARS
-        self._lock = threading.Lock()
+        # Reentrant: the appends inside a batch() take it again on the same thread.
+        self._lock = threading.RLock()
+        self._in_transaction = False
+        self._pending_end: set[str] = set()  # ended in the open transaction, not yet committed
         self._ended: dict[str, bool] = {}  # session_id -> ended, for sessions seen by this writer
         self._conn: sqlite3.Connection | None = None
         self._locks = OpenSessionLocks(self._path)
@@ -443,18 +446,12 @@ class SessionLog:
         if not prepared:
             return []
         events: list[Event] = []
-        ended_now: set[str] = set()
         with self._transaction() as conn:
             for session_id, kind, t, text, decoded in prepared:
-                if session_id in ended_now:
-                    raise SessionLogError(f"session {session_id} has already ended")
                 self._require_open(conn, session_id)
                 events.append(self._insert_event(conn, session_id, t, kind, text, decoded))
                 if kind == KIND_END:
-                    ended_now.add(session_id)
-        for session_id in ended_now:
-            self._ended[session_id] = True
-            self._locks.release(session_id)
+                    self._pending_end.add(session_id)  # marked ended once committed
         return events
 
     def append_telemetry(
@@ -500,6 +497,15 @@ class SessionLog:
         return self.append(session_id, KIND_END, {"reason": reason}, t_wall)
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make every append inside one transaction: one commit (one fsync), all or none.
+
+        Only the thread that opened the batch may append inside it; others wait for it.
+        """
+        with self._transaction():
+            yield
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         if self._read_only:
             raise SessionLogError(f"session log {self._path} was opened read-only")
@@ -507,15 +513,20 @@ class SessionLog:
             conn = self._conn
             if conn is None:
                 raise SessionLogError("session log is closed")
+            if self._in_transaction:  # inside batch(): the outer transaction commits
+                yield conn
+                return
             try:
                 # IMMEDIATE: take the write lock before reading the chain head.
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
                 raise _sqlite_error(self._path, e, "writing the") from e
+            self._in_transaction = True
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException as e:
+                self._pending_end.clear()
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error as rollback_error:
@@ -523,8 +534,16 @@ class SessionLog:
                 if isinstance(e, sqlite3.Error):
                     raise _sqlite_error(self._path, e, "writing the") from e
                 raise
+            finally:
+                self._in_transaction = False
+            ended, self._pending_end = self._pending_end, set()
+        for session_id in ended:  # committed: these sessions are over
+            self._ended[session_id] = True
+            self._locks.release(session_id)
 
     def _require_open(self, conn: sqlite3.Connection, session_id: str) -> None:
+        if session_id in self._pending_end:
+            raise SessionLogError(f"session {session_id} has already ended")
         ended = self._ended.get(session_id)
         if ended is None:
             rows = conn.execute(

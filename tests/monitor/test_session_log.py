@@ -501,3 +501,21 @@ def test_cli_db_default_comes_from_environment(
     monkeypatch.setenv("LASERGUARD_DB", str(db))
     assert run_cli(["sessions", "verify"]) == 0
     assert capsys.readouterr().out.startswith("OK:")
+
+
+def test_a_batch_is_one_transaction_all_or_nothing(db: Path) -> None:
+    with SessionLog(db) as log:
+        sid = start(log)
+        with log.batch():
+            log.append(sid, "pulse", {"n": 1})
+            log.append_telemetry(sid, *telemetry_arrays(10))
+        assert [e.kind for e in log.events(sid)] == ["session_start", "pulse", "telemetry_batch"]
+        # A failure anywhere in a batch leaves nothing of it, and its end does not count.
+        with pytest.raises(SessionLogError, match="already ended"), log.batch():
+            log.append(sid, "pulse", {"n": 2})
+            log.end_session(sid, "completed")
+            log.append(sid, "pulse", {"n": 3})
+        assert [e.kind for e in log.events(sid)] == ["session_start", "pulse", "telemetry_batch"]
+        log.append(sid, "pulse", {"n": 2})  # still open
+        log.end_session(sid, "completed")
+        assert log.verify().ok
