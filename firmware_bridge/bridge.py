@@ -325,7 +325,7 @@ class _LaserWorker(_Worker):
 
     def _publish(self, st: LaserStatus) -> None:
         live = self.b.live
-        if self.b.first_pulse_total is None:  # before mark_fresh: set once the laser is fresh
+        if self.b.first_pulse_total is None:  # set before mark_fresh: fresh implies it is set
             self.b.first_pulse_total = st.pulses
         for name, ch in SETTING_CHANNELS.items():
             live.store(ch, st.settings[name])
