@@ -1,9 +1,18 @@
-"""Telemetry into the session store with its integrity chain, next to raw SQLite.
+"""The session log: how fast it takes telemetry, and how much it writes per treatment hour.
 
-Both write the same rows, in batches of the same size, one transaction per batch, to a file
-with the same PRAGMAs (WAL, ``synchronous=FULL``: one fsync per commit). The difference is
-what the chain costs: the canonical-bytes digest, the chained ``telemetry_batch`` event and
-the conversions around them.
+**Throughput.** Telemetry into the session store with its integrity chain, next to raw
+SQLite. Both write the same rows, in batches of the same size, one transaction per batch, to
+a file with the same PRAGMAs (WAL, ``synchronous=FULL``: one fsync per commit). The
+difference is what the chain costs: the canonical-bytes digest, the chained
+``telemetry_batch`` event and the conversions around them.
+
+**Size.** A real session (simulator child process, bridge, interlock, log), armed and firing
+at 1 Hz in the ``normal`` scenario, for a measured window; the figure is the bytes the log
+file grew by in that window, scaled to an hour. "Before" is the same session recorded the
+way LaserGuard did before the log was bounded (``legacy_writer``: the first file format,
+every sample of every device channel, a telemetry batch every 50 ms, no coalescing), in the
+same run. "Flooding" is the current recording while the laser answers every command with a
+1 MB line of garbage (``benchmarks.flood``).
 """
 
 from __future__ import annotations
@@ -11,24 +20,38 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.flood import flooding_laser
+from device_profiles.loader import LoadedSetup, load, with_endpoints
+from device_profiles.schema import SkinType
+from firmware_bridge.live import SETTING_CHANNELS, Ch
+from monitor.demo import sim_process
+from monitor.log_policy import TelemetryPolicy
+from monitor.log_writer import LogWriter
+from monitor.session import (
+    Refused,
+    Session,
+    SessionParams,
+    State,
+    no_contraindications_declared,
+)
 from monitor.session_log import SessionLog
 
+#: The store's telemetry table, for the raw floor.
 TELEMETRY_DDL = """
 CREATE TABLE telemetry (
     batch_seq  INTEGER NOT NULL,
     idx        INTEGER NOT NULL,
-    session_id TEXT    NOT NULL,
     t_s        REAL    NOT NULL,
     channel    INTEGER NOT NULL,
     value      REAL,
     PRIMARY KEY (batch_seq, idx)
-);
-CREATE INDEX telemetry_by_session ON telemetry (session_id, batch_seq);
+) WITHOUT ROWID;
 """
 
 
@@ -69,18 +92,15 @@ def raw_rows_per_s(n_rows: int, batch: int, directory: Path) -> float:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(TELEMETRY_DDL)
-        sid = "0" * 32
         t0 = time.perf_counter()
         for k, i in enumerate(range(0, n_rows, batch)):
             n = len(t_s[i : i + batch])
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
-                "INSERT INTO telemetry (batch_seq, idx, session_id, t_s, channel, value)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO telemetry (batch_seq, idx, t_s, channel, value) VALUES (?, ?, ?, ?, ?)",
                 zip(
                     [k] * n,
                     range(n),
-                    [sid] * n,
                     t_s[i : i + batch].tolist(),
                     channel[i : i + batch].tolist(),
                     value[i : i + batch].tolist(),
@@ -100,3 +120,181 @@ def log_throughput(n_rows: int, batch: int = 1000) -> tuple[float, float]:
         raw = raw_rows_per_s(n_rows, batch, directory)
         chained = chained_rows_per_s(n_rows, batch, directory)
     return chained, raw
+
+
+# --- bytes per treatment hour --------------------------------------------------------------
+
+SIZE_SETTINGS = {"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
+#: The log's first file format: telemetry rows carried their session id, indexed by it.
+FIRST_FORMAT_DDL = """
+CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY,
+    session_id TEXT    NOT NULL,
+    t_wall     REAL    NOT NULL,
+    kind       TEXT    NOT NULL,
+    payload    TEXT    NOT NULL,
+    prev_hash  TEXT    NOT NULL,
+    hash       TEXT    NOT NULL
+);
+CREATE INDEX events_by_session ON events (session_id, seq);
+CREATE INDEX events_by_kind ON events (kind, session_id);
+CREATE TABLE telemetry (
+    batch_seq  INTEGER NOT NULL,
+    idx        INTEGER NOT NULL,
+    session_id TEXT    NOT NULL,
+    t_s        REAL    NOT NULL,
+    channel    INTEGER NOT NULL,
+    value      REAL,
+    PRIMARY KEY (batch_seq, idx)
+);
+CREATE INDEX telemetry_by_session ON telemetry (session_id, batch_seq);
+"""
+
+
+#: Strings were not bounded before: as good as no limit.
+UNBOUNDED_CHARS = 1 << 40
+
+
+@dataclass(frozen=True)
+class LogGrowth:
+    """What the log file took on during a measured window of a session."""
+
+    bytes: int  # logical size (pages in use, WAL included) at the end minus at the start
+    seconds: float
+    n_events: int
+    largest_event_bytes: int  # the longest payload written in the window
+    telemetry_rows: int
+    trips_in_window: int  # halts during the window (a flooding laser causes them)
+    rearmed: int  # transient trips before the window that were acknowledged to arm
+
+    @property
+    def bytes_per_hour(self) -> float:
+        return self.bytes / self.seconds * 3600.0
+
+
+def logical_bytes(db: Path) -> int:
+    """Pages in use times page size, as a reader sees the file (the WAL included)."""
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        return int(pages) * int(size)
+    finally:
+        conn.close()
+
+
+def legacy_writer(session: Session) -> LogWriter:
+    """The session's log written as before the log was bounded (the size figure's floor)."""
+    laser = frozenset({int(Ch.LASER_STATE), *(int(c) for c in SETTING_CHANNELS.values())})
+    return LogWriter(
+        session.log,
+        on_failure=session._log_failed,
+        telemetry_flush_s=0.05,  # a batch at every 50 ms drain
+        telemetry_policy=TelemetryPolicy(on_change=frozenset(), dropped=laser),
+        repeats=None,
+        max_field_chars=UNBOUNDED_CHARS,
+    )
+
+
+def measure_session_log(
+    run_dir: Path,
+    seconds: float,
+    *,
+    legacy: bool = False,
+    flood: bool = False,
+    loaded: LoadedSetup | None = None,
+    settle_s: float = 1.0,
+) -> LogGrowth:
+    """Run an armed, firing session and measure what its log takes on in ``seconds``."""
+    loaded = loaded or load("demo-ndyag-1064")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    db = run_dir / "log.sqlite3"
+    if legacy:
+        conn = sqlite3.connect(db)
+        conn.executescript(FIRST_FORMAT_DDL)
+        conn.close()
+    with (
+        sim_process(loaded.source, "normal", speed=1.0, run_dir=run_dir / "sim") as sim,
+        flooding_laser(sim.endpoints["laser"], run_dir) as flooder,
+    ):
+        endpoints = {**sim.endpoints, "laser": flooder.path}
+        log = SessionLog(db, max_field_chars=UNBOUNDED_CHARS if legacy else None)
+        params = SessionParams(
+            "bench", "BENCH-0001", SkinType.III, no_contraindications_declared(), mode="test"
+        )
+        session = Session(loaded, log, params, setup=with_endpoints(loaded.setup, endpoints))
+        if legacy:
+            session.writer = legacy_writer(session)
+        try:
+            session.start()
+            if not session.request_settings(SIZE_SETTINGS).ok:
+                raise RuntimeError("the size benchmark's settings were refused")
+            rearmed = _arm(session)
+            time.sleep(settle_s)
+            session.writer.flush()
+            b0, seq0, t0 = logical_bytes(db), _head(db), time.monotonic()
+            if flood:
+                flooder.flood(True)
+            time.sleep(seconds)
+            session.writer.flush()
+            b1, seq1, t1 = logical_bytes(db), _head(db), time.monotonic()
+            flooder.flood(False)
+        finally:
+            session.end("benchmark finished")
+            log.close()
+    conn = sqlite3.connect(db)
+    try:
+        n_events, largest = conn.execute(
+            "SELECT COUNT(*), MAX(LENGTH(payload)) FROM events WHERE seq > ? AND seq <= ?",
+            (seq0, seq1),
+        ).fetchone()
+        (rows,) = conn.execute(
+            "SELECT COUNT(*) FROM telemetry WHERE batch_seq > ? AND batch_seq <= ?", (seq0, seq1)
+        ).fetchone()
+        (trips,) = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE seq > ? AND seq <= ? AND kind = 'trip'",
+            (seq0, seq1),
+        ).fetchone()
+    finally:
+        conn.close()
+    return LogGrowth(
+        b1 - b0, t1 - t0, int(n_events), int(largest or 0), int(rows), int(trips), rearmed
+    )
+
+
+def _arm(session: Session, attempts: int = 3) -> int:
+    """Arm; a transient trip before the window (a late poll on a loaded machine) is
+    acknowledged and arming retried, and counted: the size figure is not about trips."""
+    for attempt in range(attempts):
+        try:
+            session.arm()
+            return attempt
+        except Refused:
+            if session.state is not State.HALTED or attempt == attempts - 1:
+                raise
+        deadline = time.monotonic() + 5.0
+        while session.loop.halt_conditions_active() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        session.acknowledge("bench", "transient trip before the size measurement")
+    raise AssertionError("unreachable")
+
+
+def _head(db: Path) -> int:
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT MAX(seq) FROM events").fetchone()[0] or 0)
+    finally:
+        conn.close()
+
+
+def log_sizes(seconds: float) -> dict[str, LogGrowth]:
+    """Before (legacy recording), after, and after with a flooding laser; fresh files each."""
+    with tempfile.TemporaryDirectory(prefix="laserguard-bench-size-") as tmp:
+        return {
+            name: measure_session_log(Path(tmp) / name, seconds, legacy=legacy, flood=flood)
+            for name, legacy, flood in (
+                ("before", True, False),
+                ("after", False, False),
+                ("flooding", False, True),
+            )
+        }

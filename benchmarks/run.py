@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -23,12 +24,12 @@ import pymodbus
 from benchmarks.answers import AnswerSampler, summarize
 from benchmarks.gate_bench import gate_throughput
 from benchmarks.halt import HaltRig, Trials, halt_rig, raw_rtu_roundtrip_ms
-from benchmarks.log_bench import log_throughput
+from benchmarks.log_bench import log_sizes, log_throughput
 from benchmarks.loop import loop_lateness, sleep_lateness
 from benchmarks.stats import Check, Result, latency_stats
 from benchmarks.stress import cpu_hogs
 
-NAMES = ("halt", "halt_rtu", "loop", "gate", "log", "stressed")
+NAMES = ("halt", "halt_rtu", "loop", "gate", "log", "log_size", "stressed")
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,13 @@ class Sizes:
     gate_n: int
     gate_python_n: int
     log_rows: int
+    log_size_s: float
 
     @classmethod
     def for_run(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(20, 10, 10, 1.0, 100_000, 10_000, 10_000)
-        return cls(500, 500, 200, 10.0, 1_000_000, 100_000, 200_000)
+            return cls(20, 10, 10, 1.0, 100_000, 10_000, 10_000, 2.0)
+        return cls(500, 500, 200, 10.0, 1_000_000, 100_000, 200_000, 20.0)
 
 
 def progress(text: str) -> None:
@@ -245,6 +247,37 @@ class Bench:
             )
         )
 
+    def log_size(self) -> None:
+        s = self.sizes.log_size_s
+        progress(f"session log size: three armed sessions of {s:g} s (before, after, flooding)")
+        sizes = log_sizes(s)
+        before_mb_h = round(sizes["before"].bytes_per_hour / 1e6, 3)
+        target = round(before_mb_h / 4, 3)
+        floor = {"rate": before_mb_h, "n": round(sizes["before"].seconds, 1)}
+        for name, key, what in (
+            ("log_mb_per_hour", "after", "normal armed session, firing at 1 Hz"),
+            ("log_mb_per_hour_flooding", "flooding", "the laser answers 1 MB garbage lines"),
+        ):
+            g = sizes[key]
+            value = round(g.bytes_per_hour / 1e6, 3)
+            self.results.append(
+                Result(
+                    name,
+                    "MB/h",
+                    {"rate": value, "n": round(g.seconds, 1)},
+                    "before_log_mb_per_hour (normal session, old recording, same run)",
+                    floor,
+                    [Check("rate", "≤ ¼ × before", value, target)],
+                    {
+                        "what": what,
+                        "largest_event_bytes": g.largest_event_bytes,
+                        "telemetry_rows_per_s": round(g.telemetry_rows / g.seconds, 1),
+                        "trips_in_window": g.trips_in_window,
+                        "before_largest_event_bytes": sizes["before"].largest_event_bytes,
+                    },
+                )
+            )
+
     def run(self) -> None:
         steps: list[tuple[set[str], Callable[[], None]]] = [
             ({"halt", "stressed"}, self.halt_tcp),
@@ -252,6 +285,7 @@ class Bench:
             ({"loop"}, self.loop),
             ({"gate"}, self.gate),
             ({"log"}, self.log),
+            ({"log_size"}, self.log_size),
         ]
         for names, step in steps:
             if names & self.selected:
@@ -374,6 +408,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # As `laserguard bench` does: pymodbus reports each timeout (a flooded or late device)
+    # on stderr; LaserGuard logs them, and stderr is for progress lines.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     args = build_parser(argparse.ArgumentParser(prog="python -m benchmarks")).parse_args(argv)
     code: int = args.func(args)
     return code

@@ -160,6 +160,9 @@ class Bridge:
         self._permit = False
         self._permit_generation = 0
         self.halt_t_ns: int | None = None
+        # The laser's pulse counter at its first status read: what the log last knew of it
+        # is reconciled against this (pulses fired while no bridge was logging).
+        self.first_pulse_total: int | None = None
         self.stop_confirmed_t_ns: int | None = None
         self.relay_opened_t_ns: int | None = None
         # The interlock's own heartbeat; the relay is never energised while it is not beating.
@@ -409,9 +412,13 @@ class _LaserWorker(_Worker):
 
     def _publish(self, st: LaserStatus) -> None:
         live = self.b.live
+        if self.b.first_pulse_total is None:  # set before mark_fresh: fresh implies it is set
+            self.b.first_pulse_total = st.pulses
         for name, ch in SETTING_CHANNELS.items():
             live.store(ch, st.settings[name])
+            self.b.on_telemetry(ch, st.settings[name])  # logged on change (a panel knob)
         live.store(Ch.LASER_STATE, LASER_STATE_CODES[st.state])
+        self.b.on_telemetry(Ch.LASER_STATE, LASER_STATE_CODES[st.state])
         live.store(Ch.LASER_PULSES, float(st.pulses))
         live.mark_fresh(Dev.LASER)
         if not live.link_ok[Dev.LASER]:

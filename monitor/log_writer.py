@@ -1,10 +1,19 @@
 """The session log, off the interlock's hot path.
 
 The interlock loop calls ``event()`` and ``telemetry()``; both only append to an in-memory
-queue and return. A daemon thread drains the queue every ``flush_interval_s`` and writes
-consecutive events with ``SessionLog.append_many`` and consecutive telemetry samples as one
+queue and return. A daemon thread drains the queue and writes consecutive events with
+``SessionLog.append_many`` and consecutive telemetry samples as one
 ``SessionLog.append_telemetry`` batch, so the order of events and telemetry in the log is the
-order they were enqueued, at the granularity of those runs.
+order they were enqueued, at the granularity of those runs. A whole drain is one transaction
+(``SessionLog.batch``): one fsync, however many runs, all written or none.
+
+When it drains: within ``flush_interval_s`` of an event (or a ``flush()``), and at least
+every ``telemetry_flush_s`` otherwise. Telemetry alone waits for the longer period because
+every batch costs a chained event: batches every 50 ms were a third of a session's bytes.
+
+What is kept (``monitor.log_policy``): with a ``TelemetryPolicy``, status channels only on
+change plus a keyframe; repeated failure events once, then counted; every string in an
+event bounded to ``max_field_chars``.
 
 "If the session cannot be logged, treatment stops": the first failed write, or a queue that
 would grow past ``max_queue``, calls ``on_failure(reason)`` exactly once and sets ``failed``.
@@ -22,7 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from monitor.session_log import SessionLog
+from monitor.log_policy import (
+    DEFAULT_REPEATS,
+    DEVICE_FIELD_CHARS,
+    KIND_TELEMETRY_POLICY,
+    RepeatCoalescer,
+    RepeatPolicy,
+    TelemetryPolicy,
+    TelemetryThinner,
+)
+from monitor.session_log import KIND_END, SessionLog
 
 __all__ = ["LogWriter"]
 
@@ -48,17 +66,33 @@ class LogWriter:
         *,
         on_failure: Callable[[str], None],
         flush_interval_s: float = 0.05,
+        telemetry_flush_s: float = 0.5,
         max_queue: int = 100_000,
         max_stall_s: float = 1.0,
+        telemetry_policy: TelemetryPolicy | None = None,
+        repeats: RepeatPolicy | None = DEFAULT_REPEATS,
+        max_field_chars: int = DEVICE_FIELD_CHARS,
     ) -> None:
         if flush_interval_s <= 0:
             raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
+        if telemetry_flush_s < flush_interval_s:
+            raise ValueError(
+                f"telemetry_flush_s ({telemetry_flush_s}) must be >= flush_interval_s"
+                f" ({flush_interval_s})"
+            )
         if max_queue < 1:
             raise ValueError(f"max_queue must be >= 1, got {max_queue}")
         self._log = log
         self._on_failure = on_failure
         self._flush_interval_s = flush_interval_s
+        self._telemetry_flush_s = telemetry_flush_s
         self._max_queue = max_queue
+        self._thinner = None if telemetry_policy is None else TelemetryThinner(telemetry_policy)
+        self._policy_logged: set[str] = set()
+        self._repeats = None if repeats is None else RepeatCoalescer(repeats, max_field_chars)
+        self._max_field_chars = max_field_chars
+        # Set by a producer of an event (or a flush): drain at the next short wake.
+        self._urgent = False
         # deque.append/popleft are atomic: producers never take a lock.
         self._queue: deque[tuple[int, Any]] = deque()
         self._in_flight = 0
@@ -101,6 +135,7 @@ class LogWriter:
             return not self._queue and self._in_flight == 0 and self._failed is None
         done = threading.Event()
         self._queue.append((_FLUSH, done))
+        self._urgent = True
         self._wake.set()
         return done.wait(timeout_s) and self._failed is None
 
@@ -125,9 +160,12 @@ class LogWriter:
         if self._admit():
             t = time.time() if t_wall is None else t_wall
             self._queue.append((_EVENT, (session_id, kind, payload, t)))
+            self._urgent = True
 
     def telemetry(self, session_id: str, t_s: float, channel: int, value: float) -> None:
-        """Enqueue one telemetry sample. Never blocks, never raises."""
+        """Enqueue one telemetry sample (unless the policy leaves it out). Never blocks."""
+        if self._thinner is not None and not self._thinner.keep(session_id, t_s, channel, value):
+            return
         if self._admit():
             self._queue.append((_TELEMETRY, (session_id, t_s, channel, value)))
 
@@ -156,22 +194,39 @@ class LogWriter:
     # -- writer thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
+        last_drain = time.monotonic()
+        # Drain early when the queue fills up, long before it could overflow.
+        high_water = max(1, self._max_queue // 4)
         while True:
             self._wake.wait(self._flush_interval_s)
             self._wake.clear()
             stopping = self._stop.is_set()
-            self._drain()
+            now = time.monotonic()
+            if (
+                stopping
+                or self._urgent
+                or now - last_drain >= self._telemetry_flush_s
+                or len(self._queue) >= high_water
+            ):
+                self._urgent = False
+                last_drain = now
+                self._drain(final=stopping)
             if stopping:
                 return
 
-    def _drain(self) -> None:
+    def _drain(self, final: bool = False) -> None:
         items: list[tuple[int, Any]] = []
         while self._queue:
             items.append(self._queue.popleft())
         self._in_flight = len(items)
         self._writing_since = time.monotonic()
         try:
-            self._write(items)
+            try:
+                kept = self._kept(items, final)
+            except Exception as e:  # an unloggable payload halts treatment, like a failed write
+                self._fail(f"session log write failed: {type(e).__name__}: {e}")
+                return
+            self._write(kept)
         finally:
             self._writing_since = 0.0
             self._in_flight = 0
@@ -180,32 +235,61 @@ class LogWriter:
                 if tag == _FLUSH:
                     obj.set()
 
-    def _write(self, items: list[tuple[int, Any]]) -> None:
-        run: list[Any] = []
-        run_tag = -1
+    def _kept(self, items: list[tuple[int, Any]], final: bool) -> list[tuple[int, Any]]:
+        """The items as they go to the store: repeats counted, summaries and notes added."""
+        out: list[tuple[int, Any]] = []
+        now, t_wall = time.monotonic(), time.time()
+        repeats = self._repeats
         for tag, obj in items:
-            if self._failed is not None:
-                return
+            if tag == _EVENT and repeats is not None:
+                if obj[1] == KIND_END:  # a session's counts go in before its end
+                    out += [(_EVENT, e) for e in repeats.finish(obj[0], t_wall)]
+                out += [(_EVENT, e) for e in repeats.admit(obj, now)]
+                continue
+            if (
+                tag == _TELEMETRY
+                and self._thinner is not None
+                and obj[0] not in self._policy_logged
+            ):
+                # Say once per session how to read its telemetry (which are step series).
+                self._policy_logged.add(obj[0])
+                note = self._thinner.policy.as_record()
+                out.append((_EVENT, (obj[0], KIND_TELEMETRY_POLICY, note, t_wall)))
+            out.append((tag, obj))
+        if repeats is not None:
+            out += [(_EVENT, e) for e in repeats.due(now, t_wall)]
+            if final:
+                out += [(_EVENT, e) for e in repeats.finish(None, t_wall)]
+        return out
+
+    def _write(self, items: list[tuple[int, Any]]) -> None:
+        """Everything drained, in order, in one transaction: one commit (one fsync) per drain."""
+        runs: list[tuple[int, list[Any]]] = []
+        for tag, obj in items:
             if tag == _FLUSH:
                 continue  # items before it are written before any waiter is released
-            if tag != run_tag or (tag == _TELEMETRY and obj[0] != run[0][0]):
-                self._write_run(run_tag, run)
-                run, run_tag = [], tag
-            run.append(obj)
-        if self._failed is None:
-            self._write_run(run_tag, run)
-
-    def _write_run(self, tag: int, run: list[Any]) -> None:
-        if not run:
+            if (
+                not runs
+                or tag != runs[-1][0]
+                or (tag == _TELEMETRY and obj[0] != runs[-1][1][0][0])
+            ):
+                runs.append((tag, []))
+            runs[-1][1].append(obj)
+        if not runs or self._failed is not None:
             return
         try:
-            if tag == _EVENT:
-                self._log.append_many(run)
-            else:
-                n = len(run)
-                t_s = np.fromiter((r[1] for r in run), dtype=np.float64, count=n)
-                channel = np.fromiter((r[2] for r in run), dtype=np.int32, count=n)
-                value = np.fromiter((r[3] for r in run), dtype=np.float64, count=n)
-                self._log.append_telemetry(run[0][0], t_s, channel, value)
+            with self._log.batch():
+                for tag, run in runs:
+                    self._write_run(tag, run)
         except Exception as e:  # any failure to log halts treatment; the reason says what
             self._fail(f"session log write failed: {type(e).__name__}: {e}")
+
+    def _write_run(self, tag: int, run: list[Any]) -> None:
+        if tag == _EVENT:
+            self._log.append_many(run, max_field_chars=self._max_field_chars)
+        else:
+            n = len(run)
+            t_s = np.fromiter((r[1] for r in run), dtype=np.float64, count=n)
+            channel = np.fromiter((r[2] for r in run), dtype=np.int32, count=n)
+            value = np.fromiter((r[3] for r in run), dtype=np.float64, count=n)
+            self._log.append_telemetry(run[0][0], t_s, channel, value)

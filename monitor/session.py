@@ -37,8 +37,10 @@ from firmware_bridge.live import ANSWER_MIN, Ch, Dev
 from monitor.checks import BLOCKS_ARMING, CHECKS, HALT_MASK, INDEX, CheckEngine
 from monitor.gate import GateResult
 from monitor.interlock import InterlockLoop
+from monitor.log_policy import TelemetryPolicy
 from monitor.log_writer import LogWriter
 from monitor.pulse_limits import PulseJudge
+from monitor.pulse_reconcile import KIND_COUNTER, reconcile
 from monitor.risk import RiskOutcome, assess
 from monitor.session_log import SessionLog
 from monitor.skin_typing import SkinTyping
@@ -137,6 +139,7 @@ class Session:
                     self.setup.limits.skin_temp_c.high,
                 ],
                 "required_reaction_ms": budget.required_ms,
+                "laser_id": self.setup.name,  # whose pulse counter this session reconciles
             },
         )
         clinic = self.setup.clinic
@@ -169,7 +172,9 @@ class Session:
         )
         self.t0_wall = time.time()
         self.t0_ns = time.perf_counter_ns()
-        self.writer = LogWriter(log, on_failure=self._log_failed)
+        self.writer = LogWriter(
+            log, on_failure=self._log_failed, telemetry_policy=TelemetryPolicy()
+        )
         self.engine = CheckEngine(self.setup, params.skin_type)
         if params.risk.arming_allowed:  # a relative contraindication tightens, never widens
             self.engine.table = self.engine.table.restricted(params.risk.restrictions)
@@ -366,6 +371,12 @@ class Session:
             raise Refused(why)
         self.state = State.STANDBY
         self._event("connected", {"laser_state": live.laser_state()})
+        # The laser's counter as first read, and any pulses it fired that no session logged.
+        counter = self.bridge.first_pulse_total
+        self._event(KIND_COUNTER, {"total": counter})
+        gap = reconcile(self.log, self.setup.name, self.session_id, counter)
+        if gap is not None:
+            self._event(*gap)
         self.loop.start()
 
     def end(self, reason: str = "operator ended the session") -> None:

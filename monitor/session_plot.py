@@ -1,7 +1,9 @@
 """A session at a glance: skin and plate temperature over time, the limits, pulses, trips.
 
 Plain SVG, written without a plotting library, so a report opens in any browser and the
-file can be archived beside the session log.
+file can be archived beside the session log. Channels stored on change (the cooling plate's
+setpoint) are drawn as step series: each value holds until the next row, and the last one
+for at most a keyframe period (``monitor.log_policy``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ W, H = 960, 420
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 56, 64
 MAX_POINTS = 2000
 SERIES = ((Ch.SKIN_TEMP_C, "skin", "#c0392b"), (Ch.PLATE_TEMP_C, "cooling plate", "#2471a3"))
+STEPS = ((Ch.COOLER_SETPOINT_C, "plate setpoint", "#2471a3"),)
+DEFAULT_KEYFRAME_S = 1.0
 
 
 def _thin(t: npt.NDArray[np.float64], v: npt.NDArray[np.float64]) -> tuple[Any, Any]:
@@ -26,6 +30,18 @@ def _thin(t: npt.NDArray[np.float64], v: npt.NDArray[np.float64]) -> tuple[Any, 
     t, v = t[keep], v[keep]
     step = max(1, len(t) // MAX_POINTS)
     return t[::step], v[::step]
+
+
+def step_series(
+    t: npt.NDArray[np.float64], v: npt.NDArray[np.float64], hold_s: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Corner points of an on-change channel's step series; the last value holds ``hold_s``."""
+    if len(t) == 0:
+        return t, v
+    order = np.argsort(t, kind="stable")
+    t, v = t[order], v[order]
+    ends = np.append(t[1:], t[-1] + hold_s)
+    return np.column_stack([t, ends]).ravel(), np.repeat(v, 2)
 
 
 def render_svg(
@@ -37,11 +53,18 @@ def render_svg(
 ) -> str:
     start = next((e.payload for e in events if e.kind == "session_start"), {})
     band = (start.get("meta") or {}).get("skin_temp_band_c")
+    policy = next((e.payload for e in events if e.kind == "telemetry_policy"), {})
+    hold_s = float(policy.get("keyframe_s", DEFAULT_KEYFRAME_S))
     series = [
         (name, color, *_thin(t_s[channel == ch], value[channel == ch]))
         for ch, name, color in SERIES
     ]
-    values = [v for *_, v in series if len(v)]
+    steps = [
+        (name, color, *step_series(t_s[channel == ch], value[channel == ch], hold_s))
+        for ch, name, color in STEPS
+    ]
+    steps = [(name, color, ts, vs) for name, color, ts, vs in steps if np.isfinite(vs).all()]
+    values = [v for *_, v in series + steps if len(v)]
     t_end = max(
         [float(t_s.max()) if len(t_s) else 1.0] + [float(e.payload.get("t_s", 0.0)) for e in events]
     )
@@ -127,6 +150,16 @@ def render_svg(
         )
         out.append(
             f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.5"><title>{name}</title></polyline>'
+        )
+    for name, color, ts, vs in steps:
+        if len(vs) < 2:
+            continue
+        points = " ".join(
+            f"{x(float(a)):.1f},{y(float(b)):.1f}" for a, b in zip(ts, vs, strict=True)
+        )
+        out.append(
+            f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1"'
+            f' stroke-dasharray="2 3"><title>{name} (stored on change)</title></polyline>'
         )
     legend = [(name, color) for name, color, *_ in series] + [("pulse", "#7d3c98")]
     for i, (name, color) in enumerate(legend):

@@ -1,7 +1,8 @@
-"""`sessions` subcommands: list, show and verify the session log.
+"""`sessions` subcommands: list, show, verify and plot the session log.
 
-Exit codes: 0 success, 1 the log failed verification, 2 the log could not be read
-(missing file, not a session log, unknown or ambiguous session id).
+Exit codes: 0 success, 1 the log failed verification (a broken chain, or a damaged file:
+``show`` and ``plot`` then refuse rather than display part of a session), 2 the log could
+not be read (missing file, not a session log, unknown or ambiguous session id).
 """
 
 from __future__ import annotations
@@ -10,15 +11,21 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from monitor.session_log import Event, SessionInfo, SessionLog, SessionLogError
+from monitor.session_log import (
+    Event,
+    SessionInfo,
+    SessionLog,
+    SessionLogDamaged,
+    SessionLogError,
+    SessionRecord,
+)
 
 __all__ = ["DEFAULT_DB", "add_sessions_parser"]
 
@@ -89,9 +96,10 @@ def _open(db: str) -> SessionLog:
     return SessionLog(path, read_only=True)
 
 
-def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_UNREADABLE
+def _error(err: SessionLogError | str) -> int:
+    """One line on stderr; a damaged log is a failed verification, anything else unreadable."""
+    print(f"error: {err}", file=sys.stderr)
+    return EXIT_TAMPERED if isinstance(err, SessionLogDamaged) else EXIT_UNREADABLE
 
 
 def _iso(t_wall: float | None, ms: bool = False) -> str:
@@ -115,7 +123,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         with _open(args.db) as log:
             infos = log.sessions()
     except SessionLogError as e:
-        return _error(str(e))
+        return _error(e)
     if args.json:
         print(json.dumps([asdict(s) for s in infos], indent=2))
         return EXIT_OK
@@ -177,29 +185,21 @@ def _header_lines(s: SessionInfo) -> list[str]:
     ]
 
 
-@dataclass(frozen=True)
-class _Session:
-    info: SessionInfo
-    events: list[Event]
-    t_s: npt.NDArray[np.float64]
-    channel: npt.NDArray[np.int32]
-    value: npt.NDArray[np.float64]
-
-
-def _read(args: argparse.Namespace) -> _Session:
-    """One whole session from the log named by ``--db`` (raises SessionLogError)."""
+def _read(args: argparse.Namespace) -> SessionRecord:
+    """One whole, verified session from the log named by ``--db`` (raises SessionLogError)."""
     with _open(args.db) as log:
-        info = log.session(args.session_id)
-        return _Session(info, log.events(info.session_id), *log.telemetry(info.session_id))
+        return log.read_verified(args.session_id)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     try:
         read = _read(args)
     except SessionLogError as err:
-        return _error(str(err))
+        return _error(err)
     info, events, channel, value = read.info, read.events, read.channel, read.value
     summary = _telemetry_summary(channel, value)
+    policy = next((e.payload for e in events if e.kind == "telemetry_policy"), {})
+    on_change = set(policy.get("on_change", []))
     if args.json:
         doc = {
             "session": asdict(info),
@@ -225,8 +225,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"telemetry {channel.shape[0]} rows")
     for ch, s in summary.items():
         nan_note = f"  ({s['n_nan']} NaN)" if s["n_nan"] else ""
+        name = _channel_name(ch)
+        step_note = "  (stored on change)" if name in on_change else ""
         print(
-            f"  {_channel_name(ch):<22} n={s['n']}  min={s['min']:.6g}  max={s['max']:.6g}{nan_note}"
+            f"  {name:<22} n={s['n']}  min={s['min']:.6g}  max={s['max']:.6g}{nan_note}{step_note}"
         )
     return EXIT_OK
 
@@ -236,13 +238,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         with _open(args.db) as log:
             result = log.verify(args.session_id)
     except SessionLogError as e:
-        return _error(str(e))
+        return _error(e)
     if args.json:
         print(json.dumps(asdict(result), indent=2))
     elif result.ok:
         print(
             f"OK: {result.n_events} events, {result.n_telemetry_rows} telemetry rows, chain intact"
         )
+    elif result.damaged:
+        print(f"DAMAGED: {result.reason}")
     else:
         print(f"TAMPERED/BROKEN at seq {result.first_bad_seq}: {result.reason}")
     return EXIT_OK if result.ok else EXIT_TAMPERED
@@ -254,7 +258,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     try:
         s = _read(args)
     except SessionLogError as err:
-        return _error(str(err))
+        return _error(err)
     out = Path(args.out or f"session-{s.info.session_id[:8]}.svg")
     try:
         out.write_text(render_svg(s.info, s.events, s.t_s, s.channel, s.value), encoding="utf-8")

@@ -19,9 +19,11 @@ FIGURES = (
     "loop_lateness_ms",
     "gate_settings_per_s",
     "log_rows_per_s",
+    "log_mb_per_hour",
+    "log_mb_per_hour_flooding",
     "halt_latency_stressed_ms",
 )
-FLOORS = ("floor_modbus_roundtrip_ms", "floor_sleep_lateness_ms")
+FLOORS = ("floor_modbus_roundtrip_ms", "floor_sleep_lateness_ms", "before_log_mb_per_hour")
 
 
 @pytest.mark.timeout(90)
@@ -44,6 +46,8 @@ def test_quick_run_reports_every_figure_with_its_floor() -> None:
         assert key in report["results"]["halt_latency_ms"]["value"]
     for key in ("p50", "p99", "p999", "max", "missed"):
         assert key in report["results"]["loop_lateness_ms"]["value"]
+    for name in ("log_mb_per_hour", "log_mb_per_hour_flooding"):
+        assert report["results"][name]["checks"][0]["target"] == "≤ ¼ × before"
     verdicts = [c["pass"] for r in report["results"].values() for c in r["checks"]]
     assert verdicts and all(isinstance(v, bool) for v in verdicts)
     # One progress line per benchmark on stderr, none on stdout (which is the JSON alone).

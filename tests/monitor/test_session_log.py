@@ -87,7 +87,7 @@ def filled(db: Path) -> tuple[Path, str, str]:
 
 def test_normal_use_verifies_and_reads_back(filled: tuple[Path, str, str]) -> None:
     db, a, b = filled
-    with SessionLog(db) as log:
+    with SessionLog(db, read_only=True) as log:
         result = log.verify()
         assert result.ok, result.reason
         assert result.n_events == 9
@@ -127,7 +127,7 @@ def test_normal_use_verifies_and_reads_back(filled: tuple[Path, str, str]) -> No
 
 def test_one_chain_spans_all_sessions(filled: tuple[Path, str, str]) -> None:
     db, a, b = filled
-    with SessionLog(db) as log:
+    with SessionLog(db, read_only=True) as log:
         everything = sorted(log.events(a) + log.events(b), key=lambda e: e.seq)
     assert [e.seq for e in everything] == list(range(1, 10))
     assert everything[0].prev_hash == GENESIS_HASH
@@ -138,9 +138,13 @@ def test_one_chain_spans_all_sessions(filled: tuple[Path, str, str]) -> None:
 def test_reopening_continues_the_chain(filled: tuple[Path, str, str]) -> None:
     db, _, b = filled
     with SessionLog(db) as log:
-        event = log.append(b, "note", {"text": "after restart"})
-        assert event.seq == 10
-        log.end_session(b, "aborted")
+        # b's writer closed without ending it: the reopening writer ends it, in the chain.
+        assert log.interrupted == [b]
+        assert [e.seq for e in log.events(b)][-2:] == [10, 11]
+        c = start(log)
+        event = log.append(c, "note", {"text": "after restart"})
+        assert event.seq == 13
+        log.end_session(c, "completed")
         assert log.verify().ok
 
 
@@ -346,10 +350,8 @@ def test_deleting_a_whole_session_is_detected(filled: tuple[Path, str, str]) -> 
     [
         "UPDATE telemetry SET value = value - 5 WHERE batch_seq = 4 AND idx = 17",
         "DELETE FROM telemetry WHERE batch_seq = 4 AND idx = 299",
-        "INSERT INTO telemetry VALUES (4, 300, (SELECT session_id FROM events WHERE seq = 4),"
-        " 0.3, 0, 99.0)",
-        "INSERT INTO telemetry VALUES (3, 0, (SELECT session_id FROM events WHERE seq = 4),"
-        " 0.3, 0, 99.0)",
+        "INSERT INTO telemetry VALUES (4, 300, 0.3, 0, 99.0)",
+        "INSERT INTO telemetry VALUES (3, 0, 0.3, 0, 99.0)",
     ],
 )
 def test_telemetry_tamper_is_detected(filled: tuple[Path, str, str], stmt: str) -> None:
@@ -499,3 +501,21 @@ def test_cli_db_default_comes_from_environment(
     monkeypatch.setenv("LASERGUARD_DB", str(db))
     assert run_cli(["sessions", "verify"]) == 0
     assert capsys.readouterr().out.startswith("OK:")
+
+
+def test_a_batch_is_one_transaction_all_or_nothing(db: Path) -> None:
+    with SessionLog(db) as log:
+        sid = start(log)
+        with log.batch():
+            log.append(sid, "pulse", {"n": 1})
+            log.append_telemetry(sid, *telemetry_arrays(10))
+        assert [e.kind for e in log.events(sid)] == ["session_start", "pulse", "telemetry_batch"]
+        # A failure anywhere in a batch leaves nothing of it, and its end does not count.
+        with pytest.raises(SessionLogError, match="already ended"), log.batch():
+            log.append(sid, "pulse", {"n": 2})
+            log.end_session(sid, "completed")
+            log.append(sid, "pulse", {"n": 3})
+        assert [e.kind for e in log.events(sid)] == ["session_start", "pulse", "telemetry_batch"]
+        log.append(sid, "pulse", {"n": 2})  # still open
+        log.end_session(sid, "completed")
+        assert log.verify().ok
