@@ -247,8 +247,13 @@ def test_item2_bundled_hostile_lasers_raise_laser_did_not_stop(
     lost = [e.payload["error"] for e in kinds_of(events, "link_lost")]
     assert not [error for error in lost if "STOP" in error]
     assert len(kinds_of(events, record)) == 1
-    counted = sum(e.payload["count"] for e in kinds_of(events, f"{record}_repeated"))
-    assert counted + 1 == len(stops)  # every STOP sent is in the log, as a count
+    # Every STOP sent is in the log, as a count: confirmed or failed (on a loaded machine a
+    # confirmation can arrive after the serial timeout, and is then counted as a failure).
+    logged = 0
+    for kind in ("halt_stop_confirmed", "halt_stop_failed"):
+        logged += len(kinds_of(events, kind))
+        logged += sum(e.payload["count"] for e in kinds_of(events, f"{kind}_repeated"))
+    assert logged == len(stops)
 
 
 # --- item 3: a pulse outside the limits is recorded and reported ----------------------------
