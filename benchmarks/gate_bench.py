@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from device_profiles.loader import load
-from monitor.gate import LimitTable
+from monitor.core.gate import LimitTable
 
 F64 = npt.NDArray[np.float64]
 

@@ -33,8 +33,14 @@ from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from device_profiles.loader import LoadedSetup, load, parse, resolve, with_endpoints
 from device_profiles.schema import ModbusRtuTransport, SkinType
 from firmware_bridge.live import Dev
-from monitor.session import Refused, Session, SessionParams, State, no_contraindications_declared
-from monitor.session_log import SessionLog
+from monitor.core.session import (
+    Refused,
+    Session,
+    SessionParams,
+    State,
+    no_contraindications_declared,
+)
+from monitor.record.sqlite_store import SessionLog
 from sim.control import SimControl, SimSpec
 from sim.modbus_devices import Framing
 

@@ -30,17 +30,17 @@ from benchmarks.flood import flooding_laser
 from device_profiles.loader import LoadedSetup, load, with_endpoints
 from device_profiles.schema import SkinType
 from firmware_bridge.live import SETTING_CHANNELS, Ch
-from monitor.demo import sim_process
-from monitor.log_policy import TelemetryPolicy
-from monitor.log_writer import LogWriter
-from monitor.session import (
+from monitor.cli.demo import sim_process
+from monitor.core.session import (
     Refused,
     Session,
     SessionParams,
     State,
     no_contraindications_declared,
 )
-from monitor.session_log import SessionLog
+from monitor.record.policy import TelemetryPolicy
+from monitor.record.sqlite_store import SessionLog
+from monitor.record.writer import LogWriter
 
 #: The store's telemetry table, for the raw floor.
 TELEMETRY_DDL = """

@@ -12,9 +12,9 @@ import pytest
 
 from device_profiles.loader import LoadedSetup, load, with_endpoints
 from device_profiles.schema import SkinType
-from monitor.risk import RiskOutcome
-from monitor.session import Session, SessionParams, no_contraindications_declared
-from monitor.session_log import SessionLog
+from monitor.core.risk import RiskOutcome
+from monitor.core.session import Session, SessionParams, no_contraindications_declared
+from monitor.record.sqlite_store import SessionLog
 from sim.runner import SimRunner
 from sim.scenario import Scenario, load_scenario
 

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from monitor.session import Refused, State
+from monitor.core.session import Refused, State
 from sim.scenario import parse_scenario
 from tests.e2e.conftest import SETTINGS, Rig, wait_for
 

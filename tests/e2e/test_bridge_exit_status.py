@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from device_profiles.loader import load_contraindications
-from monitor.exit_status import ExitStatus
+from monitor.cli.exit_status import ExitStatus
 from sim.control import SimControl, SimSpec
 
 pytestmark = pytest.mark.e2e

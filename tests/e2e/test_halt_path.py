@@ -18,11 +18,11 @@ import pytest
 
 from device_profiles.loader import LoadedSetup
 from device_profiles.schema import SkinType
-from monitor import demo
-from monitor.cli import _print_report
-from monitor.demo import run_demo
-from monitor.session import Refused, Session, State
-from monitor.session_log import SessionLog
+from monitor.cli import demo
+from monitor.cli.demo import run_demo
+from monitor.cli.main import _print_report
+from monitor.core.session import Refused, Session, State
+from monitor.record.sqlite_store import SessionLog
 from sim.runner import SimRunner
 from sim.scenario import load_scenario
 from tests.e2e.conftest import SETTINGS, Rig, wait_for

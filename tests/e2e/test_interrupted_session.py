@@ -20,8 +20,8 @@ import pytest
 
 from device_profiles.loader import LoadedSetup, with_endpoints
 from device_profiles.schema import SkinType
-from monitor.session import Session, SessionParams, no_contraindications_declared
-from monitor.session_log import INTERRUPTED_REASON, SessionLog
+from monitor.core.session import Session, SessionParams, no_contraindications_declared
+from monitor.record.sqlite_store import INTERRUPTED_REASON, SessionLog
 from sim.runner import SimRunner
 from sim.scenario import load_scenario
 from tests.e2e.conftest import wait_for
@@ -36,9 +36,9 @@ BRIDGE = textwrap.dedent(
     import json, sys, time
     from device_profiles.loader import load, with_endpoints
     from device_profiles.schema import SkinType
-    from monitor.session import Refused, Session, SessionParams, State
-    from monitor.session import no_contraindications_declared
-    from monitor.session_log import SessionLog
+    from monitor.core.session import Refused, Session, SessionParams, State
+    from monitor.core.session import no_contraindications_declared
+    from monitor.record.sqlite_store import SessionLog
 
     loaded = load("demo-ndyag-1064")
     setup = with_endpoints(loaded.setup, json.loads(open(sys.argv[1]).read()))

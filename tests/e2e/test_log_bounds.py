@@ -16,7 +16,7 @@ import pytest
 from benchmarks.log_bench import measure_session_log
 from device_profiles.loader import LoadedSetup
 from firmware_bridge.live import Ch
-from monitor.session_log import SessionLog
+from monitor.record.sqlite_store import SessionLog
 
 pytestmark = pytest.mark.e2e
 

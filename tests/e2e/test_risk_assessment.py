@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from device_profiles.loader import load_contraindications
-from monitor.risk import Attestation, assess
-from monitor.session import Refused, State
+from monitor.core.risk import Attestation, assess
+from monitor.core.session import Refused, State
 from tests.e2e.conftest import SETTINGS, Rig
 
 pytestmark = pytest.mark.e2e

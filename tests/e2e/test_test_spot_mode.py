@@ -9,9 +9,9 @@ import pytest
 
 from device_profiles.loader import LoadedSetup, load_contraindications, with_endpoints
 from device_profiles.schema import SkinType
-from monitor.risk import Attestation, RiskOutcome, assess
-from monitor.session import Refused, Session, SessionParams, State
-from monitor.session_log import SessionLog
+from monitor.core.risk import Attestation, RiskOutcome, assess
+from monitor.core.session import Refused, Session, SessionParams, State
+from monitor.record.sqlite_store import SessionLog
 from sim.runner import SimRunner
 from sim.scenario import load_scenario
 from tests.e2e.conftest import SETTINGS, Rig, wait_for

@@ -15,15 +15,15 @@ import pytest
 
 from device_profiles.loader import LoadedSetup, with_endpoints
 from device_profiles.schema import SkinType
-from monitor.demo import sim_process
-from monitor.session import (
+from monitor.cli.demo import sim_process
+from monitor.core.session import (
     Refused,
     Session,
     SessionParams,
     State,
     no_contraindications_declared,
 )
-from monitor.session_log import SessionLog
+from monitor.record.sqlite_store import SessionLog
 from tests.e2e.conftest import SETTINGS, Rig, wait_for
 
 pytestmark = pytest.mark.e2e

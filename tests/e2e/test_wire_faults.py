@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.session import State
+from monitor.core.session import State
 from tests.e2e.conftest import SETTINGS, Rig, wait_for
 
 pytestmark = pytest.mark.e2e

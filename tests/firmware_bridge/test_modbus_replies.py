@@ -21,7 +21,7 @@ from firmware_bridge.drivers import RegisterDevice
 from firmware_bridge.errors import BridgeError, DeviceRejected, ProtocolError
 from firmware_bridge.live import SENSOR_CHANNELS, Ch, Dev, LiveState
 from firmware_bridge.transport import ModbusRegisterTransport
-from monitor.checks import INDEX, CheckEngine
+from monitor.core.checks import INDEX, CheckEngine
 from tests.firmware_bridge.modbus_peer import (
     Framing,
     ModbusPeer,

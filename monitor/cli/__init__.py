@@ -1,0 +1,1 @@
+"""The ``laserguard`` command, its subcommands and terminal views."""

@@ -1,0 +1,405 @@
+"""The ``laserguard`` command: simulator, bridge, demo and session log tools."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from device_profiles.loader import (
+    ProfileError,
+    bundled_names,
+    load,
+    load_endpoints,
+    with_endpoints,
+)
+from device_profiles.schema import LASER_SETTINGS, SkinType
+from monitor.cli.exit_status import EPILOG as EXIT_STATUS_EPILOG
+from monitor.cli.exit_status import BadInput, ExitStatus
+from monitor.cli.risk_file import load_risk
+from monitor.core.risk import RiskOutcome
+from monitor.core.session import no_contraindications_declared
+from monitor.record.sqlite_store import SessionLogError
+from sim.scenario import ScenarioError
+
+DEFAULT_SETUP = "demo-ndyag-1064"
+EPILOG = (
+    """\
+examples:
+  laserguard demo                                   simulated treatment, live view
+  laserguard demo --headless --scenario cooling-failure --duration 30 --json
+  laserguard sim --scenario normal                  simulator only (prints its endpoints)
+  laserguard bridge --endpoints runs/X/endpoints.json --patient P-0042 --mode demo \\
+      --skin-type III --fluence 120 --pulse-ms 30 --spot-mm 3 --rate-hz 1 --arm
+  laserguard sessions list | show ID | verify [ID]
+  laserguard profiles list | show NAME | validate FILE | schema | timing NAME
+  laserguard check --skin-type V --fluence 170 --pulse-ms 30 --spot-mm 3 --rate-hz 1
+  laserguard bench [--quick] [--json]               latency and throughput, with floors
+
+"""
+    + EXIT_STATUS_EPILOG
+)
+
+
+def _db_default() -> str:
+    return os.environ.get("LASERGUARD_DB", "runs/laserguard.sqlite3")
+
+
+def _db_path(text: str) -> Path:
+    """The session log file; its folder is made if missing (a fresh clone has no runs/)."""
+    path = Path(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SessionLogError(f"cannot make the folder for the session log {path}: {e}") from e
+    return path
+
+
+def _positive(text: str) -> float:
+    """A positive, finite number (seconds, a speed): `nan`, 0 and -1 are usage errors."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
+
+
+def _skin_type(text: str) -> SkinType:
+    try:
+        return SkinType(text.upper())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"skin type must be one of I..VI, not {text!r}") from None
+
+
+def _add_settings_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--fluence", type=float, required=required, help="fluence, J/cm²")
+    p.add_argument("--pulse-ms", type=float, required=required, help="pulse width, ms")
+    p.add_argument("--spot-mm", type=float, required=required, help="spot diameter, mm")
+    p.add_argument("--rate-hz", type=float, required=required, help="repetition rate, Hz")
+
+
+def _settings_from(args: argparse.Namespace) -> dict[str, float] | None:
+    vals = [args.fluence, args.pulse_ms, args.spot_mm, args.rate_hz]
+    if all(v is None for v in vals):
+        return None
+    if any(v is None for v in vals):
+        raise BadInput("give all four settings: --fluence --pulse-ms --spot-mm --rate-hz")
+    return dict(zip(LASER_SETTINGS, [float(v) for v in vals], strict=True))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.cli.demo import default_run_dir, run_demo
+    from monitor.cli.live_view import LiveView
+    from sim.scenario import load_scenario
+
+    loaded = load(args.setup)
+    scenario = load_scenario(args.scenario)
+    settings = _settings_from(args) or {
+        k: float(getattr(scenario.settings, k)) for k in LASER_SETTINGS
+    }
+    skin = args.skin_type or SkinType(str(scenario.skin_type))
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(scenario.name)
+    duration = 30.0 if args.headless and args.duration is None else args.duration
+    view = None if args.headless else LiveView(scenario.name, duration)
+    try:
+        with view if view is not None else contextlib.nullcontext():
+            result = run_demo(
+                loaded,
+                args.scenario,
+                settings,
+                skin,
+                db_path=_db_path(args.db),
+                run_dir=run_dir,
+                duration_s=duration,
+                speed=args.speed,
+                on_tick=view.update if view is not None else None,
+            )
+    except RuntimeError as e:  # the simulator did not start, or the report failed (ReportFailed)
+        print(f"laserguard demo: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # before the session started: nothing was armed
+        print("laserguard demo: interrupted before the session started", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_report(result)
+    return 0
+
+
+def _print_report(r: dict[str, Any]) -> None:
+    """The summary, from the report read back from the session log: it agrees with the log."""
+    print(f"session {r['session_id']}  scenario {r['scenario']}  skin type {r['skin_type']}")
+    print(f"  final state      {r['final_state']}")
+    print(f"  pulses fired     {r['pulses_fired']} (after halt: {r['pulses_after_halt']})")
+    if r["pulses_out_of_limits"]:
+        print(f"  OUT OF LIMITS    {r['pulses_out_of_limits']} pulse(s) fired at settings outside")
+        print("                   the approved limits:")
+        for p in r["out_of_limit_pulses"]:
+            why = "; ".join(str(v["message"]) for v in p["violations"])
+            print(f"    t={p['t_s']:7.3f} s  {p['n']} pulse(s): {why}")
+    print(f"  max skin temp    {r['max_skin_temp_c']} °C (limit {r['skin_temp_limit_c']} °C)")
+    if r["halted"]:
+        latency = r["halt_latency_ms"]
+        if latency is None:
+            print("  HALTED           (no skin-temperature crossing: no halt latency measured)")
+        else:
+            print(f"  HALTED; latency  {latency} ms (sensor served → laser got stop)")
+        for t in r["trips"]:
+            note = "  (not in the log: the log failed)" if t.get("logged") is False else ""
+            print(f"    t={t['t_s']:7.3f} s  {t['check']}: {t['reason']}{note}")
+        for reason in r["halts_requested"]:
+            if reason != "interlock trip":  # that one is the trips above
+                print(f"    halt requested: {reason}")
+    else:
+        print("  no trip")
+    if r["end_standby_failed"]:
+        print(f"  end of session   {r['end_standby_failed']}")
+    if r["log_failed"]:
+        print(f"  SESSION LOG FAILED: {r['log_failed']}")
+    if r["view_failures"]:
+        print("  the live view failed during the session (view_failed in the log)")
+    for w in r["warnings"]:
+        print(f"  warning t={w['t_s']:7.3f} s  {w['check']}: {w['reason']}")
+    print(f"  session log      {r['db']}  (laserguard sessions show {r['session_id'][:8]})")
+
+
+def _risk_from(args: argparse.Namespace) -> RiskOutcome:
+    """The pre-treatment risk assessment: a file in clinical mode; none declared otherwise."""
+    if args.risk is None:
+        if args.mode == "clinical":
+            raise BadInput("a clinical session needs --risk FILE (the risk assessment)")
+        return no_contraindications_declared()
+    return load_risk(Path(args.risk))
+
+
+def _fail(command: str, status: ExitStatus, why: object) -> int:
+    print(f"laserguard {command}: {why}", file=sys.stderr)
+    return int(status)
+
+
+def _bridge_exit(refused: str | None, trips: list[Any]) -> int:
+    """A session that refused or halted is not a success (exit_status.ExitStatus)."""
+    if refused is not None:
+        return _fail("bridge", ExitStatus.REFUSED, f"refused: {refused}")
+    if trips:
+        first = trips[0]
+        return _fail("bridge", ExitStatus.REFUSED, f"halted: {first.check}: {first.reason}")
+    return int(ExitStatus.OK)
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    import time
+
+    from monitor.cli.live_view import LiveView
+    from monitor.cli.shutdown import sigint_deferred
+    from monitor.cli.view_guard import ViewGuard
+    from monitor.core.session import Refused, Session, SessionParams
+    from monitor.core.skin_typing import SkinTyping, SkinTypingError
+    from monitor.record.sqlite_store import SessionLog
+
+    # Every input is checked before a device is touched: bad input starts nothing.
+    loaded = load(args.setup)
+    setup = loaded.setup
+    if args.endpoints:
+        setup = with_endpoints(setup, load_endpoints(args.endpoints))
+    try:
+        typing = SkinTyping.combine(clinician=args.skin_type, melanin_index=args.melanin_index)
+    except SkinTypingError as e:
+        raise BadInput(str(e)) from e
+    risk = _risk_from(args)
+    settings = _settings_from(args)
+    if args.arm and settings is None:
+        raise BadInput(
+            "--arm needs the settings to arm with: --fluence --pulse-ms --spot-mm --rate-hz"
+        )
+    log = SessionLog(_db_path(args.db))
+    params = SessionParams(
+        operator=args.operator,
+        patient_id=args.patient,
+        skin_type=typing.skin_type,
+        risk=risk,
+        mode=args.mode,
+        skin_typing=typing,
+    )
+    try:
+        session = Session(loaded, log, params, setup=setup, realtime=args.realtime)
+    except Refused as e:
+        log.close()
+        return _fail("bridge", ExitStatus.REFUSED, f"refused: {e}")
+    view = LiveView("bridge", args.duration)
+    refused: str | None = None
+    # The view beside the session may fail; the session (and its halt) outlives it.
+    tick = ViewGuard("live view", view.update)
+    try:
+        session.start()
+        if settings is not None:
+            gate = session.request_settings(settings)
+            if not gate.ok:
+                raise Refused(f"the settings do not pass the gate: {gate.explain()}")
+            if args.arm:
+                session.arm()
+        t0 = time.monotonic()
+        with view:
+            while args.duration is None or time.monotonic() - t0 < args.duration:
+                tick(session, time.monotonic() - t0)
+                time.sleep(0.25)
+    except Refused as e:
+        refused = str(e)
+    except KeyboardInterrupt:  # the operator's way to end a session: not a failure
+        pass
+    finally:
+        with sigint_deferred():  # laser to STANDBY and the log closed, to the end
+            tick.close(session)
+            session.end("bridge stopped")
+            log.close()
+    out_of_limits = session.pulses_out_of_limits
+    print(
+        f"session {session.session_id} ended; trips: {[t.check for t in session.trips]}"
+        + (f"; PULSES OUT OF LIMITS: {out_of_limits}" if out_of_limits else "")
+        + (f"; the live view failed {tick.total_failures} time(s)" if tick.total_failures else "")
+    )
+    return _bridge_exit(refused, session.trips)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="laserguard",
+        description="LaserGuard: an independent safety interlock and session monitor for "
+        "cosmetic vascular lasers and their skin-cooling units.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="run a simulated treatment (simulator + bridge + interlock) and report",
+        description="Start the simulator in its own process, connect the bridge over a real "
+        "pty and Modbus TCP, run a scripted session and report what happened.",
+    )
+    demo.add_argument(
+        "--setup",
+        default=DEFAULT_SETUP,
+        help=f"setup name or file (bundled: {', '.join(bundled_names())})",
+    )
+    demo.add_argument(
+        "--scenario", default="normal", help="scenario name or file (e.g. normal, cooling-failure)"
+    )
+    demo.add_argument(
+        "--duration",
+        type=_positive,
+        default=None,
+        help="simulated seconds (default: until Ctrl-C; 30 with --headless)",
+    )
+    demo.add_argument(
+        "--speed", type=_positive, default=1.0, help="simulator clock speed (1 = real time)"
+    )
+    demo.add_argument(
+        "--skin-type",
+        type=_skin_type,
+        default=None,
+        help="override the scenario's Fitzpatrick type I..VI",
+    )
+    demo.add_argument("--headless", action="store_true", help="no live view")
+    demo.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    demo.add_argument("--db", default=_db_default(), help="session log file (SQLite) [%(default)s]")
+    demo.add_argument("--run-dir", default=None, help="folder for the simulator's files")
+    _add_settings_args(demo, required=False)
+    demo.set_defaults(func=cmd_demo)
+
+    bridge = sub.add_parser(
+        "bridge",
+        help="run a session against real devices or a running simulator",
+        description="Connect to the devices of a setup, gate the settings, arm on request and "
+        "keep the interlock running until Ctrl-C or --duration.",
+    )
+    bridge.add_argument("--setup", default=DEFAULT_SETUP, help="setup name or file")
+    bridge.add_argument(
+        "--endpoints",
+        default=None,
+        help="JSON file of device addresses (as written by `laserguard sim`)",
+    )
+    bridge.add_argument(
+        "--skin-type", type=_skin_type, default=None, help="Fitzpatrick skin type I..VI"
+    )
+    bridge.add_argument(
+        "--melanin-index",
+        type=float,
+        default=None,
+        help="melanin index 0-99 from a reflectance meter (the darker of the two types wins)",
+    )
+    bridge.add_argument(
+        "--risk",
+        default=None,
+        help="YAML risk assessment: answers (every question id: yes or no) and an optional "
+        "attestation (clinician, statement, covers: the relative questions it accepts); "
+        "required in clinical mode. An unknown or unanswered question, or any answer but "
+        "yes/no, is refused (the questions: device_profiles/bundled/contraindications.yaml)",
+    )
+    bridge.add_argument(
+        "--operator", default=os.environ.get("USER", "operator"), help="who operates"
+    )
+    bridge.add_argument("--patient", required=True, help="pseudonymous patient id")
+    bridge.add_argument(
+        "--mode",
+        choices=["clinical", "demo", "test"],
+        default="clinical",
+        help="recorded with every session [%(default)s]",
+    )
+    bridge.add_argument("--arm", action="store_true", help="arm after the settings pass the gate")
+    bridge.add_argument(
+        "--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)"
+    )
+    bridge.add_argument(
+        "--no-realtime",
+        dest="realtime",
+        action="store_false",
+        help="do not ask for SCHED_FIFO for the interlock loop (asked for by default)",
+    )
+    bridge.add_argument(
+        "--db", default=_db_default(), help="session log file (SQLite) [%(default)s]"
+    )
+    _add_settings_args(bridge, required=False)
+    bridge.set_defaults(func=cmd_bridge)
+
+    from benchmarks.run import add_bench_parser
+    from monitor.cli.check import add_check_parser
+    from monitor.cli.profiles import add_profiles_parser
+    from monitor.cli.sessions import add_sessions_parser
+    from sim.cli import add_sim_parser
+
+    add_sim_parser(sub)
+    add_sessions_parser(sub)
+    add_profiles_parser(sub)
+    add_check_parser(sub)
+    add_bench_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # pymodbus reports each timeout on stderr; LaserGuard turns them into lost-link trips in
+    # the session log, and the messages would tear the live view.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (BadInput, ProfileError, ScenarioError, SessionLogError) as e:
+        return _fail(args.command, ExitStatus.BAD_INPUT, e)
+    except BrokenPipeError:  # `laserguard ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""`sessions` subcommands: list, show, verify and plot the session log.
+
+Exit codes: 0 success, 1 the log failed verification (a broken chain, or a damaged file:
+``show`` and ``plot`` then refuse rather than display part of a session), 2 the log could
+not be read (missing file, not a session log, unknown or ambiguous session id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.record.sqlite_store import (
+    Event,
+    SessionInfo,
+    SessionLog,
+    SessionLogDamaged,
+    SessionLogError,
+    SessionRecord,
+)
+
+__all__ = ["DEFAULT_DB", "add_sessions_parser"]
+
+DEFAULT_DB = "runs/laserguard.sqlite3"
+DB_ENV_VAR = "LASERGUARD_DB"
+
+EXIT_OK = 0
+EXIT_TAMPERED = 1
+EXIT_UNREADABLE = 2
+
+
+def add_sessions_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `sessions {list,show,verify}` to a CLI's subparsers."""
+    default_db = os.environ.get(DB_ENV_VAR) or DEFAULT_DB
+    sessions = subparsers.add_parser(
+        "sessions",
+        help="list, show and verify logged treatment sessions",
+        description="Read the tamper-evident session log.",
+    )
+    sub = sessions.add_subparsers(dest="sessions_command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--db",
+            default=default_db,
+            metavar="PATH",
+            help=f"session log database (default: ${DB_ENV_VAR} or {DEFAULT_DB}; now {default_db})",
+        )
+        p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    p_list = sub.add_parser("list", help="list sessions, newest first")
+    common(p_list)
+    p_list.set_defaults(func=cmd_list)
+
+    p_show = sub.add_parser("show", help="show one session's events and telemetry summary")
+    p_show.add_argument("session_id", metavar="ID", help="session id or a unique prefix of it")
+    common(p_show)
+    p_show.set_defaults(func=cmd_show)
+
+    p_verify = sub.add_parser("verify", help="recompute the hash chain and telemetry digests")
+    p_verify.add_argument(
+        "session_id",
+        metavar="ID",
+        nargs="?",
+        default=None,
+        help="only the span of this session (id or unique prefix); default: the whole file",
+    )
+    common(p_verify)
+    p_verify.set_defaults(func=cmd_verify)
+
+    p_plot = sub.add_parser(
+        "plot",
+        help="draw a session: skin and plate temperature, limits, pulses, trips (SVG)",
+    )
+    p_plot.add_argument("session_id", metavar="ID", help="session id or a unique prefix of it")
+    p_plot.add_argument(
+        "--out", default=None, metavar="FILE", help="SVG file to write (default: session-ID.svg)"
+    )
+    common(p_plot)
+    p_plot.set_defaults(func=cmd_plot)
+
+
+def _open(db: str) -> SessionLog:
+    path = Path(db)
+    if not path.is_file():
+        raise SessionLogError(f"no session log at {path}")
+    # Read-only: reviewing or verifying a log must never change it.
+    return SessionLog(path, read_only=True)
+
+
+def _error(err: SessionLogError | str) -> int:
+    """One line on stderr; a damaged log is a failed verification, anything else unreadable."""
+    print(f"error: {err}", file=sys.stderr)
+    return EXIT_TAMPERED if isinstance(err, SessionLogDamaged) else EXIT_UNREADABLE
+
+
+def _iso(t_wall: float | None, ms: bool = False) -> str:
+    if t_wall is None:
+        return "-"
+    stamp = datetime.fromtimestamp(t_wall, tz=UTC)
+    return stamp.isoformat(timespec="milliseconds" if ms else "seconds").replace("+00:00", "Z")
+
+
+def _json_number(x: float) -> float | str | None:
+    """Strict JSON has no NaN or infinity."""
+    if np.isnan(x):
+        return None
+    if np.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return float(x)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    try:
+        with _open(args.db) as log:
+            infos = log.sessions()
+    except SessionLogError as e:
+        return _error(e)
+    if args.json:
+        print(json.dumps([asdict(s) for s in infos], indent=2))
+        return EXIT_OK
+    header = ("ID", "STARTED", "OPERATOR", "PATIENT", "SKIN", "PROFILE", "MODE", "EVENTS", "END")
+    rows = [
+        (
+            s.session_id[:8],
+            _iso(s.started_at),
+            s.operator,
+            s.patient_id,
+            s.skin_type,
+            s.profile_name,
+            s.mode,
+            str(s.n_events),
+            s.end_reason if s.end_reason is not None else "(open)",
+        )
+        for s in infos
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    if not rows:
+        print("(no sessions)")
+    return EXIT_OK
+
+
+def _telemetry_summary(
+    channel: np.ndarray[Any, Any], value: np.ndarray[Any, Any]
+) -> dict[int, dict[str, Any]]:
+    summary: dict[int, dict[str, Any]] = {}
+    for ch in np.unique(channel).tolist():
+        v = value[channel == ch]
+        finite = v[~np.isnan(v)]
+        summary[int(ch)] = {
+            "n": int(v.shape[0]),
+            "min": float(finite.min()) if finite.size else float("nan"),
+            "max": float(finite.max()) if finite.size else float("nan"),
+            "n_nan": int(v.shape[0] - finite.shape[0]),
+        }
+    return summary
+
+
+def _event_line(e: Event) -> str:
+    payload = json.dumps(e.payload, sort_keys=True, separators=(",", ":"))
+    return f"{e.seq:>7}  {_iso(e.t_wall, ms=True)}  {e.kind:<16} {payload}"
+
+
+def _header_lines(s: SessionInfo) -> list[str]:
+    return [
+        f"session   {s.session_id}",
+        f"started   {_iso(s.started_at, ms=True)}",
+        f"ended     {_iso(s.ended_at, ms=True)}"
+        + (f"  ({s.end_reason})" if s.end_reason is not None else "  (open)"),
+        f"operator  {s.operator}",
+        f"patient   {s.patient_id}   skin type {s.skin_type}",
+        f"profile   {s.profile_name}  digest {s.profile_digest}",
+        f"mode      {s.mode}",
+        f"events    {s.n_events}",
+    ]
+
+
+def _read(args: argparse.Namespace) -> SessionRecord:
+    """One whole, verified session from the log named by ``--db`` (raises SessionLogError)."""
+    with _open(args.db) as log:
+        return log.read_verified(args.session_id)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    try:
+        read = _read(args)
+    except SessionLogError as err:
+        return _error(err)
+    info, events, channel, value = read.info, read.events, read.channel, read.value
+    summary = _telemetry_summary(channel, value)
+    policy = next((e.payload for e in events if e.kind == "telemetry_policy"), {})
+    on_change = set(policy.get("on_change", []))
+    if args.json:
+        doc = {
+            "session": asdict(info),
+            "events": [asdict(e) for e in events],
+            "telemetry": {
+                "n_rows": int(channel.shape[0]),
+                "channels": {
+                    str(ch): {
+                        k: _json_number(x) if k in ("min", "max") else x for k, x in cs.items()
+                    }
+                    for ch, cs in summary.items()
+                },
+            },
+        }
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    for line in _header_lines(info):
+        print(line)
+    print()
+    for e in events:
+        print(_event_line(e))
+    print()
+    print(f"telemetry {channel.shape[0]} rows")
+    for ch, s in summary.items():
+        nan_note = f"  ({s['n_nan']} NaN)" if s["n_nan"] else ""
+        name = _channel_name(ch)
+        step_note = "  (stored on change)" if name in on_change else ""
+        print(
+            f"  {name:<22} n={s['n']}  min={s['min']:.6g}  max={s['max']:.6g}{nan_note}{step_note}"
+        )
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        with _open(args.db) as log:
+            result = log.verify(args.session_id)
+    except SessionLogError as e:
+        return _error(e)
+    if args.json:
+        print(json.dumps(asdict(result), indent=2))
+    elif result.ok:
+        print(
+            f"OK: {result.n_events} events, {result.n_telemetry_rows} telemetry rows, chain intact"
+        )
+    elif result.damaged:
+        print(f"DAMAGED: {result.reason}")
+    else:
+        print(f"TAMPERED/BROKEN at seq {result.first_bad_seq}: {result.reason}")
+    return EXIT_OK if result.ok else EXIT_TAMPERED
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from monitor.cli.plot import render_svg
+
+    try:
+        s = _read(args)
+    except SessionLogError as err:
+        return _error(err)
+    out = Path(args.out or f"session-{s.info.session_id[:8]}.svg")
+    try:
+        out.write_text(render_svg(s.info, s.events, s.t_s, s.channel, s.value), encoding="utf-8")
+    except OSError as err:
+        return _error(f"cannot write {out}: {err.strerror}")
+    print(json.dumps({"plot": str(out)}) if args.json else f"wrote {out}")
+    return EXIT_OK
+
+
+def _channel_name(code: int) -> str:
+    """The channel's name with its unit (``skin_temp_c``), or its code if unknown."""
+    from firmware_bridge.live import Ch
+
+    try:
+        return Ch(int(code)).name.lower()
+    except ValueError:
+        return f"channel {code}"

@@ -1,0 +1,382 @@
+"""Every interlock check, evaluated for all channels at once into one boolean vector.
+
+Each check lives here once. ``CheckEngine.evaluate`` is the hot path: it reads the live
+arrays into preallocated buffers and writes ``active`` in place, without allocating. Words
+for people (``reason``) are made only when a check becomes active, after the halt is sent.
+
+Severity: HALT checks stop emission and latch; WARN checks block arming and are shown;
+NOTICE checks are shown and logged and block nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from device_profiles.schema import Setup, SkinType
+from device_profiles.timing import LiveBudget, reaction_budget
+from firmware_bridge.live import (
+    ANSWER_WINDOW,
+    LASER_STATE_CODES,
+    LASER_STATE_NAMES,
+    Ch,
+    Dev,
+    LiveState,
+)
+from monitor.core.gate import LimitTable
+
+
+class Severity(IntEnum):
+    NOTICE = 0  # low priority: shown and logged; blocks nothing
+    WARN = 1
+    HALT = 2
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    severity: Severity
+    what: str
+
+
+CHECKS: tuple[CheckSpec, ...] = (
+    CheckSpec("skin_temp_high", Severity.HALT, "skin temperature above its band"),
+    CheckSpec("skin_temp_low", Severity.HALT, "skin temperature below its band"),
+    CheckSpec("skin_temp_invalid", Severity.HALT, "skin temperature is not a number"),
+    CheckSpec("sensor_stale", Severity.HALT, "no fresh skin-temperature sample"),
+    CheckSpec("cooler_stale", Severity.HALT, "no fresh cooler sample"),
+    CheckSpec("laser_stale", Severity.HALT, "no fresh laser status"),
+    CheckSpec("sensor_link", Severity.HALT, "lost communication with the sensor"),
+    CheckSpec("cooler_link", Severity.HALT, "lost communication with the cooler"),
+    CheckSpec("laser_link", Severity.HALT, "lost communication with the laser"),
+    CheckSpec("interlock_link", Severity.HALT, "lost communication with the interlock relay"),
+    CheckSpec("device_fault", Severity.HALT, "a device reports a fault code"),
+    CheckSpec("cooler_plate_trip", Severity.HALT, "cooling plate outside its safe band"),
+    CheckSpec("cooler_flow_low", Severity.HALT, "coolant flow below its minimum"),
+    CheckSpec(
+        "settings_readback", Severity.HALT, "settings read back from the laser out of limits"
+    ),
+    CheckSpec("laser_fault", Severity.HALT, "the laser reports FAULT"),
+    CheckSpec("unexpected_emission", Severity.HALT, "laser READY or firing without permission"),
+    CheckSpec("cooler_plate_warn", Severity.WARN, "cooling plate outside its treatment band"),
+    CheckSpec("settings_not_approved", Severity.WARN, "settings on the laser out of limits"),
+    CheckSpec("skin_temp_trend", Severity.WARN, "the next pulse is predicted to pass the limit"),
+    CheckSpec(
+        "device_answer_slow", Severity.NOTICE, "a device answers slower than the budget assumes"
+    ),
+    CheckSpec(
+        "reaction_time_unmet",
+        Severity.WARN,
+        "measured answer times break the required reaction time",
+    ),
+    CheckSpec(
+        "reaction_time_exceeded",
+        Severity.HALT,
+        "measured answer times break the required reaction time while emission is permitted",
+    ),
+    CheckSpec(
+        "laser_did_not_stop",
+        Severity.HALT,
+        "the laser did not stop: the relay is the only barrier, use the emergency stop",
+    ),
+)
+INDEX = {c.name: i for i, c in enumerate(CHECKS)}
+DID_NOT_STOP = INDEX["laser_did_not_stop"]
+HALT_MASK = np.array([c.severity is Severity.HALT for c in CHECKS], dtype=np.bool_)
+#: Conditions that refuse arming while active (all but the NOTICE ones).
+BLOCKS_ARMING = np.array([c.severity >= Severity.WARN for c in CHECKS], dtype=np.bool_)
+_ANSWER_SLOW = INDEX["device_answer_slow"]
+#: A slow-answer notice stays up this long after the last slow median: a device hovering at
+#: its assumed answer time gives one notice, not one every few polls.
+ANSWER_SLOW_HOLD_NS = 10_000_000_000
+_REACTION_UNMET = INDEX["reaction_time_unmet"]
+_REACTION_EXCEEDED = INDEX["reaction_time_exceeded"]
+
+
+class PulseTrend:
+    """Where the next pulse will take the skin, from the peaks after the last pulses.
+
+    Each pulse leaves a peak in the skin temperature. With cooling that works the peaks
+    settle (each rise smaller than the one before); with cooling failing they keep climbing.
+    The next peak is extrapolated from the last three: ``peak now + last rise × how much the
+    rise shrank``, never assuming it shrinks faster than it did. A warning one pulse ahead of
+    the skin-temperature halt; forgotten after a pause in firing.
+    """
+
+    GAP_NS = 3_000_000_000  # no pulse for this long: a new series of pulses starts
+
+    def __init__(self) -> None:
+        self.pulses = float("nan")
+        self.window_peak = float("-inf")  # highest skin temperature since the last pulse
+        self.in_pulse_window = False  # the current window was opened by a pulse
+        self.peaks = [float("nan")] * 3  # the last three post-pulse peaks, oldest first
+        self.last_pulse_ns = 0
+        self.predicted = float("-inf")
+
+    @property
+    def last_peak(self) -> float:
+        return self.peaks[2]
+
+    @property
+    def prev_peak(self) -> float:
+        return self.peaks[1]
+
+    def update(self, now_ns: int, pulses: float, skin_c: float) -> float:
+        if pulses != self.pulses and pulses == pulses:  # the counter moved (NaN never counts)
+            if self.in_pulse_window and self.window_peak > float("-inf"):
+                self.peaks[0], self.peaks[1], self.peaks[2] = (*self.peaks[1:], self.window_peak)
+            self.in_pulse_window = self.pulses == self.pulses  # not the first reading
+            self.pulses = pulses
+            self.window_peak = float("-inf")
+            self.last_pulse_ns = now_ns
+        elif now_ns - self.last_pulse_ns > self.GAP_NS and self.in_pulse_window:
+            self.in_pulse_window = False
+            self.peaks[0] = self.peaks[1] = self.peaks[2] = float("nan")
+        if skin_c > self.window_peak:
+            self.window_peak = skin_c
+        p1, p2, p3 = self.peaks
+        rise, prev_rise = p3 - p2, p2 - p1
+        if rise > 0 and prev_rise == prev_rise:  # three peaks, still rising
+            shrink = min(1.0, rise / prev_rise) if prev_rise > 0 else 1.0
+            self.predicted = max(self.window_peak, p3) + rise * shrink
+        else:
+            self.predicted = float("-inf")
+        return self.predicted
+
+
+class LatchedAlarm:
+    """An alarm that outlives its condition until a person resets it by name.
+
+    Set by the loop thread, reset by the session's thread: a reset that races a new latch
+    loses to it (the condition is judged again on the next cycle), never the other way.
+    """
+
+    def __init__(self) -> None:
+        self.latched = False
+        self.since_ns = 0
+        self.why = ""
+
+    def latch(self, now_ns: int, why: str) -> None:
+        if not self.latched:
+            self.since_ns, self.why = now_ns, why
+            self.latched = True
+
+    def reset(self) -> None:
+        self.latched = False
+
+
+class CheckEngine:
+    """The checks of one session (its setup, its patient's skin type)."""
+
+    def __init__(self, setup: Setup, skin_type: SkinType) -> None:
+        lim = setup.limits
+        self.setup = setup
+        self.skin_type = skin_type
+        self.table = LimitTable(lim.settings)
+        self.skin_low, self.skin_high = lim.skin_temp_c.low, lim.skin_temp_c.high
+        self.plate_warn = (lim.cooler_plate_temp_c.low, lim.cooler_plate_temp_c.high)
+        self.plate_trip = (lim.cooler_plate_trip_c.low, lim.cooler_plate_trip_c.high)
+        self.flow_min = lim.cooler_flow_l_min_min
+        self.hyst = lim.hysteresis_c
+        self.stale_ns = (
+            np.array([lim.stale_ms["sensor"], lim.stale_ms["cooler"], lim.stale_ms["laser"]]) * 1e6
+        )
+        self.active: npt.NDArray[np.bool_] = np.zeros(len(CHECKS), dtype=np.bool_)
+        # Band checks as data, one slot each: channel, low, high, hysteresis. All slots are
+        # evaluated at once; an active alarm clears only `hysteresis` back inside its band.
+        h, inf = lim.hysteresis_c, np.inf
+        bands = [
+            (Ch.SKIN_TEMP_C, self.skin_low, self.skin_high, h),
+            (Ch.PLATE_TEMP_C, *self.plate_trip, h),
+            (Ch.PLATE_TEMP_C, *self.plate_warn, h),
+            (Ch.FLOW_L_MIN, self.flow_min, inf, 0.0),
+            (Ch.SENSOR_FAULT_CODE, 0.0, 0.0, 0.0),
+            (Ch.COOLER_FAULT_CODE, 0.0, 0.0, 0.0),
+        ]
+        self._slot_ch = np.array([int(b[0]) for b in bands], dtype=np.intp)
+        self._lo = np.array([b[1] for b in bands])
+        self._hi = np.array([b[2] for b in bands])
+        self._hyst = np.array([b[3] for b in bands])
+        n = len(bands)
+        self._x, self._t, self._edge = np.zeros(n), np.zeros(n), np.zeros(n)
+        self._above = np.zeros(n, dtype=np.bool_)
+        self._below = np.zeros(n, dtype=np.bool_)
+        self._nan = np.zeros(n, dtype=np.bool_)
+        self._out = np.zeros(n, dtype=np.bool_)
+        self._age = np.zeros(3)
+        self._rank = np.array([skin_type.rank])
+        self._s = np.zeros((4, 1))
+        # The read-back settings change rarely: the gate runs only when they do.
+        self._last_settings = np.full(4, np.nan)
+        self._settings_bad = True
+        self._fault = LASER_STATE_CODES["FAULT"]
+        self._firing = LASER_STATE_CODES["FIRING"]
+        self.trend = PulseTrend()
+        self._emitting = (LASER_STATE_CODES["READY"], LASER_STATE_CODES["FIRING"])
+        # The reaction-time budget again, from the answer times the device workers measure.
+        self.live_budget = LiveBudget(setup)
+        self._assumed_ms = np.array([self.live_budget.assumed[d.name.lower()] for d in Dev])
+        self._slow = np.zeros(len(Dev), dtype=np.bool_)
+        self._slow_seen_ns: int | None = None
+        self.measured_reaction_ms = float("nan")
+        # A halted laser has this long to confirm STOP and report STANDBY: its staleness
+        # limit (a fresh status must follow the stop) plus one serial timeout (a stop that
+        # timed out is retried once). Derived from the profile, not a number of its own.
+        self.stop_grace_ns = int(
+            (lim.stale_ms["laser"] + setup.laser.transport.timeout_ms) * 1_000_000
+        )
+        self.did_not_stop = LatchedAlarm()
+        self._judged_halt_ns = 0  # the halt whose stop confirmation was already judged
+
+    def evaluate(
+        self, live: LiveState, now_ns: int, emission_permitted: bool
+    ) -> npt.NDArray[np.bool_]:
+        """Fill and return ``active``. The hot path: preallocated buffers, no new arrays."""
+        a, x, t, edge = self.active, self._x, self._t, self._edge
+        above, below, nan, out = self._above, self._below, self._nan, self._out
+        value = live.value
+        np.take(value, self._slot_ch, out=x)
+        np.multiply(self._hyst, above, out=t)  # last cycle's state sets this cycle's edge
+        np.subtract(self._hi, t, out=edge)
+        np.greater(x, edge, out=above)
+        np.multiply(self._hyst, below, out=t)
+        np.add(self._lo, t, out=edge)
+        np.less(x, edge, out=below)
+        np.isnan(x, out=nan)
+        np.logical_or(above, below, out=out)
+        np.logical_or(out, nan, out=out)
+        a[0], a[1], a[2] = above[0], below[0], nan[0]
+        a[10] = out[4] or out[5]
+        a[11], a[12], a[16] = out[1], out[3], out[2]
+        np.subtract(now_ns, live.fresh_ns[:3], out=self._age)
+        np.greater(self._age, self.stale_ns, out=a[3:6])
+        np.logical_not(live.link_ok, out=a[6:10])
+        settings = value[Ch.FLUENCE_J_CM2 : Ch.REP_RATE_HZ + 1]
+        if not np.array_equal(settings, self._last_settings):  # NaN never equals: re-checked
+            np.copyto(self._last_settings, settings)
+            s = self._s
+            s[0, 0], s[1, 0], s[2, 0], s[3, 0] = settings
+            self._settings_bad = not self.table.evaluate(s[0], s[1], s[2], s[3], self._rank)[0]
+        # Out-of-limit settings on a laser that may not fire block arming; once it may, they halt.
+        a[13] = self._settings_bad and emission_permitted
+        a[17] = self._settings_bad and not emission_permitted
+        state = value[Ch.LASER_STATE]
+        a[14] = state == self._fault
+        a[15] = (not emission_permitted) and (state in self._emitting)
+        predicted = self.trend.update(now_ns, value[Ch.LASER_PULSES], x[0])
+        a[18] = state == self._firing and predicted > self.skin_high
+        # A device that usually answers slower than the budget assumes: say so. The worst case
+        # recomputed from the recent worst answers: refuse arming, or halt, once it is too slow.
+        np.greater(live.answer_typical_ms, self._assumed_ms, out=self._slow)  # NaN: False
+        if self._slow.any():
+            self._slow_seen_ns = now_ns
+        seen = self._slow_seen_ns
+        a[_ANSWER_SLOW] = seen is not None and now_ns - seen < ANSWER_SLOW_HOLD_NS
+        worst = live.answer_worst_ms
+        total = self.live_budget.total_ms(worst[Dev.SENSOR], worst[Dev.LASER], worst[Dev.INTERLOCK])
+        self.measured_reaction_ms = total
+        too_slow = total > self.live_budget.required_ms
+        a[_REACTION_UNMET] = too_slow and not emission_permitted
+        a[_REACTION_EXCEEDED] = too_slow and emission_permitted
+        self._judge_stop(live, now_ns, state)
+        a[DID_NOT_STOP] = self.did_not_stop.latched
+        return a
+
+    def _judge_stop(self, live: LiveState, now_ns: int, state: float) -> None:
+        """Latch ``laser_did_not_stop``: a grace time after a halt, the laser never confirmed
+        STOP (judged once per halt), or it reports READY/FIRING (judged every cycle).
+
+        The unexpected-emission check is off while a halt is latched (the bridge stops the
+        laser again); this is what notices that the laser's own stop route does not work.
+        """
+        halt_ns = live.halt_ns
+        if halt_ns == 0 or now_ns - halt_ns <= self.stop_grace_ns:
+            return
+        if halt_ns != self._judged_halt_ns:
+            self._judged_halt_ns = halt_ns
+            if live.stop_confirmed_ns < halt_ns:
+                self.did_not_stop.latch(now_ns, "had not confirmed STOP")
+        if state in self._emitting and not self.did_not_stop.latched:  # words only once
+            self.did_not_stop.latch(now_ns, "still reported " + LASER_STATE_NAMES[float(state)])
+
+    def reason(self, index: int, live: LiveState) -> str:
+        """Plain words for a check that just became active (not on the hot path)."""
+        v = live.value
+        name = CHECKS[index].name
+        if name == "skin_temp_trend":
+            t = self.trend
+            return (
+                f"next pulse predicted to reach {t.predicted:.1f} °C (post-pulse peaks "
+                f"{t.prev_peak:.1f} → {t.last_peak:.1f} °C); limit {self.skin_high:g} °C: "
+                "stop, let the skin cool, check the cooling"
+            )
+        if name == "skin_temp_invalid" and live.fault[Ch.SKIN_TEMP_C] is not None:
+            return f"skin temperature unknown: {live.fault[Ch.SKIN_TEMP_C]}"
+        if name == "device_answer_slow":
+            return self._answer_slow_reason(live)
+        if name.startswith("reaction_time"):
+            return self._reaction_reason(live)
+        if name.startswith("skin_temp"):
+            return (
+                f"skin temperature {v[Ch.SKIN_TEMP_C]:.2f} °C outside "
+                f"{self.skin_low:g}–{self.skin_high:g} °C"
+            )
+        if name.endswith("_stale"):
+            dev = Dev[name.removesuffix("_stale").upper()]
+            limit_ms = self.stale_ns[dev] / 1e6
+            return f"no fresh {dev.name.lower()} data for more than {limit_ms:g} ms"
+        if name.endswith("_link"):
+            dev = Dev[name.removesuffix("_link").upper()]
+            return f"lost communication with the {dev.name.lower()}: {live.link_error[dev]}"
+        if name == "device_fault":
+            return (
+                f"fault code sensor={v[Ch.SENSOR_FAULT_CODE]:g} cooler={v[Ch.COOLER_FAULT_CODE]:g}"
+            )
+        if name.startswith("cooler_plate"):
+            lo, hi = self.plate_trip if name.endswith("trip") else self.plate_warn
+            return f"cooling plate {v[Ch.PLATE_TEMP_C]:.2f} °C outside {lo:g}–{hi:g} °C"
+        if name == "cooler_flow_low":
+            return f"coolant flow {v[Ch.FLOW_L_MIN]:.2f} L/min below {self.flow_min:g} L/min"
+        if name == "laser_did_not_stop":
+            latch = self.did_not_stop
+            late_ms = (latch.since_ns - live.halt_ns) / 1e6 if live.halt_ns else float("nan")
+            return (
+                f"the laser did not stop: it {latch.why} {late_ms:.0f} ms after the halt "
+                f"(now {live.laser_state()}); the relay is the only barrier, use the emergency "
+                "stop. Reset it by name (laser_did_not_stop) once the laser is in STANDBY"
+            )
+        if name in ("settings_readback", "settings_not_approved"):
+            settings = {
+                "fluence_j_cm2": float(v[Ch.FLUENCE_J_CM2]),
+                "pulse_ms": float(v[Ch.PULSE_MS]),
+                "spot_mm": float(v[Ch.SPOT_MM]),
+                "rep_rate_hz": float(v[Ch.REP_RATE_HZ]),
+            }
+            return "laser reads back " + self.table.check(self.skin_type, settings).explain()
+        return CHECKS[index].what
+
+    def _answer_slow_reason(self, live: LiveState) -> str:
+        slow = [
+            f"{d.name.lower()} answers in {live.answer_typical_ms[d]:.1f} ms typically "
+            f"(median of its last {ANSWER_WINDOW}), the reaction-time budget assumes "
+            f"{self._assumed_ms[d]:.1f} ms"
+            for d in Dev
+            if live.answer_typical_ms[d] > self._assumed_ms[d]
+        ]
+        return (
+            "; ".join(slow or ["a device answered slower than assumed"])
+            + f"; the worst case is {self.measured_reaction_ms:.1f} ms against the required "
+            f"{self.live_budget.required_ms:g} ms: review the device's response_ms in the profile"
+        )
+
+    def _reaction_reason(self, live: LiveState) -> str:
+        measured = {d.name.lower(): float(live.answer_worst_ms[d]) for d in Dev}
+        budget = reaction_budget(self.setup, measured)
+        slow = budget.slower_than_assumed() or ["no device is slower than assumed now"]
+        return (
+            f"measured worst-case reaction time {budget.total_ms:.1f} ms exceeds the required "
+            f"{budget.required_ms:g} ms ({'; '.join(slow)})"
+        )

@@ -1,0 +1,1 @@
+"""The session record: the chain format, its verification, the stores and the log writer."""

@@ -1,0 +1,99 @@
+"""The operator's terminal view shows state, values with units, alarms and what a halt needs."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from monitor.cli.live_view import LiveView, sparkline
+
+
+def snapshot(state: str, skin: float | None) -> dict[str, Any]:
+    return {
+        "session_id": "d4aa84530821",
+        "state": state,
+        "laser_state": "STANDBY",
+        "skin_type": "III",
+        "skin_temp_c": skin,
+        "plate_temp_c": 24.59,
+        "flow_l_min": 2.0,
+        "settings": {"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0},
+        "pulses": 11.0,
+        "links": {"sensor": True, "cooler": True, "laser": False, "interlock": True},
+        "permit": False,
+        "trips": [
+            {"t_s": 11.96, "check": "skin_temp_high", "reason": "skin 44.06 °C", "severity": "HALT"}
+        ],
+        "warnings": [],
+        "limits": {"skin_temp_c": [2.0, 44.0]},
+    }
+
+
+def render(state: str, skin: float | None, recent: tuple[float, ...] = (30.0, 40.0, 44.5)) -> str:
+    history = np.array(recent)
+    session = SimpleNamespace(
+        snapshot=lambda: snapshot(state, skin),
+        loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(len(history)), history)),
+    )
+    console = Console(width=140, record=True, color_system=None)
+    console.print(LiveView("cooling-failure", 20.0).render(session, 13.0))  # type: ignore[arg-type]
+    return console.export_text()
+
+
+def test_a_halted_session_says_what_releases_it() -> None:
+    text = render("HALTED", 44.06)
+    assert "HALTED" in text and "relay OPEN" in text
+    assert "HALT LATCHED" in text and "acknowledges it with a reason" in text
+    assert "skin_temp_high" in text and "44.06" in text
+    assert "laser LOST" in text
+    assert "13.0 s / 20 s" in text
+
+
+def test_missing_values_show_as_dashes_not_zero() -> None:
+    text = render("CONNECTING", None)
+    assert "—" in text
+    assert "HALT LATCHED" not in text
+
+
+def test_sparkline_spans_its_range() -> None:
+    assert sparkline([0.0, 5.0, 10.0], 0.0, 10.0) == "▁▄█"
+    assert sparkline([], 0.0, 1.0) == ""
+
+
+@pytest.mark.parametrize(
+    "stuck_c",
+    [46.5, 60.0, 327.67, float("inf")],  # hot, very hot, an int16 0x7FFF at 0.01 °C, overflow
+)
+def test_item1_a_sustained_high_skin_temperature_renders(stuck_c: float) -> None:
+    """Every reading far above the limit (stuck-hot sensor, sentinel, overheating): the view
+    still shows the halt, the value and a full-height chart, instead of raising."""
+    text = render("HALTED", stuck_c, recent=(stuck_c,) * 60)
+    assert "HALT LATCHED" in text
+    assert "█" * 60 in text
+    assert "43–45 °C scale, limit 44 °C ▲ above scale" in text
+
+
+def test_item1_sparkline_is_total() -> None:
+    assert sparkline([50.0, 50.0], 49.0, 45.0) == "██"  # a reversed scale is read the right way
+    assert sparkline([float("nan"), 1.0, float("-inf")], 0.0, 1.0) == " █▁"
+    assert sparkline([1.0], float("nan"), 2.0) == "█"
+
+
+def test_item2_a_laser_that_did_not_stop_is_shown_above_everything() -> None:
+    session = SimpleNamespace(
+        snapshot=lambda: {
+            **snapshot("HALTED", 30.0),
+            "active_conditions": ["laser_did_not_stop"],
+            "pulses_out_of_limits": 1,
+        },
+        loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(1), np.array([30.0]))),
+    )
+    console = Console(width=140, record=True, color_system=None)
+    console.print(LiveView("laser-ignores-stop", None).render(session, 3.0))  # type: ignore[arg-type]
+    text = console.export_text()
+    assert "*** THE LASER DID NOT STOP: the relay is the only barrier, use the emergency" in text
+    assert "*** 1 pulse(s) fired at settings outside the approved limits" in text
