@@ -36,10 +36,12 @@ from firmware_bridge.live import Dev
 from monitor.core.session import (
     Refused,
     Session,
+    SessionMode,
     SessionParams,
     State,
     no_contraindications_declared,
 )
+from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from sim.control import SimControl, SimSpec
 from sim.modbus_devices import Framing
@@ -108,9 +110,13 @@ class HaltRig:
         setup = with_endpoints(loaded.setup, sim.endpoints)
         self.setup = setup
         params = SessionParams(
-            "bench", "BENCH-0001", SkinType.III, no_contraindications_declared(), mode="test"
+            "bench",
+            "BENCH-0001",
+            SkinType.III,
+            no_contraindications_declared(),
+            mode=SessionMode.TEST,
         )
-        self.session = Session(loaded, log, params, setup=setup, realtime=True)
+        self.session = Session(loaded, LogRecorder(log), params, setup=setup, realtime=True)
         self.limit_c = setup.limits.skin_temp_c.high
         self.poll_s = setup.sensor.poll_period_ms / 1000.0
         self.rng = random.Random(20240611)

@@ -34,13 +34,14 @@ from monitor.cli.demo import sim_process
 from monitor.core.session import (
     Refused,
     Session,
+    SessionMode,
     SessionParams,
     State,
     no_contraindications_declared,
 )
 from monitor.record.policy import TelemetryPolicy
+from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
-from monitor.record.writer import LogWriter
 
 #: The store's telemetry table, for the raw floor.
 TELEMETRY_DDL = """
@@ -183,12 +184,11 @@ def logical_bytes(db: Path) -> int:
         conn.close()
 
 
-def legacy_writer(session: Session) -> LogWriter:
+def legacy_recorder(log: SessionLog) -> LogRecorder:
     """The session's log written as before the log was bounded (the size figure's floor)."""
     laser = frozenset({int(Ch.LASER_STATE), *(int(c) for c in SETTING_CHANNELS.values())})
-    return LogWriter(
-        session.log,
-        on_failure=session._log_failed,
+    return LogRecorder(
+        log,
         telemetry_flush_s=0.05,  # a batch at every 50 ms drain
         telemetry_policy=TelemetryPolicy(on_change=frozenset(), dropped=laser),
         repeats=None,
@@ -220,23 +220,26 @@ def measure_session_log(
         endpoints = {**sim.endpoints, "laser": flooder.path}
         log = SessionLog(db, max_field_chars=UNBOUNDED_CHARS if legacy else None)
         params = SessionParams(
-            "bench", "BENCH-0001", SkinType.III, no_contraindications_declared(), mode="test"
+            "bench",
+            "BENCH-0001",
+            SkinType.III,
+            no_contraindications_declared(),
+            mode=SessionMode.TEST,
         )
-        session = Session(loaded, log, params, setup=with_endpoints(loaded.setup, endpoints))
-        if legacy:
-            session.writer = legacy_writer(session)
+        recorder = legacy_recorder(log) if legacy else LogRecorder(log)
+        session = Session(loaded, recorder, params, setup=with_endpoints(loaded.setup, endpoints))
         try:
             session.start()
             if not session.request_settings(SIZE_SETTINGS).ok:
                 raise RuntimeError("the size benchmark's settings were refused")
             rearmed = _arm(session)
             time.sleep(settle_s)
-            session.writer.flush()
+            session.recorder.flush()
             b0, seq0, t0 = logical_bytes(db), _head(db), time.monotonic()
             if flood:
                 flooder.flood(True)
             time.sleep(seconds)
-            session.writer.flush()
+            session.recorder.flush()
             b1, seq1, t1 = logical_bytes(db), _head(db), time.monotonic()
             flooder.flood(False)
         finally:

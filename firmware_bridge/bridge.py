@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from device_profiles.schema import ModbusCoilOutput, Setup
 from firmware_bridge.drivers import InterlockOutputDriver, LaserDriver, LaserStatus, RegisterDevice
-from firmware_bridge.errors import BridgeError, LinkLost
+from firmware_bridge.errors import BridgeError, HaltRefused, LinkLost
 from firmware_bridge.live import (
     COOLER_CHANNELS,
     LASER_STATE_CODES,
@@ -37,10 +37,6 @@ from firmware_bridge.transport import ModbusRegisterTransport, SerialLineTranspo
 T = TypeVar("T")
 EventSink = Callable[[str, dict[str, Any]], None]
 TelemetrySink = Callable[[int, float], None]
-
-
-class HaltRefused(BridgeError):
-    """An operator command that would enable emission while a halt is latched."""
 
 
 class _Worker(threading.Thread):

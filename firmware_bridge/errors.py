@@ -6,7 +6,12 @@
     ├── LinkLost          the device does not answer, or the connection broke (a trip)
     ├── ProtocolError     the device answered something we cannot parse (a malformed frame,
     │                     a Modbus reply that does not answer its request): a trip
-    └── DeviceRejected    the device answered, and refused the request ("ERR ...")
+    ├── DeviceRejected    the device answered, and refused the request ("ERR ...")
+    └── HaltRefused       an operator command that would enable emission while a halt is
+                          latched (arming, closing the relay): refused, the halt stands
+
+The session above the bridge turns any of these into its own ``Refused``
+(``monitor.core.errors``) with the reason, keeping this one as ``__cause__``.
 
 Low-level errors (``serial.SerialException``, ``OSError``, pymodbus exceptions) are
 converted here at the transport boundary and kept as ``__cause__``. A device-reported
@@ -39,3 +44,7 @@ class DeviceRejected(BridgeError):
         super().__init__(f"{command!r} refused by the device: {reason}")
         self.command = command
         self.reason = reason
+
+
+class HaltRefused(BridgeError):
+    """An operator command that would enable emission while a halt is latched."""

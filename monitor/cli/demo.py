@@ -39,11 +39,13 @@ from monitor.core.gate import GateResult
 from monitor.core.session import (
     Refused,
     Session,
+    SessionMode,
     SessionParams,
     State,
     no_contraindications_declared,
 )
 from monitor.core.skin_typing import SkinTyping
+from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 
 
@@ -212,7 +214,7 @@ def report(
         ],
         "end_standby_failed": end_standby[0]["error"] if end_standby else None,
         "view_failures": sum(1 for e in events if e.kind == "view_failed"),
-        "log_failed": session.writer.failed,
+        "log_failed": session.recorder.failed,
         "max_skin_temp_c": round(float(skin.max()), 2) if skin.size else None,
         "halt_latency_ms": halt_latency_ms(sim_events) if halted else None,
         "skin_temp_limit_c": session.engine.skin_high,
@@ -249,11 +251,11 @@ def run_demo(
             patient_id=patient_id,
             skin_type=skin_type,
             risk=no_contraindications_declared(),
-            mode="demo",
+            mode=SessionMode.DEMO,
             skin_typing=SkinTyping.from_clinician(skin_type),
             meta={"scenario": scenario_name, "speed": speed, "endpoints": sim.endpoints},
         )
-        session = Session(loaded, log, params, setup=setup, realtime=True)
+        session = Session(loaded, LogRecorder(log), params, setup=setup, realtime=True)
         tick = ViewGuard("live view", on_tick) if on_tick is not None else None
         gate: GateResult | None = None
         # From the first Ctrl-C on, the shutdown and the report run to their end: a second

@@ -11,16 +11,19 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from monitor.core.checks import Severity
+from monitor.core.records import State
+
 if TYPE_CHECKING:
     from monitor.core.session import Session
 
-STATE_STYLE = {
-    "READY": "bold green",
-    "STANDBY": "bold yellow",
-    "HALTED": "bold white on red",
-    "CONNECTING": "cyan",
-    "FAILED": "bold white on red",
-    "ENDED": "dim",
+STATE_STYLE: dict[State, str] = {
+    State.READY: "bold green",
+    State.STANDBY: "bold yellow",
+    State.HALTED: "bold white on red",
+    State.CONNECTING: "cyan",
+    State.FAILED: "bold white on red",
+    State.ENDED: "dim",
 }
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -94,15 +97,15 @@ class LiveView:
 
     def render(self, session: Session, t_s: float) -> Panel:
         s = session.snapshot()
-        lo, hi = s["limits"]["skin_temp_c"]
-        state = Text(s["state"], style=STATE_STYLE.get(s["state"], ""))
+        lo, hi = s.skin_temp_band_c
+        state = Text(str(s.state), style=STATE_STYLE.get(s.state, ""))
         head = Table.grid(padding=(0, 2))
         head.add_row(
             "LaserGuard",
             state,
-            f"laser {s['laser_state']}",
-            f"skin type {s['skin_type']}",
-            f"relay {'CLOSED (permit)' if s['permit'] else 'OPEN'}",
+            f"laser {s.laser_state}",
+            f"skin type {s.skin_type.value}",
+            f"relay {'CLOSED (permit)' if s.permit else 'OPEN'}",
         )
         vals = Table(show_header=True, header_style="bold", box=None)
         for col in (
@@ -116,24 +119,24 @@ class LiveView:
             "pulses",
         ):
             vals.add_column(col, justify="right")
-        st = s["settings"]
+        st = s.settings
 
         def f(x: float | None, fmt: str = "{:.2f}") -> str:
             return "—" if x is None else fmt.format(x)
 
-        skin = s["skin_temp_c"]
+        skin = s.skin_temp_c
         skin_txt = Text(
             f(skin), style="bold red" if skin is not None and not lo <= skin <= hi else "bold"
         )
         vals.add_row(
             skin_txt,
-            f(s["plate_temp_c"]),
-            f(s["flow_l_min"]),
-            f(st["fluence_j_cm2"], "{:.1f}"),
-            f(st["pulse_ms"], "{:.1f}"),
-            f(st["spot_mm"], "{:.1f}"),
-            f(st["rep_rate_hz"]),
-            f(s["pulses"], "{:.0f}"),
+            f(s.plate_temp_c),
+            f(s.flow_l_min),
+            f(st.fluence_j_cm2, "{:.1f}"),
+            f(st.pulse_ms, "{:.1f}"),
+            f(st.spot_mm, "{:.1f}"),
+            f(st.rep_rate_hz),
+            f(s.pulses, "{:.0f}"),
         )
         _, recent = session.loop.recent_skin(10.0)
         recent = recent[:: max(1, len(recent) // 60)]
@@ -148,33 +151,33 @@ class LiveView:
         alarms.add_column("t s", justify="right")
         alarms.add_column("alarm")
         alarms.add_column("reason")
-        for tr in (s["trips"] + s["warnings"])[-6:]:
-            style = "red" if tr["severity"] == "HALT" else "yellow"
-            alarms.add_row(f"{tr['t_s']:.2f}", Text(tr["check"], style=style), tr["reason"])
+        for tr in (s.trips + s.warnings)[-6:]:
+            style = "red" if tr.severity is Severity.HALT else "yellow"
+            alarms.add_row(f"{tr.t_s:.2f}", Text(tr.check, style=style), tr.reason)
         hint = Text("")
-        if s["state"] == "HALTED":
+        if s.state is State.HALTED:
             hint = Text(
                 "HALT LATCHED: the laser stays stopped until a person acknowledges it with a "
                 "reason, once the cause has cleared",
                 style="bold red",
             )
-        if "laser_did_not_stop" in s.get("active_conditions", ()):
+        if "laser_did_not_stop" in s.active_conditions:
             hint = Text(
                 "*** THE LASER DID NOT STOP: the relay is the only barrier, use the emergency "
                 "stop. Latched until reset by name (laser_did_not_stop) with the laser in STANDBY",
                 style="bold white on red",
             )
-        if s.get("pulses_out_of_limits"):
+        if s.pulses_out_of_limits:
             hint.append(
-                f"\n*** {s['pulses_out_of_limits']} pulse(s) fired at settings outside the "
+                f"\n*** {s.pulses_out_of_limits} pulse(s) fired at settings outside the "
                 "approved limits (pulse_out_of_limits in the session log)",
                 style="bold red",
             )
-        links = "  ".join(f"{k} {'ok' if ok else 'LOST'}" for k, ok in s["links"].items())
+        links = "  ".join(f"{k} {'ok' if ok else 'LOST'}" for k, ok in s.links.items())
         progress = f"{t_s:6.1f} s" + (f" / {self.duration_s:g} s" if self.duration_s else "")
         body = Group(head, Text(""), vals, Text(""), chart, Text(f"links: {links}"), hint, alarms)
         return Panel(
             body,
-            title=f"{self.title} · session {s['session_id'][:8]} · {progress}",
+            title=f"{self.title} · session {s.session_id[:8]} · {progress}",
             subtitle="Ctrl-C ends the session",
         )

@@ -204,7 +204,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from monitor.cli.view_guard import ViewGuard
     from monitor.core.session import Refused, Session, SessionParams
     from monitor.core.skin_typing import SkinTyping, SkinTypingError
-    from monitor.record.sqlite_store import SessionLog
+    from monitor.record.recorder import open_recorder
 
     # Every input is checked before a device is touched: bad input starts nothing.
     loaded = load(args.setup)
@@ -221,7 +221,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         raise BadInput(
             "--arm needs the settings to arm with: --fluence --pulse-ms --spot-mm --rate-hz"
         )
-    log = SessionLog(_db_path(args.db))
+    recorder = open_recorder(_db_path(args.db))
     params = SessionParams(
         operator=args.operator,
         patient_id=args.patient,
@@ -231,9 +231,9 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         skin_typing=typing,
     )
     try:
-        session = Session(loaded, log, params, setup=setup, realtime=args.realtime)
+        session = Session(loaded, recorder, params, setup=setup, realtime=args.realtime)
     except Refused as e:
-        log.close()
+        recorder.close()
         return _fail("bridge", ExitStatus.REFUSED, f"refused: {e}")
     view = LiveView("bridge", args.duration)
     refused: str | None = None
@@ -260,7 +260,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         with sigint_deferred():  # laser to STANDBY and the log closed, to the end
             tick.close(session)
             session.end("bridge stopped")
-            log.close()
+            recorder.close()
     out_of_limits = session.pulses_out_of_limits
     print(
         f"session {session.session_id} ended; trips: {[t.check for t in session.trips]}"

@@ -15,7 +15,6 @@ turned within one poll period of a pulse may be attributed to the pulse next to 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from device_profiles.schema import LASER_SETTINGS, SkinType
 from monitor.core.gate import GateResult, LimitTable
@@ -30,7 +29,7 @@ class OutOfLimits:
     settings: dict[str, float]
     result: GateResult
 
-    def as_record(self) -> dict[str, Any]:
+    def as_record(self) -> dict[str, object]:
         return {
             "n": self.n,
             "total": self.total,

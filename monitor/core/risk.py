@@ -11,14 +11,27 @@ Use::
     if outcome.arming_allowed:
         table = table.restricted(outcome.restrictions)   # only ever tightens
     log.append(session_id, "risk_assessment", outcome.as_record())
+
+A clinical session needs an assessment that is one (``clinical_problem``): answers to the
+current form, every question answered yes or no. The all-"no" declaration that demos and
+tests start with (``no_contraindications_declared``) says so in its ``source`` and is refused
+for a patient by the session itself, whatever the front end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from device_profiles.schema import Contraindications, Restrictions
+
+
+class RiskSource(StrEnum):
+    """Where an assessment's answers came from."""
+
+    FORM = "form"  # a person answered the contraindication form for this patient
+    NONE_DECLARED = "none_declared"  # every answer "no", declared in code: demos and tests
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,8 @@ class RiskOutcome:
     relative: tuple[str, ...]
     unanswered: tuple[str, ...]
     questions_version: int
+    invalid: tuple[str, ...]  # answers to questions not on the form, or not yes or no
+    source: RiskSource = RiskSource.FORM
 
     def as_record(self) -> dict[str, object]:
         """A JSON-safe dict for the session log."""
@@ -66,7 +81,34 @@ class RiskOutcome:
             "relative": list(self.relative),
             "unanswered": list(self.unanswered),
             "questions_version": self.questions_version,
+            "source": str(self.source),
         }
+
+    def clinical_problem(self, form_version: int) -> str | None:
+        """Why this cannot be a patient's recorded risk assessment, or None if it can.
+
+        It must be answers to the contraindication form (not the declaration for demos and
+        tests), to its current version, every question answered yes or no. Whether those
+        answers allow arming is another matter (``arming_allowed``): a complete assessment
+        that refuses arming is recorded, and arming refused.
+        """
+        if self.source is not RiskSource.FORM:
+            return (
+                "a clinical session needs the patient's risk assessment (answers to the "
+                "contraindication form), not the declaration used for demos and tests"
+            )
+        if self.unanswered or self.invalid:
+            missing = [*self.unanswered, *self.invalid]
+            return (
+                "the risk assessment is incomplete (not answered yes or no: "
+                f"{', '.join(missing)}): a clinical session needs every question answered"
+            )
+        if self.questions_version != form_version:
+            return (
+                f"the risk assessment answers version {self.questions_version} of the "
+                f"contraindication form, the current form is version {form_version}"
+            )
+        return None
 
 
 def assess(
@@ -117,4 +159,15 @@ def assess(
         relative=relative,
         unanswered=unanswered,
         questions_version=questions.version,
+        invalid=(*unknown, *not_bool),
     )
+
+
+def no_contraindications_declared() -> RiskOutcome:
+    """Every question answered "no" without asking: for demos and tests, recorded as such
+    (``source: none_declared``). A clinical session refuses it."""
+    from device_profiles.loader import load_contraindications
+
+    form = load_contraindications()
+    answered = assess({q.id: False for q in form.questions}, questions=form)
+    return replace(answered, source=RiskSource.NONE_DECLARED)

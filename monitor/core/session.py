@@ -7,8 +7,14 @@ States::
          └──────── timeout: FAILED      │  └──────────── standby ────────────────┤
                                         └── acknowledge (who, why; conditions clear) ── HALTED ◄── any trip
 
-Everything that happens is logged. If the log cannot be written, the laser is halted.
-Operator commands are refused with a reason (``Refused``), never silently ignored.
+Everything that happens is recorded through the session's ``Recorder``
+(``monitor.core.recorder``; the session log implements it in ``monitor.record``). If the record
+cannot be written, the laser is halted. Operator commands are refused with a reason
+(``Refused``), never silently ignored.
+
+A clinical session (``SessionMode.CLINICAL``) starts only with the patient's risk assessment,
+complete and on the current form (``RiskOutcome.clinical_problem``); it is recorded before
+anything can arm. Demo and test sessions may run on the all-"no" declaration, recorded as such.
 
 Test-spot mode (a relative contraindication's ``test_spot_only``, ``monitor.core.spots``): after
 the allowed number of pulses the session puts the laser in STANDBY itself and refuses to arm
@@ -25,57 +31,37 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
 
 from device_profiles.loader import LoadedSetup, load_contraindications
 from device_profiles.schema import LASER_SETTINGS, Setup, SkinType
 from device_profiles.timing import pulse_to_standby_ms, reaction_budget
 from firmware_bridge.bridge import Bridge
+from firmware_bridge.drivers import LaserDriver
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.live import ANSWER_MIN, Ch, Dev
-from monitor.core.checks import BLOCKS_ARMING, CHECKS, HALT_MASK, INDEX, CheckEngine
+from monitor.core.checks import BLOCKS_ARMING, CHECKS, HALT_MASK, INDEX, CheckEngine, Severity
+from monitor.core.errors import Refused
 from monitor.core.gate import GateResult
 from monitor.core.interlock import InterlockLoop
 from monitor.core.pulse_limits import PulseJudge
-from monitor.core.risk import RiskOutcome, assess
+from monitor.core.recorder import Recorder
+from monitor.core.records import EventKind, Payload, SessionMode, SessionStart, State, Trip
+from monitor.core.risk import RiskOutcome, no_contraindications_declared
 from monitor.core.skin_typing import SkinTyping
+from monitor.core.snapshot import AnswerTimes, ReactionTimes, SettingsReading, Snapshot
 from monitor.core.spots import TestSpotMode, Verdict
-from monitor.record.policy import TelemetryPolicy
-from monitor.record.reconcile import KIND_COUNTER, reconcile
-from monitor.record.sqlite_store import SessionLog
-from monitor.record.writer import LogWriter
+
+__all__ = [
+    "Refused",
+    "Session",
+    "SessionMode",
+    "SessionParams",
+    "State",
+    "Trip",
+    "no_contraindications_declared",
+]
 
 SWITCH_INTERVAL_S = 0.0002
-
-
-class State(StrEnum):
-    CONNECTING = "CONNECTING"
-    STANDBY = "STANDBY"
-    READY = "READY"
-    HALTED = "HALTED"
-    FAILED = "FAILED"
-    ENDED = "ENDED"
-
-
-class Refused(Exception):
-    """An operator request that LaserGuard will not carry out; the message says why."""
-
-
-@dataclass
-class Trip:
-    check: str
-    reason: str
-    t_s: float
-    severity: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "reason": self.reason,
-            "t_s": round(self.t_s, 4),
-            "severity": self.severity,
-        }
 
 
 @dataclass
@@ -84,21 +70,31 @@ class SessionParams:
     patient_id: str
     skin_type: SkinType
     risk: RiskOutcome  # no session without a recorded pre-treatment risk assessment
-    mode: str = "demo"  # demo | test | clinical: simulated data is never mistaken for real
+    mode: SessionMode = SessionMode.DEMO  # simulated data is never mistaken for real
     skin_typing: SkinTyping | None = None  # how the type was chosen (clinician / melanin index)
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:  # a mode given as text (a command line) is one of the three, or refused
+            self.mode = SessionMode(self.mode)
+        except ValueError:
+            modes = ", ".join(m.value for m in SessionMode)
+            raise Refused(f"unknown session mode {self.mode!r}: one of {modes}") from None
 
 
-def no_contraindications_declared() -> RiskOutcome:
-    """Every question answered "no": for demos and tests, recorded as such in the log."""
-    return assess({q.id: False for q in load_contraindications().questions})
+def _pulse_report(payload: Payload) -> tuple[int, int, dict[str, float]]:
+    """The bridge's ``pulses`` event: new pulses, the laser's total, the settings read."""
+    n, total, settings = payload.get("n"), payload.get("total"), payload.get("settings")
+    if not (isinstance(n, int) and isinstance(total, int) and isinstance(settings, dict)):
+        raise TypeError(f"a pulses event needs n, total and settings, got {payload!r}")
+    return n, total, {str(k): float(v) for k, v in settings.items()}
 
 
 class Session:
     def __init__(
         self,
         loaded: LoadedSetup,
-        log: SessionLog,
+        recorder: Recorder,
         params: SessionParams,
         *,
         setup: Setup | None = None,
@@ -108,7 +104,7 @@ class Session:
         self.loaded = loaded
         self.setup = setup or loaded.setup
         self.params = params
-        self.log = log
+        self.recorder = recorder
         self.state = State.CONNECTING
         self.trips: list[Trip] = []
         self.warnings: list[Trip] = []
@@ -118,10 +114,14 @@ class Session:
         budget = reaction_budget(self.setup)
         if not budget.ok:  # also refused at load; a setup built in code gets the same answer
             raise Refused("the setup cannot meet its required reaction time:\n" + budget.format())
-        self.session_id = log.start_session(
+        if params.mode is SessionMode.CLINICAL:  # whatever the front end checked before
+            problem = params.risk.clinical_problem(load_contraindications().version)
+            if problem is not None:
+                raise Refused(problem)
+        start = SessionStart(
             operator=params.operator,
             patient_id=params.patient_id,
-            skin_type=params.skin_type.value,
+            skin_type=params.skin_type,
             profile_name=f"{self.setup.name} v{self.setup.version}",
             profile_digest=loaded.digest,
             mode=params.mode,
@@ -142,28 +142,29 @@ class Session:
                 "laser_id": self.setup.name,  # whose pulse counter this session reconciles
             },
         )
+        self.session_id = recorder.start_session(start)
         clinic = self.setup.clinic
         # Recorded before anything can arm, synchronously: these decide what arming may do.
-        log.append(self.session_id, "risk_assessment", params.risk.as_record())
+        recorder.record(self.session_id, EventKind.RISK_ASSESSMENT, params.risk.as_record())
         self.test_spots = (
             TestSpotMode.from_restrictions(params.risk.restrictions)
             if params.risk.arming_allowed
             else None
         )
         if self.test_spots is not None:
-            log.append(
+            recorder.record(
                 self.session_id,
-                "test_spot_mode",
+                EventKind.TEST_SPOT_MODE,
                 {
                     **self.test_spots.as_record(),
                     "pulse_to_standby_ms": round(pulse_to_standby_ms(self.setup), 3),
                 },
             )
         if params.skin_typing is not None:
-            log.append(self.session_id, "skin_typing", params.skin_typing.as_record())
-        log.append(
+            recorder.record(self.session_id, EventKind.SKIN_TYPING, params.skin_typing.as_record())
+        recorder.record(
             self.session_id,
-            "patient_information",
+            EventKind.PATIENT_INFORMATION,
             {
                 "clinic": None if clinic is None else clinic.name,
                 "emergency_contact": None if clinic is None else clinic.emergency_contact,
@@ -172,9 +173,6 @@ class Session:
         )
         self.t0_wall = time.time()
         self.t0_ns = time.perf_counter_ns()
-        self.writer = LogWriter(
-            log, on_failure=self._log_failed, telemetry_policy=TelemetryPolicy()
-        )
         self.engine = CheckEngine(self.setup, params.skin_type)
         if params.risk.arming_allowed:  # a relative contraindication tightens, never widens
             self.engine.table = self.engine.table.restricted(params.risk.restrictions)
@@ -205,8 +203,8 @@ class Session:
         with self._lock:
             self.loop.emission_permitted = False
             self.state = State.HALTED
-            self.trips.append(Trip(check, why, self.t_s(), "HALT"))
-        self._event("trip", self.trips[-1].as_dict())
+            self.trips.append(Trip(check, why, self.t_s(), Severity.HALT))
+        self._event(EventKind.TRIP, self.trips[-1].as_dict())
 
     def _loop_failed(self, failure: str) -> None:
         self._halted_by("interlock_loop", f"interlock loop failed: {failure}")
@@ -224,20 +222,22 @@ class Session:
     def t_s(self) -> float:
         return (time.perf_counter_ns() - self.t0_ns) / 1e9
 
-    def _event(self, kind: str, payload: dict[str, Any]) -> None:
-        self.writer.event(self.session_id, kind, {"t_s": round(self.t_s(), 6), **payload})
+    def _event(self, kind: str, payload: Payload) -> None:
+        """Queue an event (an ``EventKind``, or the bridge's own kind) stamped with ``t_s``."""
+        self.recorder.event(self.session_id, kind, {"t_s": round(self.t_s(), 6), **payload})
 
     def _telemetry(self, ch: int, value: float) -> None:
-        self.writer.telemetry(self.session_id, self.t_s(), ch, value)
+        self.recorder.telemetry(self.session_id, self.t_s(), ch, value)
 
-    def _bridge_event(self, kind: str, payload: dict[str, Any]) -> None:
+    def _bridge_event(self, kind: str, payload: Payload) -> None:
         self._event(kind, payload)
-        if kind == "pulses":
-            bad = self.pulse_judge.judge(payload["n"], payload["total"], payload["settings"])
+        if kind == EventKind.PULSES:
+            n, total, settings = _pulse_report(payload)
+            bad = self.pulse_judge.judge(n, total, settings)
             if bad is not None:
-                self._event("pulse_out_of_limits", bad.as_record())
+                self._event(EventKind.PULSE_OUT_OF_LIMITS, bad.as_record())
             if self.test_spots is not None:
-                self._count_test_spots(int(payload["n"]))
+                self._count_test_spots(n)
 
     @property
     def pulses_out_of_limits(self) -> int:
@@ -253,7 +253,7 @@ class Session:
             verdict = self.test_spots.count(pulses)
             record = self.test_spots.as_record()
         if verdict is Verdict.PAUSE_NOW:
-            self._event("test_spots_done", record)
+            self._event(EventKind.TEST_SPOTS_DONE, record)
             # Queued, not called: this runs inside the laser worker's own status poll.
             self.bridge.laser_submit(self._pause_for_review).add_done_callback(self._paused)
         elif verdict is Verdict.EXCEEDED:
@@ -265,7 +265,7 @@ class Session:
             self.bridge.halt(why)
             self._halted_by("test_spots_exceeded", why)
 
-    def _pause_for_review(self, laser: Any) -> None:
+    def _pause_for_review(self, laser: LaserDriver) -> None:
         """Runs on the laser's thread: STANDBY first, then withdraw the permission to emit."""
         laser.standby()
         self.bridge.publish_status(laser.status())
@@ -278,7 +278,7 @@ class Session:
     def _paused(self, fut: Future[None]) -> None:
         error = fut.exception()
         if error is None:
-            self._event("test_spot_pause", {"laser_state": self.bridge.live.laser_state()})
+            self._event(EventKind.TEST_SPOT_PAUSE, {"laser_state": self.bridge.live.laser_state()})
             return
         why = f"the laser did not go to STANDBY after the test spots: {error}"
         self.loop.halted = True
@@ -295,7 +295,7 @@ class Session:
                 raise Refused("there is no test-spot pause to end")
             self.test_spots.end_pause(who)
             record = self.test_spots.as_record()
-        self._event("test_spot_pause_ended", {"by": who, "reason": reason, **record})
+        self._event(EventKind.TEST_SPOT_PAUSE_ENDED, {"by": who, "reason": reason, **record})
 
     def _test_spot_blocker(self) -> str | None:
         spots = self.test_spots
@@ -328,10 +328,10 @@ class Session:
         """Called by the loop thread when a check becomes active or clears (halt already sent)."""
         spec = CHECKS[index]
         if not active:
-            self._event("condition_cleared", {"check": spec.name})
+            self._event(EventKind.CONDITION_CLEARED, {"check": spec.name})
             return
         trip = Trip(
-            spec.name, self.engine.reason(index, self.bridge.live), self.t_s(), spec.severity.name
+            spec.name, self.engine.reason(index, self.bridge.live), self.t_s(), spec.severity
         )
         with self._lock:
             if HALT_MASK[index]:
@@ -341,7 +341,7 @@ class Session:
                     self.state = State.HALTED
             else:
                 self.warnings.append(trip)
-        self._event("trip" if HALT_MASK[index] else "warning", trip.as_dict())
+        self._event(EventKind.TRIP if HALT_MASK[index] else EventKind.WARNING, trip.as_dict())
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -351,7 +351,7 @@ class Session:
         # A thread that wakes waits up to the switch interval (5 ms by default) for the GIL;
         # the interlock loop must not wait that long behind a device worker.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.writer.start()
+        self.recorder.start_writing(self._log_failed)
         self.bridge.start()
         deadline = time.monotonic() + self.connect_timeout_s
         live = self.bridge.live
@@ -366,17 +366,17 @@ class Session:
             missing = [d.name.lower() for d in Dev if not live.link_ok[d]]
             why = f"devices did not answer within {self.connect_timeout_s:g} s: {', '.join(missing) or 'stale data, or too few answers timed'}"
             self.state = State.FAILED
-            self._event("connect_failed", {"reason": why})
+            self._event(EventKind.CONNECT_FAILED, {"reason": why})
             self.bridge.halt(why)
             raise Refused(why)
         self.state = State.STANDBY
-        self._event("connected", {"laser_state": live.laser_state()})
+        self._event(EventKind.CONNECTED, {"laser_state": live.laser_state()})
         # The laser's counter as first read, and any pulses it fired that no session logged.
         counter = self.bridge.first_pulse_total
-        self._event(KIND_COUNTER, {"total": counter})
-        gap = reconcile(self.log, self.setup.name, self.session_id, counter)
+        self._event(EventKind.LASER_PULSE_COUNTER, {"total": counter})
+        gap = self.recorder.pulse_gap(self.setup.name, self.session_id, counter)
         if gap is not None:
-            self._event(*gap)
+            self._event(gap.kind, gap.payload)
         self.loop.start()
 
     def end(self, reason: str = "operator ended the session") -> None:
@@ -386,17 +386,16 @@ class Session:
             try:
                 self.standby()
             except Refused as e:
-                self._event("end_standby_failed", {"error": str(e)})
+                self._event(EventKind.END_STANDBY_FAILED, {"error": str(e)})
         self.loop.stop()
         self.bridge.close()
         self.loop.halted = True
         self._event(
-            "loop_lateness", {**self.loop.lateness().as_dict(), "workers": self.bridge.scheduling()}
+            EventKind.LOOP_LATENESS,
+            {**self.loop.lateness().as_dict(), "workers": self.bridge.scheduling()},
         )
         self.state = State.ENDED
-        self.writer.flush()
-        self.writer.close()
-        self.log.end_session(self.session_id, reason)
+        self.recorder.end_session(self.session_id, reason)
 
     def __enter__(self) -> Session:
         self.start()
@@ -416,7 +415,7 @@ class Session:
         result = self.engine.table.check(self.params.skin_type, settings)
         if not result.ok:
             self._event(
-                "settings_refused",
+                EventKind.SETTINGS_REFUSED,
                 {
                     "requested": settings,
                     "by": who,
@@ -428,7 +427,7 @@ class Session:
             if self.state not in (State.STANDBY, State.HALTED):
                 raise Refused(f"settings can change only in STANDBY or HALTED (now {self.state})")
 
-        def apply(laser: Any) -> dict[str, float]:
+        def apply(laser: LaserDriver) -> dict[str, float]:
             confirmed = {k: laser.set(k, float(settings[k])) for k in LASER_SETTINGS}
             self.bridge.publish_status(laser.status())  # the read-back arming compares against
             return confirmed
@@ -436,10 +435,12 @@ class Session:
         try:
             confirmed = self.bridge.laser_call(apply)
         except (BridgeError, TimeoutError) as e:
-            self._event("settings_failed", {"requested": settings, "error": str(e)})
+            self._event(EventKind.SETTINGS_FAILED, {"requested": settings, "error": str(e)})
             raise Refused(f"the laser did not take the settings: {e}") from e
         self.approved = confirmed
-        self._event("settings_applied", {"requested": settings, "confirmed": confirmed, "by": who})
+        self._event(
+            EventKind.SETTINGS_APPLIED, {"requested": settings, "confirmed": confirmed, "by": who}
+        )
         return result
 
     def arm(self, who: str | None = None) -> None:
@@ -449,7 +450,7 @@ class Session:
         with self._lock:
             why = self._arm_blocker()
             if why:
-                self._event("arm_refused", {"reason": why, "by": who})
+                self._event(EventKind.ARM_REFUSED, {"reason": why, "by": who})
                 raise Refused(why)
             self.loop.emission_permitted = True
             self.bridge.set_permit(True)
@@ -460,12 +461,12 @@ class Session:
             with self._lock:
                 self.loop.emission_permitted = False
                 self.bridge.set_permit(False)
-            self._event("arm_failed", {"error": str(e), "by": who})
+            self._event(EventKind.ARM_FAILED, {"error": str(e), "by": who})
             raise Refused(f"arming failed: {e}") from e
         with self._lock:
             if self.state is State.STANDBY:
                 self.state = State.READY
-        self._event("armed", {"by": who, "settings": self.approved})
+        self._event(EventKind.ARMED, {"by": who, "settings": self.approved})
 
     def _wait_fresh_evaluation(self, timeout_s: float = 0.5) -> None:
         """Let the loop evaluate what the operator just changed before deciding on it."""
@@ -479,8 +480,8 @@ class Session:
     def _arm_blocker(self) -> str | None:
         if self.state is not State.STANDBY:
             return f"arming needs STANDBY (now {self.state})"
-        if self.writer.failed:
-            return f"the session log cannot be written: {self.writer.failed}"
+        if self.recorder.failed:
+            return f"the session log cannot be written: {self.recorder.failed}"
         if not self.params.risk.arming_allowed:
             return "the risk assessment refuses arming: " + "; ".join(self.params.risk.reasons)
         if self.approved is None:
@@ -508,7 +509,7 @@ class Session:
         return None
 
     def standby(self, who: str | None = None) -> None:
-        def to_standby(laser: Any) -> None:
+        def to_standby(laser: LaserDriver) -> None:
             laser.standby()
             self.bridge.publish_status(laser.status())
 
@@ -528,7 +529,7 @@ class Session:
             self.bridge.set_permit(False)
             if self.state is State.READY:
                 self.state = State.STANDBY
-        self._event("standby", {"by": who or self.params.operator})
+        self._event(EventKind.STANDBY, {"by": who or self.params.operator})
 
     def acknowledge(self, who: str, reason: str, *, reset: Iterable[str] = ()) -> None:
         """A person releases a latched halt, with a reason. Refused while a cause persists.
@@ -552,16 +553,18 @@ class Session:
         with self._lock:
             if self.state is not State.HALTED:
                 raise Refused(f"nothing to acknowledge (state {self.state})")
-            if self.writer.failed:
-                raise Refused(f"the session log cannot be written: {self.writer.failed}")
+            if self.recorder.failed:
+                raise Refused(f"the session log cannot be written: {self.recorder.failed}")
             if self.loop.halt_conditions_active():
                 why = "the cause is still present: " + ", ".join(self.loop.active_names())
-                self._event("acknowledge_refused", {"by": who, "reason": reason, "why": why})
+                self._event(
+                    EventKind.ACKNOWLEDGE_REFUSED, {"by": who, "reason": reason, "why": why}
+                )
                 raise Refused(why)
             self.bridge.release_halt()
             self.loop.halted = False
             self.state = State.STANDBY
-        self._event("acknowledged", {"by": who, "reason": reason, "reset": resets})
+        self._event(EventKind.ACKNOWLEDGED, {"by": who, "reason": reason, "reset": resets})
 
     def _reset_did_not_stop(self, who: str, reason: str, named: bool) -> None:
         live = self.bridge.live
@@ -580,9 +583,11 @@ class Session:
             )
         else:
             self.engine.did_not_stop.reset()
-            self._event("alarm_reset", {"check": "laser_did_not_stop", "by": who, "reason": reason})
+            self._event(
+                EventKind.ALARM_RESET, {"check": "laser_did_not_stop", "by": who, "reason": reason}
+            )
             return
-        self._event("acknowledge_refused", {"by": who, "reason": reason, "why": why})
+        self._event(EventKind.ACKNOWLEDGE_REFUSED, {"by": who, "reason": reason, "why": why})
         raise Refused(why)
 
     # --- views ---------------------------------------------------------------------------------
@@ -593,7 +598,7 @@ class Session:
         While the laser may emit it is halted: the view was how a person sees the alarms.
         In STANDBY or HALTED the session simply goes on (the failure is in the log).
         """
-        self._event("view_failed", {"view": view, "error": error})
+        self._event(EventKind.VIEW_FAILED, {"view": view, "error": error})
         if self.state is State.READY:
             self.loop.halted = True  # the loop must not read the stop in flight as a new fault
             self.bridge.halt(f"the {view} failed")
@@ -602,12 +607,16 @@ class Session:
     def view_failures(self, view: str, count: int, last_error: str, why: str) -> None:
         """A run of failures of one view, logged once with its count when it ends."""
         self._event(
-            "view_failures", {"view": view, "count": count, "last_error": last_error, "ended": why}
+            EventKind.VIEW_FAILURES,
+            {"view": view, "count": count, "last_error": last_error, "ended": why},
         )
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
+        """The session at this moment, for views and reports (``Snapshot.as_dict`` for JSON)."""
         live = self.bridge.live
         v = live.value
+        engine = self.engine
+        spots = self.test_spots
 
         def num_of(x: float) -> float | None:
             return None if x != x else round(float(x), 3)
@@ -615,42 +624,40 @@ class Session:
         def num(ch: Ch) -> float | None:
             return num_of(v[ch])
 
-        return {
-            "session_id": self.session_id,
-            "t_s": round(self.t_s(), 3),
-            "state": str(self.state),
-            "laser_state": live.laser_state(),
-            "skin_type": self.params.skin_type.value,
-            "skin_temp_c": num(Ch.SKIN_TEMP_C),
-            "plate_temp_c": num(Ch.PLATE_TEMP_C),
-            "flow_l_min": num(Ch.FLOW_L_MIN),
-            "settings": {
-                "fluence_j_cm2": num(Ch.FLUENCE_J_CM2),
-                "pulse_ms": num(Ch.PULSE_MS),
-                "spot_mm": num(Ch.SPOT_MM),
-                "rep_rate_hz": num(Ch.REP_RATE_HZ),
-            },
-            "pulses": num(Ch.LASER_PULSES),
-            "pulses_out_of_limits": self.pulses_out_of_limits,
-            "links": {d.name.lower(): bool(live.link_ok[d]) for d in Dev},
-            "permit": self.bridge.permit,
-            "active_conditions": self.loop.active_names(),
-            "trips": [t.as_dict() for t in self.trips],
-            "warnings": [t.as_dict() for t in self.warnings],
-            "test_spots": None if self.test_spots is None else self.test_spots.as_record(),
-            "reaction_time_ms": {
-                "required": self.engine.live_budget.required_ms,
-                "measured_worst_case": num_of(self.engine.measured_reaction_ms),
-                "answer_ms": {
-                    d.name.lower(): {
-                        "assumed": round(self.engine.live_budget.assumed[d.name.lower()], 3),
-                        "typical": num_of(live.answer_typical_ms[d]),
-                        "recent_worst": num_of(live.answer_worst_ms[d]),
-                    }
+        return Snapshot(
+            session_id=self.session_id,
+            t_s=round(self.t_s(), 3),
+            state=self.state,
+            laser_state=live.laser_state(),
+            skin_type=self.params.skin_type,
+            skin_temp_c=num(Ch.SKIN_TEMP_C),
+            plate_temp_c=num(Ch.PLATE_TEMP_C),
+            flow_l_min=num(Ch.FLOW_L_MIN),
+            settings=SettingsReading(
+                fluence_j_cm2=num(Ch.FLUENCE_J_CM2),
+                pulse_ms=num(Ch.PULSE_MS),
+                spot_mm=num(Ch.SPOT_MM),
+                rep_rate_hz=num(Ch.REP_RATE_HZ),
+            ),
+            pulses=num(Ch.LASER_PULSES),
+            pulses_out_of_limits=self.pulses_out_of_limits,
+            links={d.name.lower(): bool(live.link_ok[d]) for d in Dev},
+            permit=self.bridge.permit,
+            active_conditions=tuple(self.loop.active_names()),
+            trips=tuple(self.trips),
+            warnings=tuple(self.warnings),
+            test_spots=None if spots is None else spots.frozen(),
+            reaction_time=ReactionTimes(
+                required_ms=engine.live_budget.required_ms,
+                measured_worst_case_ms=num_of(engine.measured_reaction_ms),
+                answer_ms={
+                    d.name.lower(): AnswerTimes(
+                        assumed_ms=round(engine.live_budget.assumed[d.name.lower()], 3),
+                        typical_ms=num_of(live.answer_typical_ms[d]),
+                        recent_worst_ms=num_of(live.answer_worst_ms[d]),
+                    )
                     for d in Dev
                 },
-            },
-            "limits": {
-                "skin_temp_c": [self.engine.skin_low, self.engine.skin_high],
-            },
-        }
+            ),
+            skin_temp_band_c=(engine.skin_low, engine.skin_high),
+        )

@@ -39,6 +39,26 @@ class Verdict(StrEnum):
     EXCEEDED = "exceeded"  # more pulses than allowed: a fault
 
 
+@dataclass(frozen=True)
+class TestSpots:
+    """Test-spot mode at one moment: pulses allowed and fired, the phase, who ended it."""
+
+    __test__ = False  # a clinical term, not a pytest test class
+
+    allowed: int
+    fired: int
+    phase: Phase
+    ended_by: str | None
+
+    def as_record(self) -> dict[str, object]:
+        return {
+            "allowed": self.allowed,
+            "fired": self.fired,
+            "phase": str(self.phase),
+            "ended_by": self.ended_by,
+        }
+
+
 @dataclass
 class TestSpotMode:
     """How many test spots are allowed and fired, and whether the pause is on."""
@@ -85,10 +105,9 @@ class TestSpotMode:
         self.phase = Phase.ENDED
         self.ended_by = who
 
+    def frozen(self) -> TestSpots:
+        """This moment's counts, for a snapshot or the record."""
+        return TestSpots(self.allowed, self.fired, self.phase, self.ended_by)
+
     def as_record(self) -> dict[str, object]:
-        return {
-            "allowed": self.allowed,
-            "fired": self.fired,
-            "phase": str(self.phase),
-            "ended_by": self.ended_by,
-        }
+        return self.frozen().as_record()

@@ -13,7 +13,8 @@ import pytest
 from device_profiles.loader import LoadedSetup, load, with_endpoints
 from device_profiles.schema import SkinType
 from monitor.core.risk import RiskOutcome
-from monitor.core.session import Session, SessionParams, no_contraindications_declared
+from monitor.core.session import Session, SessionMode, SessionParams, no_contraindications_declared
+from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from sim.runner import SimRunner
 from sim.scenario import Scenario, load_scenario
@@ -62,9 +63,9 @@ class Rig:
             "PAT-0042",
             skin_type,
             risk or no_contraindications_declared(),
-            mode="test",
+            mode=SessionMode.TEST,
         )
-        self.session = Session(self.loaded, self.log, params, setup=setup)
+        self.session = Session(self.loaded, LogRecorder(self.log), params, setup=setup)
         self.session.start()
         return self.session
 
@@ -74,7 +75,7 @@ class Rig:
 
     def logged(self, kind: str) -> list[Any]:
         assert self.session is not None
-        self.session.writer.flush()
+        self.session.recorder.flush()
         return self.log.events(self.session.session_id, kinds=[kind])
 
     def close(self) -> None:

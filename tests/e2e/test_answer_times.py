@@ -58,7 +58,9 @@ def test_item6_a_slow_sensor_refuses_arming_with_the_numbers(rig: Rig) -> None:
     assert rig.sim.snapshot()["relay_closed"] is False
     (logged,) = rig.logged("arm_refused")
     assert "reaction_time_unmet" in logged.payload["reason"]
-    shown = json.loads(json.dumps(session.snapshot(), allow_nan=False))["reaction_time_ms"]
+    shown = json.loads(json.dumps(session.snapshot().as_dict(), allow_nan=False))[
+        "reaction_time_ms"
+    ]
     assert shown["required"] == 50 and shown["measured_worst_case"] > 50
     assert shown["answer_ms"]["sensor"]["recent_worst"] >= SLOW_ANSWER_MS
     assert shown["answer_ms"]["sensor"]["assumed"] == 2.5

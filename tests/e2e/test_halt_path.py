@@ -21,6 +21,7 @@ from device_profiles.schema import SkinType
 from monitor.cli import demo
 from monitor.cli.demo import run_demo
 from monitor.cli.main import _print_report
+from monitor.core.checks import Severity
 from monitor.core.session import Refused, Session, State
 from monitor.record.sqlite_store import SessionLog
 from sim.runner import SimRunner
@@ -178,10 +179,10 @@ def test_item2_a_laser_that_lies_about_stop_is_an_alarm_until_reset_by_name(rig:
     sim.force_skin(50.0)
     wait_for(lambda: "laser_did_not_stop" in {t.check for t in session.trips}, 3, "the alarm")
     trip = next(t for t in session.trips if t.check == "laser_did_not_stop")
-    assert trip.severity == "HALT"
+    assert trip.severity is Severity.HALT
     assert "still reported FIRING" in trip.reason
     assert "the relay is the only barrier, use the emergency stop" in trip.reason
-    assert "laser_did_not_stop" in session.snapshot()["active_conditions"]
+    assert "laser_did_not_stop" in session.snapshot().active_conditions
     time.sleep(1.0)  # the bridge keeps telling it to stop
     stops = rig.sim_events("stop_received")
     assert len(stops) >= 10

@@ -21,6 +21,7 @@ import pytest
 from device_profiles.loader import LoadedSetup, with_endpoints
 from device_profiles.schema import SkinType
 from monitor.core.session import Session, SessionParams, no_contraindications_declared
+from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import INTERRUPTED_REASON, SessionLog
 from sim.runner import SimRunner
 from sim.scenario import load_scenario
@@ -38,13 +39,13 @@ BRIDGE = textwrap.dedent(
     from device_profiles.schema import SkinType
     from monitor.core.session import Refused, Session, SessionParams, State
     from monitor.core.session import no_contraindications_declared
-    from monitor.record.sqlite_store import SessionLog
+    from monitor.record.recorder import open_recorder
 
     loaded = load("demo-ndyag-1064")
     setup = with_endpoints(loaded.setup, json.loads(open(sys.argv[1]).read()))
     params = SessionParams("e2e-operator", "PAT-9", SkinType.III,
                            no_contraindications_declared(), mode="test")
-    session = Session(loaded, SessionLog(sys.argv[2]), params, setup=setup, realtime=True)
+    session = Session(loaded, open_recorder(sys.argv[2]), params, setup=setup, realtime=True)
     session.start()
     assert session.request_settings({"fluence_j_cm2": 120.0, "pulse_ms": 30.0,
                                      "spot_mm": 3.0, "rep_rate_hz": 1.0}).ok
@@ -118,7 +119,8 @@ def test_item9_killed_session_is_interrupted_and_its_unlogged_pulses_are_recorde
         params = SessionParams(
             "e2e-operator", "PAT-10", SkinType.III, no_contraindications_declared(), mode="test"
         )
-        session = Session(loaded, log, params, setup=with_endpoints(loaded.setup, sim.endpoints))
+        setup = with_endpoints(loaded.setup, sim.endpoints)
+        session = Session(loaded, LogRecorder(log), params, setup=setup)
         try:
             session.start()
         finally:

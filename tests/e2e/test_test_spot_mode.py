@@ -11,6 +11,7 @@ from device_profiles.loader import LoadedSetup, load_contraindications, with_end
 from device_profiles.schema import SkinType
 from monitor.core.risk import Attestation, RiskOutcome, assess
 from monitor.core.session import Refused, Session, SessionParams, State
+from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from sim.runner import SimRunner
 from sim.scenario import load_scenario
@@ -149,7 +150,7 @@ def test_item14_test_spots_need_a_rate_that_leaves_time_to_stop_after_the_last_o
         params = SessionParams(
             "e2e-operator", "PAT-0043", SkinType.III, attested("herpes_history"), mode="test"
         )
-        session = Session(loaded, log, params, setup=setup)
+        session = Session(loaded, LogRecorder(log), params, setup=setup)
         try:
             session.start()
             assert session.request_settings({**SETTINGS, "rep_rate_hz": 1.5}).ok

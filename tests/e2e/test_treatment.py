@@ -23,6 +23,7 @@ from monitor.core.session import (
     State,
     no_contraindications_declared,
 )
+from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from tests.e2e.conftest import SETTINGS, Rig, wait_for
 
@@ -277,7 +278,8 @@ def test_killed_devices_halt_the_session(loaded: LoadedSetup, tmp_path: Path) ->
         params = SessionParams(
             "e2e-operator", "PAT-9", SkinType.III, no_contraindications_declared(), mode="test"
         )
-        session = Session(loaded, log, params, setup=with_endpoints(loaded.setup, sim.endpoints))
+        setup = with_endpoints(loaded.setup, sim.endpoints)
+        session = Session(loaded, LogRecorder(log), params, setup=setup)
         try:
             session.start()
             assert session.request_settings(SETTINGS).ok

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -9,28 +10,41 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from device_profiles.schema import SkinType
 from monitor.cli.live_view import LiveView, sparkline
+from monitor.core.checks import Severity
+from monitor.core.records import State, Trip
+from monitor.core.snapshot import AnswerTimes, ReactionTimes, SettingsReading, Snapshot
 
 
-def snapshot(state: str, skin: float | None) -> dict[str, Any]:
-    return {
-        "session_id": "d4aa84530821",
-        "state": state,
-        "laser_state": "STANDBY",
-        "skin_type": "III",
-        "skin_temp_c": skin,
-        "plate_temp_c": 24.59,
-        "flow_l_min": 2.0,
-        "settings": {"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0},
-        "pulses": 11.0,
-        "links": {"sensor": True, "cooler": True, "laser": False, "interlock": True},
-        "permit": False,
-        "trips": [
-            {"t_s": 11.96, "check": "skin_temp_high", "reason": "skin 44.06 °C", "severity": "HALT"}
-        ],
-        "warnings": [],
-        "limits": {"skin_temp_c": [2.0, 44.0]},
-    }
+def snapshot(state: str, skin: float | None, **changes: Any) -> Snapshot:
+    answers = AnswerTimes(assumed_ms=2.5, typical_ms=1.0, recent_worst_ms=1.5)
+    snap = Snapshot(
+        session_id="d4aa84530821",
+        t_s=13.0,
+        state=State(state),
+        laser_state="STANDBY",
+        skin_type=SkinType.III,
+        skin_temp_c=skin,
+        plate_temp_c=24.59,
+        flow_l_min=2.0,
+        settings=SettingsReading(fluence_j_cm2=120.0, pulse_ms=30.0, spot_mm=3.0, rep_rate_hz=1.0),
+        pulses=11.0,
+        pulses_out_of_limits=0,
+        links={"sensor": True, "cooler": True, "laser": False, "interlock": True},
+        permit=False,
+        active_conditions=(),
+        trips=(Trip("skin_temp_high", "skin 44.06 °C", 11.96, Severity.HALT),),
+        warnings=(),
+        test_spots=None,
+        reaction_time=ReactionTimes(
+            required_ms=50.0,
+            measured_worst_case_ms=None,
+            answer_ms={d: answers for d in ("sensor", "cooler", "laser", "interlock")},
+        ),
+        skin_temp_band_c=(2.0, 44.0),
+    )
+    return replace(snap, **changes)
 
 
 def render(state: str, skin: float | None, recent: tuple[float, ...] = (30.0, 40.0, 44.5)) -> str:
@@ -85,11 +99,9 @@ def test_item1_sparkline_is_total() -> None:
 
 def test_item2_a_laser_that_did_not_stop_is_shown_above_everything() -> None:
     session = SimpleNamespace(
-        snapshot=lambda: {
-            **snapshot("HALTED", 30.0),
-            "active_conditions": ["laser_did_not_stop"],
-            "pulses_out_of_limits": 1,
-        },
+        snapshot=lambda: snapshot(
+            "HALTED", 30.0, active_conditions=("laser_did_not_stop",), pulses_out_of_limits=1
+        ),
         loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(1), np.array([30.0]))),
     )
     console = Console(width=140, record=True, color_system=None)

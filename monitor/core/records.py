@@ -1,0 +1,111 @@
+"""The typed words of a session: its states, modes, the kinds of record it writes, its trips.
+
+A session's record is a sequence of events, each a kind and a JSON-safe payload. The kinds
+the session writes are ``EventKind`` members (a ``StrEnum``: each is the string stored); the
+bridge's own events (``halt_requested``, ``link_lost``...) pass through under the bridge's
+names. What a record store does with them is ``monitor.record``'s business, not the core's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from device_profiles.schema import SkinType
+from monitor.core.checks import Severity
+
+__all__ = ["EventKind", "Payload", "SessionMode", "SessionStart", "State", "Trip"]
+
+#: An event's payload: JSON-safe values (numbers, strings, booleans, None, lists, dicts).
+Payload = dict[str, object]
+
+
+class State(StrEnum):
+    """The session's state machine (drawn in ``monitor.core.session``)."""
+
+    CONNECTING = "CONNECTING"
+    STANDBY = "STANDBY"
+    READY = "READY"
+    HALTED = "HALTED"
+    FAILED = "FAILED"
+    ENDED = "ENDED"
+
+
+class SessionMode(StrEnum):
+    """What the session's data is: simulated data is never mistaken for real."""
+
+    DEMO = "demo"  # a simulated treatment shown to people
+    TEST = "test"  # tests and benchmarks against the simulator
+    CLINICAL = "clinical"  # a patient: needs a recorded, valid risk assessment
+
+
+class EventKind(StrEnum):
+    """Every kind of event the session writes (and ``PULSES``, which it reads from the bridge)."""
+
+    # Written synchronously at the start, before anything may arm.
+    RISK_ASSESSMENT = "risk_assessment"
+    TEST_SPOT_MODE = "test_spot_mode"
+    SKIN_TYPING = "skin_typing"
+    PATIENT_INFORMATION = "patient_information"
+    # Connection and the laser's pulse counter.
+    CONNECTED = "connected"
+    CONNECT_FAILED = "connect_failed"
+    LASER_PULSE_COUNTER = "laser_pulse_counter"
+    PULSES = "pulses"  # the bridge's report of new pulses (n, total, settings)
+    PULSE_OUT_OF_LIMITS = "pulse_out_of_limits"
+    # Conditions found by the interlock loop and halts.
+    TRIP = "trip"
+    WARNING = "warning"
+    CONDITION_CLEARED = "condition_cleared"
+    ALARM_RESET = "alarm_reset"
+    # Operator commands and their answers.
+    SETTINGS_REFUSED = "settings_refused"
+    SETTINGS_FAILED = "settings_failed"
+    SETTINGS_APPLIED = "settings_applied"
+    ARM_REFUSED = "arm_refused"
+    ARM_FAILED = "arm_failed"
+    ARMED = "armed"
+    STANDBY = "standby"
+    ACKNOWLEDGE_REFUSED = "acknowledge_refused"
+    ACKNOWLEDGED = "acknowledged"
+    # Test-spot mode.
+    TEST_SPOTS_DONE = "test_spots_done"
+    TEST_SPOT_PAUSE = "test_spot_pause"
+    TEST_SPOT_PAUSE_ENDED = "test_spot_pause_ended"
+    # Views beside the session, and its end.
+    VIEW_FAILED = "view_failed"
+    VIEW_FAILURES = "view_failures"
+    END_STANDBY_FAILED = "end_standby_failed"
+    LOOP_LATENESS = "loop_lateness"
+
+
+@dataclass(frozen=True)
+class SessionStart:
+    """What a session's first record says: who, whom, with which profile, in which mode."""
+
+    operator: str
+    patient_id: str
+    skin_type: SkinType
+    profile_name: str
+    profile_digest: str
+    mode: SessionMode
+    meta: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class Trip:
+    """A check that became active: a halt (``Session.trips``) or a warning or notice."""
+
+    check: str
+    reason: str
+    t_s: float
+    severity: Severity
+
+    def as_dict(self) -> Payload:
+        return {
+            "check": self.check,
+            "reason": self.reason,
+            "t_s": round(self.t_s, 4),
+            "severity": self.severity.name,
+        }

@@ -1,0 +1,144 @@
+"""The session log as a session's ``Recorder``: a ``SessionLog``, its ``LogWriter`` and policy.
+
+The core's session writes through ``monitor.core.recorder.Recorder`` and imports nothing of
+this package; this module assembles the pieces that implement it::
+
+    with open_recorder("runs/laserguard.sqlite3") as recorder:
+        session = Session(loaded, recorder, params)
+        ...
+
+``open_recorder(path)`` opens the log and closes it with the recorder. ``LogRecorder(log)``
+writes into a log the caller holds (and reads afterwards: a report, a test) and leaves it
+open. One recorder serves one session: its writer thread starts with the session and stops
+at the session's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from monitor.core.recorder import PulseGap
+from monitor.core.records import Payload, SessionStart
+from monitor.record.policy import (
+    DEFAULT_REPEATS,
+    DEVICE_FIELD_CHARS,
+    RepeatPolicy,
+    TelemetryPolicy,
+)
+from monitor.record.reconcile import reconcile
+from monitor.record.sqlite_store import SessionLog
+from monitor.record.writer import LogWriter
+
+__all__ = ["LogRecorder", "open_recorder"]
+
+
+class LogRecorder:
+    """Implements ``Recorder`` over a hash-chained ``SessionLog`` (see the module docstring).
+
+    The writer's options are the ``LogWriter``'s; the default keeps status channels on change
+    (``TelemetryPolicy()``), as every session has since the log was bounded.
+    """
+
+    def __init__(
+        self,
+        log: SessionLog,
+        *,
+        owns_log: bool = False,
+        telemetry_policy: TelemetryPolicy | None = None,
+        repeats: RepeatPolicy | None = DEFAULT_REPEATS,
+        telemetry_flush_s: float = 0.5,
+        max_field_chars: int = DEVICE_FIELD_CHARS,
+    ) -> None:
+        self.log = log
+        self._owns_log = owns_log
+        self._on_failure: Callable[[str], None] | None = None
+        self._writer = LogWriter(
+            log,
+            on_failure=self._failed,
+            telemetry_flush_s=telemetry_flush_s,
+            telemetry_policy=telemetry_policy
+            if telemetry_policy is not None
+            else TelemetryPolicy(),
+            repeats=repeats,
+            max_field_chars=max_field_chars,
+        )
+        self._closed = False
+
+    def _failed(self, reason: str) -> None:
+        # The writer reports a failure once; before the session started writing nobody halts
+        # on it, but ``failed`` keeps it and the session refuses to arm.
+        handler = self._on_failure
+        if handler is not None:
+            handler(reason)
+
+    @property
+    def failed(self) -> str | None:
+        return self._writer.failed
+
+    @property
+    def backlog(self) -> int:
+        """Events and samples queued but not yet written (for benchmarks and tests)."""
+        return self._writer.backlog
+
+    def start_session(self, start: SessionStart) -> str:
+        return self.log.start_session(
+            operator=start.operator,
+            patient_id=start.patient_id,
+            skin_type=start.skin_type.value,
+            profile_name=start.profile_name,
+            profile_digest=start.profile_digest,
+            mode=start.mode.value,
+            meta=dict(start.meta),
+        )
+
+    def record(self, session_id: str, kind: str, payload: Payload) -> None:
+        self.log.append(session_id, str(kind), payload)
+
+    def start_writing(self, on_failure: Callable[[str], None]) -> None:
+        self._on_failure = on_failure
+        self._writer.start()
+
+    def event(self, session_id: str, kind: str, payload: Payload) -> None:
+        self._writer.event(session_id, str(kind), payload)
+
+    def telemetry(self, session_id: str, t_s: float, channel: int, value: float) -> None:
+        self._writer.telemetry(session_id, t_s, channel, value)
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        return self._writer.flush(timeout_s)
+
+    def pulse_gap(self, laser_id: str, session_id: str, counter_now: int | None) -> PulseGap | None:
+        gap = reconcile(self.log, laser_id, session_id, counter_now)
+        return None if gap is None else PulseGap(*gap)
+
+    def end_session(self, session_id: str, reason: str) -> None:
+        self._writer.flush()
+        self._writer.close()
+        self.log.end_session(session_id, reason)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        if self._owns_log:
+            self.log.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_recorder(path: str | Path, *, max_field_chars: int | None = None) -> LogRecorder:
+    """A recorder over the session log at ``path`` (made if missing), closed with it."""
+    return LogRecorder(SessionLog(path, max_field_chars=max_field_chars), owns_log=True)
