@@ -21,12 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.core.records import EventKind
 from monitor.record.sqlite_store import INTERRUPTED_REASON, SessionLog
 
 __all__ = ["KIND_COUNTER", "KIND_UNLOGGED", "LoggedTotal", "last_logged_total", "reconcile"]
 
-KIND_PULSES = "pulses"
-KIND_COUNTER = "laser_pulse_counter"
+KIND_PULSES = EventKind.PULSES.value  # the kinds the session writes, named once in the core
+KIND_COUNTER = EventKind.LASER_PULSE_COUNTER.value
 KIND_UNLOGGED = "pulses_unlogged"
 KIND_MISMATCH = "pulse_counter_mismatch"
 
