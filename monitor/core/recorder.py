@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from monitor.core.records import Payload, SessionStart
+from monitor.core.records import EventKind, Payload, SessionStart
 
 __all__ = ["PulseGap", "Recorder"]
 
@@ -35,7 +35,7 @@ __all__ = ["PulseGap", "Recorder"]
 class PulseGap:
     """Pulses the laser counted that no session recorded (or a counter that went back)."""
 
-    kind: str  # pulses_unlogged | pulse_counter_mismatch: the record's words for the gap
+    kind: EventKind  # PULSES_UNLOGGED, or PULSE_COUNTER_MISMATCH
     payload: Payload
 
 

@@ -52,6 +52,8 @@ class EventKind(StrEnum):
     CONNECTED = "connected"
     CONNECT_FAILED = "connect_failed"
     LASER_PULSE_COUNTER = "laser_pulse_counter"
+    PULSES_UNLOGGED = "pulses_unlogged"  # the laser counted pulses no session recorded
+    PULSE_COUNTER_MISMATCH = "pulse_counter_mismatch"  # its counter is below the record's
     PULSES = "pulses"  # the bridge's report of new pulses (n, total, settings)
     PULSE_OUT_OF_LIMITS = "pulse_out_of_limits"
     # Conditions found by the interlock loop and halts.

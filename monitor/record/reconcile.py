@@ -28,8 +28,8 @@ __all__ = ["KIND_COUNTER", "KIND_UNLOGGED", "LoggedTotal", "last_logged_total", 
 
 KIND_PULSES = EventKind.PULSES.value  # the kinds the session writes, named once in the core
 KIND_COUNTER = EventKind.LASER_PULSE_COUNTER.value
-KIND_UNLOGGED = "pulses_unlogged"
-KIND_MISMATCH = "pulse_counter_mismatch"
+KIND_UNLOGGED = EventKind.PULSES_UNLOGGED.value
+KIND_MISMATCH = EventKind.PULSE_COUNTER_MISMATCH.value
 
 
 @dataclass(frozen=True)

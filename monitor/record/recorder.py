@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Self
 
 from monitor.core.recorder import PulseGap
-from monitor.core.records import Payload, SessionStart
+from monitor.core.records import EventKind, Payload, SessionStart
 from monitor.record.policy import (
     DEFAULT_REPEATS,
     DEVICE_FIELD_CHARS,
@@ -112,7 +112,7 @@ class LogRecorder:
 
     def pulse_gap(self, laser_id: str, session_id: str, counter_now: int | None) -> PulseGap | None:
         gap = reconcile(self.log, laser_id, session_id, counter_now)
-        return None if gap is None else PulseGap(*gap)
+        return None if gap is None else PulseGap(EventKind(gap[0]), gap[1])
 
     def end_session(self, session_id: str, reason: str) -> None:
         self._writer.flush()
