@@ -166,6 +166,22 @@ def test_item1_an_attested_relative_contraindication_is_a_valid_clinical_assessm
     assert [k for k, _ in recorder.records][:2] == ["risk_assessment", "test_spot_mode"]
 
 
+def test_item1_a_record_that_cannot_take_the_assessment_starts_no_session(
+    loaded: LoadedSetup,
+) -> None:
+    """A store that fails the synchronous write (a full disk): the failure reaches whoever
+    starts the session, and no session exists to arm."""
+
+    class FullDisk(MemoryRecorder):
+        def record(self, session_id: str, kind: str, payload: Payload) -> None:
+            raise OSError(28, "No space left on device")
+
+    recorder = FullDisk()
+    with pytest.raises(OSError, match="No space left"):
+        Session(loaded, recorder, params(assess(answers())))
+    assert recorder.on_failure is None and not recorder.events  # never started writing
+
+
 # --- item 8: typed modes, records and snapshots -----------------------------------------------
 
 
