@@ -6,7 +6,9 @@
     ├── LinkLost          the device does not answer, or the connection broke (a trip)
     ├── ProtocolError     the device answered something we cannot parse (a malformed frame,
     │                     a Modbus reply that does not answer its request): a trip
-    └── DeviceRejected    the device answered, and refused the request ("ERR ...")
+    ├── DeviceRejected    the device answered, and refused the request ("ERR ...")
+    ├── MeterOverRange    an energy meter measured a pulse above its head's range ("OVER")
+    └── NoPulseMeasured   an energy meter measured no new pulse in the time given
 
 Low-level errors (``serial.SerialException``, ``OSError``, pymodbus exceptions) are
 converted here at the transport boundary and kept as ``__cause__``. A device-reported
@@ -39,3 +41,16 @@ class DeviceRejected(BridgeError):
         super().__init__(f"{command!r} refused by the device: {reason}")
         self.command = command
         self.reason = reason
+
+
+class MeterOverRange(BridgeError):
+    """The meter measured a pulse above its range: there is no reading for that pulse."""
+
+    def __init__(self, command: str, reply: str) -> None:
+        super().__init__(f"{command!r}: the meter reports over-range ({reply!r})")
+        self.command = command
+        self.reply = reply
+
+
+class NoPulseMeasured(BridgeError):
+    """The meter reported no new pulse within the time given (none fired, or it missed it)."""

@@ -7,6 +7,7 @@ Event times ``t_s`` are simulated seconds since the simulator started.
 
 from __future__ import annotations
 
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -97,6 +98,21 @@ class LaserStopFault(_Event):
     ignores_interlock: bool = False
 
 
+class LaserOutputError(_Event):
+    """The laser delivers other than it is set to, from now on (a laser out of calibration).
+
+    Delivered energy per pulse = set energy x gain x (1 + drift_per_shot x n) + offset_j,
+    where n counts the pulses since this event (0 for the first) and the set energy is the
+    set fluence x the spot's area (pi x (spot_mm / 20)^2 cm^2). Never below 0 J. The skin
+    gets the delivered energy too. ``gain: 1.3`` is a laser 30 % hot.
+    """
+
+    action: Literal["laser_output_error"]
+    gain: float = Field(1.0, gt=0, le=10)
+    offset_j: float = Field(0.0, ge=-100, le=100)
+    drift_per_shot: float = Field(0.0, ge=-0.1, le=0.1)
+
+
 ScenarioEvent = Annotated[
     Trigger
     | CoolerFailure
@@ -104,9 +120,26 @@ ScenarioEvent = Annotated[
     | SensorLinkLost
     | SensorSlow
     | PanelSet
-    | LaserStopFault,
+    | LaserStopFault
+    | LaserOutputError,
     Field(discriminator="action"),
 ]
+
+
+class MeterSettings(_Strict):
+    """The simulated energy meter (started when the setup names one; sim/meter.py).
+
+    Simulator values, not a meter's specification: ``noise_rms_fraction`` is the shot-to-shot
+    spread of a reading; a meter set to another wavelength than the laser's reads
+    ``wrong_wavelength_factor`` times the energy (its head's spectral correction applied for
+    the wrong line). ``head_calibrated`` is the date the head reports, or, for a meter that
+    cannot report it, the one a test writes in its setup; default 30 days before the run.
+    """
+
+    head_calibrated: date | None = None
+    start_wavelength_nm: float = Field(532.0, gt=0, lt=100_000)
+    noise_rms_fraction: float = Field(0.015, ge=0, le=0.5)
+    wrong_wavelength_factor: float = Field(0.8, gt=0, le=5)
 
 
 class Scenario(_Strict):
@@ -117,6 +150,7 @@ class Scenario(_Strict):
     plate_start_c: float = Field(5.0, ge=-20, le=40)
     seed: int
     events: list[ScenarioEvent] = Field(default_factory=list)
+    meter: MeterSettings = Field(default_factory=MeterSettings)
 
     def timeline(self) -> list[ScenarioEvent]:
         """Events in the order they happen (stable for equal times)."""
