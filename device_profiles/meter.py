@@ -119,8 +119,8 @@ class MeterReply(Strict):
     def pattern(self) -> re.Pattern[str]:
         return re.compile(self.reply)
 
-    def sample_answer(self, **values: object) -> str:
-        """The answer formatted with `SAMPLE_FIELDS` (and ``values`` over them)."""
+    def format_answer(self, **values: object) -> str:
+        """The answer formatted with `SAMPLE_FIELDS`, ``values`` taking precedence."""
         return self.answer.format(**{**SAMPLE_FIELDS, **values})
 
 
@@ -188,7 +188,7 @@ def _check_answer(
     if not required <= groups:
         raise ValueError(f"{where}.reply lacks the groups {sorted(required - groups)}")
     try:
-        sample = cmd.sample_answer(**values)
+        sample = cmd.format_answer(**values)
     except (ValueError, TypeError, KeyError, IndexError) as e:
         raise ValueError(f"{where}.answer cannot be formatted: {e}") from e
     m = cmd.pattern.fullmatch(sample)
@@ -345,7 +345,7 @@ class MeterDescription(Strict):
     @model_validator(mode="after")
     def _replies_fit(self) -> MeterDescription:
         _check_answer("over_range", self.over_range, frozenset(), frozenset())
-        normal = self.commands.read_energy.sample_answer()
+        normal = self.commands.read_energy.format_answer()
         if self.over_range.pattern.fullmatch(normal):
             raise ValueError(
                 f"over_range.reply matches an ordinary reading {normal!r}: every reading "
