@@ -141,7 +141,7 @@ class DataKind(StrEnum):
     LIMIT_TABLE = "limit table"
     CONTRAINDICATIONS = "contraindications"
     SCENARIO = "scenario"
-    METER = "energy meter"
+    METER = "meter description"
 
 
 _MARKERS: dict[DataKind, frozenset[str]] = {
