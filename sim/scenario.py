@@ -2,7 +2,8 @@
 
 A scenario file is YAML, validated strictly when it is loaded (unknown keys, wrong types,
 out-of-range values are refused with the offending field named), never when it is played.
-Event times ``t_s`` are simulated seconds since the simulator started.
+Event times ``t_s`` are simulated seconds since the simulator started. Files are read as
+YAML 1.2 (``device_profiles.datafile``), like setups.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from device_profiles.datafile import find, format_errors
+from device_profiles.datafile import find, format_errors, load_yaml
 from device_profiles.schema import SkinType
 
 
@@ -177,7 +178,9 @@ def _resolve(name_or_path: str | Path) -> Path:
 
 def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     try:
-        data: Any = yaml.safe_load(text)
+        # YAML 1.2, as every LaserGuard data file: PyYAML's 1.1 reader made `2020-02-30`
+        # a date and raised ValueError (a traceback) for an impossible one.
+        data: Any = load_yaml(text)
     except yaml.YAMLError as e:
         raise ScenarioError(f"{source}: not valid YAML: {e}") from e
     if not isinstance(data, dict):
