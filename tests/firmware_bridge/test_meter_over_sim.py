@@ -8,6 +8,7 @@ the bounds below are about four standard deviations (one shot) or of the mean (N
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -218,3 +219,51 @@ def test_item1_a_setup_without_a_meter_gets_no_meter_endpoint(tmp_path: Path) ->
         assert runner.meter is not None and runner.meter.desc.name == "ophir-style"
         written = (tmp_path / "bench" / "endpoints.json").read_text(encoding="utf-8")
         assert runner.endpoints["meter"].startswith("/dev/") and '"meter"' in written
+
+
+def test_item1_a_procedure_drives_laser_and_meter_through_their_drivers(
+    bench: OpenBench,
+) -> None:
+    """The call shape the calibration procedure will use: the laser's service mode through
+    `LaserDriver` (the profile's optional commands), the shot read through the meter's."""
+    from firmware_bridge.drivers import LaserDriver
+
+    rig = bench("scpi-style")
+    # One talker on the laser's port: the bench's keepalive stops sending heartbeats (it
+    # keeps the relay closed) and the driver sends its own.
+    rig.keepalive.heartbeat = False
+    time.sleep(0.1)
+    laser_cfg = rig.loaded.setup.laser
+    line = SerialLineTransport(
+        laser_cfg.transport.model_copy(update={"port": rig.runner.endpoints["laser"]}),
+        laser_cfg.protocol.terminator,
+    )
+    laser = LaserDriver(laser_cfg, line)
+    try:
+        laser.heartbeat()
+        assert laser.set("fluence_j_cm2", 20.0) == 20.0
+        laser.service_on()
+        rig.meter.set_wavelength(1064.0)
+        rig.meter.discard_pending()
+        laser.heartbeat()
+        laser.service_shot()
+        assert rig.meter.wait_pulse_energy_j(2.0) == pytest.approx(SET_J, rel=4 * NOISE)
+        laser.service_off()
+        with pytest.raises(DeviceRejected, match="NOT IN SERVICE MODE"):
+            laser.service_shot()
+    finally:
+        line.close()
+
+
+def test_item1_a_laser_profile_without_a_service_mode_says_so() -> None:
+    from device_profiles.loader import load
+    from firmware_bridge.drivers import LaserDriver
+
+    class Unused(SerialLineTransport):
+        def request(self, line: str) -> str:
+            raise AssertionError(f"nothing may be sent: {line!r}")
+
+    laser = load("demo-ndyag-1064").setup.laser
+    driver = LaserDriver(laser, Unused(laser.transport, "\r\n"))
+    with pytest.raises(ValueError, match="has no service mode"):
+        driver.service_shot()
