@@ -141,6 +141,7 @@ class DataKind(StrEnum):
     LIMIT_TABLE = "limit table"
     CONTRAINDICATIONS = "contraindications"
     SCENARIO = "scenario"
+    METER = "meter description"
 
 
 _MARKERS: dict[DataKind, frozenset[str]] = {
@@ -148,6 +149,7 @@ _MARKERS: dict[DataKind, frozenset[str]] = {
     DataKind.LIMIT_TABLE: frozenset({"rows"}),
     DataKind.CONTRAINDICATIONS: frozenset({"questions"}),
     DataKind.SCENARIO: frozenset({"events", "plate_start_c", "seed"}),
+    DataKind.METER: frozenset({"commands", "head", "over_range"}),
 }
 
 
@@ -168,5 +170,6 @@ def detect_kind(data: object) -> DataKind:
         raise UnknownKind(f"has the keys of a {names}: a file holds one kind")
     raise UnknownKind(
         "not a LaserGuard data file: expected a setup (laser, limits, ...), a limit table "
-        "(rows), contraindications (questions) or a scenario (events)"
+        "(rows), contraindications (questions), a scenario (events) or an energy meter "
+        "(commands, head)"
     )

@@ -9,6 +9,11 @@ The digest covers every byte the limits came from. Without a table it is the SHA
 setup file. With one it is the SHA-256 of the ASCII text
 ``"<sha256 hex of the setup file>\n<sha256 hex of the table file>\n"``, so a change to
 either file (even a comment) makes a new profile.
+
+A setup may name an energy meter (``energy_meter.device``: a bundled meter description or
+a path relative to the setup file). It is resolved and validated with the setup, and its
+digest is kept beside the setup's (``LoadedSetup.meter``); the setup's digest covers the
+setup file's bytes, which name the meter, not the meter description's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from device_profiles.datafile import find, format_errors, load_yaml, yaml_problem
+from device_profiles.meter import MeterDescription
 from device_profiles.schema import (
     Contraindications,
     LimitTableFile,
@@ -48,6 +54,13 @@ class LoadedTable:
 
 
 @dataclass(frozen=True)
+class LoadedMeter:
+    description: MeterDescription
+    digest: str  # SHA-256 of the file's bytes
+    source: str
+
+
+@dataclass(frozen=True)
 class LoadedSetup:
     setup: Setup
     digest: str  # covers the setup and its limit table (module docstring)
@@ -57,6 +70,7 @@ class LoadedSetup:
     table_digest: str | None = None
     table_source: str | None = None
     table_version: int | None = None
+    meter: LoadedMeter | None = None  # the setup's energy meter, when it names one
 
 
 def bundled_dir() -> Path:
@@ -73,6 +87,14 @@ def bundled_tables_dir() -> Path:
 
 def bundled_table_names() -> list[str]:
     return sorted(p.stem for p in bundled_tables_dir().glob("*.yaml"))
+
+
+def bundled_meters_dir() -> Path:
+    return bundled_dir() / "meters"
+
+
+def bundled_meter_names() -> list[str]:
+    return sorted(p.stem for p in bundled_meters_dir().glob("*.yaml"))
 
 
 def combined_digest(setup_digest: str, table_digest: str) -> str:
@@ -140,6 +162,72 @@ def load_table(name_or_path: str | Path, base_dir: Path | None = None) -> Loaded
     return parse_table(raw, str(path))
 
 
+def resolve_meter(name_or_path: str | Path, base_dir: Path | None = None) -> Path:
+    """A bundled meter description by name, or a file (relative paths from ``base_dir``)."""
+    text = str(name_or_path)
+    candidate = bundled_meters_dir() / f"{text}.yaml"
+    if "/" not in text and "\\" not in text and candidate.exists():
+        return candidate
+    path = Path(text)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    raise ProfileError(
+        f"no meter description file or bundled meter named {text!r}; "
+        f"bundled: {', '.join(bundled_meter_names())}"
+    )
+
+
+def parse_meter(text: str | bytes, source: str = "<string>") -> LoadedMeter:
+    """A meter description from its bytes, validated."""
+    raw = text.encode() if isinstance(text, str) else text
+    data = _yaml_mapping(raw, source, "meter description")
+    try:
+        meter = MeterDescription.model_validate(data)
+    except ValidationError as e:
+        raise ProfileError(f"{source}: invalid meter description:\n{format_errors(e)}") from e
+    return LoadedMeter(description=meter, digest=hashlib.sha256(raw).hexdigest(), source=source)
+
+
+def load_meter(name_or_path: str | Path, base_dir: Path | None = None) -> LoadedMeter:
+    """A bundled meter description (``ophir-style``) or a file, validated."""
+    path = resolve_meter(name_or_path, base_dir)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ProfileError(
+            f"cannot read meter description {path}: {e.strerror}; "
+            f"bundled: {', '.join(bundled_meter_names())}"
+        ) from e
+    return parse_meter(raw, str(path))
+
+
+def _setup_meter(setup: Setup, base_dir: Path, source: str) -> LoadedMeter | None:
+    """The setup's energy meter, resolved and checked against the setup; None without one."""
+    block = setup.energy_meter
+    if block is None:
+        return None
+    try:
+        meter = load_meter(block.device, base_dir)
+    except ProfileError as e:
+        raise ProfileError(f"{source}: energy_meter.device: {e}") from e
+    desc = meter.description
+    head = desc.head.wavelength_nm
+    wl = setup.laser.wavelength_nm
+    if not head.min <= wl <= head.max:
+        raise ProfileError(
+            f"{source}: energy_meter: the meter's head ({desc.head.model}) measures "
+            f"{head.min:g}–{head.max:g} nm, but laser.wavelength_nm is {wl:g} nm"
+        )
+    if block.head_calibrated is None and not desc.reports_head_calibration:
+        raise ProfileError(
+            f"{source}: energy_meter.head_calibrated: the meter {desc.name!r} cannot report "
+            "its head's calibration date; give it from the head's calibration certificate"
+        )
+    return meter
+
+
 def parse_contraindications(raw: bytes, source: str = "<string>") -> Contraindications:
     """The pre-treatment questions from a file's bytes, validated."""
     data = _yaml_mapping(raw, source, "contraindication list")
@@ -185,6 +273,10 @@ def parse(text: str | bytes, source: str = "<string>", base_dir: Path | None = N
         setup = Setup.model_validate(data)
     except ValidationError as e:
         raise ProfileError(f"{source}: invalid setup:\n{format_errors(e)}") from e
+    if base_dir is None:
+        src = Path(source)
+        base_dir = src.parent if src.exists() else Path.cwd()
+    meter = _setup_meter(setup, base_dir, source)
     if table is not None:
         lo, hi = table.table.wavelength_range
         wl = setup.laser.wavelength_nm
@@ -201,7 +293,7 @@ def parse(text: str | bytes, source: str = "<string>", base_dir: Path | None = N
             + budget.format()
         )
     if table is None:
-        return LoadedSetup(setup, setup_digest, source, setup_digest=setup_digest)
+        return LoadedSetup(setup, setup_digest, source, setup_digest=setup_digest, meter=meter)
     return LoadedSetup(
         setup,
         combined_digest(setup_digest, table.digest),
@@ -211,6 +303,7 @@ def parse(text: str | bytes, source: str = "<string>", base_dir: Path | None = N
         table_digest=table.digest,
         table_source=table.source,
         table_version=table.table.version,
+        meter=meter,
     )
 
 
@@ -225,10 +318,12 @@ def load(name_or_path: str | Path) -> LoadedSetup:
     return parse(raw, str(path))
 
 
-ENDPOINT_DEVICES = ("laser", "cooler", "sensor", "interlock")
+ENDPOINT_DEVICES = ("laser", "cooler", "sensor", "interlock", "meter")
 # An endpoint moves a device, nothing more: timeouts, baud rates and device ids come from the
 # setup, whose digest the session records (they are part of the reaction-time budget).
 ADDRESS_KEYS = frozenset({"host", "port", "kind"})
+SERIAL_ENDPOINTS = ("laser", "meter")  # a port path or URL
+MODBUS_ENDPOINTS = ("cooler", "sensor", "interlock")  # {"host":..., "port":...}
 
 
 def load_endpoints(path: str | Path) -> dict[str, Any]:
@@ -261,10 +356,13 @@ def check_endpoints(endpoints: object, source: str = "endpoints") -> None:
         raise ProfileError(
             f"{source}: unknown devices {unknown}: endpoints name {', '.join(ENDPOINT_DEVICES)}"
         )
-    laser = endpoints.get("laser")
-    if "laser" in endpoints and not (isinstance(laser, str) and laser):
-        raise ProfileError(f"{source}: the laser's endpoint is a serial port path or URL (text)")
-    for key in ENDPOINT_DEVICES[1:]:
+    for key in SERIAL_ENDPOINTS:
+        port = endpoints.get(key)
+        if key in endpoints and not (isinstance(port, str) and port):
+            raise ProfileError(
+                f"{source}: the {key}'s endpoint is a serial port path or URL (text)"
+            )
+    for key in MODBUS_ENDPOINTS:
         if key not in endpoints:
             continue
         ep = endpoints[key]
@@ -281,9 +379,10 @@ def check_endpoints(endpoints: object, source: str = "endpoints") -> None:
 def with_endpoints(setup: Setup, endpoints: dict[str, Any]) -> Setup:
     """The same setup reached at other addresses (a simulator's pty and ports).
 
-    ``endpoints`` maps ``laser`` to a serial port and ``cooler``, ``sensor``, ``interlock``
-    to ``{"host":..., "port":...}`` or ``{"port": "socket://..."}``. Limits never change here,
-    nor timing: anything but an address is refused (``check_endpoints``).
+    ``endpoints`` maps ``laser`` and ``meter`` to a serial port and ``cooler``, ``sensor``,
+    ``interlock`` to ``{"host":..., "port":...}`` or ``{"port": "socket://..."}``. Limits never
+    change here, nor timing: anything but an address is refused (``check_endpoints``). A
+    ``meter`` endpoint moves the setup's energy meter; a setup without one ignores it.
     """
     check_endpoints(endpoints)
 
@@ -304,6 +403,9 @@ def with_endpoints(setup: Setup, endpoints: dict[str, Any]) -> Setup:
             dev: ModbusDevice = getattr(setup, key)
             transport = moved(dev.transport, endpoints[key], key)
             update[key] = dev.model_copy(update={"transport": transport})
+    if "meter" in endpoints and setup.energy_meter is not None:
+        port = str(endpoints["meter"])
+        update["energy_meter"] = setup.energy_meter.model_copy(update={"port": port})
     out = setup.interlock_output
     if "interlock" in endpoints and out.kind == "modbus_coil":
         transport = moved(out.transport, endpoints["interlock"], "interlock")

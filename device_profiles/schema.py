@@ -16,6 +16,7 @@ Units are part of every field name (``fluence_j_cm2``, ``pulse_ms``, ``skin_temp
 from __future__ import annotations
 
 import re
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -44,6 +45,21 @@ def _refuse_bool(value: object) -> object:
 
 StopBits = Annotated[Literal[1, 2], BeforeValidator(_refuse_bool)]
 ByteSize = Annotated[Literal[7, 8], BeforeValidator(_refuse_bool)]
+
+
+def _iso_date(value: object) -> object:
+    """A calendar date written ``2026-05-01`` (files read as YAML 1.2 keep it as text)."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is None:
+        raise ValueError(f"expected a date written YYYY-MM-DD, not {value!r}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise ValueError(f"{value!r} is not a calendar date: {e}") from e
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class SkinType(StrEnum):
@@ -253,6 +269,13 @@ class LaserProtocol(Strict):
     standby: Command
     stop: Command
     heartbeat: Command
+    # A service mode for calibration: single test shots into an energy meter, no patient
+    # session. Optional; a laser that has one lists all three.
+    service_on: Command | None = Field(None, description="Enter service mode (from STANDBY)")
+    service_off: Command | None = Field(None, description="Leave service mode")
+    service_shot: Command | None = Field(
+        None, description="Fire one test shot at the current settings, in service mode"
+    )
     error_reply: str = Field("ERR (?P<reason>.*)", description="A device-reported error line")
     max_reply_bytes: int = Field(
         96, gt=0, le=4096, description="Longest reply line, for the wire-time budget"
@@ -274,7 +297,23 @@ class LaserProtocol(Strict):
         needed = {"state", "pulses", *LASER_SETTINGS}
         if not needed <= groups:
             raise ValueError(f"status reply lacks groups {sorted(needed - groups)}")
+        service = {
+            "service_on": self.service_on,
+            "service_off": self.service_off,
+            "service_shot": self.service_shot,
+        }
+        given = sorted(name for name, cmd in service.items() if cmd is not None)
+        if given and len(given) != len(service):
+            absent = sorted(set(service) - set(given))
+            raise ValueError(
+                "a service mode needs service_on, service_off and service_shot: "
+                f"{', '.join(given)} given, {', '.join(absent)} missing"
+            )
         return self
+
+    @property
+    def has_service_mode(self) -> bool:
+        return self.service_shot is not None
 
 
 class Laser(Strict):
@@ -331,6 +370,28 @@ class SerialLineOutput(Strict):
 
 
 InterlockOutput = Annotated[ModbusCoilOutput | SerialLineOutput, Field(discriminator="kind")]
+
+
+# --- the energy meter for calibration ---------------------------------------------------------
+
+
+class EnergyMeterSetup(Strict):
+    """The energy meter a setup calibrates its laser with (optional).
+
+    ``device`` is a meter description (``device_profiles/meter.py``): a bundled name
+    (``ophir-style``) or a path relative to the setup file; the loader resolves and
+    validates it. ``port`` moves the meter (the description's own port otherwise).
+    ``head_calibrated`` is the date of the meter head's own calibration, for a meter that
+    cannot report it (the loader refuses a setup whose meter cannot report it and that does
+    not state it); the head is due again ``head_calibration_interval_days`` later.
+    """
+
+    device: str = Field(min_length=1)
+    port: str | None = Field(None, min_length=1)
+    head_calibrated: IsoDate | None = None
+    head_calibration_interval_days: int = Field(
+        gt=0, le=3650, description="The meter head's own recalibration interval (its vendor's)"
+    )
 
 
 # --- limits -------------------------------------------------------------------------------------
@@ -540,6 +601,7 @@ class Setup(Strict):
     limits: Limits
     loop: Loop
     clinic: Clinic | None = None
+    energy_meter: EnergyMeterSetup | None = None
 
     @model_validator(mode="after")
     def _channels_present(self) -> Setup:

@@ -98,6 +98,24 @@ class LaserDriver:
     def heartbeat(self) -> None:
         self._simple("heartbeat", self.profile.protocol.heartbeat)
 
+    # A service mode for calibration (optional in the profile): test shots, no session.
+
+    def _service(self, name: str) -> None:
+        cmd = getattr(self.profile.protocol, name)
+        if cmd is None:
+            raise ValueError(f"laser {self.profile.model!r} has no service mode in its profile")
+        self._transact(cmd.send, re.compile(cmd.reply))
+
+    def service_on(self) -> None:
+        self._service("service_on")
+
+    def service_off(self) -> None:
+        self._service("service_off")
+
+    def service_shot(self) -> None:
+        """One test shot at the current settings (in service mode)."""
+        self._service("service_shot")
+
 
 @dataclass(frozen=True)
 class Decoded:

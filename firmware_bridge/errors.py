@@ -7,6 +7,8 @@
     ├── ProtocolError     the device answered something we cannot parse (a malformed frame,
     │                     a Modbus reply that does not answer its request): a trip
     ├── DeviceRejected    the device answered, and refused the request ("ERR ...")
+    ├── MeterOverRange    an energy meter measured a pulse above its head's range ("OVER")
+    ├── NoPulseMeasured   an energy meter measured no new pulse in the time given
     └── HaltRefused       an operator command that would enable emission while a halt is
                           latched (arming, closing the relay): refused, the halt stands
 
@@ -48,3 +50,16 @@ class DeviceRejected(BridgeError):
 
 class HaltRefused(BridgeError):
     """An operator command that would enable emission while a halt is latched."""
+
+
+class MeterOverRange(BridgeError):
+    """The meter measured a pulse above its range: there is no reading for that pulse."""
+
+    def __init__(self, command: str, reply: str) -> None:
+        super().__init__(f"{command!r}: the meter reports over-range ({reply!r})")
+        self.command = command
+        self.reply = reply
+
+
+class NoPulseMeasured(BridgeError):
+    """The meter reported no new pulse within the time given (none fired, or it missed it)."""

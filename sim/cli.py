@@ -84,7 +84,7 @@ def run_sim(args: argparse.Namespace) -> int:
         print("sim: --speed must be positive", file=sys.stderr)
         return 2
     try:
-        setup = load(args.setup).setup
+        loaded = load(args.setup)
         scenario = load_scenario(args.scenario)
     except (ProfileError, ScenarioError) as e:
         print(f"sim: {e}", file=sys.stderr)
@@ -104,11 +104,12 @@ def run_sim(args: argparse.Namespace) -> int:
         ).start()
     try:
         with SimRunner(
-            setup,
+            loaded.setup,
             scenario,
             speed=args.speed,
             run_dir=run_dir,
             sensor_framing="rtu" if args.sensor_rtu else "tcp",
+            meter=loaded.meter.description if loaded.meter is not None else None,
         ) as runner:
             print(json.dumps(runner.endpoints), flush=True)
             print(f"scenario {scenario.name} at speed {args.speed}; run dir {run_dir}", flush=True)

@@ -75,13 +75,15 @@ def serve(conn: multiprocessing.connection.Connection, spec: SimSpec) -> None:
         with contextlib.suppress(OSError):  # not allowed: run at normal priority
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(45))  # threads inherit it
     try:
+        loaded = load(spec.setup)
         runner = SimRunner(
-            load(spec.setup).setup,
+            loaded.setup,
             load_scenario(spec.scenario),
             speed=spec.speed,
             run_dir=Path(spec.run_dir),
             sensor_noise_sd_c=spec.sensor_noise_sd_c,
             sensor_framing=spec.sensor_framing,
+            meter=loaded.meter.description if loaded.meter is not None else None,
         ).start()
     except Exception as e:  # reported to the parent, which raises it
         conn.send(("error", f"{type(e).__name__}: {e}"))

@@ -16,6 +16,16 @@ still cuts the beam (``fire`` needs it closed): that is what the relay is for.
 
 A pty has no control lines (setting DTR on one silently does nothing), which is why the
 interlock is a Modbus relay module here, not a serial line.
+
+A service mode for calibration: ``SERVICE ON`` (from STANDBY) aims the handpiece at the
+energy meter; ``SERVICE SHOT`` then fires one test shot at the current settings into the
+meter (never into skin), if the interlock loop is closed and the heartbeat alive; the state
+stays STANDBY. ``SERVICE OFF``, ``STANDBY``, ``STOP`` and a lost heartbeat end it. Every
+pulse counts in PULSES.
+
+Output error (a scenario's ``laser_output_error``): the energy a pulse delivers is
+``set energy x gain x (1 + drift_per_shot x n) + offset_j`` (n: pulses since the error
+began), the set energy being fluence x spot area. The skin gets the delivered fluence.
 """
 
 from __future__ import annotations
@@ -44,6 +54,11 @@ _QUIET = {"STATUS?", "HB"}
 _MAX_LINE = 256
 
 
+def spot_area_cm2(spot_mm: float) -> float:
+    """The area of a round spot of diameter ``spot_mm``: pi x (spot_mm / 20)^2 cm^2."""
+    return math.pi * (spot_mm / 20.0) ** 2
+
+
 class LaserModel:
     def __init__(self, world: World, profile: Laser) -> None:
         self.world = world
@@ -56,6 +71,12 @@ class LaserModel:
         self._next_pulse_s: float | None = None
         self.stop_fault: StopFault | None = None
         self.ignores_interlock = False
+        self.service_mode = False
+        # Output error (1, 0, 0: the laser delivers what it is set to).
+        self.output_gain = 1.0
+        self.output_offset_j = 0.0
+        self.drift_per_shot = 0.0
+        self._pulses_since_error = 0
         world.laser = self
 
     # --- commands --------------------------------------------------------------------------
@@ -66,6 +87,31 @@ class LaserModel:
         self.stop_fault = reply
         self.ignores_interlock = ignores_interlock
         self.world.record("laser_stop_fault", stop_reply=reply, ignores_interlock=ignores_interlock)
+
+    def set_output_error(self, gain: float, offset_j: float, drift_per_shot: float) -> None:
+        """From now on each pulse delivers ``set x gain x (1 + drift x n) + offset_j``."""
+        self.output_gain = gain
+        self.output_offset_j = offset_j
+        self.drift_per_shot = drift_per_shot
+        self._pulses_since_error = 0
+        self.world.record(
+            "laser_output_error", gain=gain, offset_j=offset_j, drift_per_shot=drift_per_shot
+        )
+
+    def set_energy_j(self) -> float:
+        """The energy per pulse the settings ask for: fluence x spot area."""
+        return self.settings["fluence_j_cm2"] * spot_area_cm2(self.settings["spot_mm"])
+
+    def _emit(self) -> tuple[float, float]:
+        """Count one pulse; its (delivered energy in J, delivered fluence in J/cm2)."""
+        area_cm2 = spot_area_cm2(self.settings["spot_mm"])
+        gain = self.output_gain * (1.0 + self.drift_per_shot * self._pulses_since_error)
+        # Written so that with no output error the fluence is the set one, bit for bit.
+        fluence = self.settings["fluence_j_cm2"] * gain + self.output_offset_j / area_cm2
+        fluence = max(fluence, 0.0)
+        self.pulses += 1
+        self._pulses_since_error += 1
+        return fluence * area_cm2, fluence
 
     def handle_line(self, line: str) -> str | None:
         """One command line (without terminator) in, one reply line out (None: no reply)."""
@@ -89,6 +135,7 @@ class LaserModel:
             case ["ARM"]:
                 return self._arm()
             case ["STANDBY"]:
+                self._service(False, "standby command")
                 self._go("STANDBY", "standby command")
                 return "OK STANDBY"
             case ["STOP"]:
@@ -96,13 +143,51 @@ class LaserModel:
                 if self.stop_fault == "none":
                     return None
                 if self.stop_fault is None:
+                    self._service(False, "stop command")
                     self._go("STANDBY", "stop command")
                 return "OK STOPPED"
+            case ["SERVICE", "ON"]:
+                if self.state != "STANDBY":
+                    return "ERR NOT IN STANDBY"
+                self._service(True, "service command")
+                return "OK SERVICE ON"
+            case ["SERVICE", "OFF"]:
+                self._service(False, "service command")
+                return "OK SERVICE OFF"
+            case ["SERVICE", "SHOT"]:
+                return self._service_shot()
             case ["SET", word, value] if word in _SETTER_WORDS:
                 return self._set(word, value)
         return "ERR UNKNOWN COMMAND"
 
+    def _service(self, on: bool, why: str) -> None:
+        if on != self.service_mode:
+            self.service_mode = on
+            self.world.record("service_mode", on=on, why=why)
+
+    def _service_shot(self) -> str:
+        if not self.service_mode:
+            return "ERR NOT IN SERVICE MODE"
+        if not self.world.relay_closed:
+            return "ERR INTERLOCK OPEN"
+        if self.last_heartbeat is None or self.heartbeat_lost:
+            return "ERR NO HEARTBEAT"
+        set_j = self.set_energy_j()
+        delivered_j, _ = self._emit()
+        self.world.record(
+            "pulse",
+            pulses=self.pulses,
+            settings=dict(self.settings),
+            service=True,
+            set_j=set_j,
+            delivered_j=delivered_j,
+        )
+        self.world.shot_into_meter(delivered_j)
+        return "OK SHOT"
+
     def _arm(self) -> str:
+        if self.service_mode:
+            return "ERR SERVICE MODE"
         if not self.world.relay_closed:
             return "ERR INTERLOCK OPEN"
         if self.last_heartbeat is None or self.heartbeat_lost:
@@ -160,6 +245,7 @@ class LaserModel:
             self.world.record(
                 "heartbeat_lost", silent_ms=round((now - self.last_heartbeat) * 1000.0, 1)
             )
+            self._service(False, "heartbeat lost")
             if self.state != "STANDBY":
                 self._go("STANDBY", "heartbeat lost")
 
@@ -173,11 +259,15 @@ class LaserModel:
         if self.state != "FIRING" or not self.world.relay_closed:
             self._next_pulse_s = None
             return
-        self.pulses += 1
-        skin_c = self.world.skin.pulse(self.settings["fluence_j_cm2"])
+        delivered_j, fluence = self._emit()
+        skin_c = self.world.skin.pulse(fluence)
         self._next_pulse_s = t_s + 1.0 / self.settings["rep_rate_hz"]
         self.world.record(
-            "pulse", pulses=self.pulses, settings=dict(self.settings), skin_temp_c=skin_c
+            "pulse",
+            pulses=self.pulses,
+            settings=dict(self.settings),
+            skin_temp_c=skin_c,
+            delivered_j=delivered_j,
         )
 
     def _maybe_fire(self) -> None:

@@ -4,7 +4,7 @@ All devices share one asyncio loop in a background thread, so the models need no
 test (or the CLI) keeps its own thread free. Outputs go to ``run_dir``:
 
 - ``endpoints.json``: where the devices are (the input of
-  ``device_profiles.loader.with_endpoints``);
+  ``device_profiles.loader.with_endpoints``); ``meter`` when the setup names an energy meter;
 - ``sim_events.jsonl``: every notable event, one JSON object per line, flushed per line,
   each with ``t_wall`` (``time.time()``), ``t_sim_s`` and ``kind``.
 
@@ -25,9 +25,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
 
+from device_profiles.loader import load_meter
+from device_profiles.meter import MeterDescription
 from device_profiles.schema import ModbusCoilOutput, Setup
 from sim.clock import SimClock
 from sim.laser import LaserModel, SimLaser
+from sim.meter import MeterModel, SimMeter
 from sim.modbus_devices import Framing, SimCooler, SimRelay, SimSensor
 from sim.scenario import Scenario
 from sim.world import World
@@ -41,7 +44,12 @@ T = TypeVar("T")
 
 
 class SimRunner:
-    """The simulated devices for one setup and one scenario; a context manager."""
+    """The simulated devices for one setup and one scenario; a context manager.
+
+    A setup that names an energy meter gets a simulated meter on its own pty, answering
+    ``meter`` (the description, e.g. ``LoadedSetup.meter.description``); without it the
+    setup's ``energy_meter.device`` is loaded as given (a bundled name or a path).
+    """
 
     def __init__(
         self,
@@ -53,14 +61,18 @@ class SimRunner:
         ports: dict[str, int] | None = None,
         sensor_noise_sd_c: float = 0.05,
         sensor_framing: Framing = "tcp",
+        meter: MeterDescription | None = None,
     ) -> None:
         if not isinstance(setup.interlock_output, ModbusCoilOutput):
             raise ValueError(
                 "the simulator models the interlock as a Modbus relay module; a serial control "
                 "line cannot be simulated on a pseudo-terminal (it has no DTR/RTS)"
             )
+        if meter is None and setup.energy_meter is not None:
+            meter = load_meter(setup.energy_meter.device).description
         self.setup = setup
         self.scenario = scenario
+        self.meter_description = meter
         self.run_dir = Path(run_dir)
         self.clock = SimClock(speed)
         self._ports = dict(ports or {})
@@ -81,6 +93,7 @@ class SimRunner:
         self.sensor: SimSensor | None = None
         self.cooler: SimCooler | None = None
         self.relay: SimRelay | None = None
+        self.meter: MeterModel | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -253,12 +266,20 @@ class SimRunner:
         self.cooler = SimCooler(setup.cooler, world)
         self.relay = SimRelay(setup.interlock_output, world)
         servers = {"cooler": self.cooler, "sensor": self.sensor, "interlock": self.relay}
+        meter: SimMeter | None = None
+        if self.meter_description is not None:
+            self.meter = MeterModel(
+                world, self.meter_description, scenario.meter, seed=scenario.seed
+            )
+            meter = SimMeter(self.meter)
         ticker: asyncio.Task[None] | None = None
         try:
             path = laser.open(asyncio.get_running_loop())
             for key, server in servers.items():
                 await server.serve("127.0.0.1", self._ports.get(key, 0))
             self._endpoints = {"laser": path, **{k: s.endpoint for k, s in servers.items()}}
+            if meter is not None:
+                self._endpoints["meter"] = meter.open(asyncio.get_running_loop())
             self.clock.start()
             self._record("started", scenario=scenario.name, speed=self.clock.speed)
             ticker = asyncio.create_task(self._tick())
@@ -274,6 +295,8 @@ class SimRunner:
             if ticker is not None:
                 ticker.cancel()
             laser.close()
+            if meter is not None:
+                meter.close()
             for server in servers.values():
                 await server.shutdown()
             await _cancel_leftovers()

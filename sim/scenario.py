@@ -2,11 +2,13 @@
 
 A scenario file is YAML, validated strictly when it is loaded (unknown keys, wrong types,
 out-of-range values are refused with the offending field named), never when it is played.
-Event times ``t_s`` are simulated seconds since the simulator started.
+Event times ``t_s`` are simulated seconds since the simulator started. Files are read as
+YAML 1.2 (``device_profiles.datafile``), like setups.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,7 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from device_profiles.datafile import find, format_errors
+from device_profiles.datafile import find, format_errors, load_yaml
 from device_profiles.schema import SkinType
 
 
@@ -97,6 +99,21 @@ class LaserStopFault(_Event):
     ignores_interlock: bool = False
 
 
+class LaserOutputError(_Event):
+    """The laser delivers other than it is set to, from now on (a laser out of calibration).
+
+    Delivered energy per pulse = set energy x gain x (1 + drift_per_shot x n) + offset_j,
+    where n counts the pulses since this event (0 for the first) and the set energy is the
+    set fluence x the spot's area (pi x (spot_mm / 20)^2 cm^2). Never below 0 J. The skin
+    gets the delivered energy too. ``gain: 1.3`` is a laser 30 % hot.
+    """
+
+    action: Literal["laser_output_error"]
+    gain: float = Field(1.0, gt=0, le=10)
+    offset_j: float = Field(0.0, ge=-100, le=100)
+    drift_per_shot: float = Field(0.0, ge=-0.1, le=0.1)
+
+
 ScenarioEvent = Annotated[
     Trigger
     | CoolerFailure
@@ -104,9 +121,26 @@ ScenarioEvent = Annotated[
     | SensorLinkLost
     | SensorSlow
     | PanelSet
-    | LaserStopFault,
+    | LaserStopFault
+    | LaserOutputError,
     Field(discriminator="action"),
 ]
+
+
+class MeterSettings(_Strict):
+    """The simulated energy meter (started when the setup names one; sim/meter.py).
+
+    Simulator values, not a meter's specification: ``noise_rms_fraction`` is the shot-to-shot
+    spread of a reading; a meter set to another wavelength than the laser's reads
+    ``wrong_wavelength_factor`` times the energy (its head's spectral correction applied for
+    the wrong line). ``head_calibrated`` is the date the head reports, or, for a meter that
+    cannot report it, the one a test writes in its setup; default 30 days before the run.
+    """
+
+    head_calibrated: date | None = None
+    start_wavelength_nm: float = Field(532.0, gt=0, lt=100_000)
+    noise_rms_fraction: float = Field(0.015, ge=0, le=0.5)
+    wrong_wavelength_factor: float = Field(0.8, gt=0, le=5)
 
 
 class Scenario(_Strict):
@@ -117,6 +151,7 @@ class Scenario(_Strict):
     plate_start_c: float = Field(5.0, ge=-20, le=40)
     seed: int
     events: list[ScenarioEvent] = Field(default_factory=list)
+    meter: MeterSettings = Field(default_factory=MeterSettings)
 
     def timeline(self) -> list[ScenarioEvent]:
         """Events in the order they happen (stable for equal times)."""
@@ -143,7 +178,9 @@ def _resolve(name_or_path: str | Path) -> Path:
 
 def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     try:
-        data: Any = yaml.safe_load(text)
+        # YAML 1.2, as every LaserGuard data file: PyYAML's 1.1 reader made `2020-02-30`
+        # a date and raised ValueError (a traceback) for an impossible one.
+        data: Any = load_yaml(text)
     except yaml.YAMLError as e:
         raise ScenarioError(f"{source}: not valid YAML: {e}") from e
     if not isinstance(data, dict):

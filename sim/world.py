@@ -18,6 +18,7 @@ from sim.clock import SimClock
 from sim.plate import ContactPlate
 from sim.scenario import (
     CoolerFailure,
+    LaserOutputError,
     LaserStopFault,
     PanelSet,
     Scenario,
@@ -31,6 +32,7 @@ from sim.skin import SkinModel, equilibrium_c
 
 if TYPE_CHECKING:
     from sim.laser import LaserModel
+    from sim.meter import MeterModel
 
 #: Longest physics step while the plate moves (its temperature is held over a step).
 MAX_STEP_S = 0.01
@@ -64,6 +66,7 @@ class World:
         self.sensor_link_lost = False
         self.sensor_answer_delay_s = 0.0  # wall time between a request and the sensor's answer
         self.laser: LaserModel | None = None
+        self.meter: MeterModel | None = None  # in the beam in the laser's service mode
         self.t_s = 0.0
         self._pending: list[ScenarioEvent] = scenario.timeline()
 
@@ -108,6 +111,11 @@ class World:
         if self.laser is not None:
             self.laser.on_interlock(closed)
 
+    def shot_into_meter(self, delivered_j: float) -> None:
+        """A service-mode test shot: the handpiece is on the meter's head, not on skin."""
+        if self.meter is not None:
+            self.meter.on_pulse(delivered_j)
+
     def _apply(self, event: ScenarioEvent) -> None:
         self.record("scenario", **event.model_dump())
         match event:
@@ -129,3 +137,6 @@ class World:
             case LaserStopFault(stop_reply=reply, ignores_interlock=ignores):
                 if self.laser is not None:
                     self.laser.break_stop(reply, ignores_interlock=ignores)
+            case LaserOutputError(gain=gain, offset_j=offset_j, drift_per_shot=drift):
+                if self.laser is not None:
+                    self.laser.set_output_error(gain, offset_j, drift)

@@ -2,7 +2,7 @@
 the file formats as JSON Schema; print a setup's reaction-time budget.
 
 ``validate`` tells the kind of each file by its keys (a setup, a limit table, the
-contraindications, a scenario) and validates it with that kind's own schema.
+contraindications, a scenario, an energy meter) and validates it with that kind's own schema.
 
 Exit status: 0 on success, 1 when a file is invalid, 2 when a name is unknown.
 """
@@ -27,6 +27,7 @@ from device_profiles.loader import (
     load_table,
     parse,
     parse_contraindications,
+    parse_meter,
     parse_table,
 )
 from device_profiles.schema import Contraindications, LimitTableFile, SettingsLimit, Setup
@@ -124,7 +125,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     out = _out(args)
     name = str(args.name)
     kind = _kind_of_file(Path(name))
-    if kind in (DataKind.CONTRAINDICATIONS, DataKind.SCENARIO):
+    if kind in (DataKind.CONTRAINDICATIONS, DataKind.SCENARIO, DataKind.METER):
         print(
             f"laserguard profiles: {name} is a {kind} file, and `show` shows setups and limit "
             f"tables: check it with `laserguard profiles validate {name}`",
@@ -196,6 +197,9 @@ def _validate_one(path: Path) -> str:
     if kind is DataKind.CONTRAINDICATIONS:
         ci = parse_contraindications(raw, source)
         return f"contraindications v{ci.version}, {len(ci.questions)} questions"
+    if kind is DataKind.METER:
+        lm = parse_meter(raw, source)
+        return f"energy meter {lm.description.name} v{lm.description.version}, sha256 {lm.digest}"
     from sim.scenario import ScenarioError, parse_scenario
 
     try:
