@@ -194,3 +194,28 @@ def test_item2_the_supervisor_reads_only(rig: Rig) -> None:
     assert why is not None and "interlock loop" in why
     assert took_s < 0.05
     assert session.trips == [] and session.state is State.STANDBY
+
+
+@pytest.mark.timeout(60)
+def test_item2_a_log_failure_found_on_a_device_worker_does_not_wait_for_the_lock(
+    rig: Rig,
+) -> None:
+    """The log writer's ``on_failure`` runs on whichever thread found the log failed, a
+    device worker's too, and must not block: it halts, and the trip is written later."""
+    session = armed(rig)
+    took: list[float] = []
+
+    def worker_finds_the_log_failed() -> None:
+        t = time.perf_counter()
+        session._log_failed("disk gone (test)")
+        took.append(time.perf_counter() - t)
+
+    with session_lock_held(session) as taken:
+        t0 = time.time()
+        worker = threading.Thread(target=worker_finds_the_log_failed, name="laserguard-sensor")
+        worker.start()
+        worker.join(LOCK_HELD_S / 2)
+        assert took and took[0] < 0.05, "the device worker waited for the session's lock"
+        assert_halted_promptly(rig, t0, taken, "log failure on a worker")
+    wait_for(lambda: "session_log" in trip_checks(session), 3, "the trip in words")
+    assert session.state is State.HALTED
