@@ -352,14 +352,20 @@ class Session:
         self._halted_later("session_log", f"session log cannot be written: {reason}")
 
     def _condition(self, index: int, active: bool) -> None:
-        """Called by the loop thread when a check becomes active or clears (halt already sent)."""
+        """Called by the loop thread when a check becomes active or clears (halt already sent).
+        The reason is worded now, from the values that raised it; the rest is written on the
+        bookkeeper's thread: the loop never waits for the session's lock, and keeps watching."""
         spec = CHECKS[index]
         if not active:
-            self._event("condition_cleared", {"check": spec.name})
+            cleared = {"check": spec.name, "t_s": round(self.t_s(), 6)}
+            self._bookkeeper.post(self._event, "condition_cleared", cleared)
             return
         trip = Trip(
             spec.name, self.engine.reason(index, self.bridge.live), self.t_s(), spec.severity.name
         )
+        self._bookkeeper.post(self._record_condition, index, trip)
+
+    def _record_condition(self, index: int, trip: Trip) -> None:
         with self._lock:
             if HALT_MASK[index]:
                 self.trips.append(trip)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from monitor.core.checks import INDEX
 from monitor.core.session import Session, State
 from tests.e2e.conftest import SETTINGS, Rig, wait_for
 from tests.e2e.test_test_spot_mode import TEST_SPOT, attested
@@ -219,3 +220,36 @@ def test_item2_a_log_failure_found_on_a_device_worker_does_not_wait_for_the_lock
         assert_halted_promptly(rig, t0, taken, "log failure on a worker")
     wait_for(lambda: "session_log" in trip_checks(session), 3, "the trip in words")
     assert session.state is State.HALTED
+
+
+@pytest.mark.timeout(60)
+def test_item2_a_loop_busy_with_a_warning_still_halts_on_its_own_check(rig: Rig) -> None:
+    """A warning comes up while the lock is held, then the skin crosses its limit. The loop
+    must not be sitting on the lock with the warning's words: it halts on the skin check
+    itself, at once (not the supervisor, a stall later, for a loop that stopped looking)."""
+    session = armed(rig)
+    assert rig.sim is not None
+    real = session.engine.evaluate
+    warning = threading.Event()
+    warn = INDEX["cooler_plate_warn"]
+
+    def with_warning(*args: Any, **kwargs: Any) -> Any:
+        active = real(*args, **kwargs)
+        if warning.is_set():
+            active[warn] = True
+        return active
+
+    session.engine.evaluate = with_warning  # type: ignore[method-assign]
+    try:
+        with session_lock_held(session) as taken:
+            warning.set()
+            time.sleep(0.02)  # the loop has seen the warning
+            t0 = rig.sim.force_skin(session.engine.skin_high + 2.0)
+            assert_halted_promptly(rig, t0, taken, "loop trip after a warning")
+    finally:
+        session.engine.evaluate = real  # type: ignore[method-assign]
+    wait_for(lambda: "skin_temp_high" in trip_checks(session), 3, "the trip in words")
+    (first, *_) = rig.logged("halt_requested")
+    assert first.payload["reason"] == "interlock trip"  # the loop's own, not the supervisor's
+    assert "interlock_loop" not in trip_checks(session)
+    assert "cooler_plate_warn" in [w.check for w in session.warnings]
