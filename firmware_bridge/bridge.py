@@ -6,6 +6,14 @@ independent routes started by one call, ``halt()``, which never blocks:
 - the laser worker wakes and sends the stop command (retried until the laser confirms);
 - the interlock worker wakes and de-energises the relay in the laser's remote-interlock loop.
 
+The latch, the pending stop and the permit live in one ``HaltState`` (its docstring states
+who may change what from which thread); the workers change it through its methods only.
+
+Halt first, words after: nothing on the halt path waits for another object's lock. The relay
+worker's ``supervisor`` only reads (the interlock loop's heartbeat) and answers why emission
+must stop; the worker halts, writes the relay open, and only then says so (``on_event``,
+``on_supervisor_halt``, which must not block either).
+
 The laser also gets a heartbeat, and the relay is refreshed, so both fall to their safe
 state by themselves when this process dies.
 """
@@ -22,6 +30,7 @@ from typing import Any, TypeVar
 from device_profiles.schema import ModbusCoilOutput, Setup
 from firmware_bridge.drivers import InterlockOutputDriver, LaserDriver, LaserStatus, RegisterDevice
 from firmware_bridge.errors import BridgeError, HaltRefused, LinkLost
+from firmware_bridge.halt_state import HaltState
 from firmware_bridge.live import (
     COOLER_CHANNELS,
     LASER_STATE_CODES,
@@ -151,18 +160,14 @@ class Bridge:
         self.live = LiveState()
         self.on_event = on_event
         self.on_telemetry: TelemetrySink = on_telemetry or (lambda ch, v: None)
-        self._halt_latched = False
-        self._stop_pending = False
-        self._permit = False
-        self._permit_generation = 0
-        self.halt_t_ns: int | None = None
-        # The laser's pulse counter at its first status read: what the log last knew of it
-        # is reconciled against this (pulses fired while no bridge was logging).
-        self.first_pulse_total: int | None = None
-        self.stop_confirmed_t_ns: int | None = None
-        self.relay_opened_t_ns: int | None = None
+        self.halt_state = HaltState(self.live)
         # The interlock's own heartbeat; the relay is never energised while it is not beating.
+        # Asked on the relay worker before each write while the relay may be energised: it
+        # must only read (no lock, no log) and say why emission must stop, or None.
         self.supervisor: Callable[[], str | None] = lambda: None
+        # Told on the relay worker after it halted for the supervisor's reason and wrote the
+        # relay open: the words. Must not block (hand them to another thread).
+        self.on_supervisor_halt: Callable[[str], None] = lambda why: None
         self._commands: queue.Queue[tuple[Callable[[LaserDriver], Any], Future[Any]]] = (
             queue.Queue()
         )
@@ -225,44 +230,60 @@ class Bridge:
 
     @property
     def halted(self) -> bool:
-        return self._halt_latched
+        return self.halt_state.latched
+
+    @property
+    def halt_t_ns(self) -> int | None:
+        """When the latest halt latched (``perf_counter_ns``), or None."""
+        return self.halt_state.halt_ns
+
+    @property
+    def stop_confirmed_t_ns(self) -> int | None:
+        """When the laser confirmed STOP for the latest halt, or None."""
+        return self.halt_state.stop_confirmed_ns
+
+    @property
+    def relay_opened_t_ns(self) -> int | None:
+        """When the relay was first written open after the latest halt, or None."""
+        return self.halt_state.relay_opened_ns
+
+    @property
+    def first_pulse_total(self) -> int | None:
+        """The laser's pulse counter at its first status read, or None before it. What the
+        log last knew of it is reconciled against this (pulses fired while nothing logged)."""
+        return self._laser_worker.first_pulse_total
 
     def halt(self, reason: str, *, quiet: bool = False) -> None:
-        """Stop emission by both routes. Never blocks; safe from any thread, any number of times."""
-        first = not self._halt_latched
-        self._halt_latched = True
-        self._permit = False
-        self._stop_pending = True
-        if first:
-            self.halt_t_ns = time.perf_counter_ns()
-            self.stop_confirmed_t_ns = None
-            self.relay_opened_t_ns = None
-            self.live.stop_confirmed_ns = 0
-            self.live.halt_ns = self.halt_t_ns
+        """Stop emission by both routes, then say so (unless ``quiet``). Never blocks; safe
+        from any thread, any number of times."""
+        if self.stop_emission() and not quiet:
+            self.on_event("halt_requested", {"reason": reason})
+
+    def stop_emission(self) -> bool:
+        """The halt without words: latch, and wake both routes. Never blocks, calls nothing
+        out. True if this call latched the halt (the caller then says why)."""
+        first = self.halt_state.halt()
         self._output_worker.wake.set()
         self._laser_worker.wake.set()
-        if first and not quiet:
-            self.on_event("halt_requested", {"reason": reason})
+        return first
 
     def release_halt(self) -> None:
         """After a person acknowledged: the relay may close again (the laser stays in STANDBY)."""
         self._laser_worker.end_of_halt()
-        self._halt_latched = False
-        self.live.halt_ns = 0
+        self.halt_state.release()
 
     def set_permit(self, permit: bool) -> None:
         """Whether the relay should be energised. Ignored while a halt is latched."""
-        if permit:
-            self._permit_generation += 1
-        self._permit = permit and not self._halt_latched
+        self.halt_state.set_permit(permit)
         self._output_worker.wake.set()
 
     def wait_relay_closed(self, timeout_s: float = 1.0) -> None:
         """Block until the relay was energised by a write made after the last set_permit(True)."""
+        state = self.halt_state
         deadline = time.monotonic() + timeout_s
-        wanted = self._permit_generation
-        while self._output_worker.closed_generation < wanted:
-            if self._halt_latched:
+        wanted = state.permit_generation
+        while state.closed_generation < wanted:
+            if state.latched:
                 raise HaltRefused("halted while the relay was closing")
             if time.monotonic() > deadline:
                 raise LinkLost(f"the interlock relay did not close within {timeout_s:g} s")
@@ -273,7 +294,7 @@ class Bridge:
 
     @property
     def permit(self) -> bool:
-        return self._permit
+        return self.halt_state.permit
 
     # --- operator commands on the laser (run on the laser's worker thread) --------------------
 
@@ -293,7 +314,7 @@ class Bridge:
 
     def arm(self) -> None:
         def do(laser: LaserDriver) -> None:
-            if self._halt_latched:  # checked on the laser's own thread, just before the write
+            if self.halt_state.latched:  # on the laser's own thread, just before the write
                 raise HaltRefused("a halt is latched: acknowledge it first")
             laser.arm()
 
@@ -357,6 +378,7 @@ class _LaserWorker(_Worker):
         self.hb_due = 0.0
         self.poll_due = 0.0
         self.last_pulses: int | None = None
+        self.first_pulse_total: int | None = None
         # A laser that lies about STOP, or never answers it, is stopped again and again
         # while the halt lasts: each outcome is logged once per halt, then counted.
         self.stop_confirmed = RepeatedRecord("halt_stop_confirmed", bridge.on_event)
@@ -384,7 +406,7 @@ class _LaserWorker(_Worker):
             self.b.live.record_answer(Dev.LASER, (time.perf_counter_ns() - t0) / 1e6)
         return result
 
-    def _send_stop(self) -> None:
+    def _send_stop(self, request: int) -> None:
         try:
             self._timed(self.b.laser.stop)
         except BridgeError as e:
@@ -394,10 +416,7 @@ class _LaserWorker(_Worker):
             # link flap. If it never confirms, laser_did_not_stop says so.
             self.stop_failed.note({"error": str(e)[:200]})
             return
-        self.b._stop_pending = False
-        now_ns = time.perf_counter_ns()
-        self.b.stop_confirmed_t_ns = now_ns
-        self.b.live.stop_confirmed_ns = now_ns
+        self.b.halt_state.stop_confirmed(request)
         self.stop_confirmed.note({})
         try:  # read the state the stop left behind now, not one poll later
             self._publish(self._timed(self.b.laser.status))
@@ -408,8 +427,8 @@ class _LaserWorker(_Worker):
 
     def _publish(self, st: LaserStatus) -> None:
         live = self.b.live
-        if self.b.first_pulse_total is None:  # set before mark_fresh: fresh implies it is set
-            self.b.first_pulse_total = st.pulses
+        if self.first_pulse_total is None:  # set before mark_fresh: fresh implies it is set
+            self.first_pulse_total = st.pulses
         for name, ch in SETTING_CHANNELS.items():
             live.store(ch, st.settings[name])
             self.b.on_telemetry(ch, st.settings[name])  # logged on change (a panel knob)
@@ -426,15 +445,16 @@ class _LaserWorker(_Worker):
                 {"n": st.pulses - self.last_pulses, "total": st.pulses, "settings": st.settings},
             )
         self.last_pulses = st.pulses
-        if self.b._halt_latched and st.state in ("READY", "FIRING") and not self.b._stop_pending:
-            self.b._stop_pending = True  # it came back up (a panel?), or lied: stop it again
+        # Halted, and it came back up (a panel?) or lied: stop it again.
+        if st.state in ("READY", "FIRING") and self.b.halt_state.restop():
             self.active_while_halted.note({"state": st.state})
 
     def step(self) -> None:
         b = self.b
-        if b._stop_pending:
-            self._send_stop()
-        while not b._stop_pending:
+        request = b.halt_state.stop_to_send()
+        if request is not None:
+            self._send_stop(request)
+        while not b.halt_state.stop_pending:
             try:
                 fn, fut = b._commands.get_nowait()
             except queue.Empty:
@@ -459,29 +479,38 @@ class _LaserWorker(_Worker):
             b.live.link_down(Dev.LASER, str(e))
 
     def finish(self) -> None:
-        if self.b._stop_pending:
-            self._send_stop()
+        request = self.b.halt_state.stop_to_send()
+        if request is not None:
+            self._send_stop(request)
         self.end_of_halt()
         self.b.laser.transport.close()
 
 
 class _OutputWorker(_Worker):
-    """Writes the wanted relay state now on a change, and refreshes it for the watchdog."""
+    """Writes the wanted relay state now on a change, and refreshes it for the watchdog.
+
+    While the relay may be energised it asks the supervisor first; on trouble it halts, writes
+    the relay open, and only then puts words to it (halt first, words after).
+    """
 
     def __init__(self, bridge: Bridge, refresh_s: float) -> None:
         super().__init__("laserguard-interlock", refresh_s)
         self.b = bridge
         self.written: bool | None = None
-        self.closed_generation = 0
 
     def step(self) -> None:
         b = self.b
-        if b._permit and not b._halt_latched:
-            trouble = b.supervisor()
-            if trouble is not None:
-                b.halt(trouble)
-        generation = b._permit_generation
-        want = b._permit and not b._halt_latched
+        trouble = b.supervisor() if b.halt_state.permit else None
+        latched = trouble is not None and b.stop_emission()
+        self._write()
+        if trouble is not None:
+            if latched:
+                b.on_event("halt_requested", {"reason": trouble})
+            b.on_supervisor_halt(trouble)
+
+    def _write(self) -> None:
+        b = self.b
+        want, generation = b.halt_state.relay_wanted()
         connected = bool(b.live.link_ok[Dev.INTERLOCK])  # else this write opens the connection
         try:
             t0 = time.perf_counter_ns()
@@ -493,19 +522,16 @@ class _OutputWorker(_Worker):
                 b.on_event("link_lost", {"device": "interlock", "error": str(e)})
             b.live.link_down(Dev.INTERLOCK, str(e))
             return
+        b.halt_state.relay_written(want, generation)
         b.live.mark_fresh(Dev.INTERLOCK)
-        if want:
-            self.closed_generation = generation
         if not b.live.link_ok[Dev.INTERLOCK]:
             b.live.link_up(Dev.INTERLOCK)
         if want != self.written:
-            if not want and b._halt_latched and b.relay_opened_t_ns is None:
-                b.relay_opened_t_ns = time.perf_counter_ns()
             b.on_event("interlock_output", {"permit": want})
             self.written = want
 
     def finish(self) -> None:
-        self.b._permit = False
+        self.b.halt_state.set_permit(False)
         try:
             self.b.output.set_permit(False)
         except BridgeError as e:  # the watchdog opens the relay within watchdog_ms anyway

@@ -94,8 +94,8 @@ class LiveState:
         self.answer_worst_ms: npt.NDArray[np.float64] = np.full(len(Dev), np.nan)
         self.answer_typical_ms: npt.NDArray[np.float64] = np.full(len(Dev), np.nan)
         self._sorted = np.zeros((len(Dev), ANSWER_WINDOW))
-        # The halt path's progress (perf_counter_ns; 0 = none), written by the bridge: when
-        # the latched halt began, and when the laser last confirmed STOP.
+        # The halt path's progress (perf_counter_ns; 0 = none), written only by the bridge's
+        # HaltState: when the latched halt began, and when the laser last confirmed STOP.
         self.halt_ns = 0
         self.stop_confirmed_ns = 0
 

@@ -61,6 +61,7 @@ class EventKind(StrEnum):
     WARNING = "warning"
     CONDITION_CLEARED = "condition_cleared"
     ALARM_RESET = "alarm_reset"
+    BOOKKEEPING_FAILED = "bookkeeping_failed"  # the session's own record-keeping raised
     # Operator commands and their answers.
     SETTINGS_REFUSED = "settings_refused"
     SETTINGS_FAILED = "settings_failed"

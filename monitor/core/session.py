@@ -39,6 +39,7 @@ from firmware_bridge.bridge import Bridge
 from firmware_bridge.drivers import LaserDriver
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.live import ANSWER_MIN, Ch, Dev
+from monitor.core.bookkeeper import Bookkeeper
 from monitor.core.checks import BLOCKS_ARMING, CHECKS, HALT_MASK, INDEX, CheckEngine, Severity
 from monitor.core.errors import Refused
 from monitor.core.gate import GateResult
@@ -194,30 +195,50 @@ class Session:
             on_failure=self._loop_failed,
         )
 
+        # Halt first, words after: what the bridge's threads report is written down on the
+        # bookkeeper's thread, so that no device worker ever waits for this session's lock.
+        self._bookkeeper = Bookkeeper("laserguard-session-words", self._bookkeeping_failed)
         stall_ns = int(self.setup.limits.required_reaction_ms * 1e6)
         self.bridge.supervisor = lambda: self._loop_trouble(stall_ns)
+        self.bridge.on_supervisor_halt = self._loop_halted
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _halted_by(self, check: str, why: str) -> None:
+    def _halted_by(self, check: str, why: str, t_s: float | None = None) -> None:
+        """The words for a halt already sent (call ``bridge.halt`` first): the trip, HALTED.
+        Takes the session's lock: on a bridge worker's thread use ``_halted_later``."""
         with self._lock:
             self.loop.emission_permitted = False
             self.state = State.HALTED
-            self.trips.append(Trip(check, why, self.t_s(), Severity.HALT))
+            self.trips.append(Trip(check, why, self.t_s() if t_s is None else t_s, Severity.HALT))
         self._event(EventKind.TRIP, self.trips[-1].as_dict())
+
+    def _halted_later(self, check: str, why: str) -> None:
+        """``_halted_by`` on the bookkeeper's thread, timed now. Never blocks."""
+        self._bookkeeper.post(self._halted_by, check, why, self.t_s())
+
+    def _bookkeeping_failed(self, task: str, error: str) -> None:
+        """A bug in the session's own words: halt (a trip may be missing), and say so."""
+        self.bridge.halt(f"session bookkeeping failed in {task}: {error}")
+        self._event(EventKind.BOOKKEEPING_FAILED, {"task": task, "error": error})
 
     def _loop_failed(self, failure: str) -> None:
         self._halted_by("interlock_loop", f"interlock loop failed: {failure}")
 
     def _loop_trouble(self, stall_ns: int) -> str | None:
-        """Why the interlock loop cannot be trusted now, or None (checked by the relay worker)."""
+        """Why the interlock loop cannot be trusted now, or None. Asked by the relay worker
+        before it writes the relay: it only reads (no lock, no log), so nothing this session
+        holds can delay the halt; the words come after, from ``_loop_halted``."""
         if self.loop.alive(time.perf_counter_ns(), stall_ns):
             return None
         if self.loop.failure:
-            return f"interlock loop failed: {self.loop.failure}"  # already recorded as a trip
-        why = f"interlock loop stalled for more than {stall_ns / 1e6:g} ms"
-        self._halted_by("interlock_loop", why)
-        return why
+            return f"interlock loop failed: {self.loop.failure}"
+        return f"interlock loop stalled for more than {stall_ns / 1e6:g} ms"
+
+    def _loop_halted(self, why: str) -> None:
+        """On the relay worker, after it halted for ``why`` and wrote the relay open."""
+        if self.loop.failure is None:  # a failed loop has recorded its own trip
+            self._halted_later("interlock_loop", why)
 
     def t_s(self) -> float:
         return (time.perf_counter_ns() - self.t0_ns) / 1e9
@@ -247,11 +268,11 @@ class Session:
     # --- test-spot mode ------------------------------------------------------------------------
 
     def _count_test_spots(self, pulses: int) -> None:
-        """On the laser's thread, right after the status that showed new pulses."""
+        """On the laser's thread, right after the status that showed new pulses. Takes none
+        of the session's locks (the counter has its own): nothing delays the halt below."""
         assert self.test_spots is not None
-        with self._lock:
-            verdict = self.test_spots.count(pulses)
-            record = self.test_spots.as_record()
+        verdict = self.test_spots.count(pulses)
+        record = self.test_spots.as_record()
         if verdict is Verdict.PAUSE_NOW:
             self._event(EventKind.TEST_SPOTS_DONE, record)
             # Queued, not called: this runs inside the laser worker's own status poll.
@@ -263,27 +284,32 @@ class Session:
             )
             self.loop.halted = True  # the loop must not read the stop in flight as a new fault
             self.bridge.halt(why)
-            self._halted_by("test_spots_exceeded", why)
+            self._halted_later("test_spots_exceeded", why)
 
     def _pause_for_review(self, laser: LaserDriver) -> None:
-        """Runs on the laser's thread: STANDBY first, then withdraw the permission to emit."""
+        """Runs on the laser's thread: STANDBY first, then withdraw the permission to emit.
+        The session's state follows in ``_test_spots_paused``, on the bookkeeper's thread."""
         laser.standby()
         self.bridge.publish_status(laser.status())
-        with self._lock:
-            self.loop.emission_permitted = False
-            self.bridge.set_permit(False)
-            if self.state is State.READY:
-                self.state = State.STANDBY
+        self.loop.emission_permitted = False
+        self.bridge.set_permit(False)
 
     def _paused(self, fut: Future[None]) -> None:
+        """On the laser's thread, when ``_pause_for_review`` is done."""
         error = fut.exception()
         if error is None:
-            self._event(EventKind.TEST_SPOT_PAUSE, {"laser_state": self.bridge.live.laser_state()})
+            self._bookkeeper.post(self._test_spots_paused, self.bridge.live.laser_state())
             return
         why = f"the laser did not go to STANDBY after the test spots: {error}"
         self.loop.halted = True
         self.bridge.halt(why)
-        self._halted_by("test_spot_pause", why)
+        self._halted_later("test_spot_pause", why)
+
+    def _test_spots_paused(self, laser_state: str) -> None:
+        with self._lock:
+            if self.state is State.READY:
+                self.state = State.STANDBY
+        self._event(EventKind.TEST_SPOT_PAUSE, {"laser_state": laser_state})
 
     def end_test_spot_pause(self, who: str, reason: str) -> None:
         """A clinician reviewed the test sites (after the stated wait): treatment may go on,
@@ -320,19 +346,26 @@ class Session:
         return None
 
     def _log_failed(self, reason: str) -> None:
+        """On whichever thread found the log failed (a device worker's too): never blocks."""
         self.loop.halted = True  # the loop must not read the stop in flight as a new fault
         self.bridge.halt(f"session log failed: {reason}")
-        self._halted_by("session_log", f"session log cannot be written: {reason}")
+        self._halted_later("session_log", f"session log cannot be written: {reason}")
 
     def _condition(self, index: int, active: bool) -> None:
-        """Called by the loop thread when a check becomes active or clears (halt already sent)."""
+        """Called by the loop thread when a check becomes active or clears (halt already sent).
+        The reason is worded now, from the values that raised it; the rest is written on the
+        bookkeeper's thread: the loop never waits for the session's lock, and keeps watching."""
         spec = CHECKS[index]
         if not active:
-            self._event(EventKind.CONDITION_CLEARED, {"check": spec.name})
+            cleared = {"check": spec.name, "t_s": round(self.t_s(), 6)}
+            self._bookkeeper.post(self._event, EventKind.CONDITION_CLEARED, cleared)
             return
         trip = Trip(
             spec.name, self.engine.reason(index, self.bridge.live), self.t_s(), spec.severity
         )
+        self._bookkeeper.post(self._record_condition, index, trip)
+
+    def _record_condition(self, index: int, trip: Trip) -> None:
         with self._lock:
             if HALT_MASK[index]:
                 self.trips.append(trip)
@@ -389,6 +422,7 @@ class Session:
                 self._event(EventKind.END_STANDBY_FAILED, {"error": str(e)})
         self.loop.stop()
         self.bridge.close()
+        self._bookkeeper.close()  # the words of the last halts, before the log is closed
         self.loop.halted = True
         self._event(
             EventKind.LOOP_LATENESS,
@@ -530,6 +564,20 @@ class Session:
             if self.state is State.READY:
                 self.state = State.STANDBY
         self._event(EventKind.STANDBY, {"by": who or self.params.operator})
+
+    def emergency_halt(self, who: str, reason: str = "") -> None:
+        """The operator's emergency halt: never refused while the session runs, whatever its
+        state, with or without a name. Emission stops first (both routes of the bridge); the
+        trip is recorded after, and may wait for the session's lock. Acknowledged like any
+        other halt."""
+        if self.state is State.ENDED:
+            raise Refused("the session has ended: the laser was stopped and the relay opened")
+        why = f"emergency halt by {who.strip() or 'an unnamed operator'}"
+        if reason.strip():
+            why += f": {reason.strip()}"
+        self.loop.halted = True  # the loop must not read the stop in flight as a new fault
+        self.bridge.halt(why)
+        self._halted_by("emergency_halt", why)
 
     def acknowledge(self, who: str, reason: str, *, reset: Iterable[str] = ()) -> None:
         """A person releases a latched halt, with a reason. Refused while a cause persists.

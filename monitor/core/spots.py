@@ -13,11 +13,15 @@ States::
         └──── more pulses than allowed (before ENDED) ──► halt, and PAUSED
 
 This module only counts and decides; the session stops the laser and writes the log.
+The laser's worker counts and the operator's thread ends the pause: each method takes the
+counter's own lock (held for a few assignments, never across a call out), so counting never
+waits for the session's lock.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from device_profiles.schema import Restrictions
@@ -69,6 +73,9 @@ class TestSpotMode:
     fired: int = 0
     phase: Phase = Phase.COUNTING
     ended_by: str | None = None
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_restrictions(cls, restrictions: Restrictions) -> TestSpotMode | None:
@@ -88,22 +95,24 @@ class TestSpotMode:
 
     def count(self, pulses: int) -> Verdict:
         """``pulses`` more pulses were seen on the laser."""
-        if not self.limiting:
+        with self._lock:
+            if not self.limiting:
+                return Verdict.MORE_ALLOWED
+            self.fired += pulses
+            if self.fired > self.allowed:
+                self.phase = Phase.PAUSED  # after the halt, still a clinician's review first
+                return Verdict.EXCEEDED
+            if self.fired == self.allowed and self.phase is Phase.COUNTING:
+                self.phase = Phase.PAUSED
+                return Verdict.PAUSE_NOW
             return Verdict.MORE_ALLOWED
-        self.fired += pulses
-        if self.fired > self.allowed:
-            self.phase = Phase.PAUSED  # after the halt, still a clinician's review first
-            return Verdict.EXCEEDED
-        if self.fired == self.allowed and self.phase is Phase.COUNTING:
-            self.phase = Phase.PAUSED
-            return Verdict.PAUSE_NOW
-        return Verdict.MORE_ALLOWED
 
     def end_pause(self, who: str) -> None:
         """A clinician reviewed the test sites: the treatment may go on (the caller checks
         that the mode is paused)."""
-        self.phase = Phase.ENDED
-        self.ended_by = who
+        with self._lock:
+            self.phase = Phase.ENDED
+            self.ended_by = who
 
     def frozen(self) -> TestSpots:
         """This moment's counts, for a snapshot or the record."""
