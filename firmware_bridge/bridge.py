@@ -430,7 +430,7 @@ class _LaserWorker(_Worker):
                 {"n": st.pulses - self.last_pulses, "total": st.pulses, "settings": st.settings},
             )
         self.last_pulses = st.pulses
-        if self.b._halt_latched and st.state in ("READY", "FIRING") and not self.b._stop_pending:
+        if self.b._halt_latched and st.state.can_emit and not self.b._stop_pending:
             self.b._stop_pending = True  # it came back up (a panel?), or lied: stop it again
             self.active_while_halted.note({"state": st.state})
 
