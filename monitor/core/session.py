@@ -486,15 +486,7 @@ class Session:
         if self.approved is None:
             return "no settings have been approved for this session"
         live = self.bridge.live
-        readback = {
-            name: float(live.value[ch])
-            for name, ch in (
-                ("fluence_j_cm2", Ch.FLUENCE_J_CM2),
-                ("pulse_ms", Ch.PULSE_MS),
-                ("spot_mm", Ch.SPOT_MM),
-                ("rep_rate_hz", Ch.REP_RATE_HZ),
-            )
-        }
+        readback = live.settings()
         for k, v in self.approved.items():
             if abs(readback[k] - v) > 1e-6 * max(1.0, abs(v)):
                 return f"laser reads back {k}={readback[k]:g}, approved {v:g}"
@@ -624,12 +616,7 @@ class Session:
             "skin_temp_c": num(Ch.SKIN_TEMP_C),
             "plate_temp_c": num(Ch.PLATE_TEMP_C),
             "flow_l_min": num(Ch.FLOW_L_MIN),
-            "settings": {
-                "fluence_j_cm2": num(Ch.FLUENCE_J_CM2),
-                "pulse_ms": num(Ch.PULSE_MS),
-                "spot_mm": num(Ch.SPOT_MM),
-                "rep_rate_hz": num(Ch.REP_RATE_HZ),
-            },
+            "settings": {name: num_of(x) for name, x in live.settings().items()},
             "pulses": num(Ch.LASER_PULSES),
             "pulses_out_of_limits": self.pulses_out_of_limits,
             "links": {d.name.lower(): bool(live.link_ok[d]) for d in Dev},
