@@ -271,9 +271,26 @@ class CheckEngine:
         self.hyst = lim.hysteresis_c
         self.active: npt.NDArray[np.bool_] = np.zeros(len(self.checks), dtype=np.bool_)
 
+        # Per-device checks come from the device names. ``stale_ns`` is indexed by device; a
+        # device without a staleness limit (the relay: its refresh is its own check) never
+        # goes stale here.
+        self.stale_ns = np.full(len(Dev), np.inf)
+        for name, ms in lim.stale_ms.items():
+            self.stale_ns[Dev[name.upper()]] = ms * 1e6
+        stale_devs = [d for d in Dev if np.isfinite(self.stale_ns[d])]
+        slots = band_slots(lim)
+        self._refuse_miswired(
+            {
+                "band": {b.check for b in slots},
+                "stale": {stale_check(d) for d in stale_devs},
+                "link": {link_check(d) for d in Dev},
+                "computed": set(_COMPUTED),
+            }
+        )
+
         # Band checks: every slot evaluated at once, then OR-ed into its check. The slots are
         # grouped by check so that one reduceat gives each check its "any slot out".
-        self.bands = sorted(band_slots(lim), key=lambda b: index[b.check])
+        self.bands = sorted(slots, key=lambda b: index[b.check])
         n = len(self.bands)
         self._slot_ch = np.array([int(b.channel) for b in self.bands], dtype=np.intp)
         self._lo = np.array([b.low for b in self.bands])
@@ -283,28 +300,30 @@ class CheckEngine:
         targets = [index[b.check] for b in self.bands]
         first = [k for k in range(n) if k == 0 or targets[k] != targets[k - 1]]
         self._band_first = np.array(first, dtype=np.intp)
-        self._band_check = np.array([targets[k] for k in first], dtype=np.intp)
-        self._band_hit = np.zeros(len(first), dtype=np.bool_)
         self._x, self._t, self._edge = np.zeros(n), np.zeros(n), np.zeros(n)
         self._above = np.zeros(n, dtype=np.bool_)
         self._below = np.zeros(n, dtype=np.bool_)
         self._nan = np.zeros(n, dtype=np.bool_)
         self._out = np.zeros(n, dtype=np.bool_)
 
-        # Per-device checks, from the device names. ``stale_ns`` is indexed by device; a
-        # device without a staleness limit (the relay: its refresh is its own check) never
-        # goes stale here.
-        self.stale_ns = np.full(len(Dev), np.inf)
-        for name, ms in lim.stale_ms.items():
-            self.stale_ns[Dev[name.upper()]] = ms * 1e6
-        stale_devs = [d for d in Dev if np.isfinite(self.stale_ns[d])]
         self._stale_dev = np.array([int(d) for d in stale_devs], dtype=np.intp)
-        self._stale_check = np.array([index[stale_check(d)] for d in stale_devs], dtype=np.intp)
-        self._age = np.zeros(len(Dev))
-        self._stale_all = np.zeros(len(Dev), dtype=np.bool_)
-        self._stale_hit = np.zeros(len(stale_devs), dtype=np.bool_)
-        self._link_check = np.array([index[link_check(d)] for d in Dev], dtype=np.intp)
-        self._link_down = np.zeros(len(Dev), dtype=np.bool_)
+        self._stale_limit_ns = self.stale_ns[self._stale_dev]
+        self._fresh_ns = np.zeros(len(stale_devs), dtype=np.int64)
+        self._age = np.zeros(len(stale_devs))
+
+        # The vectorised checks land in one staging vector, then in ``active`` in one scatter:
+        # [one per band check | one per stale check | one per link check].
+        hit_checks = (
+            [targets[k] for k in first]
+            + [index[stale_check(d)] for d in stale_devs]
+            + [index[link_check(d)] for d in Dev]
+        )
+        self._hit_check = np.array(hit_checks, dtype=np.intp)
+        self._hit = np.zeros(len(hit_checks), dtype=np.bool_)
+        nb, ns = len(first), len(stale_devs)
+        self._band_hit = self._hit[:nb]  # views: written in place by ``evaluate``
+        self._stale_hit = self._hit[nb : nb + ns]
+        self._link_down = self._hit[nb + ns :]
 
         # The computed checks, by name.
         self._readback = index["settings_readback"]
@@ -316,12 +335,6 @@ class CheckEngine:
         self._reaction_unmet = index["reaction_time_unmet"]
         self._reaction_exceeded = index["reaction_time_exceeded"]
         self._did_not_stop = index["laser_did_not_stop"]
-        self._refuse_unwired(
-            [b.check for b in self.bands]
-            + [stale_check(d) for d in stale_devs]
-            + [link_check(d) for d in Dev]
-            + list(_COMPUTED)
-        )
 
         # The read-back settings change rarely: the gate runs only when they do. One row per
         # setting, in the gate's argument order (``LASER_SETTINGS``), taken from its channel.
@@ -351,17 +364,28 @@ class CheckEngine:
         self.did_not_stop = LatchedAlarm()
         self._judged_halt_ns = 0  # the halt whose stop confirmation was already judged
 
-    def _refuse_unwired(self, wired: list[str]) -> None:
-        """A declared check nothing evaluates could never fire; a wired name nobody declared
-        has no slot. Either is a programming error: refuse to start, naming it."""
+    def _refuse_miswired(self, wired: dict[str, set[str]]) -> None:
+        """Each declared check is written by exactly one kind of wiring. A declared check that
+        nothing evaluates could never fire; a wired name nobody declared has no slot; a name
+        wired twice would be overwritten by whichever runs last. Each is a programming error:
+        refuse to start, naming it."""
         declared = set(self.index)
-        unwired = sorted(declared - set(wired))
-        undeclared = sorted(set(wired) - declared)
-        if unwired or undeclared:
-            raise ValueError(
-                f"checks not wired to an evaluation: {unwired}; "
-                f"wired but not declared in CHECKS: {undeclared}"
-            )
+        kinds: dict[str, list[str]] = {}
+        for kind, names in wired.items():
+            for name in names:
+                kinds.setdefault(name, []).append(kind)
+        problems = []
+        unwired = sorted(declared - set(kinds))
+        if unwired:
+            problems.append(f"declared in CHECKS but never evaluated: {unwired}")
+        undeclared = sorted(set(kinds) - declared)
+        if undeclared:
+            problems.append(f"evaluated but not declared in CHECKS: {undeclared}")
+        twice = sorted(f"{n} ({' and '.join(k)})" for n, k in kinds.items() if len(k) > 1)
+        if twice:
+            problems.append(f"wired twice: {twice}")
+        if problems:
+            raise ValueError("the interlock checks are miswired: " + "; ".join(problems))
 
     def evaluate(
         self, live: LiveState, now_ns: int, emission_permitted: bool
@@ -370,7 +394,7 @@ class CheckEngine:
         a, x, t, edge = self.active, self._x, self._t, self._edge
         above, below, nan, out = self._above, self._below, self._nan, self._out
         value = live.value
-        np.take(value, self._slot_ch, out=x)
+        value.take(self._slot_ch, out=x)
         np.multiply(self._hyst, above, out=t)  # last cycle's state sets this cycle's edge
         np.subtract(self._hi, t, out=edge)
         np.greater(x, edge, out=above)
@@ -382,15 +406,13 @@ class CheckEngine:
         np.logical_or(above, below, out=out)
         np.logical_or(out, nan, out=out)
         np.logical_or.reduceat(out, self._band_first, out=self._band_hit)
-        np.put(a, self._band_check, self._band_hit)
-        np.subtract(now_ns, live.fresh_ns, out=self._age)
-        np.greater(self._age, self.stale_ns, out=self._stale_all)
-        np.take(self._stale_all, self._stale_dev, out=self._stale_hit)
-        np.put(a, self._stale_check, self._stale_hit)
+        live.fresh_ns.take(self._stale_dev, out=self._fresh_ns)
+        np.subtract(now_ns, self._fresh_ns, out=self._age)
+        np.greater(self._age, self._stale_limit_ns, out=self._stale_hit)
         np.logical_not(live.link_ok, out=self._link_down)
-        np.put(a, self._link_check, self._link_down)
+        a.put(self._hit_check, self._hit)
         settings = self._settings
-        np.take(value, self._setting_ch, out=settings)
+        value.take(self._setting_ch, out=settings)
         np.not_equal(settings, self._last_settings, out=self._settings_moved)
         if self._settings_moved.any():  # NaN is never equal to itself: judged again each time
             np.copyto(self._last_settings, settings)
