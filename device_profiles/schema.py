@@ -355,7 +355,8 @@ class SettingsLimit(Strict):
     """Allowed settings for some skin types over a range of spot sizes and pulse widths.
 
     A row applies to a setting when the skin type is listed and both the spot size and the
-    pulse width lie in the row's ranges (borders included). A ``contraindicated`` row refuses
+    pulse width lie in the row's ranges (borders included): ``device_profiles.limits.applies``,
+    the one statement of that rule. A ``contraindicated`` row refuses
     every setting it applies to; its fluence and rate default to nothing allowed.
     """
 
