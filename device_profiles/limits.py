@@ -20,10 +20,46 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar, overload
+
+import numpy as np
+import numpy.typing as npt
 
 from device_profiles.schema import SettingsLimit, SkinType
 
 EPS = 1e-9
+
+_Array = TypeVar("_Array", bound=npt.NDArray[np.generic])
+
+
+# --- when a row applies: the one statement of the rule ------------------------------------------
+#
+# A limit row applies to a setting when the skin type is listed and both the spot size and the
+# pulse width lie within the row's ranges, borders included (a border value lies in both rows
+# that meet there, so it must satisfy both). NaN lies in no range. Everything that picks rows
+# goes through these: the gate's hot path and its batch path, its explanations, and the
+# invariants below.
+
+
+@overload
+def within(low: float, high: float, x: float) -> bool: ...
+@overload
+def within(low: _Array | float, high: _Array | float, x: _Array) -> npt.NDArray[np.bool_]: ...
+@overload
+def within(low: _Array, high: _Array, x: _Array | float) -> npt.NDArray[np.bool_]: ...
+def within(low: object, high: object, x: object) -> object:
+    """``low <= x <= high``, borders included; elementwise on arrays. NaN is never within."""
+    return (low <= x) & (x <= high)  # type: ignore[operator]
+
+
+def at_spot(row: SettingsLimit, skin_type: SkinType, spot_mm: float) -> bool:
+    """The row is for this skin type and its spot range contains ``spot_mm``."""
+    return skin_type in row.skin_types and within(row.spot_mm.min, row.spot_mm.max, spot_mm)
+
+
+def applies(row: SettingsLimit, skin_type: SkinType, spot_mm: float, pulse_ms: float) -> bool:
+    """The row judges this setting: ``at_spot`` and its pulse range contains ``pulse_ms``."""
+    return at_spot(row, skin_type, spot_mm) and within(row.pulse_ms.min, row.pulse_ms.max, pulse_ms)
 
 
 def describe(i: int, row: SettingsLimit) -> str:
@@ -58,11 +94,7 @@ def effective_ceiling(
     """The lowest ceilings of the rows containing this point; None if no row covers it."""
     best: Ceiling | None = None
     for i, r in enumerate(rows):
-        if skin_type not in r.skin_types:
-            continue
-        if not (r.spot_mm.min <= spot_mm <= r.spot_mm.max):
-            continue
-        if not (r.pulse_ms.min <= pulse_ms <= r.pulse_ms.max):
+        if not applies(r, skin_type, spot_mm, pulse_ms):
             continue
         f, rate = r.ceiling_j_cm2, 0.0 if r.contraindicated else r.rep_rate_hz_max
         if best is None:

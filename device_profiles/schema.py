@@ -164,6 +164,11 @@ class Register(Strict):
     max: float | None = None
     sentinels: Sentinels | None = None
 
+    @property
+    def raw_range(self) -> tuple[int, int]:
+        """The steps (value / scale) the register's type holds: int16 or uint16."""
+        return (-0x8000, 0x7FFF) if self.type == "int16" else (0, 0xFFFF)
+
     def value_of(self, raw: int) -> float:
         """The number a raw word stands for, sentinel or not."""
         if self.type == "int16" and raw >= 0x8000:
@@ -186,7 +191,7 @@ class Register(Strict):
             raise ValueError("min and max limit writes: give them only on a writable register")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min:g} is above max {self.max:g}")
-        lo, hi = (-0x8000, 0x7FFF) if self.type == "int16" else (0, 0xFFFF)
+        lo, hi = self.raw_range
         for name, bound in (("min", self.min), ("max", self.max)):
             if bound is not None and not lo <= round(bound / self.scale) <= hi:
                 raise ValueError(
@@ -238,7 +243,6 @@ class ModbusDevice(Strict):
 # --- the laser's serial command set -----------------------------------------------------------
 
 LASER_SETTINGS = ("fluence_j_cm2", "pulse_ms", "spot_mm", "rep_rate_hz")
-LASER_STATES = ("STANDBY", "READY", "FIRING", "FAULT")
 
 
 class Command(Strict):
@@ -412,7 +416,8 @@ class SettingsLimit(Strict):
     """Allowed settings for some skin types over a range of spot sizes and pulse widths.
 
     A row applies to a setting when the skin type is listed and both the spot size and the
-    pulse width lie in the row's ranges (borders included). A ``contraindicated`` row refuses
+    pulse width lie in the row's ranges (borders included): ``device_profiles.limits.applies``,
+    the one statement of that rule. A ``contraindicated`` row refuses
     every setting it applies to; its fluence and rate default to nothing allowed.
     """
 

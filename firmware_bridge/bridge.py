@@ -446,7 +446,7 @@ class _LaserWorker(_Worker):
             )
         self.last_pulses = st.pulses
         # Halted, and it came back up (a panel?) or lied: stop it again.
-        if st.state in ("READY", "FIRING") and self.b.halt_state.restop():
+        if st.state.can_emit and self.b.halt_state.restop():
             self.active_while_halted.note({"state": st.state})
 
     def step(self) -> None:

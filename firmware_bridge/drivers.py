@@ -6,18 +6,17 @@ of its profile speaks.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
+from device_profiles.laser_state import LaserState
+from device_profiles.registers import decode, encode
 from device_profiles.schema import (
     LASER_SETTINGS,
-    LASER_STATES,
     Command,
     Laser,
     ModbusCoilOutput,
     ModbusDevice,
-    Register,
     SerialLineOutput,
 )
 from firmware_bridge.errors import DeviceRejected, ProtocolError
@@ -26,7 +25,7 @@ from firmware_bridge.transport import LineTransport, RegisterTransport
 
 @dataclass(frozen=True)
 class LaserStatus:
-    state: str
+    state: LaserState
     pulses: int
     settings: dict[str, float]
 
@@ -66,11 +65,13 @@ class LaserDriver:
 
     def status(self) -> LaserStatus:
         m = self._transact(self.profile.protocol.status.send, self._status_re)
-        if m["state"] not in LASER_STATES:
-            raise ProtocolError(f"unknown laser state {m['state']!r} in {m.group(0)!r}")
+        try:
+            state = LaserState(m["state"])
+        except ValueError as e:
+            raise ProtocolError(f"unknown laser state {m['state']!r} in {m.group(0)!r}") from e
         try:
             return LaserStatus(
-                state=m["state"],
+                state=state,
                 pulses=int(m["pulses"]),
                 settings={name: float(m[name]) for name in LASER_SETTINGS},
             )
@@ -115,44 +116,6 @@ class LaserDriver:
     def service_shot(self) -> None:
         """One test shot at the current settings (in service mode)."""
         self._service("service_shot")
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """A register's value, or NaN and the fault its device reported instead of a value."""
-
-    value: float
-    fault: str | None = None  # e.g. "over-range (0x7FFF)"
-
-
-def decode(reg: Register, raw: int) -> Decoded:
-    """A raw word as a value in the register's unit; a sentinel is NaN plus its fault's name.
-
-    NaN is what every check already treats as unknown (a halt for the skin temperature);
-    the name says why, so the operator reads "over-range", not "nan".
-    """
-    if reg.sentinels is not None:
-        name = reg.sentinels.named().get(raw)
-        if name is not None:
-            return Decoded(math.nan, f"{name} (0x{raw:04X})")
-    return Decoded(reg.value_of(raw))
-
-
-def encode(reg: Register, value: float) -> int:
-    if not math.isfinite(value):
-        raise ValueError(f"{value} {reg.unit} cannot be written to a register")
-    raw = round(value / reg.scale)
-    lo, hi = (-0x8000, 0x7FFF) if reg.type == "int16" else (0, 0xFFFF)
-    if not lo <= raw <= hi:
-        raise ValueError(f"{value} {reg.unit} does not fit a {reg.type} register at {reg.scale}")
-    word = raw & 0xFFFF
-    if not reg.in_write_range(reg.value_of(word)):
-        low = -math.inf if reg.min is None else reg.min
-        high = math.inf if reg.max is None else reg.max
-        raise ValueError(f"{value:g} {reg.unit} is outside the register's range {low:g}..{high:g}")
-    if reg.sentinels is not None and word in reg.sentinels.named():
-        raise ValueError(f"{value} {reg.unit} encodes to a sentinel, 0x{word:04X}")
-    return word
 
 
 @dataclass(frozen=True)

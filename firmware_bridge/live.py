@@ -30,6 +30,9 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
+from device_profiles.laser_state import LaserState
+from device_profiles.schema import LASER_SETTINGS
+
 
 class Dev(IntEnum):
     SENSOR = 0
@@ -61,14 +64,13 @@ COOLER_CHANNELS = {
     "setpoint_c": Ch.COOLER_SETPOINT_C,
     "fault_code": Ch.COOLER_FAULT_CODE,
 }
-SETTING_CHANNELS = {
-    "fluence_j_cm2": Ch.FLUENCE_J_CM2,
-    "pulse_ms": Ch.PULSE_MS,
-    "spot_mm": Ch.SPOT_MM,
-    "rep_rate_hz": Ch.REP_RATE_HZ,
-}
-LASER_STATE_CODES = {"STANDBY": 0.0, "READY": 1.0, "FIRING": 2.0, "FAULT": 3.0}
-LASER_STATE_NAMES = {v: k for k, v in LASER_STATE_CODES.items()}
+#: The laser's settings and the channels their read-back lands in, in ``LASER_SETTINGS``
+#: order (the gate's argument order). The one settings-to-channel map: everything that turns
+#: the live values into settings (the checks, the session, the log policy) goes through it
+#: or through ``LiveState.settings``.
+SETTING_CHANNELS: dict[str, Ch] = {name: Ch[name.upper()] for name in LASER_SETTINGS}
+#: State name -> channel code, derived from ``LaserState`` (where the codes are defined).
+LASER_STATE_CODES: dict[str, float] = {s.value: s.code for s in LaserState}
 
 ANSWER_WINDOW = 32  # answers kept per device
 ANSWER_MIN = 8  # answers timed before the figures mean anything
@@ -135,5 +137,9 @@ class LiveState:
         self.link_error[dev] = why
 
     def laser_state(self) -> str:
-        code = self.value[Ch.LASER_STATE]
-        return "UNKNOWN" if np.isnan(code) else LASER_STATE_NAMES.get(float(code), "UNKNOWN")
+        state = LaserState.from_code(float(self.value[Ch.LASER_STATE]))
+        return "UNKNOWN" if state is None else state.value
+
+    def settings(self) -> dict[str, float]:
+        """The laser's settings as last read back (NaN until read), by setting name."""
+        return {name: float(self.value[ch]) for name, ch in SETTING_CHANNELS.items()}

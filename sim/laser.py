@@ -38,10 +38,10 @@ import time
 import tty
 from typing import Literal
 
+from device_profiles.laser_state import LaserState
 from device_profiles.schema import LASER_SETTINGS, Laser
 from sim.world import World
 
-State = Literal["STANDBY", "READY", "FIRING", "FAULT"]
 StopFault = Literal["lie", "none"]
 
 #: Settings the laser powers up with; the bridge sets its own before arming.
@@ -63,7 +63,7 @@ class LaserModel:
     def __init__(self, world: World, profile: Laser) -> None:
         self.world = world
         self.heartbeat_timeout_s = profile.heartbeat_timeout_ms / 1000.0
-        self.state: State = "STANDBY"
+        self.state = LaserState.STANDBY
         self.pulses = 0
         self.settings = dict(POWER_ON_SETTINGS)
         self.last_heartbeat: float | None = None  # time.monotonic()
@@ -136,18 +136,18 @@ class LaserModel:
                 return self._arm()
             case ["STANDBY"]:
                 self._service(False, "standby command")
-                self._go("STANDBY", "standby command")
+                self._go(LaserState.STANDBY, "standby command")
                 return "OK STANDBY"
             case ["STOP"]:
-                self.world.record("stop_received", state=self.state, fault=self.stop_fault)
+                self.world.record("stop_received", state=self.state.value, fault=self.stop_fault)
                 if self.stop_fault == "none":
                     return None
                 if self.stop_fault is None:
                     self._service(False, "stop command")
-                    self._go("STANDBY", "stop command")
+                    self._go(LaserState.STANDBY, "stop command")
                 return "OK STOPPED"
             case ["SERVICE", "ON"]:
-                if self.state != "STANDBY":
+                if self.state is not LaserState.STANDBY:
                     return "ERR NOT IN STANDBY"
                 self._service(True, "service command")
                 return "OK SERVICE ON"
@@ -192,8 +192,8 @@ class LaserModel:
             return "ERR INTERLOCK OPEN"
         if self.last_heartbeat is None or self.heartbeat_lost:
             return "ERR NO HEARTBEAT"
-        if self.state == "STANDBY":
-            self._go("READY", "arm command")
+        if self.state is LaserState.STANDBY:
+            self._go(LaserState.READY, "arm command")
             self._maybe_fire()
         return "OK READY"
 
@@ -204,7 +204,7 @@ class LaserModel:
             return "ERR BAD VALUE"
         if not math.isfinite(value) or value <= 0:
             return "ERR BAD VALUE"
-        if self.state != "STANDBY":
+        if self.state is not LaserState.STANDBY:
             return "ERR NOT IN STANDBY"
         self.settings[_SETTER_WORDS[word]] = value
         return f"OK {word}=" + _SETTER_FORMATS[word].format(value)
@@ -227,14 +227,14 @@ class LaserModel:
     def on_trigger(self, pressed: bool) -> None:
         if pressed:
             self._maybe_fire()
-        elif self.state == "FIRING":
-            self._go("READY", "trigger released")
+        elif self.state is LaserState.FIRING:
+            self._go(LaserState.READY, "trigger released")
 
     def on_interlock(self, closed: bool) -> None:
         if self.ignores_interlock:
             return  # a stuck interlock input: the state it reports no longer follows the relay
-        if not closed and self.state in ("READY", "FIRING"):
-            self._go("STANDBY", "interlock open")
+        if not closed and self.state.can_emit:
+            self._go(LaserState.STANDBY, "interlock open")
 
     def check_heartbeat(self, now: float) -> None:
         """Called often on wall time; drops to STANDBY when the bridge has gone quiet."""
@@ -246,17 +246,17 @@ class LaserModel:
                 "heartbeat_lost", silent_ms=round((now - self.last_heartbeat) * 1000.0, 1)
             )
             self._service(False, "heartbeat lost")
-            if self.state != "STANDBY":
-                self._go("STANDBY", "heartbeat lost")
+            if self.state is not LaserState.STANDBY:
+                self._go(LaserState.STANDBY, "heartbeat lost")
 
     # --- emission ---------------------------------------------------------------------------
 
     def next_pulse_s(self) -> float | None:
-        return self._next_pulse_s if self.state == "FIRING" else None
+        return self._next_pulse_s if self.state is LaserState.FIRING else None
 
     def fire(self, t_s: float) -> None:
         """Emit the pulse due at simulated time ``t_s``."""
-        if self.state != "FIRING" or not self.world.relay_closed:
+        if self.state is not LaserState.FIRING or not self.world.relay_closed:
             self._next_pulse_s = None
             return
         delivered_j, fluence = self._emit()
@@ -271,16 +271,20 @@ class LaserModel:
         )
 
     def _maybe_fire(self) -> None:
-        if self.state == "READY" and self.world.trigger_pressed and self.world.relay_closed:
-            self._go("FIRING", "trigger pressed")
+        if (
+            self.state is LaserState.READY
+            and self.world.trigger_pressed
+            and self.world.relay_closed
+        ):
+            self._go(LaserState.FIRING, "trigger pressed")
             self._next_pulse_s = self.world.t_s
 
-    def _go(self, state: State, why: str) -> None:
+    def _go(self, state: LaserState, why: str) -> None:
         if state == self.state:
             return
-        self.world.record("state", **{"from": self.state, "to": state, "why": why})
+        self.world.record("state", **{"from": self.state.value, "to": state.value, "why": why})
         self.state = state
-        if state != "FIRING":
+        if state is not LaserState.FIRING:
             self._next_pulse_s = None
 
 

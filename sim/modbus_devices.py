@@ -16,7 +16,8 @@ register's ``min``..``max`` or equal to one of its sentinels is exception 03; ma
 requests (counts, byte counts, lengths, coil values) are refused by `sim.modbus_requests`.
 
 A register holds ``round(value / scale)``, as int16 (two's complement) or uint16, clamped to
-the type's range like a real device's converter.
+the type's range like a real device's converter: the codec is the bridge's own,
+`device_profiles.registers`.
 """
 
 from __future__ import annotations
@@ -33,13 +34,13 @@ from pymodbus.pdu import ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from device_profiles.registers import accepts, saturate
 from device_profiles.schema import (
     Band,
     ModbusCoilOutput,
     ModbusDevice,
     ModbusRtuTransport,
     ModbusTcpTransport,
-    Register,
 )
 from sim.modbus_requests import STRICT_REQUESTS
 from sim.world import World
@@ -55,27 +56,6 @@ WORKING_FLOW_L_MIN = 2.0
 REARM_MARGIN_C = 0.5
 
 Framing = Literal["tcp", "rtu"]
-
-
-def to_raw(value: float, reg: Register) -> int:
-    raw = round(value / reg.scale)
-    if reg.type == "int16":
-        return max(-32768, min(32767, raw)) & 0xFFFF
-    return max(0, min(65535, raw))
-
-
-def from_raw(raw: int, reg: Register) -> float:
-    return reg.value_of(raw)
-
-
-def accepts(reg: Register, raw: int) -> bool:
-    """Whether a device takes ``raw`` written to ``reg``: a word, not one of its sentinels,
-    within the register's stated ``min``..``max`` (any word fits the type's own range)."""
-    if not 0 <= raw <= 0xFFFF:
-        return False
-    if reg.sentinels is not None and raw in reg.sentinels.named():
-        return False
-    return reg.in_write_range(reg.value_of(raw))
 
 
 def device_id_of(transport: Any) -> int:
@@ -217,13 +197,14 @@ class RegisterDevice(_TcpServed):
                 return ExcCodes.ILLEGAL_VALUE
             for target, reg, written in zip(targets, regs, set_values, strict=True):
                 assert target is not None
-                self.write(target, from_raw(int(written), reg))
+                self.write(target, reg.value_of(int(written)))
             return None
         # A read, or the read-back pymodbus does to answer a write.
         self._maybe_measure()
         values = self.values()
         raw = {
-            name: to_raw(values.get(name, 0.0), reg) for name, reg in self.profile.registers.items()
+            name: saturate(reg, values.get(name, 0.0))
+            for name, reg in self.profile.registers.items()
         }
         raw.update(self.raw_overrides)
         for name, reg in self.profile.registers.items():
@@ -318,7 +299,7 @@ class SimSensor(RegisterDevice):
     def served(self, names: set[str], raw: dict[str, int]) -> None:
         if "skin_temp_c" not in names:
             return
-        value = from_raw(raw["skin_temp_c"], self.profile.registers["skin_temp_c"])
+        value = self.profile.registers["skin_temp_c"].value_of(raw["skin_temp_c"])
         if not self._armed:
             low, high = self.band.low + REARM_MARGIN_C, self.band.high - REARM_MARGIN_C
             self._armed = low <= value <= high

@@ -215,7 +215,7 @@ class SimRunner:
         self.world.advance()
         return {
             "sim_time_s": self.world.t_s,
-            "state": self.laser.state,
+            "state": self.laser.state.value,
             "pulses": self.laser.pulses,
             "settings": dict(self.laser.settings),
             "skin_temp_c": self.world.skin.temp_c,

@@ -1,8 +1,18 @@
 """Every interlock check, evaluated for all channels at once into one boolean vector.
 
-Each check lives here once. ``CheckEngine.evaluate`` is the hot path: it reads the live
-arrays into preallocated buffers and writes ``active`` in place, without allocating. Words
-for people (``reason``) are made only when a check becomes active, after the halt is sent.
+Each check lives here once. ``CHECKS`` declares them (name, severity, words); a check's slot
+in ``active`` is wherever ``CHECKS`` puts it, and nothing depends on that order: the engine
+builds its index maps from the names once, when it starts, and refuses to start when a
+declared check is not wired to an evaluation or a wired one is not declared. Three kinds of
+wiring, all by name:
+
+- band checks as data (``band_slots``): check name, channel, low, high, hysteresis;
+- per-device checks from the device names: ``<device>_stale`` and ``<device>_link``;
+- the other checks (``_COMPUTED``), each written by name in ``evaluate``.
+
+``CheckEngine.evaluate`` is the hot path: it reads the live arrays into preallocated buffers
+and writes ``active`` in place, without allocating. Words for people (``reason``) are made
+only when a check becomes active, after the halt is sent.
 
 Severity: HALT checks stop emission and latch; WARN checks block arming and are shown;
 NOTICE checks are shown and logged and block nothing.
@@ -10,18 +20,20 @@ NOTICE checks are shown and logged and block nothing.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
 
-from device_profiles.schema import Setup, SkinType
+from device_profiles.laser_state import CAN_EMIT, LaserState
+from device_profiles.schema import Limits, Setup, SkinType
 from device_profiles.timing import LiveBudget, reaction_budget
 from firmware_bridge.live import (
     ANSWER_WINDOW,
-    LASER_STATE_CODES,
-    LASER_STATE_NAMES,
+    SETTING_CHANNELS,
     Ch,
     Dev,
     LiveState,
@@ -83,17 +95,85 @@ CHECKS: tuple[CheckSpec, ...] = (
         "the laser did not stop: the relay is the only barrier, use the emergency stop",
     ),
 )
-INDEX = {c.name: i for i, c in enumerate(CHECKS)}
-DID_NOT_STOP = INDEX["laser_did_not_stop"]
-HALT_MASK = np.array([c.severity is Severity.HALT for c in CHECKS], dtype=np.bool_)
-#: Conditions that refuse arming while active (all but the NOTICE ones).
-BLOCKS_ARMING = np.array([c.severity >= Severity.WARN for c in CHECKS], dtype=np.bool_)
-_ANSWER_SLOW = INDEX["device_answer_slow"]
+
+
+def index_of(checks: Sequence[CheckSpec]) -> dict[str, int]:
+    """Each check's slot in ``active``; a name declared twice is refused."""
+    index = {c.name: i for i, c in enumerate(checks)}
+    if len(index) != len(checks):
+        twice = sorted({c.name for c in checks if sum(d.name == c.name for d in checks) > 1})
+        raise ValueError(f"checks declared twice: {twice}")
+    return index
+
+
+def halt_mask_of(checks: Sequence[CheckSpec]) -> npt.NDArray[np.bool_]:
+    return np.array([c.severity is Severity.HALT for c in checks], dtype=np.bool_)
+
+
+def blocks_arming_of(checks: Sequence[CheckSpec]) -> npt.NDArray[np.bool_]:
+    """Conditions that refuse arming while active (all but the NOTICE ones)."""
+    return np.array([c.severity >= Severity.WARN for c in checks], dtype=np.bool_)
+
+
+INDEX = index_of(CHECKS)
+HALT_MASK = halt_mask_of(CHECKS)
+BLOCKS_ARMING = blocks_arming_of(CHECKS)
 #: A slow-answer notice stays up this long after the last slow median: a device hovering at
 #: its assumed answer time gives one notice, not one every few polls.
 ANSWER_SLOW_HOLD_NS = 10_000_000_000
-_REACTION_UNMET = INDEX["reaction_time_unmet"]
-_REACTION_EXCEEDED = INDEX["reaction_time_exceeded"]
+
+
+@dataclass(frozen=True)
+class BandSlot:
+    """One band check as data: ``check`` is active while ``channel`` is above ``high`` or below
+    ``low`` and, with ``nan_raises``, while it is NaN. An active slot clears only
+    ``hysteresis`` back inside its band. Several slots may raise one check (any of them)."""
+
+    check: str
+    channel: Ch
+    low: float
+    high: float
+    hysteresis: float
+    nan_raises: bool = True
+
+
+def band_slots(limits: Limits) -> tuple[BandSlot, ...]:
+    """The band checks of a setup's limits. NaN skin temperature is its own check, so the
+    high and low slots leave it to ``skin_temp_invalid``."""
+    h, inf = limits.hysteresis_c, math.inf
+    skin, trip, warn = limits.skin_temp_c, limits.cooler_plate_trip_c, limits.cooler_plate_temp_c
+    return (
+        BandSlot("skin_temp_high", Ch.SKIN_TEMP_C, -inf, skin.high, h, nan_raises=False),
+        BandSlot("skin_temp_low", Ch.SKIN_TEMP_C, skin.low, inf, h, nan_raises=False),
+        BandSlot("skin_temp_invalid", Ch.SKIN_TEMP_C, -inf, inf, 0.0),
+        BandSlot("cooler_plate_trip", Ch.PLATE_TEMP_C, trip.low, trip.high, h),
+        BandSlot("cooler_plate_warn", Ch.PLATE_TEMP_C, warn.low, warn.high, h),
+        BandSlot("cooler_flow_low", Ch.FLOW_L_MIN, limits.cooler_flow_l_min_min, inf, 0.0),
+        BandSlot("device_fault", Ch.SENSOR_FAULT_CODE, 0.0, 0.0, 0.0),
+        BandSlot("device_fault", Ch.COOLER_FAULT_CODE, 0.0, 0.0, 0.0),
+    )
+
+
+def stale_check(dev: Dev) -> str:
+    return f"{dev.name.lower()}_stale"
+
+
+def link_check(dev: Dev) -> str:
+    return f"{dev.name.lower()}_link"
+
+
+#: Checks that ``evaluate`` computes itself, each written there by its name.
+_COMPUTED = (
+    "settings_readback",
+    "settings_not_approved",
+    "laser_fault",
+    "unexpected_emission",
+    "skin_temp_trend",
+    "device_answer_slow",
+    "reaction_time_unmet",
+    "reaction_time_exceeded",
+    "laser_did_not_stop",
+)
 
 
 class PulseTrend:
@@ -169,53 +249,106 @@ class LatchedAlarm:
 
 
 class CheckEngine:
-    """The checks of one session (its setup, its patient's skin type)."""
+    """The checks of one session (its setup, its patient's skin type).
+
+    ``checks``, ``index``, ``halt_mask`` and ``blocks_arming`` are this engine's view of
+    ``CHECKS``, taken once at start; every slot it writes is looked up by name there.
+    """
 
     def __init__(self, setup: Setup, skin_type: SkinType) -> None:
         lim = setup.limits
         self.setup = setup
         self.skin_type = skin_type
+        self.checks: tuple[CheckSpec, ...] = tuple(CHECKS)
+        self.index = index = index_of(self.checks)
+        self.halt_mask = halt_mask_of(self.checks)
+        self.blocks_arming = blocks_arming_of(self.checks)
         self.table = LimitTable(lim.settings)
         self.skin_low, self.skin_high = lim.skin_temp_c.low, lim.skin_temp_c.high
         self.plate_warn = (lim.cooler_plate_temp_c.low, lim.cooler_plate_temp_c.high)
         self.plate_trip = (lim.cooler_plate_trip_c.low, lim.cooler_plate_trip_c.high)
         self.flow_min = lim.cooler_flow_l_min_min
         self.hyst = lim.hysteresis_c
-        self.stale_ns = (
-            np.array([lim.stale_ms["sensor"], lim.stale_ms["cooler"], lim.stale_ms["laser"]]) * 1e6
+        self.active: npt.NDArray[np.bool_] = np.zeros(len(self.checks), dtype=np.bool_)
+
+        # Per-device checks come from the device names. ``stale_ns`` is indexed by device; a
+        # device without a staleness limit (the relay: its refresh is its own check) never
+        # goes stale here.
+        self.stale_ns = np.full(len(Dev), np.inf)
+        for name, ms in lim.stale_ms.items():
+            self.stale_ns[Dev[name.upper()]] = ms * 1e6
+        stale_devs = [d for d in Dev if np.isfinite(self.stale_ns[d])]
+        slots = band_slots(lim)
+        self._refuse_miswired(
+            {
+                "band": {b.check for b in slots},
+                "stale": {stale_check(d) for d in stale_devs},
+                "link": {link_check(d) for d in Dev},
+                "computed": set(_COMPUTED),
+            }
         )
-        self.active: npt.NDArray[np.bool_] = np.zeros(len(CHECKS), dtype=np.bool_)
-        # Band checks as data, one slot each: channel, low, high, hysteresis. All slots are
-        # evaluated at once; an active alarm clears only `hysteresis` back inside its band.
-        h, inf = lim.hysteresis_c, np.inf
-        bands = [
-            (Ch.SKIN_TEMP_C, self.skin_low, self.skin_high, h),
-            (Ch.PLATE_TEMP_C, *self.plate_trip, h),
-            (Ch.PLATE_TEMP_C, *self.plate_warn, h),
-            (Ch.FLOW_L_MIN, self.flow_min, inf, 0.0),
-            (Ch.SENSOR_FAULT_CODE, 0.0, 0.0, 0.0),
-            (Ch.COOLER_FAULT_CODE, 0.0, 0.0, 0.0),
-        ]
-        self._slot_ch = np.array([int(b[0]) for b in bands], dtype=np.intp)
-        self._lo = np.array([b[1] for b in bands])
-        self._hi = np.array([b[2] for b in bands])
-        self._hyst = np.array([b[3] for b in bands])
-        n = len(bands)
+
+        # Band checks: every slot evaluated at once, then OR-ed into its check. The slots are
+        # grouped by check so that one reduceat gives each check its "any slot out".
+        self.bands = sorted(slots, key=lambda b: index[b.check])
+        n = len(self.bands)
+        self._slot_ch = np.array([int(b.channel) for b in self.bands], dtype=np.intp)
+        self._lo = np.array([b.low for b in self.bands])
+        self._hi = np.array([b.high for b in self.bands])
+        self._hyst = np.array([b.hysteresis for b in self.bands])
+        self._nan_raises = np.array([b.nan_raises for b in self.bands], dtype=np.bool_)
+        targets = [index[b.check] for b in self.bands]
+        first = [k for k in range(n) if k == 0 or targets[k] != targets[k - 1]]
+        self._band_first = np.array(first, dtype=np.intp)
         self._x, self._t, self._edge = np.zeros(n), np.zeros(n), np.zeros(n)
         self._above = np.zeros(n, dtype=np.bool_)
         self._below = np.zeros(n, dtype=np.bool_)
         self._nan = np.zeros(n, dtype=np.bool_)
         self._out = np.zeros(n, dtype=np.bool_)
-        self._age = np.zeros(3)
+
+        self._stale_dev = np.array([int(d) for d in stale_devs], dtype=np.intp)
+        self._stale_limit_ns = self.stale_ns[self._stale_dev]
+        self._fresh_ns = np.zeros(len(stale_devs), dtype=np.int64)
+        self._age = np.zeros(len(stale_devs))
+
+        # The vectorised checks land in one staging vector, then in ``active`` in one scatter:
+        # [one per band check | one per stale check | one per link check].
+        hit_checks = (
+            [targets[k] for k in first]
+            + [index[stale_check(d)] for d in stale_devs]
+            + [index[link_check(d)] for d in Dev]
+        )
+        self._hit_check = np.array(hit_checks, dtype=np.intp)
+        self._hit = np.zeros(len(hit_checks), dtype=np.bool_)
+        nb, ns = len(first), len(stale_devs)
+        self._band_hit = self._hit[:nb]  # views: written in place by ``evaluate``
+        self._stale_hit = self._hit[nb : nb + ns]
+        self._link_down = self._hit[nb + ns :]
+
+        # The computed checks, by name.
+        self._readback = index["settings_readback"]
+        self._not_approved = index["settings_not_approved"]
+        self._laser_fault = index["laser_fault"]
+        self._unexpected = index["unexpected_emission"]
+        self._trend = index["skin_temp_trend"]
+        self._answer_slow = index["device_answer_slow"]
+        self._reaction_unmet = index["reaction_time_unmet"]
+        self._reaction_exceeded = index["reaction_time_exceeded"]
+        self._did_not_stop = index["laser_did_not_stop"]
+
+        # The read-back settings change rarely: the gate runs only when they do. One row per
+        # setting, in the gate's argument order (``LASER_SETTINGS``), taken from its channel.
+        self._setting_ch = np.array([int(c) for c in SETTING_CHANNELS.values()], dtype=np.intp)
+        self._settings = np.zeros(len(SETTING_CHANNELS))
+        self._last_settings = np.full(len(SETTING_CHANNELS), np.nan)
+        self._settings_moved = np.zeros(len(SETTING_CHANNELS), dtype=np.bool_)
+        self._s = self._settings.reshape(-1, 1)  # a view: row k is setting k as a batch of one
         self._rank = np.array([skin_type.rank])
-        self._s = np.zeros((4, 1))
-        # The read-back settings change rarely: the gate runs only when they do.
-        self._last_settings = np.full(4, np.nan)
         self._settings_bad = True
-        self._fault = LASER_STATE_CODES["FAULT"]
-        self._firing = LASER_STATE_CODES["FIRING"]
+        self._fault = LaserState.FAULT.code
+        self._firing = LaserState.FIRING.code
+        self._can_emit = tuple(s.code for s in CAN_EMIT)
         self.trend = PulseTrend()
-        self._emitting = (LASER_STATE_CODES["READY"], LASER_STATE_CODES["FIRING"])
         # The reaction-time budget again, from the answer times the device workers measure.
         self.live_budget = LiveBudget(setup)
         self._assumed_ms = np.array([self.live_budget.assumed[d.name.lower()] for d in Dev])
@@ -231,6 +364,29 @@ class CheckEngine:
         self.did_not_stop = LatchedAlarm()
         self._judged_halt_ns = 0  # the halt whose stop confirmation was already judged
 
+    def _refuse_miswired(self, wired: dict[str, set[str]]) -> None:
+        """Each declared check is written by exactly one kind of wiring. A declared check that
+        nothing evaluates could never fire; a wired name nobody declared has no slot; a name
+        wired twice would be overwritten by whichever runs last. Each is a programming error:
+        refuse to start, naming it."""
+        declared = set(self.index)
+        kinds: dict[str, list[str]] = {}
+        for kind, names in wired.items():
+            for name in names:
+                kinds.setdefault(name, []).append(kind)
+        problems = []
+        unwired = sorted(declared - set(kinds))
+        if unwired:
+            problems.append(f"declared in CHECKS but never evaluated: {unwired}")
+        undeclared = sorted(set(kinds) - declared)
+        if undeclared:
+            problems.append(f"evaluated but not declared in CHECKS: {undeclared}")
+        twice = sorted(f"{n} ({' and '.join(k)})" for n, k in kinds.items() if len(k) > 1)
+        if twice:
+            problems.append(f"wired twice: {twice}")
+        if problems:
+            raise ValueError("the interlock checks are miswired: " + "; ".join(problems))
+
     def evaluate(
         self, live: LiveState, now_ns: int, emission_permitted: bool
     ) -> npt.NDArray[np.bool_]:
@@ -238,7 +394,7 @@ class CheckEngine:
         a, x, t, edge = self.active, self._x, self._t, self._edge
         above, below, nan, out = self._above, self._below, self._nan, self._out
         value = live.value
-        np.take(value, self._slot_ch, out=x)
+        value.take(self._slot_ch, out=x)
         np.multiply(self._hyst, above, out=t)  # last cycle's state sets this cycle's edge
         np.subtract(self._hi, t, out=edge)
         np.greater(x, edge, out=above)
@@ -246,43 +402,45 @@ class CheckEngine:
         np.add(self._lo, t, out=edge)
         np.less(x, edge, out=below)
         np.isnan(x, out=nan)
+        np.logical_and(nan, self._nan_raises, out=nan)
         np.logical_or(above, below, out=out)
         np.logical_or(out, nan, out=out)
-        a[0], a[1], a[2] = above[0], below[0], nan[0]
-        a[10] = out[4] or out[5]
-        a[11], a[12], a[16] = out[1], out[3], out[2]
-        np.subtract(now_ns, live.fresh_ns[:3], out=self._age)
-        np.greater(self._age, self.stale_ns, out=a[3:6])
-        np.logical_not(live.link_ok, out=a[6:10])
-        settings = value[Ch.FLUENCE_J_CM2 : Ch.REP_RATE_HZ + 1]
-        if not np.array_equal(settings, self._last_settings):  # NaN never equals: re-checked
+        np.logical_or.reduceat(out, self._band_first, out=self._band_hit)
+        live.fresh_ns.take(self._stale_dev, out=self._fresh_ns)
+        np.subtract(now_ns, self._fresh_ns, out=self._age)
+        np.greater(self._age, self._stale_limit_ns, out=self._stale_hit)
+        np.logical_not(live.link_ok, out=self._link_down)
+        a.put(self._hit_check, self._hit)
+        settings = self._settings
+        value.take(self._setting_ch, out=settings)
+        np.not_equal(settings, self._last_settings, out=self._settings_moved)
+        if self._settings_moved.any():  # NaN is never equal to itself: judged again each time
             np.copyto(self._last_settings, settings)
             s = self._s
-            s[0, 0], s[1, 0], s[2, 0], s[3, 0] = settings
             self._settings_bad = not self.table.evaluate(s[0], s[1], s[2], s[3], self._rank)[0]
         # Out-of-limit settings on a laser that may not fire block arming; once it may, they halt.
-        a[13] = self._settings_bad and emission_permitted
-        a[17] = self._settings_bad and not emission_permitted
+        a[self._readback] = self._settings_bad and emission_permitted
+        a[self._not_approved] = self._settings_bad and not emission_permitted
         state = value[Ch.LASER_STATE]
-        a[14] = state == self._fault
-        a[15] = (not emission_permitted) and (state in self._emitting)
-        predicted = self.trend.update(now_ns, value[Ch.LASER_PULSES], x[0])
-        a[18] = state == self._firing and predicted > self.skin_high
+        a[self._laser_fault] = state == self._fault
+        a[self._unexpected] = (not emission_permitted) and (state in self._can_emit)
+        predicted = self.trend.update(now_ns, value[Ch.LASER_PULSES], value[Ch.SKIN_TEMP_C])
+        a[self._trend] = state == self._firing and predicted > self.skin_high
         # A device that usually answers slower than the budget assumes: say so. The worst case
         # recomputed from the recent worst answers: refuse arming, or halt, once it is too slow.
         np.greater(live.answer_typical_ms, self._assumed_ms, out=self._slow)  # NaN: False
         if self._slow.any():
             self._slow_seen_ns = now_ns
         seen = self._slow_seen_ns
-        a[_ANSWER_SLOW] = seen is not None and now_ns - seen < ANSWER_SLOW_HOLD_NS
+        a[self._answer_slow] = seen is not None and now_ns - seen < ANSWER_SLOW_HOLD_NS
         worst = live.answer_worst_ms
         total = self.live_budget.total_ms(worst[Dev.SENSOR], worst[Dev.LASER], worst[Dev.INTERLOCK])
         self.measured_reaction_ms = total
         too_slow = total > self.live_budget.required_ms
-        a[_REACTION_UNMET] = too_slow and not emission_permitted
-        a[_REACTION_EXCEEDED] = too_slow and emission_permitted
+        a[self._reaction_unmet] = too_slow and not emission_permitted
+        a[self._reaction_exceeded] = too_slow and emission_permitted
         self._judge_stop(live, now_ns, state)
-        a[DID_NOT_STOP] = self.did_not_stop.latched
+        a[self._did_not_stop] = self.did_not_stop.latched
         return a
 
     def _judge_stop(self, live: LiveState, now_ns: int, state: float) -> None:
@@ -299,13 +457,13 @@ class CheckEngine:
             self._judged_halt_ns = halt_ns
             if live.stop_confirmed_ns < halt_ns:
                 self.did_not_stop.latch(now_ns, "had not confirmed STOP")
-        if state in self._emitting and not self.did_not_stop.latched:  # words only once
-            self.did_not_stop.latch(now_ns, "still reported " + LASER_STATE_NAMES[float(state)])
+        if state in self._can_emit and not self.did_not_stop.latched:  # words only once
+            self.did_not_stop.latch(now_ns, f"still reported {LaserState.from_code(state)}")
 
     def reason(self, index: int, live: LiveState) -> str:
         """Plain words for a check that just became active (not on the hot path)."""
         v = live.value
-        name = CHECKS[index].name
+        name = self.checks[index].name
         if name == "skin_temp_trend":
             t = self.trend
             return (
@@ -324,17 +482,19 @@ class CheckEngine:
                 f"skin temperature {v[Ch.SKIN_TEMP_C]:.2f} °C outside "
                 f"{self.skin_low:g}–{self.skin_high:g} °C"
             )
-        if name.endswith("_stale"):
-            dev = Dev[name.removesuffix("_stale").upper()]
-            limit_ms = self.stale_ns[dev] / 1e6
-            return f"no fresh {dev.name.lower()} data for more than {limit_ms:g} ms"
-        if name.endswith("_link"):
-            dev = Dev[name.removesuffix("_link").upper()]
-            return f"lost communication with the {dev.name.lower()}: {live.link_error[dev]}"
+        for dev in Dev:
+            if name == stale_check(dev):
+                limit_ms = self.stale_ns[dev] / 1e6
+                return f"no fresh {dev.name.lower()} data for more than {limit_ms:g} ms"
+            if name == link_check(dev):
+                return f"lost communication with the {dev.name.lower()}: {live.link_error[dev]}"
         if name == "device_fault":
-            return (
-                f"fault code sensor={v[Ch.SENSOR_FAULT_CODE]:g} cooler={v[Ch.COOLER_FAULT_CODE]:g}"
-            )
+            codes = [
+                f"{b.channel.name.lower().removesuffix('_fault_code')}={v[b.channel]:g}"
+                for b in self.bands
+                if b.check == name
+            ]
+            return "fault code " + " ".join(codes)
         if name.startswith("cooler_plate"):
             lo, hi = self.plate_trip if name.endswith("trip") else self.plate_warn
             return f"cooling plate {v[Ch.PLATE_TEMP_C]:.2f} °C outside {lo:g}–{hi:g} °C"
@@ -349,14 +509,8 @@ class CheckEngine:
                 "stop. Reset it by name (laser_did_not_stop) once the laser is in STANDBY"
             )
         if name in ("settings_readback", "settings_not_approved"):
-            settings = {
-                "fluence_j_cm2": float(v[Ch.FLUENCE_J_CM2]),
-                "pulse_ms": float(v[Ch.PULSE_MS]),
-                "spot_mm": float(v[Ch.SPOT_MM]),
-                "rep_rate_hz": float(v[Ch.REP_RATE_HZ]),
-            }
-            return "laser reads back " + self.table.check(self.skin_type, settings).explain()
-        return CHECKS[index].what
+            return "laser reads back " + self.table.check(self.skin_type, live.settings()).explain()
+        return self.checks[index].what
 
     def _answer_slow_reason(self, live: LiveState) -> str:
         slow = [

@@ -6,7 +6,9 @@ read-back from the laser every cycle, and a CSV of proposals all go through it.
 each batch row's table by its wavelength.
 
 A limit row applies to a setting when the skin type is listed and both the spot size and the
-pulse width lie within the row's ranges, borders included. Conservative between rows:
+pulse width lie within the row's ranges, borders included (``device_profiles.limits.applies``:
+the hot path, the batch path and the explanations all use that one rule). Conservative between
+rows:
 
 - a value on a border of two rows (3.0 mm in 1–3 and 3–6 mm; 10 ms in 3–10 and 10–30 ms)
   must satisfy *every* row that contains it, so the lower ceiling wins;
@@ -28,6 +30,7 @@ from enum import IntFlag
 import numpy as np
 import numpy.typing as npt
 
+from device_profiles.limits import applies, at_spot, within
 from device_profiles.schema import (
     LASER_SETTINGS,
     LimitTableFile,
@@ -266,16 +269,16 @@ class LimitTable:
         """The same verdict as ``_reasons_chunk`` for one setting, in plain Python: NumPy's
         per-call cost dominates a batch of one. Property tests hold the two paths equal."""
         out = 0
-        at_spot = applies = False
+        spot_covered = pulse_covered = False
         if not 0 <= rank < len(SkinType):
             out |= Reason.SKIN_TYPE_UNKNOWN
         for types, s_lo, s_hi, p_lo, p_hi, f_lo, f_hi, r_hi, contra in self._plain:
-            if rank not in types or not s_lo <= s <= s_hi:
+            if rank not in types or not within(s_lo, s_hi, s):
                 continue
-            at_spot = True
-            if not p_lo <= pw <= p_hi:
+            spot_covered = True
+            if not within(p_lo, p_hi, pw):
                 continue
-            applies = True
+            pulse_covered = True
             if contra:
                 out |= Reason.CONTRAINDICATED
             if f > f_hi:
@@ -284,9 +287,9 @@ class LimitTable:
                 out |= Reason.FLUENCE_LOW
             if r > r_hi:
                 out |= Reason.RATE_HIGH
-        if not at_spot and not out & Reason.SKIN_TYPE_UNKNOWN:
+        if not spot_covered and not out & Reason.SKIN_TYPE_UNKNOWN:
             out |= Reason.SPOT_NOT_COVERED
-        if at_spot and not applies:
+        if spot_covered and not pulse_covered:
             out |= Reason.PULSE_NOT_COVERED
         if math.isnan(f) or math.isnan(pw) or math.isnan(s) or math.isnan(r):
             out |= Reason.NOT_A_NUMBER
@@ -341,13 +344,7 @@ class LimitTable:
         return GateResult(False, tuple(self.violations(skin_type, vals)), cooling, test_spot)
 
     def _applying(self, skin_type: SkinType, spot: float, pulse: float) -> list[SettingsLimit]:
-        return [
-            r
-            for r in self.rows
-            if skin_type in r.skin_types
-            and r.spot_mm.min <= spot <= r.spot_mm.max
-            and r.pulse_ms.min <= pulse <= r.pulse_ms.max
-        ]
+        return [r for r in self.rows if applies(r, skin_type, spot, pulse)]
 
     def violations(self, skin_type: SkinType, v: dict[str, float]) -> list[Violation]:
         """Every violated limit, once per setting and bound: the tightest applying row's.
@@ -359,19 +356,21 @@ class LimitTable:
         spot, pulse = v["spot_mm"], v["pulse_ms"]
         if spot != spot:
             return [Violation("spot_mm", spot, float("nan"), "number", "limit table")]
-        at_spot = [r for r in rows if r.spot_mm.min <= spot <= r.spot_mm.max]
-        if not at_spot:
+        spot_rows = [r for r in rows if at_spot(r, skin_type, spot)]
+        if not spot_rows:
             return [_outside("spot_mm", spot, [r.spot_mm for r in rows], rows)]
         found: list[Violation] = []
-        judge = [r for r in at_spot if r.pulse_ms.min <= pulse <= r.pulse_ms.max]
+        judge = [r for r in spot_rows if applies(r, skin_type, spot, pulse)]
         if not judge:
             if pulse != pulse:
                 found.append(Violation("pulse_ms", pulse, float("nan"), "number", "limit table"))
-                judge = at_spot
+                judge = spot_rows
             else:
-                found.append(_outside("pulse_ms", pulse, [r.pulse_ms for r in at_spot], at_spot))
-                gap = [max(r.pulse_ms.min - pulse, pulse - r.pulse_ms.max) for r in at_spot]
-                judge = [r for r, g in zip(at_spot, gap, strict=True) if g == min(gap)]
+                found.append(
+                    _outside("pulse_ms", pulse, [r.pulse_ms for r in spot_rows], spot_rows)
+                )
+                gap = [max(r.pulse_ms.min - pulse, pulse - r.pulse_ms.max) for r in spot_rows]
+                judge = [r for r, g in zip(spot_rows, gap, strict=True) if g == min(gap)]
         worst: dict[tuple[str, str], Violation] = {}
 
         def keep(found: Violation) -> None:
@@ -465,7 +464,7 @@ class _Cells:
         probe[0] = self.edges[0] - 1.0
         probe[2:-1:2] = (self.edges[:-1] + self.edges[1:]) / 2
         probe[-1] = self.edges[-1] + 1.0
-        inside = (lo[None, :] <= probe[:, None]) & (probe[:, None] <= hi[None, :])
+        inside = within(lo[None, :], hi[None, :], probe[:, None])
         self.masks: npt.NDArray[np.uint64] = np.array(
             [np.bitwise_or.reduce(bit[row]) for row in inside], dtype=np.uint64
         )

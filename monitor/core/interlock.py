@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from firmware_bridge.live import Ch, LiveState
 from firmware_bridge.realtime import LOOP_PRIORITY, try_realtime
-from monitor.core.checks import HALT_MASK, CheckEngine
+from monitor.core.checks import CheckEngine
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class InterlockLoop(threading.Thread):
             active = self.engine.evaluate(self.live, now, self.emission_permitted or self.halted)
             np.greater(active, self._prev, out=self._new)
             if self._new.any():
-                if not self.halted and (self._new & HALT_MASK).any():
+                if not self.halted and (self._new & self.engine.halt_mask).any():
                     self.halted = True
                     self.halt("interlock trip")  # first: stop emission
                 for i in np.flatnonzero(self._new):
@@ -149,12 +149,11 @@ class InterlockLoop(threading.Thread):
             self.join(timeout=2)
 
     def active_names(self) -> list[str]:
-        from monitor.core.checks import CHECKS
-
-        return [CHECKS[i].name for i in np.flatnonzero(self._prev)]
+        checks = self.engine.checks
+        return [checks[i].name for i in np.flatnonzero(self._prev)]
 
     def halt_conditions_active(self) -> bool:
-        return bool((self._prev & HALT_MASK).any())
+        return bool((self._prev & self.engine.halt_mask).any())
 
     def lateness(self) -> LatenessStats:
         n = min(self.cycles, len(self.lateness_ms))

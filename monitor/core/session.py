@@ -521,15 +521,7 @@ class Session:
         if self.approved is None:
             return "no settings have been approved for this session"
         live = self.bridge.live
-        readback = {
-            name: float(live.value[ch])
-            for name, ch in (
-                ("fluence_j_cm2", Ch.FLUENCE_J_CM2),
-                ("pulse_ms", Ch.PULSE_MS),
-                ("spot_mm", Ch.SPOT_MM),
-                ("rep_rate_hz", Ch.REP_RATE_HZ),
-            )
-        }
+        readback = live.settings()
         for k, v in self.approved.items():
             if abs(readback[k] - v) > 1e-6 * max(1.0, abs(v)):
                 return f"laser reads back {k}={readback[k]:g}, approved {v:g}"

@@ -7,14 +7,13 @@ from collections.abc import Callable
 
 import pytest
 
+from device_profiles.registers import decode, encode
 from device_profiles.schema import ModbusDevice, Register, SerialLineOutput, Setup
 from firmware_bridge.drivers import (
     InterlockOutputDriver,
     LaserDriver,
     LaserStatus,
     RegisterDevice,
-    decode,
-    encode,
 )
 from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
 from firmware_bridge.transport import LineTransport, RegisterTransport

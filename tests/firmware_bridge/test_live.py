@@ -101,3 +101,24 @@ def test_item6_recent_worst_leaves_out_the_slowest_quarter_and_forgets_old_answe
         live.record_answer(Dev.LASER, 2.0)
     assert live.answer_worst_ms[Dev.LASER] == 2.0
     assert live.answer_typical_ms[Dev.LASER] == 2.0
+
+
+def test_item7_settings_are_read_back_by_name_from_their_own_channels() -> None:
+    """The one settings-to-channel map: each setting from its channel, in the gate's order."""
+    from device_profiles.schema import LASER_SETTINGS
+    from firmware_bridge.live import SETTING_CHANNELS
+
+    live = LiveState()
+    assert all(math.isnan(v) for v in live.settings().values())
+    live.store(Ch.FLUENCE_J_CM2, 120.0)
+    live.store(Ch.PULSE_MS, 30.0)
+    live.store(Ch.SPOT_MM, 3.0)
+    live.store(Ch.REP_RATE_HZ, 1.5)
+    live.store(Ch.LASER_PULSES, 99.0)  # next to the settings, not one of them
+    assert live.settings() == {
+        "fluence_j_cm2": 120.0,
+        "pulse_ms": 30.0,
+        "spot_mm": 3.0,
+        "rep_rate_hz": 1.5,
+    }
+    assert tuple(live.settings()) == tuple(SETTING_CHANNELS) == LASER_SETTINGS

@@ -10,7 +10,6 @@ from pymodbus.client import ModbusSerialClient
 
 from device_profiles.schema import Setup
 from sim.control import SimControl, SimControlError, SimSpec
-from sim.modbus_devices import from_raw
 from sim.runner import SimRunner
 from tests.sim.conftest import make_scenario, modbus
 
@@ -22,7 +21,7 @@ def read_skin(setup: Setup, client: object) -> float:
     reply = client.read_holding_registers(first, count=count, device_id=1)  # type: ignore[attr-defined]
     assert not reply.isError(), reply
     reg = setup.sensor.registers["skin_temp_c"]
-    return from_raw(reply.registers[reg.address - first], reg)
+    return reg.value_of(reply.registers[reg.address - first])
 
 
 def test_forced_skin_is_served_then_released(setup: Setup, run_sim: RunSim) -> None:

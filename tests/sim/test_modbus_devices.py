@@ -9,7 +9,6 @@ import pytest
 from pymodbus.exceptions import ModbusIOException
 
 from device_profiles.schema import ModbusCoilOutput, Setup
-from sim.modbus_devices import from_raw
 from sim.runner import SimRunner
 from tests.sim.conftest import Keepalive, LaserPort, make_scenario, modbus, wait_until
 
@@ -25,7 +24,7 @@ def read(setup: Setup, runner: SimRunner, device: str) -> dict[str, float]:
         assert not rr.isError(), rr
     finally:
         client.close()
-    return {n: from_raw(rr.registers[r.address - first], r) for n, r in profile.registers.items()}
+    return {n: r.value_of(rr.registers[r.address - first]) for n, r in profile.registers.items()}
 
 
 def test_sensor_serves_the_skin_model(setup: Setup, run_sim: RunSim) -> None:
