@@ -24,6 +24,10 @@ import numpy.typing as npt
 
 __all__ = [
     "GENESIS_HASH",
+    "KIND_END",
+    "KIND_INTERRUPTED",
+    "KIND_START",
+    "KIND_TELEMETRY",
     "MAX_LIST_ITEMS",
     "MAX_PAYLOAD_BYTES",
     "TELEMETRY_FORMAT",
@@ -35,6 +39,11 @@ __all__ = [
 ]
 
 GENESIS_HASH = "0" * 64
+# The structural kinds: a session is its start and its end; a batch event vouches for rows.
+KIND_START = "session_start"
+KIND_END = "session_end"
+KIND_TELEMETRY = "telemetry_batch"
+KIND_INTERRUPTED = "session_interrupted"
 # Canonical telemetry bytes: t_s as <f8, channel as <i4, value as <f8, concatenated.
 TELEMETRY_FORMAT = "t_s<f8,channel<i4,value<f8"
 MAX_LIST_ITEMS = 1000
