@@ -158,8 +158,8 @@ class ChainLog:
         self._writer: StoreWriter | None = None  # the open transaction, inside batch()
         self._pending_end: set[str] = set()  # ended in the open transaction, not yet committed
         self._ended: dict[str, bool] = {}  # session_id -> ended, for sessions seen by this writer
-        # session_id -> the channel codes its map names, for the sessions this writer appends to.
-        self._codes: dict[str, npt.NDArray[np.int64]] = {}
+        # session_id -> its channel map, for the sessions this writer appends telemetry to.
+        self._maps: dict[str, ChannelMap] = {}
         self._closed = False
         self._locks = store.open_locks()
         #: Sessions this writer found with a dead writer and marked interrupted on opening.
@@ -282,7 +282,7 @@ class ChainLog:
             self._locks.release(session_id)
             raise
         self._ended[session_id] = False
-        self._codes[session_id] = _codes_of(cmap)
+        self._maps[session_id] = cmap
         return event.session_id
 
     def append(
@@ -351,11 +351,10 @@ class ChainLog:
         t = _check_t_wall(t_wall)
         with self._transaction() as w:
             self._require_open(w, session_id)
-            known = self._codes_for(w, session_id)
-            unnamed = ~np.isin(ch_arr, known)
-            if unnamed.any():
+            unnamed = self._map_for(w, session_id).first_unnamed(ch_arr)
+            if unnamed is not None:
                 raise SessionLogError(
-                    f"telemetry channel {int(ch_arr[unnamed][0])} is not in session"
+                    f"telemetry channel {unnamed} is not in session"
                     f" {session_id[:8]}'s channel map: a row nobody could label, refused"
                 )
             event = self._insert_event(w, session_id, t, KIND_TELEMETRY, text, decoded)
@@ -396,7 +395,7 @@ class ChainLog:
             ended, self._pending_end = self._pending_end, set()
         for session_id in ended:  # committed: these sessions are over
             self._ended[session_id] = True
-            self._codes.pop(session_id, None)
+            self._maps.pop(session_id, None)
             self._locks.release(session_id)
 
     def _require_open(self, w: StoreWriter, session_id: str) -> None:
@@ -412,10 +411,10 @@ class ChainLog:
         if ended:
             raise SessionLogError(f"session {session_id} has already ended")
 
-    def _codes_for(self, w: StoreWriter, session_id: str) -> npt.NDArray[np.int64]:
-        """The channel codes of an open session's map (read from its start the first time)."""
-        codes = self._codes.get(session_id)
-        if codes is None:
+    def _map_for(self, w: StoreWriter, session_id: str) -> ChannelMap:
+        """An open session's channel map (read from its start the first time)."""
+        cmap = self._maps.get(session_id)
+        if cmap is None:
             start = w.latest(session_id, [KIND_START])
             assert start is not None  # _require_open found it
             try:
@@ -425,8 +424,8 @@ class ChainLog:
                     f"session {session_id[:8]}'s channel map is unreadable ({e}): its telemetry"
                     " could not be labelled, refused"
                 ) from e
-            codes = self._codes[session_id] = _codes_of(cmap)
-        return codes
+            self._maps[session_id] = cmap
+        return cmap
 
     @staticmethod
     def _insert_event(
@@ -632,10 +631,6 @@ def _event(e: StoredEvent) -> Event:
     return Event(
         e.seq, e.session_id, e.t_wall, e.kind, json.loads(e.payload_text), e.prev_hash, e.hash
     )
-
-
-def _codes_of(cmap: ChannelMap) -> npt.NDArray[np.int64]:
-    return np.fromiter(sorted(cmap.codes()), np.int64)
 
 
 def _check_telemetry(

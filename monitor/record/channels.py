@@ -23,6 +23,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from firmware_bridge import live
 from monitor.record.errors import SessionLogError
 
@@ -39,6 +42,7 @@ __all__ = [
 #: The field of the ``session_start`` payload that holds the map.
 START_FIELD = "channels"
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+_LUT_MAX = 1023  # channel codes are small: the enum's positions
 
 #: The unit of every channel, by its name. ASCII, so any terminal prints it. A channel added
 #: to ``Ch`` without a unit here cannot be recorded: sessions refuse to start.
@@ -76,6 +80,8 @@ class ChannelMap:
     legacy: bool = False
     _by_code: dict[int, Channel] = field(init=False, repr=False, compare=False)
     _by_name: dict[str, Channel] = field(init=False, repr=False, compare=False)
+    # code -> named?, for codes 0.._LUT_MAX: one gather checks a whole telemetry batch.
+    _named: npt.NDArray[np.bool_] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_code = {c.code: c for c in self.channels}
@@ -88,9 +94,12 @@ class ChannelMap:
             raise ValueError(
                 f"a channel name appears twice: {sorted(c.name for c in self.channels)}"
             )
+        named = np.zeros(_LUT_MAX + 1, np.bool_)
+        named[[c for c in by_code if 0 <= c <= _LUT_MAX]] = True
         # Frozen: the lookups are built once, here.
         object.__setattr__(self, "_by_code", by_code)
         object.__setattr__(self, "_by_name", by_name)
+        object.__setattr__(self, "_named", named)
 
     def name(self, code: int) -> str:
         """The channel's name, or ``channel N`` for a code the map does not have."""
@@ -103,6 +112,24 @@ class ChannelMap:
 
     def codes(self) -> frozenset[int]:
         return frozenset(c.code for c in self.channels)
+
+    def first_unnamed(self, channel: npt.NDArray[np.integer[Any]]) -> int | None:
+        """The first code in ``channel`` that the map does not name, or None if all are named.
+
+        On the log writer's path (every telemetry batch): a gather, not a set operation.
+        """
+        if channel.size == 0:
+            return None
+        lo, hi = int(channel.min()), int(channel.max())
+        if lo >= 0 and hi <= _LUT_MAX:
+            named = self._named[channel]
+            if named.all():
+                return None
+            return int(channel[~named][0])
+        for code in channel.tolist():  # codes far outside any map: rare, and refused anyway
+            if code not in self._by_code:
+                return int(code)
+        return None
 
     def as_record(self) -> list[dict[str, Any]]:
         return [c.as_record() for c in self.channels]

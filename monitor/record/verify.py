@@ -147,7 +147,9 @@ def walk_span(
                 try:
                     maps[sid] = channel_map_of(payload)
                 except ValueError as e:
-                    problems.append((seq, f"event seq {seq} (session_start): {e}"))
+                    problems.append(
+                        (seq, f"event seq {seq} (session_start): unreadable channel map: {e}")
+                    )
                 else:
                     if mine and maps[sid].legacy:
                         n_legacy += 1
@@ -240,6 +242,4 @@ def _unnamed_channel(channel: npt.NDArray[np.int32], cmap: ChannelMap | None) ->
     """
     if cmap is None or cmap.legacy:
         return None
-    codes = np.unique(channel)
-    missing = codes[~np.isin(codes, np.fromiter(cmap.codes(), np.int64))]
-    return int(missing[0]) if missing.size else None
+    return cmap.first_unnamed(channel)

@@ -26,6 +26,7 @@ from monitor.record.chain_log import ChainLog
 from monitor.record.channels import LEGACY_CHANNEL_MAP, current_channel_map
 from monitor.record.errors import SessionLogDamaged, SessionLogError
 from monitor.record.sqlite_store import SessionLog
+from monitor.record.writer import LogWriter
 from tests.monitor.record.stores import Backend, MemoryBackend, SqliteBackend
 
 OLD_LOG = Path(__file__).parent / "data" / "pre_issue8_log.sqlite3"
@@ -234,15 +235,32 @@ def test_item5_a_session_without_a_map_is_read_with_the_legacy_map(backend: Back
         ]
 
 
-def test_item5_a_channel_outside_the_sessions_map_is_refused(
-    backend: Backend, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize("stray", [12, -1, 5000, 2**31 - 1])
+def test_item5_a_channel_outside_the_sessions_map_is_refused(backend: Backend, stray: int) -> None:
     with backend.open() as log:
         sid = start(log)
-        with pytest.raises(SessionLogError, match="channel 12 is not in session"):
-            log.append_telemetry(sid, np.arange(2.0), np.array([0, 12], np.int32), np.ones(2))
+        with pytest.raises(SessionLogError, match=f"channel {stray} is not in session"):
+            log.append_telemetry(sid, np.arange(3.0), np.array([0, stray, 1], np.int32), np.ones(3))
         assert [e.kind for e in log.events(sid)] == ["session_start"]
         assert log.telemetry(sid)[0].shape == (0,)
+
+
+def test_item5_a_writer_sending_an_unnamed_channel_halts_treatment(backend: Backend) -> None:
+    """Rows nobody could label later are not logged, and unlogged data stops treatment."""
+    halts: list[str] = []
+    with backend.open() as log:
+        sid = start(log)
+        writer = LogWriter(log, on_failure=halts.append, flush_interval_s=0.01)
+        writer.start()
+        try:
+            writer.telemetry(sid, 0.0, 0, 31.0)
+            writer.telemetry(sid, 0.001, 99, 31.0)
+            writer.event(sid, "pulse", {"n": 1})
+            assert not writer.flush(timeout_s=5.0)
+        finally:
+            writer.close()
+        assert len(halts) == 1 and "channel 99 is not in session" in halts[0]
+        assert log.verify().ok
 
 
 def test_item5_a_channel_without_a_unit_cannot_start_a_session(

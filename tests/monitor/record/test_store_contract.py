@@ -6,6 +6,7 @@ the chain guarantees, whichever database keeps its rows.
 
 from __future__ import annotations
 
+import ast
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,3 +229,39 @@ def test_closed_log_refuses(backend: Backend) -> None:
     log.close()
     with pytest.raises(SessionLogError, match="closed"):
         log.append(sid, "pulse", {})
+
+
+# -- the chain knows no database -----------------------------------------------------------
+
+RECORD = Path(__file__).resolve().parents[3] / "monitor" / "record"
+# What a second store may be added beside without touching: every module but the SQLite
+# store's own two.
+STORE_NEUTRAL = sorted(
+    p for p in RECORD.glob("*.py") if p.name not in ("sqlite_store.py", "open_sessions.py")
+)
+DATABASE_MODULES = ("sqlite3", "monitor.record.sqlite_store", "monitor.record.open_sessions")
+
+
+def database_imports(source: str) -> set[str]:
+    """The database modules a module's source imports (at any depth in it)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            names = [node.module]
+        found |= {n for n in names if n.split(".")[0] == "sqlite3" or n in DATABASE_MODULES}
+    return found
+
+
+def test_the_check_sees_a_database_import() -> None:
+    assert database_imports("def f():\n    import sqlite3\n") == {"sqlite3"}
+    assert database_imports("from monitor.record.sqlite_store import SqliteStore") == {
+        "monitor.record.sqlite_store"
+    }
+
+
+@pytest.mark.parametrize("module", STORE_NEUTRAL, ids=lambda p: p.name)
+def test_the_chain_imports_no_database(module: Path) -> None:
+    assert database_imports(module.read_text(encoding="utf-8")) == set()
