@@ -1,5 +1,8 @@
 """The session log's record format: canonical JSON, the chain hash, telemetry digests, bounds.
 
+The format is the same whichever store keeps the rows (``monitor.record.store``): a hash
+is over canonical text and canonical bytes, never over how a database stores them.
+
 Every event is hashed over its canonical JSON; every telemetry batch over its canonical
 little-endian bytes (``TELEMETRY_FORMAT``). A payload is *bounded* before it is hashed: a
 string longer than the limit keeps a prefix and says how long it was and what its SHA-256
