@@ -38,12 +38,10 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
-import numpy.typing as npt
 
 from monitor.record.chain import (
     GENESIS_HASH,
@@ -59,8 +57,13 @@ from monitor.record.chain import (
 )
 from monitor.record.channels import START_FIELD, ChannelMap, channel_map_of, current_channel_map
 from monitor.record.errors import SessionLogDamaged, SessionLogError
+from monitor.record.session_info import (
+    SessionInfo,
+    SessionRecord,
+    info_from_events,
+    info_from_row,
+)
 from monitor.record.store import (
-    SessionRow,
     Store,
     StoredEvent,
     StoreReader,
@@ -89,37 +92,6 @@ _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 # Clinic text (aftercare instructions, attestations) is a few hundred characters; nothing a
 # person writes for a record needs more. Device words are bounded tighter by the LogWriter.
 DEFAULT_MAX_FIELD_CHARS = 4096
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    session_id: str
-    started_at: float
-    ended_at: float | None
-    operator: str
-    patient_id: str
-    skin_type: str
-    profile_name: str
-    profile_digest: str
-    mode: str
-    n_events: int
-    end_reason: str | None
-
-
-@dataclass(frozen=True)
-class SessionRecord:
-    """One whole session, read along the verified chain (``ChainLog.read_verified``).
-
-    ``channels`` labels the ``channel`` codes: the session's own map, or the legacy map
-    (``channels.legacy``) for a session that recorded none.
-    """
-
-    info: SessionInfo
-    events: list[Event]
-    t_s: npt.NDArray[np.float64]
-    channel: npt.NDArray[np.int32]
-    value: npt.NDArray[np.float64]
-    channels: ChannelMap
 
 
 def _encode_payload(payload: dict[str, Any], max_chars: int) -> tuple[str, dict[str, Any]]:
@@ -196,7 +168,8 @@ class ChainLog:
             if w.latest(session_id, [KIND_END]) is not None:
                 return  # someone else marked it between our query and our lock
             last = w.latest(session_id)
-            assert last is not None  # listed as a session: it has its start at least
+            if last is None:  # listed as open a moment ago: its events cannot have gone
+                raise SessionLogDamaged(f"session {session_id} has no events any more")
             for kind, payload in (
                 (
                     KIND_INTERRUPTED,
@@ -416,7 +389,8 @@ class ChainLog:
         cmap = self._maps.get(session_id)
         if cmap is None:
             start = w.latest(session_id, [KIND_START])
-            assert start is not None  # _require_open found it
+            if start is None:  # _require_open found it in this same transaction
+                raise SessionLogError(f"no session {session_id!r} in this log")
             try:
                 cmap = channel_map_of(json.loads(start.payload_text))
             except ValueError as e:
@@ -459,7 +433,7 @@ class ChainLog:
     def sessions(self) -> list[SessionInfo]:
         """All sessions, newest first."""
         with self._reading() as r:
-            return [_info_from_row(row) for row in r.sessions()]
+            return [info_from_row(row) for row in r.sessions()]
 
     def session(self, session_id: str) -> SessionInfo:
         """One session by its id or a unique prefix of it."""
@@ -468,8 +442,8 @@ class ChainLog:
         with self._reading() as r:
             exact = r.sessions(session_id)
             if exact:
-                return _info_from_row(exact[0])
-            found = [_info_from_row(row) for row in r.sessions(session_id, prefix=True)]
+                return info_from_row(exact[0])
+            found = [info_from_row(row) for row in r.sessions(session_id, prefix=True)]
         if not found:
             raise SessionLogError(f"no session matching {session_id!r}")
         if len(found) > 1:
@@ -564,7 +538,7 @@ class ChainLog:
             by_session = r.lookup_seqs(sid)
             kinds = sorted({e.kind for e in data.events})
             by_kind = sorted(r.lookup_seqs(sid, kinds))
-        info = _info_from_events(data.events)
+        info = info_from_events(data.events)
         if by_session != walked or by_kind != walked or info != indexed:
             raise SessionLogDamaged(
                 f"the session log {self._store.name} is damaged: its indexes disagree with its"
@@ -588,43 +562,6 @@ def _span_of(r: StoreReader, session_id: str) -> tuple[int, int, int]:
 def _require_exists(r: StoreReader, session_id: str) -> None:
     if r.latest(session_id, [KIND_START]) is None:
         raise SessionLogError(f"no session {session_id!r} in this log")
-
-
-def _info_from_row(row: SessionRow) -> SessionInfo:
-    start = json.loads(row.start.payload_text)
-    end_reason = None if row.end is None else str(json.loads(row.end.payload_text).get("reason"))
-    return _info(row.start.session_id, row.start.t_wall, start, row.end, row.n_events, end_reason)
-
-
-def _info_from_events(events: list[Event]) -> SessionInfo:
-    """A session's summary from its own events (what the chain says, not a lookup)."""
-    end = next((e for e in events if e.kind == KIND_END), None)
-    end_reason = None if end is None else str(end.payload.get("reason"))
-    first = events[0]
-    return _info(first.session_id, first.t_wall, first.payload, end, len(events), end_reason)
-
-
-def _info(
-    session_id: str,
-    started_at: float,
-    start: dict[str, Any],
-    end: StoredEvent | Event | None,
-    n_events: int,
-    end_reason: str | None,
-) -> SessionInfo:
-    return SessionInfo(
-        session_id=session_id,
-        started_at=float(started_at),
-        ended_at=None if end is None else float(end.t_wall),
-        operator=str(start.get("operator", "")),
-        patient_id=str(start.get("patient_id", "")),
-        skin_type=str(start.get("skin_type", "")),
-        profile_name=str(start.get("profile_name", "")),
-        profile_digest=str(start.get("profile_digest", "")),
-        mode=str(start.get("mode", "")),
-        n_events=int(n_events),
-        end_reason=end_reason,
-    )
 
 
 def _event(e: StoredEvent) -> Event:

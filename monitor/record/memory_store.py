@@ -126,8 +126,12 @@ class _View:
     def integrity_problems(self) -> list[str]:
         return []  # nothing below the rows to check: no pages, no index structure
 
+    def _require_writable(self) -> None:
+        if not self._writable:
+            raise SessionLogError("a read of the memory store cannot insert")
+
     def insert_event(self, event: StoredEvent) -> None:
-        assert self._writable
+        self._require_writable()
         self.events_.append(event)
         self.inserted.append(event)
 
@@ -139,7 +143,7 @@ class _View:
         channel: npt.NDArray[np.int32],
         value: npt.NDArray[np.float64],
     ) -> None:
-        assert self._writable
+        self._require_writable()
         n = int(t_s.shape[0])
         rows = TelemetryRows(
             batch_seq, np.arange(n), None, t_s.copy(), channel.copy(), value.copy()
