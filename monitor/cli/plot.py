@@ -14,14 +14,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from firmware_bridge.live import Ch
+from monitor.record.channels import ChannelMap, channel_map_of
 from monitor.record.sqlite_store import Event, SessionInfo
 
 W, H = 960, 420
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 56, 64
 MAX_POINTS = 2000
-SERIES = ((Ch.SKIN_TEMP_C, "skin", "#c0392b"), (Ch.PLATE_TEMP_C, "cooling plate", "#2471a3"))
-STEPS = ((Ch.COOLER_SETPOINT_C, "plate setpoint", "#2471a3"),)
+# By channel name: the codes are the session's own (its recorded channel map).
+SERIES = (("skin_temp_c", "skin", "#c0392b"), ("plate_temp_c", "cooling plate", "#2471a3"))
+STEPS = (("cooler_setpoint_c", "plate setpoint", "#2471a3"),)
 DEFAULT_KEYFRAME_S = 1.0
 
 
@@ -50,17 +51,23 @@ def render_svg(
     t_s: npt.NDArray[np.float64],
     channel: npt.NDArray[np.int32],
     value: npt.NDArray[np.float64],
+    *,
+    channels: ChannelMap | None = None,
 ) -> str:
+    """The session as SVG; ``channels`` labels its codes (default: from its start record)."""
     start = next((e.payload for e in events if e.kind == "session_start"), {})
+    cmap = channel_map_of(start) if channels is None else channels
+
+    def rows(name: str) -> npt.NDArray[np.bool_]:
+        code = cmap.code(name)
+        return np.zeros(len(channel), bool) if code is None else channel == code
+
     band = (start.get("meta") or {}).get("skin_temp_band_c")
     policy = next((e.payload for e in events if e.kind == "telemetry_policy"), {})
     hold_s = float(policy.get("keyframe_s", DEFAULT_KEYFRAME_S))
-    series = [
-        (name, color, *_thin(t_s[channel == ch], value[channel == ch]))
-        for ch, name, color in SERIES
-    ]
+    series = [(name, color, *_thin(t_s[rows(ch)], value[rows(ch)])) for ch, name, color in SERIES]
     steps = [
-        (name, color, *step_series(t_s[channel == ch], value[channel == ch], hold_s))
+        (name, color, *step_series(t_s[rows(ch)], value[rows(ch)], hold_s))
         for ch, name, color in STEPS
     ]
     steps = [(name, color, ts, vs) for name, color, ts, vs in steps if np.isfinite(vs).all()]
@@ -91,7 +98,8 @@ def render_svg(
         f"Session {escape(info.session_id[:8])} · patient {escape(info.patient_id)} · "
         f"skin type {escape(info.skin_type)} · {escape(info.profile_name)} · {escape(info.mode)}</text>",
         f'<text x="{LEFT}" y="40" fill="#555">operator {escape(info.operator)}; '
-        f"ended: {escape(info.end_reason or 'not ended')}</text>",
+        f"ended: {escape(info.end_reason or 'not ended')}"
+        f"{'; channels: legacy map (none recorded)' if cmap.legacy else ''}</text>",
     ]
     # Axes and grid, with units.
     for k in range(6):

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.record.channels import ChannelMap
 from monitor.record.sqlite_store import (
     Event,
     SessionInfo,
@@ -200,6 +201,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     summary = _telemetry_summary(channel, value)
     policy = next((e.payload for e in events if e.kind == "telemetry_policy"), {})
     on_change = set(policy.get("on_change", []))
+    channels = read.channels
     if args.json:
         doc = {
             "session": asdict(info),
@@ -208,9 +210,14 @@ def cmd_show(args: argparse.Namespace) -> int:
                 "n_rows": int(channel.shape[0]),
                 "channels": {
                     str(ch): {
-                        k: _json_number(x) if k in ("min", "max") else x for k, x in cs.items()
+                        "name": channels.name(ch),
+                        **{k: _json_number(x) if k in ("min", "max") else x for k, x in cs.items()},
                     }
                     for ch, cs in summary.items()
+                },
+                "channel_map": {
+                    "source": "legacy" if channels.legacy else "recorded",
+                    "channels": channels.as_record(),
                 },
             },
         }
@@ -218,6 +225,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         return EXIT_OK
     for line in _header_lines(info):
         print(line)
+    print(f"channels  {_map_note(channels)}")
     print()
     for e in events:
         print(_event_line(e))
@@ -225,7 +233,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"telemetry {channel.shape[0]} rows")
     for ch, s in summary.items():
         nan_note = f"  ({s['n_nan']} NaN)" if s["n_nan"] else ""
-        name = _channel_name(ch)
+        name = channels.name(ch)
         step_note = "  (stored on change)" if name in on_change else ""
         print(
             f"  {name:<22} n={s['n']}  min={s['min']:.6g}  max={s['max']:.6g}{nan_note}{step_note}"
@@ -244,12 +252,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     elif result.ok:
         print(
             f"OK: {result.n_events} events, {result.n_telemetry_rows} telemetry rows, chain intact"
+            + _legacy_note(result.legacy_channel_maps)
         )
     elif result.damaged:
         print(f"DAMAGED: {result.reason}")
     else:
         print(f"TAMPERED/BROKEN at seq {result.first_bad_seq}: {result.reason}")
     return EXIT_OK if result.ok else EXIT_TAMPERED
+
+
+def _legacy_note(n_sessions: int) -> str:
+    if not n_sessions:
+        return ""
+    which = "session has" if n_sessions == 1 else "sessions have"
+    return f"; {n_sessions} {which} no recorded channel map (read with the legacy map)"
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -261,18 +277,18 @@ def cmd_plot(args: argparse.Namespace) -> int:
         return _error(err)
     out = Path(args.out or f"session-{s.info.session_id[:8]}.svg")
     try:
-        out.write_text(render_svg(s.info, s.events, s.t_s, s.channel, s.value), encoding="utf-8")
+        out.write_text(
+            render_svg(s.info, s.events, s.t_s, s.channel, s.value, channels=s.channels),
+            encoding="utf-8",
+        )
     except OSError as err:
         return _error(f"cannot write {out}: {err.strerror}")
     print(json.dumps({"plot": str(out)}) if args.json else f"wrote {out}")
     return EXIT_OK
 
 
-def _channel_name(code: int) -> str:
-    """The channel's name with its unit (``skin_temp_c``), or its code if unknown."""
-    from firmware_bridge.live import Ch
-
-    try:
-        return Ch(int(code)).name.lower()
-    except ValueError:
-        return f"channel {code}"
+def _map_note(channels: ChannelMap) -> str:
+    """Where a session's channel names come from, in one line."""
+    if channels.legacy:
+        return "no channel map recorded with this session: read with the legacy channel map"
+    return f"{len(channels.channels)} channels, as recorded with the session"

@@ -1,5 +1,8 @@
 """The session log's record format: canonical JSON, the chain hash, telemetry digests, bounds.
 
+The format is the same whichever store keeps the rows (``monitor.record.store``): a hash
+is over canonical text and canonical bytes, never over how a database stores them.
+
 Every event is hashed over its canonical JSON; every telemetry batch over its canonical
 little-endian bytes (``TELEMETRY_FORMAT``). A payload is *bounded* before it is hashed: a
 string longer than the limit keeps a prefix and says how long it was and what its SHA-256
@@ -24,6 +27,10 @@ import numpy.typing as npt
 
 __all__ = [
     "GENESIS_HASH",
+    "KIND_END",
+    "KIND_INTERRUPTED",
+    "KIND_START",
+    "KIND_TELEMETRY",
     "MAX_LIST_ITEMS",
     "MAX_PAYLOAD_BYTES",
     "TELEMETRY_FORMAT",
@@ -35,6 +42,11 @@ __all__ = [
 ]
 
 GENESIS_HASH = "0" * 64
+# The structural kinds: a session is its start and its end; a batch event vouches for rows.
+KIND_START = "session_start"
+KIND_END = "session_end"
+KIND_TELEMETRY = "telemetry_batch"
+KIND_INTERRUPTED = "session_interrupted"
 # Canonical telemetry bytes: t_s as <f8, channel as <i4, value as <f8, concatenated.
 TELEMETRY_FORMAT = "t_s<f8,channel<i4,value<f8"
 MAX_LIST_ITEMS = 1000

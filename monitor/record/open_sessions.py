@@ -1,6 +1,6 @@
 """Which open sessions still have a live writer: one locked file per open session.
 
-A session's writer holds an exclusive ``flock`` on ``<log file>-open/<session id>.lock``
+The ``SessionLocks`` of the SQLite store. A session's writer holds an exclusive ``flock`` on ``<log file>-open/<session id>.lock``
 from before its ``session_start`` is committed until its ``session_end`` is. The kernel
 drops the lock when the process ends in any way (``kill -9``, a power cut ends everything
 anyway), so a writer that opens the log later can tell a session whose process is gone (the
@@ -31,6 +31,10 @@ class OpenSessionLocks:
     def __init__(self, db_path: Path) -> None:
         self.folder = Path(f"{db_path}-open")
         self._held: dict[str, int] = {}
+
+    @property
+    def where(self) -> str:
+        return str(self.folder)
 
     def _file(self, session_id: str) -> Path:
         # Ids come from the log, which a person may have edited: never a path from one.
@@ -73,9 +77,10 @@ class OpenSessionLocks:
             return None
         return self._open_locked(session_id)
 
-    def release(self, session_id: str, fd: int | None = None) -> None:
-        """The session has ended: remove its lock file, then let go of the lock."""
-        fd = self._held.pop(session_id, None) if fd is None else fd
+    def release(self, session_id: str, token: int | None = None) -> None:
+        """The session has ended: remove its lock file, then let go of the lock (the held
+        one, or the orphan's that ``claim_orphan`` returned as ``token``)."""
+        fd = self._held.pop(session_id, None) if token is None else token
         if fd is None:
             return
         try:

@@ -27,6 +27,7 @@ from typing import Any
 
 from firmware_bridge.live import SETTING_CHANNELS, Ch
 from monitor.record.chain import bound_payload, canonical_json
+from monitor.record.channels import current_channel_map
 
 __all__ = [
     "DEFAULT_REPEATS",
@@ -92,10 +93,7 @@ class TelemetryPolicy:
 
 
 def _channel_name(ch: int) -> str:
-    try:
-        return Ch(ch).name.lower()
-    except ValueError:
-        return f"channel {ch}"
+    return current_channel_map().name(ch)
 
 
 class TelemetryThinner:

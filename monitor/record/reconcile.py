@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.core.records import EventKind
-from monitor.record.sqlite_store import INTERRUPTED_REASON, SessionLog
+from monitor.record.chain_log import INTERRUPTED_REASON, ChainLog
 
 __all__ = ["KIND_COUNTER", "KIND_UNLOGGED", "LoggedTotal", "last_logged_total", "reconcile"]
 
@@ -41,7 +41,7 @@ class LoggedTotal:
     session_interrupted: bool
 
 
-def last_logged_total(log: SessionLog, laser_id: str, *, exclude: str) -> LoggedTotal | None:
+def last_logged_total(log: ChainLog, laser_id: str, *, exclude: str) -> LoggedTotal | None:
     """The laser's newest logged counter outside session ``exclude``, or None if never."""
     for start in log.start_events():  # newest first
         sid = start.session_id
@@ -59,7 +59,7 @@ def last_logged_total(log: SessionLog, laser_id: str, *, exclude: str) -> Logged
 
 
 def reconcile(
-    log: SessionLog, laser_id: str, session_id: str, counter_now: int | None
+    log: ChainLog, laser_id: str, session_id: str, counter_now: int | None
 ) -> tuple[str, dict[str, Any]] | None:
     """The event that accounts for a gap between the log and the laser, or None if none."""
     if counter_now is None:

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from monitor.record.chain import KIND_END
+from monitor.record.chain_log import ChainLog
 from monitor.record.policy import (
     DEFAULT_REPEATS,
     DEVICE_FIELD_CHARS,
@@ -40,7 +42,6 @@ from monitor.record.policy import (
     TelemetryPolicy,
     TelemetryThinner,
 )
-from monitor.record.sqlite_store import KIND_END, SessionLog
 
 __all__ = ["LogWriter"]
 
@@ -53,16 +54,16 @@ _FLUSH = 2
 
 
 class LogWriter:
-    """Writes events and telemetry to a SessionLog from a background thread.
+    """Writes events and telemetry to a session log (any store) from a background thread.
 
-    The SessionLog stays the caller's: ``close()`` stops the thread but does not close it.
+    The log stays the caller's: ``close()`` stops the thread but does not close it.
     ``on_failure`` runs on the writer thread (write failures) or on the caller's thread
     (queue overflow, use after close) and must not block.
     """
 
     def __init__(
         self,
-        log: SessionLog,
+        log: ChainLog,
         *,
         on_failure: Callable[[str], None],
         flush_interval_s: float = 0.05,
