@@ -204,7 +204,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from monitor.cli.view_guard import ViewGuard
     from monitor.core.session import Refused, Session, SessionParams
     from monitor.core.skin_typing import SkinTyping, SkinTypingError
-    from monitor.record.recorder import open_recorder
+    from monitor.record.sqlite_store import open_recorder
 
     # Every input is checked before a device is touched: bad input starts nothing.
     loaded = load(args.setup)

@@ -1,4 +1,4 @@
-"""The session log as a session's ``Recorder``: a ``SessionLog``, its ``LogWriter`` and policy.
+"""The session log as a session's ``Recorder``: a chained log, its ``LogWriter`` and policy.
 
 The core's session writes through ``monitor.core.recorder.Recorder`` and imports nothing of
 this package; this module assembles the pieces that implement it::
@@ -7,7 +7,8 @@ this package; this module assembles the pieces that implement it::
         session = Session(loaded, recorder, params)
         ...
 
-``open_recorder(path)`` opens the log and closes it with the recorder. ``LogRecorder(log)``
+``open_recorder(path)`` (in ``sqlite_store``: the store-neutral modules name no database)
+opens the SQLite log and closes it with the recorder. ``LogRecorder(log)``
 writes into a log the caller holds (and reads afterwards: a report, a test) and leaves it
 open. One recorder serves one session: its writer thread starts with the session and stops
 at the session's end.
@@ -16,12 +17,12 @@ at the session's end.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from monitor.core.recorder import PulseGap
 from monitor.core.records import EventKind, Payload, SessionStart
+from monitor.record.chain_log import ChainLog
 from monitor.record.policy import (
     DEFAULT_REPEATS,
     DEVICE_FIELD_CHARS,
@@ -29,10 +30,9 @@ from monitor.record.policy import (
     TelemetryPolicy,
 )
 from monitor.record.reconcile import reconcile
-from monitor.record.sqlite_store import SessionLog
 from monitor.record.writer import LogWriter
 
-__all__ = ["LogRecorder", "open_recorder"]
+__all__ = ["LogRecorder"]
 
 
 class LogRecorder:
@@ -44,7 +44,7 @@ class LogRecorder:
 
     def __init__(
         self,
-        log: SessionLog,
+        log: ChainLog,
         *,
         owns_log: bool = False,
         telemetry_policy: TelemetryPolicy | None = None,
@@ -137,8 +137,3 @@ class LogRecorder:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def open_recorder(path: str | Path, *, max_field_chars: int | None = None) -> LogRecorder:
-    """A recorder over the session log at ``path`` (made if missing), closed with it."""
-    return LogRecorder(SessionLog(path, max_field_chars=max_field_chars), owns_log=True)

@@ -51,6 +51,7 @@ from monitor.record.chain_log import (
 )
 from monitor.record.errors import SessionLogDamaged, SessionLogError
 from monitor.record.open_sessions import OpenSessionLocks
+from monitor.record.recorder import LogRecorder
 from monitor.record.store import (
     SessionRow,
     StoredEvent,
@@ -462,3 +463,8 @@ class SessionLog(ChainLog):
     @property
     def path(self) -> Path:
         return self._sqlite.path
+
+
+def open_recorder(path: str | Path, *, max_field_chars: int | None = None) -> LogRecorder:
+    """A recorder over the SQLite session log at ``path`` (made if missing), closed with it."""
+    return LogRecorder(SessionLog(path, max_field_chars=max_field_chars), owns_log=True)

@@ -39,7 +39,7 @@ BRIDGE = textwrap.dedent(
     from device_profiles.schema import SkinType
     from monitor.core.session import Refused, Session, SessionParams, State
     from monitor.core.session import no_contraindications_declared
-    from monitor.record.recorder import open_recorder
+    from monitor.record.sqlite_store import open_recorder
 
     loaded = load("demo-ndyag-1064")
     setup = with_endpoints(loaded.setup, json.loads(open(sys.argv[1]).read()))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from device_profiles.schema import SkinType
 from monitor.core.records import EventKind, SessionMode, SessionStart
-from monitor.record.recorder import LogRecorder, open_recorder
-from monitor.record.sqlite_store import SessionLog
+from monitor.record.recorder import LogRecorder
+from monitor.record.sqlite_store import SessionLog, open_recorder
 
 
 def start(laser_id: str = "laser-1", mode: SessionMode = SessionMode.TEST) -> SessionStart:
