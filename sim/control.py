@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from device_profiles.loader import load
+from device_profiles.loader import DEFAULT_SETUP, load
 from sim.modbus_devices import Framing
 from sim.runner import SimRunner
 from sim.scenario import load_scenario
@@ -50,7 +50,7 @@ class SimSpec:
     """What the child starts: plain data, so it crosses the process boundary."""
 
     run_dir: str
-    setup: str = "demo-ndyag-1064"
+    setup: str = DEFAULT_SETUP
     scenario: str = "normal"
     speed: float = 1.0
     sensor_framing: Framing = "tcp"
