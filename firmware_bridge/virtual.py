@@ -109,20 +109,26 @@ class _Wire:
 class VirtualLineTransport(LineTransport):
     """Request lines to an in-process line device; control lines are kept, not driven.
 
-    ``on_control_line`` (optional) is told every control line change, under the device lock:
-    a virtual relay wired to the laser's DTR.
+    The device's reply is what it would send before its terminator: a reply that holds the
+    terminator is cut there, and the rest is dropped, as the serial transport drops bytes
+    left over from an earlier answer. ``on_control_line`` (optional) is told every control
+    line change, under the device lock: a virtual relay wired to the laser's DTR.
     """
 
     def __init__(
         self,
         peer: LinePeer,
         *,
+        terminator: str = "\r\n",
         timeout_ms: float = 100.0,
         name: str = "virtual line device",
         lock: threading.Lock | None = None,
         on_control_line: Callable[[str, bool], None] | None = None,
     ) -> None:
+        if not terminator:
+            raise ValueError("a line transport needs a terminator")
         self.peer = peer
+        self.terminator = terminator
         self._wire = _Wire(name, timeout_ms, lock)
         self.control_lines: dict[str, bool] = {}
         self._on_control_line = on_control_line
@@ -135,6 +141,7 @@ class VirtualLineTransport(LineTransport):
         reply = self._wire.call(repr(line), lambda: self.peer(line))
         if reply is None:
             raise LinkLost(self._wire.no_reply(repr(line)))
+        reply = reply.split(self.terminator, 1)[0]
         if not reply.isascii():
             raise ProtocolError(f"reply to {line!r} is not ASCII: {reply.encode()!r}")
         return reply
@@ -284,11 +291,11 @@ class VirtualTransports:
         self.made: dict[Dev, VirtualLineTransport | VirtualRegisterTransport] = {}
 
     def line(self, device: Dev, cfg: SerialTransport, terminator: str) -> VirtualLineTransport:
-        del terminator  # a virtual line carries whole lines
         if device is not Dev.LASER:
             raise ValueError(f"no virtual line device for the {device.name.lower()}")
         made = VirtualLineTransport(
             self._laser,
+            terminator=terminator,
             timeout_ms=cfg.timeout_ms,
             name="virtual laser",
             lock=self.lock,

@@ -73,6 +73,16 @@ def test_item6_a_non_ascii_reply_is_a_protocol_error_on_a_good_link(line_to: Lin
     assert link.request("HB") == "ECHO HB"  # the link itself is fine
 
 
+def test_item6_a_second_line_in_one_answer_is_not_taken_for_the_next_reply(
+    line_to: LineBackend,
+) -> None:
+    chatty = LineDevice(lambda line: f"{echo(line)}\r\nOK UNASKED")
+    link = line_to(chatty)
+    assert link.request("HB") == "ECHO HB"
+    time.sleep(0.02)  # over a wire, the unasked line is in the input buffer by now
+    assert link.request("STATUS?") == "ECHO STATUS?"
+
+
 def test_item6_an_unknown_control_line_is_a_value_error(line_to: LineBackend) -> None:
     link = line_to(LineDevice(echo))
     with pytest.raises(ValueError, match="unknown control line CTS"):
