@@ -85,13 +85,11 @@ class _Wire:
         self.timeout_ms = timeout_ms
         self.lock = lock if lock is not None else threading.Lock()
         self.closed = False
-        self.transactions = 0
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """``fn()`` on the device, under its lock; a late answer is no answer."""
         self.closed = False  # like the real transports: reopened by the next transaction
         with self.lock:
-            self.transactions += 1
             start = time.monotonic()
             try:
                 result = fn()

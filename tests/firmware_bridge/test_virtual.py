@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from device_profiles.schema import Setup
+from device_profiles.schema import SerialLineOutput, Setup
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.errors import LinkLost, ProtocolError
 from firmware_bridge.live import Ch, Dev
@@ -23,6 +23,7 @@ from firmware_bridge.transport import (
 )
 from firmware_bridge.virtual import (
     RegisterMap,
+    VirtualLineTransport,
     VirtualRegisterTransport,
     VirtualTransports,
 )
@@ -161,6 +162,32 @@ def test_item6_a_laser_that_answers_garbage_is_a_protocol_error_and_a_lost_link(
         wait_for(lambda: any(k == "laser_protocol_error" for k, _ in events), 2, "the error")
         assert not bridge.live.link_ok[Dev.LASER]
         assert bridge.live.laser_state() == "UNKNOWN"
+
+
+def test_item6_a_serial_line_interlock_is_driven_and_opened_by_a_halt(demo: Setup) -> None:
+    """The serial-line halt route (DTR), which no pty can carry (a pty has no control lines),
+    runs end to end over the virtual line: permit raises DTR, a halt drops it."""
+    setup = demo.model_copy(
+        update={"interlock_output": SerialLineOutput(kind="serial_line", line="DTR")}
+    )
+    dtr: list[bool] = []
+    world = World(setup, make_scenario(), SimClock(speed=1.0))
+    laser = LaserModel(world, setup.laser)
+    transports = VirtualTransports(
+        laser=laser.handle_line,
+        sensor=Sampling({0: 3300, 1: 0, 2: 0}, counter_address=1),
+        cooler=Sampling({0: 800, 1: 200, 2: 800, 3: 0, 4: 0}, counter_address=4),
+        on_control_line=lambda name, on: dtr.append(on),
+    )
+    with Bridge(setup, on_event=lambda k, p: None, transports=transports) as bridge:
+        bridge.set_permit(True)
+        bridge.wait_relay_closed(2.0)
+        assert dtr[-1] is True
+        bridge.halt("test halt")
+        wait_for(lambda: bridge.relay_opened_t_ns, 2, "the line dropped")
+        assert dtr[-1] is False
+        line = transports.made[Dev.LASER]
+        assert isinstance(line, VirtualLineTransport) and line.control_lines == {"DTR": False}
 
 
 def test_item6_without_a_factory_the_bridge_builds_the_profiles_wires(demo: Setup) -> None:
