@@ -30,7 +30,6 @@ from benchmarks.flood import flooding_laser
 from device_profiles.loader import LoadedSetup, load, with_endpoints
 from device_profiles.schema import SkinType
 from firmware_bridge.live import SETTING_CHANNELS, Ch
-from monitor.cli.demo import sim_process
 from monitor.core.session import (
     Refused,
     Session,
@@ -42,6 +41,7 @@ from monitor.core.session import (
 from monitor.record.policy import TelemetryPolicy
 from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
+from sim.control import SimControl, SimSpec
 
 #: The store's telemetry table, for the raw floor.
 TELEMETRY_DDL = """
@@ -214,7 +214,13 @@ def measure_session_log(
         conn.executescript(FIRST_FORMAT_DDL)
         conn.close()
     with (
-        sim_process(loaded.source, "normal", speed=1.0, run_dir=run_dir / "sim") as sim,
+        SimControl(
+            SimSpec(
+                run_dir=str(run_dir / "sim"),
+                setup=loaded.source,
+                log_file=str(run_dir / "sim" / "sim.log"),
+            )
+        ) as sim,
         flooding_laser(sim.endpoints["laser"], run_dir) as flooder,
     ):
         endpoints = {**sim.endpoints, "laser": flooder.path}

@@ -379,6 +379,15 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     return build_parser(parser)
 
 
+def register(subparsers: Any) -> None:
+    """Adds ``laserguard bench``: the ``laserguard.commands`` entry point in pyproject.toml.
+
+    The command finds this through the entry point, so monitor never imports benchmarks
+    (benchmarks import monitor, to measure it).
+    """
+    add_bench_parser(subparsers)
+
+
 def run_bench(args: argparse.Namespace) -> int:
     selected = set(NAMES) if not args.only else {n.strip() for n in args.only.split(",")}
     unknown = selected - set(NAMES)

@@ -77,6 +77,10 @@ def bundled_dir() -> Path:
     return Path(str(resources.files("device_profiles") / "bundled"))
 
 
+#: The bundled setup every command and the simulator use when none is named.
+DEFAULT_SETUP = "demo-ndyag-1064"
+
+
 def bundled_names() -> list[str]:
     return sorted(p.stem for p in bundled_dir().glob("*.yaml") if p.stem not in NOT_SETUPS)
 

@@ -41,7 +41,7 @@ from firmware_bridge.live import (
     LiveState,
 )
 from firmware_bridge.realtime import IO_PRIORITY, try_realtime
-from firmware_bridge.transport import ModbusRegisterTransport, SerialLineTransport
+from firmware_bridge.transport import TransportFactory, WireTransports
 
 T = TypeVar("T")
 EventSink = Callable[[str, dict[str, Any]], None]
@@ -146,7 +146,11 @@ class _RegisterWorker(_Worker):
 
 
 class Bridge:
-    """All device connections of one setup, and the halt path."""
+    """All device connections of one setup, and the halt path.
+
+    ``transports`` builds each device's connection (default: the real wires of the profile;
+    ``firmware_bridge.virtual.VirtualTransports``: in-process devices, for tests).
+    """
 
     def __init__(
         self,
@@ -155,6 +159,7 @@ class Bridge:
         on_event: EventSink,
         on_telemetry: TelemetrySink | None = None,
         realtime: bool = False,
+        transports: TransportFactory | None = None,
     ) -> None:
         self.setup = setup
         self.live = LiveState()
@@ -172,12 +177,13 @@ class Bridge:
             queue.Queue()
         )
 
-        line = SerialLineTransport(setup.laser.transport, setup.laser.protocol.terminator)
+        wires = transports if transports is not None else WireTransports()
+        line = wires.line(Dev.LASER, setup.laser.transport, setup.laser.protocol.terminator)
         self.laser = LaserDriver(setup.laser, line)
         out = setup.interlock_output
         if isinstance(out, ModbusCoilOutput):
             self.output = InterlockOutputDriver(
-                out, registers=ModbusRegisterTransport(out.transport)
+                out, registers=wires.registers(Dev.INTERLOCK, out.transport)
             )
             refresh_s = out.refresh_period_ms / 1000
         else:
@@ -186,7 +192,7 @@ class Bridge:
         self._workers: list[_Worker] = [
             _RegisterWorker(
                 Dev.SENSOR,
-                RegisterDevice(setup.sensor, ModbusRegisterTransport(setup.sensor.transport)),
+                RegisterDevice(setup.sensor, wires.registers(Dev.SENSOR, setup.sensor.transport)),
                 SENSOR_CHANNELS,
                 self.live,
                 on_event,
@@ -194,7 +200,7 @@ class Bridge:
             ),
             _RegisterWorker(
                 Dev.COOLER,
-                RegisterDevice(setup.cooler, ModbusRegisterTransport(setup.cooler.transport)),
+                RegisterDevice(setup.cooler, wires.registers(Dev.COOLER, setup.cooler.transport)),
                 COOLER_CHANNELS,
                 self.live,
                 on_event,

@@ -10,6 +10,10 @@ Every failure of the wire becomes ``LinkLost`` (or ``ProtocolError`` for a garbl
 an exception reply from a Modbus device becomes ``DeviceRejected``. A Modbus reply is used
 only after ``modbus_reply`` has checked that it answers the request (unit id, function code,
 byte count, write echo); one that does not is a ``ProtocolError``, never data.
+
+The bridge does not build its transports itself: a ``TransportFactory`` does, by default
+``WireTransports`` (the real wires the profile names). ``firmware_bridge.virtual`` has the
+in-process ones, the test double that behaves like these.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import termios
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import serial
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
@@ -27,6 +31,7 @@ from pymodbus.exceptions import ModbusException
 
 from device_profiles.schema import ModbusRtuTransport, ModbusTcpTransport, SerialTransport
 from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
+from firmware_bridge.live import Dev
 from firmware_bridge.modbus_reply import (
     READ_HOLDING_REGISTERS,
     REPLY_CLASSES,
@@ -225,3 +230,27 @@ class ModbusRegisterTransport(RegisterTransport):
 
     def close(self) -> None:
         self._client.close()
+
+
+class TransportFactory(Protocol):
+    """Builds the transport of each device of a setup, from its part of the profile."""
+
+    def line(self, device: Dev, cfg: SerialTransport, terminator: str) -> LineTransport: ...
+
+    def registers(
+        self, device: Dev, cfg: ModbusTcpTransport | ModbusRtuTransport
+    ) -> RegisterTransport: ...
+
+
+class WireTransports:
+    """The real wires: pyserial for a serial line, pymodbus for Modbus TCP and RTU."""
+
+    def line(self, device: Dev, cfg: SerialTransport, terminator: str) -> SerialLineTransport:
+        del device  # the profile's transport says all there is to say
+        return SerialLineTransport(cfg, terminator)
+
+    def registers(
+        self, device: Dev, cfg: ModbusTcpTransport | ModbusRtuTransport
+    ) -> ModbusRegisterTransport:
+        del device
+        return ModbusRegisterTransport(cfg)

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from device_profiles.loader import ProfileError, load
+from device_profiles.loader import DEFAULT_SETUP, ProfileError, load
 from sim.runner import SimRunner
 from sim.scenario import ScenarioError, load_scenario
 
@@ -27,7 +27,7 @@ def add_sim_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "sim", help="run the device simulator", description=__doc__
     )
-    parser.add_argument("--setup", default="demo-ndyag-1064", help="bundled setup name or file")
+    parser.add_argument("--setup", default=DEFAULT_SETUP, help="bundled setup name or file")
     parser.add_argument("--scenario", default="normal", help="bundled scenario name or file")
     parser.add_argument(
         "--speed", type=float, default=1.0, help="simulated seconds per wall second"

@@ -12,20 +12,28 @@ one request at a time::
 
 Requests block in the child on a condition (``wait_event``), never by polling, so waiting for
 an event costs the simulated devices nothing.
+
+Only the parent ends the child: a ``stop`` request, or the pipe closing when the parent dies
+(kill -9 included), after which the devices stop cleanly. The child leads its own process
+group and ignores SIGINT, so a Ctrl-C in the terminal reaches the parent alone, which can
+put the laser in STANDBY while the devices still answer and stop them last. This is the
+one way LaserGuard starts the simulator in another process (the demo, the benchmarks).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from device_profiles.loader import load
+from device_profiles.loader import DEFAULT_SETUP, load
 from sim.modbus_devices import Framing
 from sim.runner import SimRunner
 from sim.scenario import load_scenario
@@ -42,7 +50,7 @@ class SimSpec:
     """What the child starts: plain data, so it crosses the process boundary."""
 
     run_dir: str
-    setup: str = "demo-ndyag-1064"
+    setup: str = DEFAULT_SETUP
     scenario: str = "normal"
     speed: float = 1.0
     sensor_framing: Framing = "tcp"
@@ -50,6 +58,13 @@ class SimSpec:
     # The devices are other hardware; on one shared CPU the simulator standing in for them
     # may ask for real-time priority so that a load test loads the bridge, not the devices.
     realtime: bool = False
+    # Where the child's stdout and stderr go (a live view in the parent's terminal must not
+    # be torn by them); None: the parent's.
+    log_file: str | None = None
+
+    @property
+    def events_file(self) -> Path:
+        return Path(self.run_dir) / "sim_events.jsonl"
 
 
 def _handle(runner: SimRunner, command: str, args: tuple[Any, ...]) -> Any:
@@ -69,8 +84,22 @@ def _handle(runner: SimRunner, command: str, args: tuple[Any, ...]) -> Any:
     raise ValueError(f"unknown simulator request {command!r}")
 
 
+def _detach(spec: SimSpec) -> None:
+    """Out of the parent's process group and its terminal's SIGINT; output to the log file."""
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if spec.log_file is not None:
+        path = Path(spec.log_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
 def serve(conn: multiprocessing.connection.Connection, spec: SimSpec) -> None:
     """The child's main: start the devices, send the endpoints, answer until ``stop``."""
+    _detach(spec)
     if spec.realtime and hasattr(os, "sched_setscheduler"):
         with contextlib.suppress(OSError):  # not allowed: run at normal priority
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(45))  # threads inherit it
@@ -122,7 +151,11 @@ class SimControl:
     def start(self) -> SimControl:
         self._proc.start()
         self._child_conn.close()  # the child holds its own end now
-        self._endpoints = self._reply("start", _START_TIMEOUT_S)
+        try:
+            self._endpoints = self._reply("start", _START_TIMEOUT_S)
+        except BaseException:  # a refused start, or Ctrl-C meanwhile: no child left behind
+            self.stop()
+            raise
         return self
 
     @property
@@ -140,8 +173,10 @@ class SimControl:
             raise SimControlError(f"simulator did not answer {what!r} within {timeout_s:g} s")
         try:
             status, value = self._conn.recv()
-        except EOFError as e:
-            raise SimControlError(f"simulator process ended during {what!r}") from e
+        except (EOFError, OSError) as e:  # closed, or reset by a child on its way out
+            raise SimControlError(
+                f"simulator process ended during {what!r}{self._log_tail()}"
+            ) from e
         if status != "ok":
             raise SimControlError(f"simulator refused {what!r}: {value}")
         return value
@@ -179,6 +214,34 @@ class SimControl:
     def snapshot(self) -> dict[str, Any]:
         snap: dict[str, Any] = self.request("snapshot")
         return snap
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event in the run's events file (readable after the child has gone, too).
+
+        A last line the child is still writing is left out, not taken for a broken file.
+        """
+        try:
+            lines = self.spec.events_file.read_text(encoding="utf-8").splitlines(keepends=True)
+        except FileNotFoundError:
+            return []
+        if lines and not lines[-1].endswith("\n"):
+            lines.pop()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def _log_tail(self) -> str:
+        if self.spec.log_file is None:
+            return ""
+        try:
+            tail = Path(self.spec.log_file).read_text(encoding="utf-8", errors="replace")[-2000:]
+        except OSError:
+            return ""
+        return f"; its log ends: {tail.strip()}" if tail.strip() else ""
+
+    def kill(self) -> None:
+        """Kill the child the hard way (every device gone at once, nothing cleaned up)."""
+        if self._proc.pid is not None and self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(5.0)
 
     def stop(self) -> None:
         """Stop the devices and the process; safe to call twice."""

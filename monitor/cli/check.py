@@ -24,11 +24,18 @@ import numpy as np
 
 from device_profiles.loader import ProfileError, load, load_table
 from device_profiles.schema import LASER_SETTINGS, SkinType
+from monitor.cli.common import (
+    DEFAULT_SETUP,
+    SETTINGS_FLAGS,
+    add_settings_args,
+    fail,
+    settings_from,
+    skin_type,
+)
 from monitor.cli.exit_status import BadInput, ExitStatus
 from monitor.core.gate import GateResult, LimitTable, table_from_file
 from monitor.core.skin_typing import SkinTyping, SkinTypingError
 
-DEFAULT_SETUP = "demo-ndyag-1064"
 OK, REFUSED, BAD_INPUT = ExitStatus.OK, ExitStatus.REFUSED, ExitStatus.BAD_INPUT
 
 
@@ -36,13 +43,6 @@ OK, REFUSED, BAD_INPUT = ExitStatus.OK, ExitStatus.REFUSED, ExitStatus.BAD_INPUT
 class Row:
     settings: dict[str, float]
     skin_type: SkinType
-
-
-def parse_skin_type(text: str) -> SkinType:
-    try:
-        return SkinType(text.strip().upper())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"skin type must be one of I..VI, not {text!r}") from None
 
 
 def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -55,12 +55,9 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--setup", default=None, help=f"setup name or file ({DEFAULT_SETUP})")
     where.add_argument("--table", default=None, help="a limit table name or file instead")
-    p.add_argument("--skin-type", type=parse_skin_type, help="Fitzpatrick type I..VI")
+    p.add_argument("--skin-type", type=skin_type, help="Fitzpatrick type I..VI")
     p.add_argument("--melanin-index", type=float, help="reflectance meter reading, 0-99")
-    p.add_argument("--fluence", type=float, help="fluence, J/cm²")
-    p.add_argument("--pulse-ms", type=float, help="pulse width, ms")
-    p.add_argument("--spot-mm", type=float, help="spot diameter, mm")
-    p.add_argument("--rate-hz", type=float, help="repetition rate, Hz")
+    add_settings_args(p)
     p.add_argument("--csv", type=Path, help="a CSV file of settings, one per row")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_check)
@@ -74,8 +71,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         typing = _typing(args)
         rows = _csv_rows(args.csv, typing) if args.csv is not None else [_one_row(args, typing)]
     except (BadInput, ProfileError, SkinTypingError) as e:
-        print(f"laserguard check: {e}", file=sys.stderr)
-        return int(BAD_INPUT)
+        return fail("check", BAD_INPUT, e)
     cols = {k: np.array([r.settings[k] for r in rows]) for k in LASER_SETTINGS}
     ranks = [r.skin_type.rank for r in rows]
     f, pw, spot, rate = (cols[k] for k in LASER_SETTINGS)
@@ -108,12 +104,12 @@ def _typing(args: argparse.Namespace) -> SkinTyping | None:
 
 
 def _one_row(args: argparse.Namespace, typing: SkinTyping | None) -> Row:
-    vals = [args.fluence, args.pulse_ms, args.spot_mm, args.rate_hz]
-    if any(v is None for v in vals):
-        raise BadInput("give all four settings (--fluence --pulse-ms --spot-mm --rate-hz) or --csv")
+    settings = settings_from(args)
+    if settings is None:
+        raise BadInput(f"give all four settings ({SETTINGS_FLAGS}) or --csv")
     if typing is None:
         raise BadInput("give --skin-type or --melanin-index")
-    return Row(dict(zip(LASER_SETTINGS, map(float, vals), strict=True)), typing.skin_type)
+    return Row(settings, typing.skin_type)
 
 
 def _csv_text(path: Path) -> str:
@@ -160,7 +156,7 @@ def _csv_rows(path: Path, typing: SkinTyping | None) -> list[Row]:
             raise BadInput(f"{path} line {n}: {e}") from e
         if rec.get("skin_type"):
             try:
-                skin = parse_skin_type(rec["skin_type"])
+                skin = skin_type(rec["skin_type"])
             except argparse.ArgumentTypeError as e:
                 raise BadInput(f"{path} line {n}: {e}") from e
         elif typing is not None:

@@ -1,14 +1,14 @@
 """A simulated treatment end to end: simulator process, bridge, interlock, log, report.
 
-The simulator runs in its own process (as the devices would), reached over a real pty and
-real Modbus TCP sockets. The report's halt latency is measured on the simulator's side, in
+The simulator runs in its own process (as the devices would), started through
+``sim.control``, reached over a real pty and real Modbus TCP sockets. The report's halt latency is measured on the simulator's side, in
 wall-clock time: from the moment the sensor first *served* a reading beyond the limit to the
 moment the laser *received* the stop.
 
 Shutdown runs in order: the session first (laser to STANDBY, relay open, log closed), the
 simulated devices last. The simulator runs in its own process group, so a Ctrl-C
 in the terminal reaches only the demo, which then decides when the devices go; it also
-watches its stdin, so it ends with the demo even if the demo is killed.
+ends when its pipe to the demo closes, so it ends with the demo even if the demo is killed.
 
 The report is read back from the session log, so the summary printed never disagrees with
 the record.
@@ -16,15 +16,10 @@ the record.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -47,86 +42,24 @@ from monitor.core.session import (
 from monitor.core.skin_typing import SkinTyping
 from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
+from sim.control import SimControl, SimSpec
 
 
-@dataclass
-class SimProcess:
-    proc: subprocess.Popen[bytes]
-    run_dir: Path
-    endpoints: dict[str, Any]
+def simulator(setup_source: str, scenario: str, *, speed: float, run_dir: Path) -> SimControl:
+    """The demo's simulator: ``sim.control`` in a child process, its output in ``sim.log``.
 
-    def events(self) -> list[dict[str, Any]]:
-        path = self.run_dir / "sim_events.jsonl"
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text().splitlines():
-            if line.strip():
-                out.append(json.loads(line))
-        return out
-
-    def kill(self) -> None:
-        """Kill the simulator the hard way (a test of what the devices do on their own)."""
-        self.proc.kill()
-        self.proc.wait(timeout=5)
-
-
-@contextmanager
-def sim_process(
-    setup_source: str,
-    scenario: str,
-    *,
-    speed: float,
-    run_dir: Path,
-    timeout_s: float = 15.0,
-) -> Iterator[SimProcess]:
-    """Start ``laserguard sim`` in a child process and wait for its endpoints."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    endpoints_file = run_dir / "endpoints.json"
-    endpoints_file.unlink(missing_ok=True)
-    cmd = [
-        sys.executable, "-m", "monitor.cli", "sim",
-        "--setup", setup_source, "--scenario", scenario,
-        "--speed", str(speed), "--run-dir", str(run_dir),
-    ]  # fmt: skip
-    cmd.append("--until-stdin-closes")
-    log = (run_dir / "sim.log").open("wb")
-    # Its own process group: the terminal's SIGINT (sent to the foreground group) reaches
-    # only the demo, which ends the bridge (laser in STANDBY) before it ends the devices.
-    # The pipe on its stdin closes when this process ends, however it ends, and the
-    # simulator then stops too. (Same session: it keeps its share of the CPU as before.)
-    proc = subprocess.Popen(
-        cmd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.PIPE,
-        process_group=0,
+    ``sim.control`` puts the child in its own process group, so a Ctrl-C in the terminal
+    reaches only the demo, which ends the session (laser in STANDBY) before it stops the
+    devices; and the child stops when the pipe to the demo closes, however the demo ends.
+    """
+    spec = SimSpec(
+        run_dir=str(run_dir),
+        setup=setup_source,
+        scenario=scenario,
+        speed=speed,
+        log_file=str(run_dir / "sim.log"),
     )
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not endpoints_file.exists():
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"simulator exited with {proc.returncode}: "
-                    + (run_dir / "sim.log").read_text()[-2000:]
-                )
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"simulator wrote no endpoints within {timeout_s:g} s")
-            time.sleep(0.02)
-        time.sleep(0.02)  # the file is written whole, but let its writer finish the rename
-        endpoints = json.loads(endpoints_file.read_text())
-        yield SimProcess(proc, run_dir, endpoints)
-    finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+    return SimControl(spec)
 
 
 def halt_latency_ms(sim_events: list[dict[str, Any]]) -> float | None:
@@ -243,7 +176,7 @@ def run_demo(
     tick_s: float = 0.25,
 ) -> dict[str, Any]:
     """Run one simulated session; returns the report. ``duration_s`` is simulated time."""
-    with sim_process(loaded.source, scenario_name, speed=speed, run_dir=run_dir) as sim:
+    with simulator(loaded.source, scenario_name, speed=speed, run_dir=run_dir) as sim:
         setup = with_endpoints(loaded.setup, sim.endpoints)
         log = SessionLog(db_path)
         params = SessionParams(

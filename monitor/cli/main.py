@@ -6,20 +6,25 @@ import argparse
 import contextlib
 import json
 import logging
-import math
 import os
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from device_profiles.loader import (
-    ProfileError,
-    bundled_names,
-    load,
-    load_endpoints,
-    with_endpoints,
-)
+from device_profiles.loader import ProfileError, bundled_names, load
 from device_profiles.schema import LASER_SETTINGS, SkinType
+from monitor.cli.common import (
+    DEFAULT_SETUP,
+    add_db_arg,
+    add_settings_args,
+    db_path,
+    fail,
+    load_setup,
+    positive,
+    settings_from,
+    skin_type,
+)
 from monitor.cli.exit_status import EPILOG as EXIT_STATUS_EPILOG
 from monitor.cli.exit_status import BadInput, ExitStatus
 from monitor.cli.risk_file import load_risk
@@ -28,7 +33,8 @@ from monitor.core.session import no_contraindications_declared
 from monitor.record.sqlite_store import SessionLogError
 from sim.scenario import ScenarioError
 
-DEFAULT_SETUP = "demo-ndyag-1064"
+#: Entry-point group of subcommands that other packages add (``benchmarks``: ``bench``).
+COMMANDS_GROUP = "laserguard.commands"
 EPILOG = (
     """\
 examples:
@@ -47,54 +53,6 @@ examples:
 )
 
 
-def _db_default() -> str:
-    return os.environ.get("LASERGUARD_DB", "runs/laserguard.sqlite3")
-
-
-def _db_path(text: str) -> Path:
-    """The session log file; its folder is made if missing (a fresh clone has no runs/)."""
-    path = Path(text)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SessionLogError(f"cannot make the folder for the session log {path}: {e}") from e
-    return path
-
-
-def _positive(text: str) -> float:
-    """A positive, finite number (seconds, a speed): `nan`, 0 and -1 are usage errors."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
-    return value
-
-
-def _skin_type(text: str) -> SkinType:
-    try:
-        return SkinType(text.upper())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"skin type must be one of I..VI, not {text!r}") from None
-
-
-def _add_settings_args(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument("--fluence", type=float, required=required, help="fluence, J/cm²")
-    p.add_argument("--pulse-ms", type=float, required=required, help="pulse width, ms")
-    p.add_argument("--spot-mm", type=float, required=required, help="spot diameter, mm")
-    p.add_argument("--rate-hz", type=float, required=required, help="repetition rate, Hz")
-
-
-def _settings_from(args: argparse.Namespace) -> dict[str, float] | None:
-    vals = [args.fluence, args.pulse_ms, args.spot_mm, args.rate_hz]
-    if all(v is None for v in vals):
-        return None
-    if any(v is None for v in vals):
-        raise BadInput("give all four settings: --fluence --pulse-ms --spot-mm --rate-hz")
-    return dict(zip(LASER_SETTINGS, [float(v) for v in vals], strict=True))
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.cli.demo import default_run_dir, run_demo
     from monitor.cli.live_view import LiveView
@@ -102,7 +60,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     loaded = load(args.setup)
     scenario = load_scenario(args.scenario)
-    settings = _settings_from(args) or {
+    settings = settings_from(args) or {
         k: float(getattr(scenario.settings, k)) for k in LASER_SETTINGS
     }
     skin = args.skin_type or SkinType(str(scenario.skin_type))
@@ -116,7 +74,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 args.scenario,
                 settings,
                 skin,
-                db_path=_db_path(args.db),
+                db_path=db_path(args.db),
                 run_dir=run_dir,
                 duration_s=duration,
                 speed=args.speed,
@@ -181,18 +139,13 @@ def _risk_from(args: argparse.Namespace) -> RiskOutcome:
     return load_risk(Path(args.risk))
 
 
-def _fail(command: str, status: ExitStatus, why: object) -> int:
-    print(f"laserguard {command}: {why}", file=sys.stderr)
-    return int(status)
-
-
 def _bridge_exit(refused: str | None, trips: list[Any]) -> int:
     """A session that refused or halted is not a success (exit_status.ExitStatus)."""
     if refused is not None:
-        return _fail("bridge", ExitStatus.REFUSED, f"refused: {refused}")
+        return fail("bridge", ExitStatus.REFUSED, f"refused: {refused}")
     if trips:
         first = trips[0]
-        return _fail("bridge", ExitStatus.REFUSED, f"halted: {first.check}: {first.reason}")
+        return fail("bridge", ExitStatus.REFUSED, f"halted: {first.check}: {first.reason}")
     return int(ExitStatus.OK)
 
 
@@ -207,21 +160,18 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from monitor.record.sqlite_store import open_recorder
 
     # Every input is checked before a device is touched: bad input starts nothing.
-    loaded = load(args.setup)
-    setup = loaded.setup
-    if args.endpoints:
-        setup = with_endpoints(setup, load_endpoints(args.endpoints))
+    loaded, setup = load_setup(args.setup, args.endpoints)
     try:
         typing = SkinTyping.combine(clinician=args.skin_type, melanin_index=args.melanin_index)
     except SkinTypingError as e:
         raise BadInput(str(e)) from e
     risk = _risk_from(args)
-    settings = _settings_from(args)
+    settings = settings_from(args)
     if args.arm and settings is None:
         raise BadInput(
             "--arm needs the settings to arm with: --fluence --pulse-ms --spot-mm --rate-hz"
         )
-    recorder = open_recorder(_db_path(args.db))
+    recorder = open_recorder(db_path(args.db))
     params = SessionParams(
         operator=args.operator,
         patient_id=args.patient,
@@ -234,7 +184,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         session = Session(loaded, recorder, params, setup=setup, realtime=args.realtime)
     except Refused as e:
         recorder.close()
-        return _fail("bridge", ExitStatus.REFUSED, f"refused: {e}")
+        return fail("bridge", ExitStatus.REFUSED, f"refused: {e}")
     view = LiveView("bridge", args.duration)
     refused: str | None = None
     # The view beside the session may fail; the session (and its halt) outlives it.
@@ -296,24 +246,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--duration",
-        type=_positive,
+        type=positive,
         default=None,
         help="simulated seconds (default: until Ctrl-C; 30 with --headless)",
     )
     demo.add_argument(
-        "--speed", type=_positive, default=1.0, help="simulator clock speed (1 = real time)"
+        "--speed", type=positive, default=1.0, help="simulator clock speed (1 = real time)"
     )
     demo.add_argument(
         "--skin-type",
-        type=_skin_type,
+        type=skin_type,
         default=None,
         help="override the scenario's Fitzpatrick type I..VI",
     )
     demo.add_argument("--headless", action="store_true", help="no live view")
     demo.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    demo.add_argument("--db", default=_db_default(), help="session log file (SQLite) [%(default)s]")
+    add_db_arg(demo)
     demo.add_argument("--run-dir", default=None, help="folder for the simulator's files")
-    _add_settings_args(demo, required=False)
+    add_settings_args(demo)
     demo.set_defaults(func=cmd_demo)
 
     bridge = sub.add_parser(
@@ -329,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON file of device addresses (as written by `laserguard sim`)",
     )
     bridge.add_argument(
-        "--skin-type", type=_skin_type, default=None, help="Fitzpatrick skin type I..VI"
+        "--skin-type", type=skin_type, default=None, help="Fitzpatrick skin type I..VI"
     )
     bridge.add_argument(
         "--melanin-index",
@@ -357,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bridge.add_argument("--arm", action="store_true", help="arm after the settings pass the gate")
     bridge.add_argument(
-        "--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)"
+        "--duration", type=positive, default=None, help="seconds to run (default: until Ctrl-C)"
     )
     bridge.add_argument(
         "--no-realtime",
@@ -365,13 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not ask for SCHED_FIFO for the interlock loop (asked for by default)",
     )
-    bridge.add_argument(
-        "--db", default=_db_default(), help="session log file (SQLite) [%(default)s]"
-    )
-    _add_settings_args(bridge, required=False)
+    add_db_arg(bridge)
+    add_settings_args(bridge)
     bridge.set_defaults(func=cmd_bridge)
 
-    from benchmarks.run import add_bench_parser
     from monitor.cli.check import add_check_parser
     from monitor.cli.profiles import add_profiles_parser
     from monitor.cli.sessions import add_sessions_parser
@@ -381,8 +328,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_sessions_parser(sub)
     add_profiles_parser(sub)
     add_check_parser(sub)
-    add_bench_parser(sub)
+    add_registered_commands(sub)
     return parser
+
+
+def add_registered_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Subcommands that other installed packages register under ``COMMANDS_GROUP``.
+
+    Each entry point names a function that adds its subparser (as ``benchmarks.run:register``
+    adds ``bench``), so monitor imports none of those packages. One that fails to load is
+    said on stderr and left out: the other commands, the bridge among them, still run.
+    """
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        try:
+            ep.load()(sub)
+        except Exception as e:  # a broken add-on must not take the bridge command with it
+            print(
+                f"laserguard: the {ep.name} command ({ep.value}) is left out: "
+                f"{type(e).__name__}: {e}",
+                file=sys.stderr,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except (BadInput, ProfileError, ScenarioError, SessionLogError) as e:
-        return _fail(args.command, ExitStatus.BAD_INPUT, e)
+        return fail(args.command, ExitStatus.BAD_INPUT, e)
     except BrokenPipeError:  # `laserguard ... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

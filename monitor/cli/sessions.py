@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -18,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from monitor.cli.common import add_db_arg
+from monitor.cli.exit_status import ExitStatus
 from monitor.record.channels import ChannelMap
 from monitor.record.sqlite_store import (
     Event,
@@ -28,19 +29,15 @@ from monitor.record.sqlite_store import (
     SessionRecord,
 )
 
-__all__ = ["DEFAULT_DB", "add_sessions_parser"]
+__all__ = ["add_sessions_parser"]
 
-DEFAULT_DB = "runs/laserguard.sqlite3"
-DB_ENV_VAR = "LASERGUARD_DB"
-
-EXIT_OK = 0
-EXIT_TAMPERED = 1
-EXIT_UNREADABLE = 2
+EXIT_OK = int(ExitStatus.OK)
+EXIT_TAMPERED = int(ExitStatus.REFUSED)  # the log failed verification
+EXIT_UNREADABLE = int(ExitStatus.BAD_INPUT)
 
 
 def add_sessions_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `sessions {list,show,verify}` to a CLI's subparsers."""
-    default_db = os.environ.get(DB_ENV_VAR) or DEFAULT_DB
+    """Add `sessions {list,show,verify,plot}` to a CLI's subparsers."""
     sessions = subparsers.add_parser(
         "sessions",
         help="list, show and verify logged treatment sessions",
@@ -49,12 +46,7 @@ def add_sessions_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     sub = sessions.add_subparsers(dest="sessions_command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--db",
-            default=default_db,
-            metavar="PATH",
-            help=f"session log database (default: ${DB_ENV_VAR} or {DEFAULT_DB}; now {default_db})",
-        )
+        add_db_arg(p)
         p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
     p_list = sub.add_parser("list", help="list sessions, newest first")

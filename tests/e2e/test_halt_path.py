@@ -306,6 +306,10 @@ def _start_demo(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
     return demo, db, run_dir
 
 
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 def wait_armed(run_dir: Path) -> None:
     """The demo armed the laser (the simulated laser went to READY)."""
     wait_for(lambda: [e for e in sim_events(run_dir, "state") if e["to"] == "READY"], 30, "READY")
@@ -353,7 +357,10 @@ def test_item11_the_simulator_ends_with_a_killed_demo(tmp_path: Path) -> None:
     try:
         wait_armed(run_dir)
         children = Path(f"/proc/{demo.pid}/task/{demo.pid}/children").read_text().split()
-        (sim_pid,) = (int(c) for c in children)
+        # The simulator is the demo's sim.control child (multiprocessing's resource tracker,
+        # its other child, is in the demo's group and goes with it).
+        (sim_pid,) = (int(c) for c in children if "spawn_main" in _cmdline(int(c)))
+        assert os.getpgid(sim_pid) == sim_pid != os.getpgid(demo.pid)  # its own group
         os.killpg(demo.pid, signal.SIGKILL)
     finally:
         if demo.poll() is None:

@@ -15,7 +15,6 @@ import pytest
 
 from device_profiles.loader import LoadedSetup, with_endpoints
 from device_profiles.schema import SkinType
-from monitor.cli.demo import sim_process
 from monitor.core.session import (
     Refused,
     Session,
@@ -25,6 +24,7 @@ from monitor.core.session import (
 )
 from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
+from sim.control import SimControl, SimSpec
 from tests.e2e.conftest import SETTINGS, Rig, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -273,7 +273,8 @@ def test_arming_is_refused_while_the_cooling_plate_is_out_of_its_band(rig: Rig) 
 
 def test_killed_devices_halt_the_session(loaded: LoadedSetup, tmp_path: Path) -> None:
     """kill -9 the simulator (every device gone at once): lost links halt, the log survives."""
-    with sim_process(loaded.source, "normal", speed=2.0, run_dir=tmp_path / "sim") as sim:
+    spec = SimSpec(run_dir=str(tmp_path / "sim"), setup=loaded.source, speed=2.0)
+    with SimControl(spec) as sim:
         log = SessionLog(tmp_path / "log.sqlite3")
         params = SessionParams(
             "e2e-operator", "PAT-9", SkinType.III, no_contraindications_declared(), mode="test"

@@ -1,4 +1,9 @@
-"""The driver layer alone: wire data in, named values with units out (fake transports)."""
+"""The driver layer: wire data in, named values with units out.
+
+A contract suite: every test that touches a device runs once per backend (``line_to``:
+virtual and a real pty; ``registers_to``: virtual and real Modbus TCP), against the same
+in-process device, so the virtual transport is known to stand in for the wires.
+"""
 
 from __future__ import annotations
 
@@ -16,68 +21,37 @@ from firmware_bridge.drivers import (
     RegisterDevice,
 )
 from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
-from firmware_bridge.transport import LineTransport, RegisterTransport
+from firmware_bridge.transport import RegisterTransport
+from firmware_bridge.virtual import RegisterMap, VirtualLineTransport, VirtualRegisterTransport
+from tests.firmware_bridge.backends import LineBackend, LineDevice, RegisterBackend
+
+pytestmark = pytest.mark.timeout(20)
 
 STATUS = "STATUS READY PULSES=12 F=120.0 PW=30.0 SPOT=3.0 RATE=1.00"
+COOLER_MAP = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0}  # the bundled cooler's five registers
+
+Answer = Callable[[str], str | None]
+MakeLaser = Callable[[Answer], tuple[LaserDriver, LineDevice]]
 
 
-class FakeLine(LineTransport):
-    """Answers each request line with ``answer(line)``; records what was sent."""
+@pytest.fixture
+def laser(demo: Setup, line_to: LineBackend) -> MakeLaser:
+    """The bundled laser's driver, talking over each backend to a device that answers so."""
 
-    def __init__(self, answer: Callable[[str], str]) -> None:
-        self.answer = answer
-        self.sent: list[str] = []
-        self.control: dict[str, bool] = {}
-        self.closed = False
+    def make(answer: Answer) -> tuple[LaserDriver, LineDevice]:
+        device = LineDevice(answer)
+        return LaserDriver(demo.laser, line_to(device)), device
 
-    def request(self, line: str) -> str:
-        self.sent.append(line)
-        return self.answer(line)
-
-    def set_control_line(self, name: str, asserted: bool) -> None:
-        self.control[name] = asserted
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class FakeRegisters(RegisterTransport):
-    """A flat holding-register space and a coil table in memory."""
-
-    def __init__(self, registers: dict[int, int] | None = None) -> None:
-        self.registers = dict(registers or {})
-        self.coils: dict[int, bool] = {}
-        self.reads: list[tuple[int, int]] = []
-        self.writes: list[tuple[int, int]] = []
-        self.closed = False
-
-    def read_registers(self, address: int, count: int) -> list[int]:
-        self.reads.append((address, count))
-        return [self.registers.get(a, 0) for a in range(address, address + count)]
-
-    def write_register(self, address: int, raw: int) -> None:
-        self.writes.append((address, raw))
-        self.registers[address] = raw
-
-    def write_coil(self, address: int, value: bool) -> None:
-        self.coils[address] = value
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def laser(demo: Setup, answer: Callable[[str], str]) -> tuple[LaserDriver, FakeLine]:
-    line = FakeLine(answer)
-    return LaserDriver(demo.laser, line), line
+    return make
 
 
 # --- the laser's serial command set -----------------------------------------------------------
 
 
-def test_status_becomes_named_values_with_units(demo: Setup) -> None:
-    driver, line = laser(demo, lambda _: STATUS)
+def test_status_becomes_named_values_with_units(laser: MakeLaser) -> None:
+    driver, device = laser(lambda _: STATUS)
     status = driver.status()
-    assert line.sent == ["STATUS?"]
+    assert device.received == ["STATUS?"]
     assert status == LaserStatus(
         state="READY",
         pulses=12,
@@ -85,11 +59,11 @@ def test_status_becomes_named_values_with_units(demo: Setup) -> None:
     )
 
 
-def test_set_sends_the_profile_template_and_returns_the_confirmed_value(demo: Setup) -> None:
+def test_set_sends_the_profile_template_and_returns_the_confirmed_value(laser: MakeLaser) -> None:
     # The laser rounds to its own step: the confirmed value is what counts, not the request.
-    driver, line = laser(demo, lambda sent: "OK F=119.5" if sent.startswith("SET F") else "?")
+    driver, device = laser(lambda sent: "OK F=119.5" if sent.startswith("SET F") else "?")
     assert driver.set("fluence_j_cm2", 119.54) == 119.5
-    assert line.sent == ["SET F 119.5"]
+    assert device.received == ["SET F 119.5"]
 
 
 @pytest.mark.parametrize(
@@ -101,11 +75,11 @@ def test_set_sends_the_profile_template_and_returns_the_confirmed_value(demo: Se
     ],
 )
 def test_every_setter_uses_its_own_command(
-    demo: Setup, name: str, value: float, sent: str, reply: str, confirmed: float
+    laser: MakeLaser, name: str, value: float, sent: str, reply: str, confirmed: float
 ) -> None:
-    driver, line = laser(demo, lambda _: reply)
+    driver, device = laser(lambda _: reply)
     assert driver.set(name, value) == confirmed
-    assert line.sent == [sent]
+    assert device.received == [sent]
 
 
 @pytest.mark.parametrize(
@@ -119,19 +93,19 @@ def test_every_setter_uses_its_own_command(
     ids=["arm", "standby", "stop", "heartbeat"],
 )
 def test_simple_commands_need_their_confirmation(
-    demo: Setup, call: Callable[[LaserDriver], None], sent: str, reply: str
+    laser: MakeLaser, call: Callable[[LaserDriver], None], sent: str, reply: str
 ) -> None:
-    driver, line = laser(demo, lambda _: reply)
+    driver, device = laser(lambda _: reply)
     call(driver)
-    assert line.sent == [sent]
+    assert device.received == [sent]
     # Another command's confirmation is not this one's.
-    wrong, _ = laser(demo, lambda _: "OK SOMETHING ELSE")
+    wrong, _ = laser(lambda _: "OK SOMETHING ELSE")
     with pytest.raises(ProtocolError, match=sent):
         call(wrong)
 
 
-def test_an_error_reply_is_device_rejected_with_the_reason(demo: Setup) -> None:
-    driver, _ = laser(demo, lambda _: "ERR interlock loop open")
+def test_an_error_reply_is_device_rejected_with_the_reason(laser: MakeLaser) -> None:
+    driver, _ = laser(lambda _: "ERR interlock loop open")
     with pytest.raises(DeviceRejected) as exc:
         driver.arm()
     assert exc.value.command == "ARM"
@@ -139,8 +113,8 @@ def test_an_error_reply_is_device_rejected_with_the_reason(demo: Setup) -> None:
     assert "interlock loop open" in str(exc.value)
 
 
-def test_an_error_reply_to_a_setter_names_the_request(demo: Setup) -> None:
-    driver, _ = laser(demo, lambda _: "ERR out of range")
+def test_an_error_reply_to_a_setter_names_the_request(laser: MakeLaser) -> None:
+    driver, _ = laser(lambda _: "ERR out of range")
     with pytest.raises(DeviceRejected) as exc:
         driver.set("fluence_j_cm2", 400)
     assert exc.value.command == "SET F 400.0"
@@ -158,31 +132,29 @@ def test_an_error_reply_to_a_setter_names_the_request(demo: Setup) -> None:
     ],
     ids=["unknown-state", "truncated", "trailing", "empty", "not-an-error-line"],
 )
-def test_a_garbled_status_is_a_protocol_error(demo: Setup, reply: str) -> None:
-    driver, _ = laser(demo, lambda _: reply)
+def test_a_garbled_status_is_a_protocol_error(laser: MakeLaser, reply: str) -> None:
+    driver, _ = laser(lambda _: reply)
     with pytest.raises(ProtocolError, match="unexpected reply to 'STATUS\\?'"):
         driver.status()
 
 
-def test_a_malformed_number_in_status_is_a_protocol_error(demo: Setup) -> None:
-    driver, _ = laser(demo, lambda _: STATUS.replace("F=120.0", "F=1.2.0"))
+def test_a_malformed_number_in_status_is_a_protocol_error(laser: MakeLaser) -> None:
+    driver, _ = laser(lambda _: STATUS.replace("F=120.0", "F=1.2.0"))
     with pytest.raises(ProtocolError, match="malformed number"):
         driver.status()
 
 
-def test_a_malformed_confirmation_is_a_protocol_error(demo: Setup) -> None:
-    driver, _ = laser(demo, lambda _: "OK F=12..5")
+def test_a_malformed_confirmation_is_a_protocol_error(laser: MakeLaser) -> None:
+    driver, _ = laser(lambda _: "OK F=12..5")
     with pytest.raises(ProtocolError, match="fluence_j_cm2"):
         driver.set("fluence_j_cm2", 12.5)
 
 
-def test_a_lost_link_passes_through_the_driver(demo: Setup) -> None:
-    def silent(line: str) -> str:
-        raise LinkLost(f"no reply to {line!r}")
-
-    driver, _ = laser(demo, silent)
-    with pytest.raises(LinkLost):
+def test_a_lost_link_passes_through_the_driver(laser: MakeLaser) -> None:
+    driver, device = laser(lambda _: None)  # a laser that does not answer
+    with pytest.raises(LinkLost, match="no reply to 'STOP'"):
         driver.stop()
+    assert device.received == ["STOP"]
 
 
 # --- register encoding ------------------------------------------------------------------------
@@ -251,10 +223,10 @@ def test_encode_refuses_infinity_with_value_error(value: float) -> None:
 # --- register devices -------------------------------------------------------------------------
 
 
-def test_read_maps_one_block_to_names(demo: Setup) -> None:
-    regs = FakeRegisters({0: 0xFF38, 1: 150, 2: 800, 3: 0, 4: 41})
-    reading = RegisterDevice(demo.cooler, regs).read()
-    assert regs.reads == [(0, 5)]  # one request per poll
+def test_read_maps_one_block_to_names(demo: Setup, registers_to: RegisterBackend) -> None:
+    cooler = RegisterMap({0: 0xFF38, 1: 150, 2: 800, 3: 0, 4: 41})
+    reading = RegisterDevice(demo.cooler, registers_to(cooler)).read()
+    assert cooler.reads == [(0, 5)]  # one request per poll
     assert reading.faults == {}
     assert reading.values == pytest.approx(
         {
@@ -267,7 +239,7 @@ def test_read_maps_one_block_to_names(demo: Setup) -> None:
     )
 
 
-def test_read_of_a_sparse_map_starts_at_its_first_address() -> None:
+def test_read_of_a_sparse_map_starts_at_its_first_address(registers_to: RegisterBackend) -> None:
     profile = ModbusDevice.model_validate(
         {
             "model": "pyrometer with a gap in its map",
@@ -280,23 +252,25 @@ def test_read_of_a_sparse_map_starts_at_its_first_address() -> None:
             },
         }
     )
-    regs = FakeRegisters({10: 331, 11: 9999, 12: 9999, 13: 5})
-    reading = RegisterDevice(profile, regs).read()
+    pyrometer = RegisterMap({10: 331, 11: 9999, 12: 9999, 13: 5})
+    reading = RegisterDevice(profile, registers_to(pyrometer)).read()
     assert reading.values == pytest.approx({"skin_temp_c": 33.1, "n": 5})
-    assert regs.reads == [(10, 4)]
+    assert pyrometer.reads == [(10, 4)]
 
 
-def test_write_encodes_a_writable_register(demo: Setup) -> None:
-    regs = FakeRegisters()
-    RegisterDevice(demo.cooler, regs).write("setpoint_c", -1.5)
-    assert regs.writes == [(2, 0xFF6A)]
+def test_write_encodes_a_writable_register(demo: Setup, registers_to: RegisterBackend) -> None:
+    cooler = RegisterMap(COOLER_MAP)
+    RegisterDevice(demo.cooler, registers_to(cooler)).write("setpoint_c", -1.5)
+    assert cooler.writes == [(2, 0xFF6A)]
 
 
-def test_a_register_the_profile_does_not_mark_writable_is_refused(demo: Setup) -> None:
-    regs = FakeRegisters()
+def test_a_register_the_profile_does_not_mark_writable_is_refused(
+    demo: Setup, registers_to: RegisterBackend
+) -> None:
+    cooler = RegisterMap(COOLER_MAP)
     with pytest.raises(ValueError, match="plate_temp_c is not writable"):
-        RegisterDevice(demo.cooler, regs).write("plate_temp_c", 5.0)
-    assert regs.writes == []
+        RegisterDevice(demo.cooler, registers_to(cooler)).write("plate_temp_c", 5.0)
+    assert cooler.writes == []
 
 
 @pytest.mark.parametrize(
@@ -309,21 +283,21 @@ def test_a_register_the_profile_does_not_mark_writable_is_refused(demo: Setup) -
     ],
 )
 def test_an_out_of_range_setpoint_is_refused_before_the_wire(
-    demo: Setup, value: float, match: str
+    demo: Setup, registers_to: RegisterBackend, value: float, match: str
 ) -> None:
-    regs = FakeRegisters()
+    cooler = RegisterMap(COOLER_MAP)
     with pytest.raises(ValueError, match=match):
-        RegisterDevice(demo.cooler, regs).write("setpoint_c", value)
-    assert regs.writes == []
+        RegisterDevice(demo.cooler, registers_to(cooler)).write("setpoint_c", value)
+    assert cooler.writes == []
 
 
 @pytest.mark.parametrize(("value", "raw"), [(15.0, 1500), (-5.0, 0xFE0C), (15.004, 1500)])
 def test_a_setpoint_on_the_border_of_its_range_is_written(
-    demo: Setup, value: float, raw: int
+    demo: Setup, registers_to: RegisterBackend, value: float, raw: int
 ) -> None:
-    regs = FakeRegisters()
-    RegisterDevice(demo.cooler, regs).write("setpoint_c", value)
-    assert regs.writes == [(2, raw)]
+    cooler = RegisterMap(COOLER_MAP)
+    RegisterDevice(demo.cooler, registers_to(cooler)).write("setpoint_c", value)
+    assert cooler.writes == [(2, raw)]
 
 
 # --- sentinels (issue 7 item 5) ---------------------------------------------------------------
@@ -342,10 +316,12 @@ SENSED = Register.model_validate(
 @pytest.mark.parametrize(
     ("raw", "fault"), [(0x7FFF, "over-range (0x7FFF)"), (0x8000, "under-range (0x8000)")]
 )
-def test_item5_sentinel_is_a_sensor_fault(demo: Setup, raw: int, fault: str) -> None:
+def test_item5_sentinel_is_a_sensor_fault(
+    demo: Setup, registers_to: RegisterBackend, raw: int, fault: str
+) -> None:
     """0x7FFF is not 327.67 degC and 0x8000 is not -327.68 degC: NaN, and the fault's name."""
-    regs = FakeRegisters({0: raw, 1: 12, 2: 0})
-    reading = RegisterDevice(demo.sensor, regs).read()
+    sensor = RegisterMap({0: raw, 1: 12, 2: 0})
+    reading = RegisterDevice(demo.sensor, registers_to(sensor)).read()
     assert math.isnan(reading.values["skin_temp_c"])
     assert reading.faults == {"skin_temp_c": fault}
     assert reading.values["sample_counter"] == 12  # the other registers are still values
@@ -369,32 +345,75 @@ def test_item5_a_sentinel_is_never_written() -> None:
 # --- the interlock output ---------------------------------------------------------------------
 
 
-def test_a_coil_output_writes_the_profile_coil(demo: Setup) -> None:
-    regs = FakeRegisters()
-    out = InterlockOutputDriver(demo.interlock_output, registers=regs)
+class Closing(RegisterTransport):
+    """Passes every call to ``inner``; notes whether the driver closed it."""
+
+    def __init__(self, inner: RegisterTransport) -> None:
+        self.inner = inner
+        self.closed = False
+
+    def read_registers(self, address: int, count: int) -> list[int]:
+        return self.inner.read_registers(address, count)
+
+    def write_register(self, address: int, raw: int) -> None:
+        self.inner.write_register(address, raw)
+
+    def write_coil(self, address: int, value: bool) -> None:
+        self.inner.write_coil(address, value)
+
+    def close(self) -> None:
+        self.closed = True
+        self.inner.close()
+
+
+def test_a_coil_output_writes_the_profile_coil(demo: Setup, registers_to: RegisterBackend) -> None:
+    relay = RegisterMap(coils=[0])
+    transport = Closing(registers_to(relay))
+    out = InterlockOutputDriver(demo.interlock_output, registers=transport)
     out.set_permit(True)
-    assert regs.coils == {0: True}
+    assert relay.coils == {0: True}
     out.set_permit(False)
-    assert regs.coils == {0: False}
+    assert relay.coils == {0: False}
+    assert relay.coil_writes == [(0, True), (0, False)]
     out.close()
-    assert regs.closed
+    assert transport.closed
 
 
-def test_a_serial_line_output_drives_the_line_and_leaves_the_port_open() -> None:
-    line = FakeLine(lambda _: "")
+def test_a_coil_the_relay_does_not_have_is_refused(
+    demo: Setup, registers_to: RegisterBackend
+) -> None:
+    relay = RegisterMap(coils=[1])  # a module wired on another channel than the profile says
+    out = InterlockOutputDriver(demo.interlock_output, registers=registers_to(relay))
+    with pytest.raises(DeviceRejected, match="Modbus exception 2"):
+        out.set_permit(True)
+    assert relay.coils == {1: False}
+
+
+def test_a_serial_line_output_drives_the_line_and_leaves_the_port_open(
+    line_to: LineBackend,
+) -> None:
+    laser = LineDevice(lambda _: "OK HB")
+    line = line_to(laser)
     out = InterlockOutputDriver(SerialLineOutput(kind="serial_line", line="DTR"), line=line)
-    out.set_permit(True)
-    assert line.control == {"DTR": True}
-    out.set_permit(False)
-    assert line.control == {"DTR": False}
+    if line_to.kind == "pty":
+        # A pty has no control lines: driving DTR fails loudly (a lost link), never silently.
+        with pytest.raises(LinkLost, match="cannot drive DTR"):
+            out.set_permit(True)
+    else:
+        assert isinstance(line, VirtualLineTransport)
+        out.set_permit(True)
+        assert line.control_lines == {"DTR": True}
+        out.set_permit(False)
+        assert line.control_lines == {"DTR": False}
     out.close()
-    assert not line.closed  # the port belongs to the laser
+    assert line.request("HB") == "OK HB"  # the port belongs to the laser: still open
+    assert laser.received == ["HB"]
 
 
 def test_an_output_without_its_transport_is_refused(demo: Setup) -> None:
+    line = VirtualLineTransport(lambda _: "")
+    registers = VirtualRegisterTransport(RegisterMap())
     with pytest.raises(ValueError, match="register transport"):
-        InterlockOutputDriver(demo.interlock_output, line=FakeLine(lambda _: ""))
+        InterlockOutputDriver(demo.interlock_output, line=line)
     with pytest.raises(ValueError, match="line transport"):
-        InterlockOutputDriver(
-            SerialLineOutput(kind="serial_line", line="RTS"), registers=FakeRegisters()
-        )
+        InterlockOutputDriver(SerialLineOutput(kind="serial_line", line="RTS"), registers=registers)

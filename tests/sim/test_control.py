@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,3 +103,42 @@ def test_control_reports_a_simulator_that_cannot_start(tmp_path: Path) -> None:
     spec = SimSpec(run_dir=str(tmp_path / "sim"), scenario="no-such-scenario")
     with pytest.raises(SimControlError, match="no-such-scenario"):
         SimControl(spec).start()
+
+
+def test_item1_the_simulator_child_leads_its_own_group_and_ignores_sigint(tmp_path: Path) -> None:
+    """A Ctrl-C in the terminal (SIGINT to the foreground group) must not end the devices
+    before the parent has put the laser in STANDBY: only the parent stops the child."""
+    with SimControl(SimSpec(run_dir=str(tmp_path / "sim"), speed=5.0)) as sim:
+        assert sim.pid is not None
+        assert os.getpgid(sim.pid) == sim.pid != os.getpgid(0)
+        os.kill(sim.pid, signal.SIGINT)
+        time.sleep(0.2)
+        assert sim.snapshot()["state"] == "STANDBY"  # still running, still answering
+    assert sim.events()[-1]["kind"] == "stopped"  # stopped by the parent, cleanly
+
+
+def test_item1_the_childs_output_goes_to_its_log_file(tmp_path: Path) -> None:
+    log_file = tmp_path / "out" / "sim.log"
+    spec = SimSpec(
+        run_dir=str(tmp_path / "sim"), scenario="no-such-scenario", log_file=str(log_file)
+    )
+    with pytest.raises(SimControlError, match="no-such-scenario"):
+        SimControl(spec).start()
+    assert log_file.exists()
+
+
+def test_item1_events_leave_out_a_line_still_being_written(tmp_path: Path) -> None:
+    spec = SimSpec(run_dir=str(tmp_path))
+    sim = SimControl(spec)
+    assert sim.events() == []
+    spec.events_file.write_text('{"kind": "started"}\n{"kind": "pul', encoding="utf-8")
+    assert sim.events() == [{"kind": "started"}]
+
+
+def test_item1_a_killed_simulator_leaves_its_events_readable(tmp_path: Path) -> None:
+    with SimControl(SimSpec(run_dir=str(tmp_path / "sim"), speed=5.0)) as sim:
+        sim.kill()
+        with pytest.raises(SimControlError):
+            sim.snapshot()
+        assert sim.events()[0]["kind"] == "started"
+        assert "stopped" not in [e["kind"] for e in sim.events()]  # no clean stop: killed

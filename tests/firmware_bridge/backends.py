@@ -1,0 +1,143 @@
+"""The backends of the driver contract suite: one device, carried by each kind of wire.
+
+A test names a device (a line function, or a register device such as ``RegisterMap``) and
+gets the transport the bridge would use to reach it over each backend in turn:
+
+- ``virtual``: ``firmware_bridge.virtual``, the device called in this thread;
+- ``pty``: the real ``SerialLineTransport`` on a pseudo-terminal, the device answering on
+  the master end (``PtyPeer``);
+- ``tcp``: the real ``ModbusRegisterTransport`` (pymodbus client) over a loopback socket,
+  the device behind a Modbus TCP peer that decodes each request frame and frames its answer.
+
+The device object is the same on every backend, so what it recorded (lines received,
+registers read and written) is asserted the same way whatever carried it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from device_profiles.schema import ModbusTcpTransport, SerialTransport
+from firmware_bridge.transport import (
+    LineTransport,
+    ModbusRegisterTransport,
+    RegisterTransport,
+    SerialLineTransport,
+)
+from firmware_bridge.virtual import (
+    ILLEGAL_FUNCTION,
+    ILLEGAL_VALUE,
+    LinePeer,
+    ModbusRefusal,
+    NoAnswer,
+    RegisterPeer,
+    VirtualLineTransport,
+    VirtualRegisterTransport,
+)
+from tests.firmware_bridge.modbus_peer import ModbusPeer, Request, registers_pdu
+from tests.firmware_bridge.pty_peer import TERM, PtyPeer
+
+LINE_BACKENDS = ("virtual", "pty")
+REGISTER_BACKENDS = ("virtual", "tcp")
+TIMEOUT_MS = 100.0
+UNIT = 1
+COIL_ON, COIL_OFF = 0xFF00, 0x0000
+
+
+class LineDevice:
+    """A line device that answers with ``answer(line)`` and records every line it received."""
+
+    def __init__(self, answer: Callable[[str], str | None]) -> None:
+        self.answer = answer
+        self.received: list[str] = []
+
+    def __call__(self, line: str) -> str | None:
+        self.received.append(line)
+        return self.answer(line)
+
+
+def _over_pty(peer: LinePeer) -> Callable[[bytes], bytes | None]:
+    def answer(raw: bytes) -> bytes | None:
+        reply = peer(raw.decode("ascii", errors="replace"))
+        return None if reply is None else reply.encode("utf-8") + TERM
+
+    return answer
+
+
+def _over_modbus(device: RegisterPeer) -> Callable[[ModbusPeer, Request], bytes | None]:
+    """A register device's answers as Modbus frames: FC3 reads, FC5 and FC6 echoed writes."""
+
+    def answer(peer: ModbusPeer, request: Request) -> bytes | None:
+        fc = request.function_code
+        try:
+            if fc == 3:
+                pdu = registers_pdu(3, device.read_registers(request.address, request.word))
+            elif fc == 6:
+                device.write_register(request.address, request.word)
+                pdu = request.pdu
+            elif fc == 5 and request.word in (COIL_ON, COIL_OFF):
+                device.write_coil(request.address, request.word == COIL_ON)
+                pdu = request.pdu
+            else:
+                raise ModbusRefusal(ILLEGAL_VALUE if fc == 5 else ILLEGAL_FUNCTION)
+        except ModbusRefusal as e:
+            pdu = bytes([fc | 0x80, e.code])
+        except NoAnswer:
+            return None
+        return peer.reply(request, pdu)
+
+    return answer
+
+
+@dataclass
+class LineBackend:
+    """Connects line devices over one backend; closes everything it made."""
+
+    kind: str
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def __call__(self, peer: LinePeer) -> LineTransport:
+        transport: LineTransport
+        if self.kind == "virtual":
+            transport = VirtualLineTransport(peer, timeout_ms=TIMEOUT_MS)
+            self._closers.append(transport.close)
+            return transport
+        far = PtyPeer(_over_pty(peer))
+        cfg = SerialTransport(kind="serial", port=far.path, timeout_ms=TIMEOUT_MS)
+        transport = SerialLineTransport(cfg, TERM.decode())
+        self._closers += [transport.close, far.close]
+        return transport
+
+    def close(self) -> None:
+        for close in self._closers:
+            close()
+
+
+@dataclass
+class RegisterBackend:
+    """Connects register devices over one backend; closes everything it made."""
+
+    kind: str
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def __call__(self, device: RegisterPeer) -> RegisterTransport:
+        transport: RegisterTransport
+        if self.kind == "virtual":
+            transport = VirtualRegisterTransport(device, timeout_ms=TIMEOUT_MS)
+            self._closers.append(transport.close)
+            return transport
+        serve = _over_modbus(device)
+        far: ModbusPeer
+        far = ModbusPeer(lambda request: serve(far, request), "tcp")
+        cfg = ModbusTcpTransport(
+            kind="modbus_tcp", host="127.0.0.1", port=far.port, device_id=UNIT,
+            timeout_ms=TIMEOUT_MS,
+        )  # fmt: skip
+        transport = ModbusRegisterTransport(cfg)
+        self._closers += [transport.close, far.close]
+        return transport
+
+    def close(self) -> None:
+        for close in self._closers:
+            close()
