@@ -30,16 +30,13 @@ began), the set energy being fluence x spot area. The skin gets the delivered fl
 
 from __future__ import annotations
 
-import asyncio
 import math
-import os
-import pty
 import time
-import tty
 from typing import Literal
 
 from device_profiles.laser_state import LaserState
 from device_profiles.schema import LASER_SETTINGS, Laser
+from sim.pty_line import PtyLineDevice
 from sim.world import World
 
 StopFault = Literal["lie", "none"]
@@ -51,7 +48,6 @@ _SETTER_WORDS = {"F": "fluence_j_cm2", "PW": "pulse_ms", "SPOT": "spot_mm", "RAT
 _SETTER_FORMATS = {"F": "{:.1f}", "PW": "{:.1f}", "SPOT": "{:.1f}", "RATE": "{:.2f}"}
 # Commands too frequent to log one by one.
 _QUIET = {"STATUS?", "HB"}
-_MAX_LINE = 256
 
 
 def spot_area_cm2(spot_mm: float) -> float:
@@ -112,6 +108,10 @@ class LaserModel:
         self.pulses += 1
         self._pulses_since_error += 1
         return fluence * area_cm2, fluence
+
+    def record_dropped(self, reply: str) -> None:
+        """A reply nobody read (the port's buffer was full): dropped, as by a UART."""
+        self.world.record("reply_dropped", reply=reply)
 
     def handle_line(self, line: str) -> str | None:
         """One command line (without terminator) in, one reply line out (None: no reply)."""
@@ -288,60 +288,19 @@ class LaserModel:
             self._next_pulse_s = None
 
 
-class SimLaser:
+class SimLaser(PtyLineDevice):
     """`LaserModel` served on a pty; `path` is the slave device for the bridge to open."""
 
     def __init__(self, model: LaserModel, terminator: str = "\r\n") -> None:
-        self.model = model
-        self.terminator = terminator.encode()
-        self._buffer = b""
-        self._master = -1
-        self._slave = -1
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.path = ""
+        super().__init__(model, terminator)
 
-    def open(self, loop: asyncio.AbstractEventLoop) -> str:
-        self._master, self._slave = pty.openpty()
-        # Raw on both ends: no echo of our replies back to us, no line editing. The slave stays
-        # open here too, so the master does not see EIO while the bridge has the port closed.
-        tty.setraw(self._master)
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.path = os.ttyname(self._slave)
-        self._loop = loop
-        loop.add_reader(self._master, self._on_readable)
-        return self.path
+    def split_line(self) -> str | None:
+        # The laser takes LF or CRLF, whatever its own terminator.
+        if b"\n" not in self._buffer:
+            return None
+        raw, self._buffer = self._buffer.split(b"\n", 1)
+        return raw.rstrip(b"\r").decode("ascii", errors="replace")
 
-    def close(self) -> None:
-        if self._loop is not None:
-            self._loop.remove_reader(self._master)
-            self._loop = None
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                os.close(fd)
-        self._master = self._slave = -1
-
-    def _on_readable(self) -> None:
-        try:
-            data = os.read(self._master, 4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        self._buffer += data
-        while b"\n" in self._buffer:
-            raw, self._buffer = self._buffer.split(b"\n", 1)
-            line = raw.rstrip(b"\r").decode("ascii", errors="replace")
-            if line.strip():
-                reply = self.model.handle_line(line)
-                if reply is not None:
-                    self._write(reply)
-        if len(self._buffer) > _MAX_LINE:
-            # Line noise without a terminator: a real laser's input buffer would overflow too.
-            self._buffer = b""
-            self._write("ERR UNKNOWN COMMAND")
-
-    def _write(self, reply: str) -> None:
-        try:
-            os.write(self._master, reply.encode("ascii") + self.terminator)
-        except BlockingIOError:
-            # Nobody is reading the port and its buffer is full; a UART would drop it too.
-            self.model.world.record("reply_dropped", reply=reply)
+    def on_overflow(self) -> str | None:
+        # Line noise without a terminator: a real laser's input buffer would overflow too.
+        return "ERR UNKNOWN COMMAND"

@@ -26,16 +26,13 @@ calibration ran out.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import pty
 import random
 import re
-import tty
 from collections import deque
 from datetime import date, timedelta
 
 from device_profiles.meter import MeterCommand, MeterDescription, send_pattern
+from sim.pty_line import PtyLineDevice
 from sim.scenario import MeterSettings
 from sim.world import World
 
@@ -45,7 +42,6 @@ DATA_OUT_OF_RANGE = (-222, "DATA OUT OF RANGE")
 _UNKNOWN_REASON = "UNKNOWN COMMAND"
 _OUT_OF_RANGE_REASON = "WAVELENGTH OUT OF RANGE"
 _SAME_WAVELENGTH_NM = 0.5
-_MAX_LINE = 256
 
 
 class MeterModel:
@@ -100,6 +96,10 @@ class MeterModel:
         )
 
     # --- the wire -----------------------------------------------------------------------------
+
+    def record_dropped(self, reply: str) -> None:
+        """A reply nobody read (the port's buffer was full): dropped, as by a UART."""
+        self.world.record("reply_dropped", reply=reply[:80])
 
     def handle_line(self, line: str) -> str | None:
         """One command line (without terminator) in, one reply line out (None: no reply)."""
@@ -165,62 +165,13 @@ class MeterModel:
         return cmd.format_answer()  # identify: the sample identity the loader checked
 
 
-class SimMeter:
+class SimMeter(PtyLineDevice):
     """`MeterModel` served on a pty; `path` is the slave device for the driver to open."""
 
     def __init__(self, model: MeterModel) -> None:
-        self.model = model
-        self.terminator = model.desc.terminator.encode()
-        self._buffer = b""
-        self._master = -1
-        self._slave = -1
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.path = ""
+        super().__init__(model, model.desc.terminator)
+        self.meter = model
 
-    def open(self, loop: asyncio.AbstractEventLoop) -> str:
-        self._master, self._slave = pty.openpty()
-        # Raw on both ends (no echo, no line editing); the slave stays open here so that the
-        # master does not see EIO while the driver has the port closed.
-        tty.setraw(self._master)
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.path = os.ttyname(self._slave)
-        self._loop = loop
-        loop.add_reader(self._master, self._on_readable)
-        return self.path
-
-    def close(self) -> None:
-        if self._loop is not None:
-            self._loop.remove_reader(self._master)
-            self._loop = None
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                os.close(fd)
-        self._master = self._slave = -1
-
-    def _on_readable(self) -> None:
-        try:
-            data = os.read(self._master, 4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        self._buffer += data
-        while self.terminator in self._buffer:
-            raw, self._buffer = self._buffer.split(self.terminator, 1)
-            line = raw.decode("ascii", errors="replace").strip()
-            if line:
-                reply = self.model.handle_line(line)
-                if reply is not None:
-                    self._write(reply)
-        if len(self._buffer) > _MAX_LINE:
-            # Line noise without a terminator: a real meter's input buffer overflows too.
-            self._buffer = b""
-            reply = self.model.line_noise()
-            if reply is not None:
-                self._write(reply)
-
-    def _write(self, reply: str) -> None:
-        try:
-            os.write(self._master, reply.encode("ascii") + self.terminator)
-        except BlockingIOError:
-            # Nobody reads the port and its buffer is full; a UART would drop it too.
-            self.model.world.record("reply_dropped", reply=reply[:80])
+    def on_overflow(self) -> str | None:
+        # Line noise without a terminator: a real meter's input buffer overflows too.
+        return self.meter.line_noise()
