@@ -127,10 +127,13 @@ def _yaml_mapping(raw: bytes, source: str, what: str) -> dict[str, Any]:
     return data
 
 
-def resolve_table(name_or_path: str | Path, base_dir: Path | None = None) -> Path:
-    """A bundled limit table by name, or a file (relative paths from ``base_dir``)."""
+def _resolve_in(
+    name_or_path: str | Path, base_dir: Path | None, folder: Path, what: str, bundled: list[str]
+) -> Path:
+    """A bundled file of one kind by name (``folder/NAME.yaml``), or a file (relative paths
+    from ``base_dir``)."""
     text = str(name_or_path)
-    candidate = bundled_tables_dir() / f"{text}.yaml"
+    candidate = folder / f"{text}.yaml"
     if "/" not in text and "\\" not in text and candidate.exists():
         return candidate
     path = Path(text)
@@ -139,8 +142,23 @@ def resolve_table(name_or_path: str | Path, base_dir: Path | None = None) -> Pat
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
     raise ProfileError(
-        f"no limit table file or bundled table named {text!r}; "
-        f"bundled: {', '.join(bundled_table_names())}"
+        f"no {what} file or bundled {what} named {text!r}; bundled: {', '.join(bundled)}"
+    )
+
+
+def _read(path: Path, what: str, bundled: list[str]) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ProfileError(
+            f"cannot read {what} {path}: {e.strerror}; bundled: {', '.join(bundled)}"
+        ) from e
+
+
+def resolve_table(name_or_path: str | Path, base_dir: Path | None = None) -> Path:
+    """A bundled limit table by name, or a file (relative paths from ``base_dir``)."""
+    return _resolve_in(
+        name_or_path, base_dir, bundled_tables_dir(), "limit table", bundled_table_names()
     )
 
 
@@ -156,30 +174,13 @@ def parse_table(text: str | bytes, source: str = "<string>") -> LoadedTable:
 
 def load_table(name_or_path: str | Path, base_dir: Path | None = None) -> LoadedTable:
     path = resolve_table(name_or_path, base_dir)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ProfileError(
-            f"cannot read limit table {path}: {e.strerror}; "
-            f"bundled: {', '.join(bundled_table_names())}"
-        ) from e
-    return parse_table(raw, str(path))
+    return parse_table(_read(path, "limit table", bundled_table_names()), str(path))
 
 
 def resolve_meter(name_or_path: str | Path, base_dir: Path | None = None) -> Path:
     """A bundled meter description by name, or a file (relative paths from ``base_dir``)."""
-    text = str(name_or_path)
-    candidate = bundled_meters_dir() / f"{text}.yaml"
-    if "/" not in text and "\\" not in text and candidate.exists():
-        return candidate
-    path = Path(text)
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    raise ProfileError(
-        f"no meter description file or bundled meter named {text!r}; "
-        f"bundled: {', '.join(bundled_meter_names())}"
+    return _resolve_in(
+        name_or_path, base_dir, bundled_meters_dir(), "meter description", bundled_meter_names()
     )
 
 
@@ -197,14 +198,7 @@ def parse_meter(text: str | bytes, source: str = "<string>") -> LoadedMeter:
 def load_meter(name_or_path: str | Path, base_dir: Path | None = None) -> LoadedMeter:
     """A bundled meter description (``ophir-style``) or a file, validated."""
     path = resolve_meter(name_or_path, base_dir)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ProfileError(
-            f"cannot read meter description {path}: {e.strerror}; "
-            f"bundled: {', '.join(bundled_meter_names())}"
-        ) from e
-    return parse_meter(raw, str(path))
+    return parse_meter(_read(path, "meter description", bundled_meter_names()), str(path))
 
 
 def _setup_meter(setup: Setup, base_dir: Path, source: str) -> LoadedMeter | None:
