@@ -175,5 +175,6 @@ def end_test_spot_pause(body: RequiredReasonBody, who: Clinician, st: State) -> 
 @router.post("/session/end", summary="End the session: laser to STANDBY, log closed")
 def end_session(who: Treater, st: State, body: ReasonBody | None = None) -> dict[str, Any]:
     result = send(st, EndSession(who=who.name, reason="" if body is None else body.reason))
-    result["aftercare_url"] = f"/api/sessions/{result['session_id']}/aftercare"
+    if isinstance(result.get("session_id"), str):
+        result["aftercare_url"] = f"/api/sessions/{result['session_id']}/aftercare"
     return result

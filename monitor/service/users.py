@@ -119,6 +119,8 @@ class UserStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._conn() as c:
+                # WAL: the console reads it on every request while ``laserguard users`` writes.
+                c.execute("PRAGMA journal_mode=WAL")
                 c.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as e:
             raise UserError(f"cannot open the users file {self.path}: {e}") from e

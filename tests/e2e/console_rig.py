@@ -92,7 +92,9 @@ class ChannelRig:
         info = self.start_session(client)
         client.call(ApplySettings(who="op.jo", settings=Settings(**SETTINGS)))
         client.call(Arm(who="op.jo"))
-        wait_snapshot(client, lambda s: s.session is not None and s.session.state == "READY", 3, "READY")
+        wait_snapshot(
+            client, lambda s: s.session is not None and s.session.state == "READY", 3, "READY"
+        )
         return info
 
     def log_events(self, session_id: str, kinds: list[str] | None = None) -> list[Any]:

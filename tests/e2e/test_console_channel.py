@@ -55,25 +55,35 @@ def test_item1_cooling_failure_over_the_channel_halt_reset_one_condition_end(
     info = rig.start_session(client)
     sid = str(info["session_id"])
     assert info["skin_type"] == "III" and info["limits_for_skin_type"], info
-    wait_snapshot(client, lambda s: s.session is not None and s.session.state == "STANDBY", 3, "STANDBY")
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "STANDBY", 3, "STANDBY"
+    )
 
     # The gate's verdict first, with its words; it changes nothing.
-    verdict = client.call(ProposeSettings(settings=Settings(**{**SETTINGS, "fluence_j_cm2": 900.0})))
+    verdict = client.call(
+        ProposeSettings(settings=Settings(**{**SETTINGS, "fluence_j_cm2": 900.0}))
+    )
     assert verdict["ok"] is False and "fluence" in str(verdict["explanation"])
     assert rig.host is not None and rig.host.session is not None
     assert rig.host.session.approved is None
     with pytest.raises(ControlError, match="do not pass the gate") as refused:
-        client.call(ApplySettings(who="op.jo", settings=Settings(**{**SETTINGS, "fluence_j_cm2": 900.0})))
+        client.call(
+            ApplySettings(who="op.jo", settings=Settings(**{**SETTINGS, "fluence_j_cm2": 900.0}))
+        )
     assert refused.value.kind == "refused"
     assert rig.host.session.approved is None
 
     client.call(ApplySettings(who="op.jo", settings=Settings(**SETTINGS)))
     client.call(Arm(who="op.jo"))
-    wait_snapshot(client, lambda s: s.session is not None and s.session.state == "READY", 3, "READY")
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "READY", 3, "READY"
+    )
 
     # The chiller fails at 5 s (simulated); the skin's post-pulse peaks pass 44 °C: HALTED,
     # a high-priority latched alarm on the page's data.
-    wait_snapshot(client, lambda s: s.session is not None and s.session.state == "HALTED", 40, "the halt")
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "HALTED", 40, "the halt"
+    )
     wait_for(lambda: alarm(client, "skin_temp_high"), 3, "the skin_temp_high alarm")
     high = alarm(client, "skin_temp_high")
     assert high is not None and high["priority"] == "high" and high["latched"] is True
@@ -89,10 +99,16 @@ def test_item1_cooling_failure_over_the_channel_halt_reset_one_condition_end(
 
     # The cause clears; the reset, with a reason, releases the halt to STANDBY: never READY.
     rig.sim.release_skin()
-    wait_for(lambda: (a := alarm(client, "skin_temp_high")) and not a["active"], 10, "the cause clear")
-    done = client.call(Reset(who="op.jo", condition="skin_temp_high", reason="skin cooled, compress"))
+    wait_for(
+        lambda: (a := alarm(client, "skin_temp_high")) and not a["active"], 10, "the cause clear"
+    )
+    done = client.call(
+        Reset(who="op.jo", condition="skin_temp_high", reason="skin cooled, compress")
+    )
     assert done["released"] is True and done["state"] == "STANDBY"
-    wait_snapshot(client, lambda s: s.session is not None and s.session.state == "STANDBY", 3, "STANDBY")
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "STANDBY", 3, "STANDBY"
+    )
     time.sleep(0.3)
     assert state(client) == "STANDBY" and rig.host.session.bridge.permit is False
 
@@ -125,7 +141,9 @@ def test_item3_resetting_one_alarm_never_resets_another_behind_it(rig: ChannelRi
     client = rig.start("normal")
     rig.armed(client)
     client.call(EmergencyHalt(who="op.jo", reason="patient moved"))
-    wait_snapshot(client, lambda s: s.session is not None and s.session.state == "HALTED", 3, "HALTED")
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "HALTED", 3, "HALTED"
+    )
     assert rig.sim is not None
     rig.sim.force_skin(46.0)  # a second condition behind the first
     wait_for(lambda: alarm(client, "skin_temp_high"), 3, "the second alarm")
@@ -148,7 +166,9 @@ def test_item3_resetting_one_alarm_never_resets_another_behind_it(rig: ChannelRi
 
     # A condition that comes back is a new alarm: it needs a new reset.
     rig.sim.force_skin(46.0)
-    wait_snapshot(client, lambda s: s.session is not None and s.session.state == "HALTED", 3, "again")
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "HALTED", 3, "again"
+    )
     rig.sim.release_skin()
     wait_for(lambda: not (alarm(client, "skin_temp_high") or {}).get("active", True), 10, "clear")
     back = alarm(client, "skin_temp_high")
