@@ -52,21 +52,21 @@ ENDPOINTS = (
         Permission.EMERGENCY_HALT,
         {"reason": "x"},
         "emergency_halt",
-    ),  # fmt: skip
+    ),
     Endpoint(
         "POST",
         "/api/session/reset",
         Permission.TREAT,
         {"condition": "skin_temp_high", "reason": "skin cooled"},
         "reset",
-    ),  # fmt: skip
+    ),
     Endpoint(
         "POST",
         "/api/session/test-spot-pause/end",
         Permission.END_TEST_SPOT_PAUSE,
         {"reason": "sites reviewed"},
         "end_test_spot_pause",
-    ),  # fmt: skip
+    ),
     Endpoint("POST", "/api/session/end", Permission.TREAT, {"reason": "done"}, "end_session"),
     Endpoint("GET", "/api/sessions", Permission.READ_RECORDS),
     Endpoint("GET", "/api/sessions/abc", Permission.READ_RECORDS),
