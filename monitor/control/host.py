@@ -257,6 +257,8 @@ class SessionHost:
                 return self._attach(cmd, conn)
         session = self._require_session()
         try:
+            if isinstance(cmd, Arm):
+                self._watched_by(session, conn, cmd.who)
             result = self._session_command(session, cmd)
         except Refused as e:
             self._audit(session, cmd, False, str(e))
@@ -406,6 +408,24 @@ class SessionHost:
         self._bind_console(conn)
         self._record(session, ConsoleEvent.ATTACHED, {"by": cmd.who, "connection": conn})
         return self.session_info(session)
+
+    def _watched_by(self, session: Session, conn: int, who: str) -> None:
+        """Arming needs a console whose heartbeat the watch follows: the connection that arms
+        becomes the console when none is attached (after a console was lost); a connection
+        other than the attached console may not arm."""
+        with self._lock:
+            current = self._console
+        if current is None:
+            self._bind_console(conn)
+            self._record(
+                session, ConsoleEvent.ATTACHED, {"by": who, "connection": conn, "on": "arm"}
+            )
+        elif current != conn:
+            raise CommandFailed(
+                ErrorKind.REFUSED,
+                "only the attached console may arm: its heartbeat is what halts the laser "
+                "when nobody can see the alarms",
+            )
 
     def _reset(self, session: Session, cmd: Reset) -> dict[str, object]:
         trips = tuple(session.trips)
