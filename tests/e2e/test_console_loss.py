@@ -4,6 +4,7 @@ frozen with SIGSTOP, during an armed session: the bridge halts and logs why."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -126,12 +127,9 @@ class Served:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
-        with_console = self.console_pid
-        if with_console:
-            try:
-                os.kill(with_console, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+        if self.console_pid:  # never leave a stopped process behind a failed test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.console_pid, signal.SIGCONT)
         self.http.close()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
