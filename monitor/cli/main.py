@@ -44,6 +44,8 @@ examples:
   laserguard bridge --endpoints runs/X/endpoints.json --patient P-0042 --mode demo \\
       --skin-type III --fluence 120 --pulse-ms 30 --spot-mm 3 --rate-hz 1 --arm
   laserguard sessions list | show ID | verify [ID]
+  laserguard users add NAME --role admin             the console's first administrator
+  laserguard serve --demo [--scenario cooling-failure]   bridge + console on the simulator
   laserguard profiles list | show NAME | validate FILE | schema | timing NAME
   laserguard check --skin-type V --fluence 170 --pulse-ms 30 --spot-mm 3 --rate-hz 1
   laserguard bench [--quick] [--json]               latency and throughput, with floors
@@ -321,13 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     from monitor.cli.check import add_check_parser
     from monitor.cli.profiles import add_profiles_parser
+    from monitor.cli.serve import add_serve_parser
     from monitor.cli.sessions import add_sessions_parser
+    from monitor.cli.users import add_users_parser
     from sim.cli import add_sim_parser
 
     add_sim_parser(sub)
     add_sessions_parser(sub)
     add_profiles_parser(sub)
     add_check_parser(sub)
+    add_serve_parser(sub)
+    add_users_parser(sub)
     add_registered_commands(sub)
     return parser
 

@@ -571,6 +571,16 @@ class Session:
         self.bridge.halt(why)
         self._halted_by("emergency_halt", why)
 
+    def halt(self, check: str, why: str) -> None:
+        """A halt decided beside the session (``console_lost``: nobody can see the alarms).
+        Emission stops first, by both routes of the bridge; the trip ``check`` is recorded
+        after. Reset like any other halt. Does nothing once the session has ended."""
+        if self.state is State.ENDED:
+            return
+        self.loop.halted = True  # the loop must not read the stop in flight as a new fault
+        self.bridge.halt(why)
+        self._halted_by(check, why)
+
     def acknowledge(self, who: str, reason: str, *, reset: Iterable[str] = ()) -> None:
         """A person releases a latched halt, with a reason. Refused while a cause persists.
 

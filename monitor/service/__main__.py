@@ -1,0 +1,62 @@
+"""The console service's process: ``python -m monitor.service --socket PATH --db PATH ...``.
+
+``laserguard serve`` starts it beside the bridge; it can also be started on its own against a
+running bridge. It connects to the bridge's control socket as the console (its heartbeat keeps
+a running session alive; losing it halts the session), reads the session log read-only, and
+serves the API and pages with uvicorn on 127.0.0.1 unless told otherwise. With
+``--parent-pid`` it ends when that process (the bridge) is gone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from monitor.control.client import ControlClient
+from monitor.service.app import create_app
+from monitor.service.users import UserError, UserStore, users_path
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """End this service (as Ctrl-C would) once the bridge that started it is gone."""
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m monitor.service", description=__doc__)
+    p.add_argument("--socket", required=True, help="the bridge's control socket")
+    p.add_argument("--db", required=True, help="the session log (read-only here)")
+    p.add_argument("--users", default=None, help="users file (default: beside the session log)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on [%(default)s]")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on [%(default)s]")
+    p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    try:
+        users = UserStore(args.users or users_path(args.db))
+    except UserError as e:
+        print(f"laserguard console: {e}", file=sys.stderr)
+        return 2
+    client = ControlClient(Path(args.socket), console=True).start()
+    if args.parent_pid is not None:
+        threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()
+    app = create_app(client, users, args.db)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    finally:
+        client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

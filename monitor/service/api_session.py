@@ -1,0 +1,180 @@
+"""The running treatment: start it, gate settings, arm, stand by, halt, reset, end.
+
+Each route checks the signed-in user's role, then sends one command over the control channel
+with the user's name as ``who`` (the session records it with every action) and returns the
+bridge's answer. Whether the command is carried out is the session's decision alone: the gate,
+the risk assessment, the latched halts. A refusal is 409 with the session's own words, and
+nothing changed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel
+
+from monitor.control.client import ControlError
+from monitor.control.protocol import (
+    ApplySettings,
+    Arm,
+    AttestationIn,
+    EmergencyHalt,
+    EndSession,
+    EndTestSpotPause,
+    ProposeSettings,
+    Reset,
+    SessionInfoCmd,
+    Settings,
+    Standby,
+    StartSession,
+)
+from monitor.service.deps import Principal, ServiceState, get_state, need, refuse_role
+from monitor.service.models import (
+    HaltBody,
+    ReasonBody,
+    RequiredReasonBody,
+    ResetBody,
+    StartSessionBody,
+)
+from monitor.service.roles import Permission, allowed
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["session"])
+State = Annotated[ServiceState, Depends(get_state)]
+Viewer = Annotated[Principal, Depends(need(Permission.VIEW))]
+Treater = Annotated[Principal, Depends(need(Permission.TREAT))]
+Halter = Annotated[Principal, Depends(need(Permission.EMERGENCY_HALT))]
+Clinician = Annotated[Principal, Depends(need(Permission.END_TEST_SPOT_PAUSE))]
+
+
+def send(st: ServiceState, command: BaseModel) -> dict[str, Any]:
+    """One command to the bridge, within the service's command rate."""
+    if not st.limiter.take():
+        raise HTTPException(
+            429, "too many commands: wait a moment and try again", headers={"Retry-After": "1"}
+        )
+    return st.port.call(command)
+
+
+@router.get("/contraindications", summary="The risk questionnaire, from the contraindication data")
+def contraindications(who: Viewer, st: State) -> dict[str, Any]:
+    form = st.form
+    return {
+        "version": form.version,
+        "questions": [
+            {
+                "id": q.id,
+                "question": q.question,
+                "kind": q.kind,
+                "advice": q.advice,
+                "restrictions": q.restrictions.model_dump(),
+                "needs_attestation": q.kind == "relative",
+            }
+            for q in form.questions
+        ],
+    }
+
+
+@router.get("/bridge", summary="Whether the bridge answers, and what it runs")
+def bridge(who: Viewer, st: State) -> dict[str, Any]:
+    snap = st.port.latest
+    age = None if snap is None else round(time.time() - snap.t_wall, 3)
+    return {
+        "channel_connected": st.port.connected,
+        "bridge": None if snap is None else snap.bridge.model_dump(),
+        "snapshot_age_s": age,
+    }
+
+
+@router.get("/session/live", summary="The newest snapshot (what /ws/live pushes)")
+def live(who: Viewer, st: State) -> dict[str, Any]:
+    snap = st.port.latest
+    if snap is None:
+        raise HTTPException(503, "no snapshot from the bridge yet: is the bridge running?")
+    return {
+        **snap.model_dump(),
+        "channel_connected": st.port.connected,
+        "age_s": round(time.time() - snap.t_wall, 3),
+    }
+
+
+@router.get("/session", summary="The running session: who, whom, typing, risk, limits")
+def session_info(who: Viewer, st: State) -> dict[str, Any]:
+    try:
+        return st.port.call(SessionInfoCmd())
+    except ControlError as e:
+        if e.kind == "no_session":
+            raise HTTPException(404, str(e)) from e
+        raise
+
+
+@router.post("/session", status_code=201, summary="Start a session")
+def start_session(body: StartSessionBody, who: Treater, st: State) -> dict[str, Any]:
+    """An attestation is the signed-in clinician's own: its clinician is the user's name."""
+    attestation = None
+    if body.attestation is not None:
+        if not allowed(who.role, Permission.ATTEST):
+            raise refuse_role(who, Permission.ATTEST)
+        attestation = AttestationIn(
+            clinician=who.name, statement=body.attestation.statement, covers=body.attestation.covers
+        )
+    cmd = StartSession(
+        who=who.name,
+        patient_id=body.patient_id,
+        skin_type=body.skin_type,
+        melanin_index=body.melanin_index,
+        answers=body.answers,
+        attestation=attestation,
+    )
+    return send(st, cmd)
+
+
+@router.post("/session/gate-preview", summary="The gate's verdict on settings; changes nothing")
+def gate_preview(body: Settings, who: Treater, st: State) -> dict[str, Any]:
+    return send(st, ProposeSettings(settings=body))
+
+
+@router.post("/session/settings", summary="Send settings that pass the gate to the laser")
+def apply_settings(body: Settings, who: Treater, st: State) -> dict[str, Any]:
+    return send(st, ApplySettings(who=who.name, settings=body))
+
+
+@router.post("/session/arm", summary="STANDBY to READY, if every precondition holds")
+def arm(who: Treater, st: State) -> dict[str, Any]:
+    return send(st, Arm(who=who.name))
+
+
+@router.post("/session/standby", summary="READY to STANDBY")
+def standby(who: Treater, st: State) -> dict[str, Any]:
+    return send(st, Standby(who=who.name))
+
+
+@router.post(
+    "/session/emergency-halt", summary="Stop emission now (never refused while a session runs)"
+)
+def emergency_halt(who: Halter, st: State, body: HaltBody | None = None) -> dict[str, Any]:
+    # Never rate-limited: a halt must not wait behind anyone's flood.
+    return st.port.call(EmergencyHalt(who=who.name, reason="" if body is None else body.reason))
+
+
+@router.post("/session/reset", summary="Reset one latched alarm, with a reason")
+def reset(body: ResetBody, who: Treater, st: State) -> dict[str, Any]:
+    """Refused (409) while the condition's cause persists; releases the halt only when no
+    other alarm stays latched, and then to STANDBY: a reset never arms."""
+    return send(st, Reset(who=who.name, condition=body.condition, reason=body.reason))
+
+
+@router.post("/session/test-spot-pause/end", summary="A clinician ends the test-spot pause")
+def end_test_spot_pause(body: RequiredReasonBody, who: Clinician, st: State) -> dict[str, Any]:
+    return send(st, EndTestSpotPause(who=who.name, reason=body.reason))
+
+
+@router.post("/session/end", summary="End the session: laser to STANDBY, log closed")
+def end_session(who: Treater, st: State, body: ReasonBody | None = None) -> dict[str, Any]:
+    result = send(st, EndSession(who=who.name, reason="" if body is None else body.reason))
+    if isinstance(result.get("session_id"), str):
+        result["aftercare_url"] = f"/api/sessions/{result['session_id']}/aftercare"
+    return result

@@ -1,0 +1,95 @@
+"""The request bodies the console's REST API takes, and its answers' shapes (in the OpenAPI
+document). Bodies are strict: an unknown field, a number given as text, NaN or a missing
+reason is refused with 422 and changes nothing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StringConstraints
+
+from device_profiles.schema import SkinType
+from monitor.control.protocol import (
+    CheckName,
+    NeededReason,
+    PatientId,
+    QuestionId,
+    Reason,
+    Settings,
+)
+from monitor.service.roles import Role
+
+__all__ = [
+    "AttestationBody",
+    "HaltBody",
+    "ReasonBody",
+    "RequiredReasonBody",
+    "ResetBody",
+    "Settings",
+    "SignInBody",
+    "StartSessionBody",
+    "UserBody",
+]
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class SignInBody(_Body):
+    username: Name
+    password: Password
+
+
+class UserBody(_Body):
+    username: Name
+    role: Role
+    password: Password
+
+
+class AttestationBody(_Body):
+    """The signed-in clinician accepts these relative contraindications for this patient."""
+
+    statement: NeededReason
+    covers: list[QuestionId] = Field(min_length=1, max_length=32)
+
+
+class StartSessionBody(_Body):
+    patient_id: PatientId = Field(description="pseudonymous patient id, never a name")
+    skin_type: SkinType | None = Field(
+        None, description="Fitzpatrick type I..VI, chosen by the clinician"
+    )
+    melanin_index: StrictFloat | None = Field(
+        None, ge=0, le=99, description="reflectance meter reading; the darker type wins"
+    )
+    answers: dict[QuestionId, StrictBool] = Field(
+        max_length=64, description="every question of GET /api/contraindications: true or false"
+    )
+    attestation: AttestationBody | None = None
+
+
+class ReasonBody(_Body):
+    reason: Reason = ""
+
+
+class RequiredReasonBody(_Body):
+    reason: NeededReason
+
+
+class HaltBody(_Body):
+    reason: Reason = ""
+
+
+class ResetBody(_Body):
+    condition: CheckName = Field(description="one latched condition, as named in the alarms")
+    reason: NeededReason
+
+
+class Problem(BaseModel):
+    """Every refused request's body: one sentence, and for 422 the fields at fault."""
+
+    detail: str
+    errors: list[dict[str, Any]] | None = None

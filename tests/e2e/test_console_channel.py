@@ -1,0 +1,177 @@
+"""Issue 9 item 1: a treatment driven over the control channel (a real Unix socket) against a
+real session on the simulator, with the cooling-failure scenario: what an operator notices."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from device_profiles.loader import LoadedSetup
+from monitor.control.client import ControlClient, ControlError
+from monitor.control.protocol import (
+    ApplySettings,
+    Arm,
+    EmergencyHalt,
+    EndSession,
+    ProposeSettings,
+    Reset,
+    SessionInfoCmd,
+    Settings,
+)
+from tests.e2e.conftest import SETTINGS, wait_for
+from tests.e2e.console_rig import ChannelRig, wait_snapshot
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def rig(loaded: LoadedSetup, tmp_path: Path) -> Iterator[ChannelRig]:
+    r = ChannelRig(loaded, tmp_path)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def state(client: ControlClient) -> str | None:
+    snap = client.latest
+    return None if snap is None or snap.session is None else snap.session.state
+
+
+def alarm(client: ControlClient, check: str) -> dict[str, object] | None:
+    snap = client.latest
+    assert snap is not None
+    return next((a.model_dump() for a in snap.alarms if a.check == check), None)
+
+
+@pytest.mark.timeout(120)
+def test_item1_cooling_failure_over_the_channel_halt_reset_one_condition_end(
+    rig: ChannelRig,
+) -> None:
+    client = rig.start("cooling-failure", speed=2.0)
+    info = rig.start_session(client)
+    sid = str(info["session_id"])
+    assert info["skin_type"] == "III" and info["limits_for_skin_type"], info
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "STANDBY", 3, "STANDBY"
+    )
+
+    # The gate's verdict first, with its words; it changes nothing.
+    verdict = client.call(
+        ProposeSettings(settings=Settings(**{**SETTINGS, "fluence_j_cm2": 900.0}))
+    )
+    assert verdict["ok"] is False and "fluence" in str(verdict["explanation"])
+    assert rig.host is not None and rig.host.session is not None
+    assert rig.host.session.approved is None
+    with pytest.raises(ControlError, match="do not pass the gate") as refused:
+        client.call(
+            ApplySettings(who="op.jo", settings=Settings(**{**SETTINGS, "fluence_j_cm2": 900.0}))
+        )
+    assert refused.value.kind == "refused"
+    assert rig.host.session.approved is None
+
+    client.call(ApplySettings(who="op.jo", settings=Settings(**SETTINGS)))
+    client.call(Arm(who="op.jo"))
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "READY", 3, "READY"
+    )
+
+    # The chiller fails at 5 s (simulated); the skin's post-pulse peaks pass 44 °C: HALTED,
+    # a high-priority latched alarm on the page's data.
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "HALTED", 40, "the halt"
+    )
+    wait_for(lambda: alarm(client, "skin_temp_high"), 3, "the skin_temp_high alarm")
+    high = alarm(client, "skin_temp_high")
+    assert high is not None and high["priority"] == "high" and high["latched"] is True
+
+    # The cause held present: the reset is refused and nothing changes.
+    assert rig.sim is not None
+    rig.sim.force_skin(46.0)
+    wait_for(lambda: (a := alarm(client, "skin_temp_high")) and a["active"], 3, "the cause active")
+    with pytest.raises(ControlError, match="still present") as still:
+        client.call(Reset(who="op.jo", condition="skin_temp_high", reason="skin cooled"))
+    assert still.value.kind == "refused"
+    assert state(client) == "HALTED"
+
+    # The cause clears; the reset, with a reason, releases the halt to STANDBY: never READY.
+    rig.sim.release_skin()
+    wait_for(
+        lambda: (a := alarm(client, "skin_temp_high")) and not a["active"], 10, "the cause clear"
+    )
+    done = client.call(
+        Reset(who="op.jo", condition="skin_temp_high", reason="skin cooled, compress")
+    )
+    assert done["released"] is True and done["state"] == "STANDBY"
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "STANDBY", 3, "STANDBY"
+    )
+    time.sleep(0.3)
+    assert state(client) == "STANDBY" and rig.host.session.bridge.permit is False
+
+    # The chiller is still failed: arming is refused, with the cooling plate named.
+    with pytest.raises(ControlError, match="cooler_plate_warn"):
+        client.call(Arm(who="op.jo"))
+
+    summary = client.call(EndSession(who="op.jo", reason="cooling failed"))
+    assert summary["session_id"] == sid and summary["state"] == "ENDED"
+    aftercare = summary["aftercare"]
+    assert isinstance(aftercare, dict) and "+00" in str(aftercare["emergency_contact"])
+    with pytest.raises(ControlError) as none:
+        client.call(SessionInfoCmd())
+    assert none.value.kind == "no_session"
+
+    # The log has it all, with who did what.
+    kinds = [e.kind for e in rig.log_events(sid)]
+    assert "trip" in kinds and "acknowledged" in kinds and "console_alarm_reset" in kinds
+    refused_resets = rig.log_events(sid, ["console_reset_refused"])
+    assert refused_resets and refused_resets[0].payload["by"] == "op.jo"
+    commands = [e.payload for e in rig.log_events(sid, ["console_command"])]
+    assert {"arm", "apply_settings", "reset", "end_session"} <= {c["command"] for c in commands}
+    assert all(c["by"] == "op.jo" for c in commands if c["command"] != "propose_settings")
+    ack = rig.log_events(sid, ["acknowledged"])[0].payload
+    assert ack["by"] == "op.jo" and ack["reason"] == "skin cooled, compress"
+
+
+@pytest.mark.timeout(90)
+def test_item3_resetting_one_alarm_never_resets_another_behind_it(rig: ChannelRig) -> None:
+    client = rig.start("normal")
+    rig.armed(client)
+    client.call(EmergencyHalt(who="op.jo", reason="patient moved"))
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "HALTED", 3, "HALTED"
+    )
+    assert rig.sim is not None
+    rig.sim.force_skin(46.0)  # a second condition behind the first
+    wait_for(lambda: alarm(client, "skin_temp_high"), 3, "the second alarm")
+    rig.sim.release_skin()
+    wait_for(lambda: not (alarm(client, "skin_temp_high") or {}).get("active", True), 10, "clear")
+
+    first = client.call(Reset(who="op.jo", condition="emergency_halt", reason="patient settled"))
+    assert first["released"] is False and first["still_latched"] == ["skin_temp_high"]
+    assert state(client) == "HALTED"
+    wait_for(lambda: alarm(client, "emergency_halt") is None, 2, "the first alarm gone")
+    behind = alarm(client, "skin_temp_high")
+    assert behind is not None and behind["latched"] is True
+
+    # Resetting what is not latched is refused with the list of what is.
+    with pytest.raises(ControlError, match="not a latched alarm"):
+        client.call(Reset(who="op.jo", condition="emergency_halt", reason="again"))
+
+    second = client.call(Reset(who="op.jo", condition="skin_temp_high", reason="checked the skin"))
+    assert second["released"] is True and second["state"] == "STANDBY"
+
+    # A condition that comes back is a new alarm: it needs a new reset.
+    rig.sim.force_skin(46.0)
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "HALTED", 3, "again"
+    )
+    rig.sim.release_skin()
+    wait_for(lambda: not (alarm(client, "skin_temp_high") or {}).get("active", True), 10, "clear")
+    back = alarm(client, "skin_temp_high")
+    assert back is not None and back["latched"] is True
+    with pytest.raises(ControlError, match="arming needs STANDBY"):
+        client.call(Arm(who="op.jo"))
