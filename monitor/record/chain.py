@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 __all__ = [
     "GENESIS_HASH",
+    "RECORD_STREAM_PREFIX",
     "KIND_END",
     "KIND_INTERRUPTED",
     "KIND_START",
@@ -47,6 +48,9 @@ KIND_START = "session_start"
 KIND_END = "session_end"
 KIND_TELEMETRY = "telemetry_batch"
 KIND_INTERRUPTED = "session_interrupted"
+# Clinic records that outlive a session (incidents, follow-ups) are streams of their own in
+# the same chain, named with this prefix; a session's id is a uuid4 hex, so none collides.
+RECORD_STREAM_PREFIX = "record:"
 # Canonical telemetry bytes: t_s as <f8, channel as <i4, value as <f8, concatenated.
 TELEMETRY_FORMAT = "t_s<f8,channel<i4,value<f8"
 MAX_LIST_ITEMS = 1000
