@@ -27,13 +27,13 @@ import numpy.typing as npt
 
 __all__ = [
     "GENESIS_HASH",
-    "RECORD_STREAM_PREFIX",
     "KIND_END",
     "KIND_INTERRUPTED",
     "KIND_START",
     "KIND_TELEMETRY",
     "MAX_LIST_ITEMS",
     "MAX_PAYLOAD_BYTES",
+    "RECORD_STREAM_PREFIX",
     "TELEMETRY_FORMAT",
     "bound_payload",
     "bound_text",

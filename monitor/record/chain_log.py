@@ -88,9 +88,9 @@ from monitor.record.verify import (
 __all__ = [
     "INTERRUPTED_REASON",
     "ChainLog",
-    "StaleRecord",
     "SessionInfo",
     "SessionRecord",
+    "StaleRecord",
 ]
 
 INTERRUPTED_REASON = "interrupted (process ended without closing the session)"

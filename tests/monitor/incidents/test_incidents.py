@@ -273,7 +273,7 @@ def test_item2_an_incident_noticed_at_a_follow_up_links_to_no_halt(clinic: Clini
 
 
 def test_item2_the_trace_around_the_halt_comes_from_the_log(clinic: ClinicRecords) -> None:
-    sid, trip = halted_session(clinic)
+    sid, _trip = halted_session(clinic)
     record = clinic.log.read_verified(sid)
     trace = trace_around(record, 12.0)
     assert trace.approved is not None and trace.approved["fluence_j_cm2"] == 120.0
