@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from firmware_bridge.live import Ch
-from monitor.cli.plot import LEFT, RIGHT, W
+from monitor.reports.plot import LEFT, RIGHT, W
 from monitor.cli.sessions import add_sessions_parser
 from monitor.record.sqlite_store import SessionLog
 
