@@ -47,6 +47,9 @@ examples:
   laserguard profiles list | show NAME | validate FILE | schema | timing NAME
   laserguard check --skin-type V --fluence 170 --pulse-ms 30 --spot-mm 3 --rate-hz 1
   laserguard bench [--quick] [--json]               latency and throughput, with floors
+  laserguard incident list | show ID | tick ID STEP | complete ID ... | close ID ...
+  laserguard followup due [--as-of DATE] | record ID --outcome resolved
+  laserguard report session ID --html FILE | clinic --from DATE --to DATE [--csv|--json]
 
 """
     + EXIT_STATUS_EPILOG
@@ -320,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.set_defaults(func=cmd_bridge)
 
     from monitor.cli.check import add_check_parser
+    from monitor.cli.incidents import add_followup_parser, add_incident_parser
     from monitor.cli.profiles import add_profiles_parser
+    from monitor.cli.reports import add_report_parser
     from monitor.cli.sessions import add_sessions_parser
     from sim.cli import add_sim_parser
 
@@ -328,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_sessions_parser(sub)
     add_profiles_parser(sub)
     add_check_parser(sub)
+    add_incident_parser(sub)
+    add_followup_parser(sub)
+    add_report_parser(sub)
     add_registered_commands(sub)
     return parser
 

@@ -61,7 +61,7 @@ def test_item1_every_halt_cause_of_the_interlock_is_mapped() -> None:
 
 def test_item1_an_unmapped_or_unknown_halt_cause_is_refused() -> None:
     without = raw().replace("  laser_fault: {protocol: null}\n", "")
-    with pytest.raises(ProtocolBookError, match="does not map .*laser_fault"):
+    with pytest.raises(ProtocolBookError, match=r"does not map .*laser_fault"):
         parse_book(without.encode())
     typo = raw().replace("laser_fault:", "laser_fualt:")
     with pytest.raises(ProtocolBookError, match="does not map"):

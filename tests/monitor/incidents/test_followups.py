@@ -13,8 +13,8 @@ from monitor.incidents.errors import IncidentInputError, IncidentRefused
 from monitor.incidents.followups import FollowUpStatus
 from monitor.incidents.photos import PhotoStore
 from monitor.incidents.sheets import Which
-from monitor.record.memory_store import MemoryStore
 from monitor.record.chain_log import ChainLog
+from monitor.record.memory_store import MemoryStore
 from tests.monitor.incidents.made_sessions import DAY_S, T0, Made, write_session
 from tests.monitor.incidents.test_incidents import Clock
 
