@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from device_profiles.loader import ProfileError, bundled_names, load
+from device_profiles.protocols import ProtocolError, load_patient_information
 from device_profiles.schema import LASER_SETTINGS, SkinType
 from monitor.cli.common import (
     DEFAULT_SETUP,
@@ -130,6 +131,17 @@ def _print_report(r: dict[str, Any]) -> None:
         print("  the live view failed during the session (view_failed in the log)")
     for w in r["warnings"]:
         print(f"  warning t={w['t_s']:7.3f} s  {w['check']}: {w['reason']}")
+    incidents = r.get("incidents") or {}
+    for d in incidents.get("drafts", []):
+        title = (d.get("protocol") or {}).get("title")
+        print(f"  DRAFT INCIDENT   {d['incident_id'][:8]}: {title} (laserguard incident show "
+              f"{d['incident_id'][:8]})")  # fmt: skip
+    if incidents.get("followup"):
+        print(
+            f"  follow-up        {incidents['followup'][:8]} scheduled (laserguard followup list)"
+        )
+    for problem in incidents.get("problems", []):
+        print(f"  NOT RECORDED     {problem}")
     print(f"  session log      {r['db']}  (laserguard sessions show {r['session_id'][:8]})")
 
 
@@ -160,6 +172,10 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from monitor.cli.view_guard import ViewGuard
     from monitor.core.session import Refused, Session, SessionParams
     from monitor.core.skin_typing import SkinTyping, SkinTypingError
+    from monitor.incidents.clinic import ClinicRecords
+    from monitor.incidents.hook import IncidentRecorder
+    from monitor.incidents.photos import PhotoStore
+    from monitor.incidents.protocols import load_book
     from monitor.record.sqlite_store import open_recorder
 
     # Every input is checked before a device is touched: bad input starts nothing.
@@ -174,7 +190,13 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         raise BadInput(
             "--arm needs the settings to arm with: --fluence --pulse-ms --spot-mm --rate-hz"
         )
-    recorder = open_recorder(db_path(args.db))
+    book, sheets = load_book(), load_patient_information()  # unreadable: refused, nothing opened
+    log_recorder = open_recorder(db_path(args.db))
+    # The clinic's records beside the session's: draft incidents on halts, sheets, follow-up.
+    clinic = ClinicRecords.over(
+        log_recorder.log, photos=PhotoStore.beside(db_path(args.db)), book=book, sheets=sheets
+    )
+    recorder = IncidentRecorder(log_recorder, clinic)
     params = SessionParams(
         operator=args.operator,
         patient_id=args.patient,
@@ -215,6 +237,10 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             session.end("bridge stopped")
             recorder.close()
     out_of_limits = session.pulses_out_of_limits
+    for incident_id in recorder.drafts:
+        print(f"draft incident {incident_id[:8]} opened: a clinician must close or complete it")
+    for problem in recorder.problems:
+        print(f"laserguard bridge: {problem}", file=sys.stderr)
     print(
         f"session {session.session_id} ended; trips: {[t.check for t in session.trips]}"
         + (f"; PULSES OUT OF LIMITS: {out_of_limits}" if out_of_limits else "")
@@ -366,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except (BadInput, ProfileError, ScenarioError, SessionLogError) as e:
+    except (BadInput, ProfileError, ProtocolError, ScenarioError, SessionLogError) as e:
         return fail(args.command, ExitStatus.BAD_INPUT, e)
     except BrokenPipeError:  # `laserguard ... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
