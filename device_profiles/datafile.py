@@ -142,6 +142,8 @@ class DataKind(StrEnum):
     CONTRAINDICATIONS = "contraindications"
     SCENARIO = "scenario"
     METER = "meter description"
+    PROTOCOLS = "emergency protocols"
+    PATIENT_INFORMATION = "patient information"
 
 
 _MARKERS: dict[DataKind, frozenset[str]] = {
@@ -150,6 +152,8 @@ _MARKERS: dict[DataKind, frozenset[str]] = {
     DataKind.CONTRAINDICATIONS: frozenset({"questions"}),
     DataKind.SCENARIO: frozenset({"events", "plate_start_c", "seed"}),
     DataKind.METER: frozenset({"commands", "head", "over_range"}),
+    DataKind.PROTOCOLS: frozenset({"protocols", "halt_causes", "severity_scale"}),
+    DataKind.PATIENT_INFORMATION: frozenset({"before", "after"}),
 }
 
 
@@ -170,6 +174,7 @@ def detect_kind(data: object) -> DataKind:
         raise UnknownKind(f"has the keys of a {names}: a file holds one kind")
     raise UnknownKind(
         "not a LaserGuard data file: expected a setup (laser, limits, ...), a limit table "
-        "(rows), contraindications (questions), a scenario (events) or an energy meter "
-        "(commands, head)"
+        "(rows), contraindications (questions), a scenario (events), an energy meter "
+        "(commands, head), emergency protocols (protocols, halt_causes) or patient "
+        "information (before, after)"
     )

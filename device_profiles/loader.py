@@ -39,7 +39,7 @@ from device_profiles.schema import (
 from device_profiles.timing import reaction_budget
 
 # Data files in the bundled folder that are not setups.
-NOT_SETUPS = frozenset({"contraindications"})
+NOT_SETUPS = frozenset({"contraindications", "protocols", "patient-information"})
 
 
 class ProfileError(Exception):

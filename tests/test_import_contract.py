@@ -98,3 +98,25 @@ def test_item1_the_simulator_may_not_reach_into_the_bridge(tree: Path) -> None:
     out = lint_imports(tree)
     assert out.returncode != 0, out.stdout
     assert "sim.planted -> firmware_bridge" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "target", "contract"),
+    [
+        ("monitor.core.planted", "import monitor.incidents.hook", "monitor.incidents",
+         "monitor.core (the safety core)"),
+        ("monitor.incidents.planted", "import monitor.cli.main", "monitor.cli",
+         "monitor.incidents (clinic records)"),
+        ("monitor.incidents.planted", "import monitor.reports.plot", "monitor.reports",
+         "monitor.incidents (clinic records)"),
+        ("monitor.reports.planted", "from sim.runner import SimRunner", "sim",
+         "monitor.reports imports"),
+    ],
+)  # fmt: skip
+def test_item2_incidents_and_reports_stay_below_the_ui_and_the_core_knows_neither(
+    tree: Path, module: str, line: str, target: str, contract: str
+) -> None:
+    plant(tree, module, line)
+    out = lint_imports(tree)
+    assert out.returncode != 0, out.stdout
+    assert contract in out.stdout and f"{module} -> {target}" in out.stdout

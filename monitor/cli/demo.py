@@ -40,6 +40,9 @@ from monitor.core.session import (
     no_contraindications_declared,
 )
 from monitor.core.skin_typing import SkinTyping
+from monitor.incidents.clinic import ClinicRecords
+from monitor.incidents.hook import IncidentRecorder
+from monitor.incidents.photos import PhotoStore
 from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from sim.control import SimControl, SimSpec
@@ -188,7 +191,9 @@ def run_demo(
             skin_typing=SkinTyping.from_clinician(skin_type),
             meta={"scenario": scenario_name, "speed": speed, "endpoints": sim.endpoints},
         )
-        session = Session(loaded, LogRecorder(log), params, setup=setup, realtime=True)
+        clinic = ClinicRecords.over(log, photos=PhotoStore.beside(db_path))
+        recorder = IncidentRecorder(LogRecorder(log), clinic)
+        session = Session(loaded, recorder, params, setup=setup, realtime=True)
         tick = ViewGuard("live view", on_tick) if on_tick is not None else None
         gate: GateResult | None = None
         # From the first Ctrl-C on, the shutdown and the report run to their end: a second
@@ -220,6 +225,7 @@ def run_demo(
             time.sleep(0.05)  # the simulator's last events (the stop it received) reach its file
             try:
                 result = report(session, log, sim.events(), scenario_name)
+                result["incidents"] = _drafts(recorder)
             except Exception as e:  # the record is safe in the log; only its summary failed
                 raise ReportFailed(
                     f"session {session.session_id} ended and is in the log {db_path}, but its "
@@ -233,6 +239,16 @@ def run_demo(
     result["run_dir"] = str(run_dir)
     result["db"] = str(db_path)
     return result
+
+
+def _drafts(recorder: IncidentRecorder) -> dict[str, Any]:
+    """The draft incidents the session's halts opened (with their protocols), its follow-up,
+    and what could not be done after the session's end."""
+    drafts = []
+    for incident_id in recorder.drafts:
+        incident = recorder.clinic.incidents.get(incident_id, verified=False)
+        drafts.append({"incident_id": incident_id, "protocol": incident.protocol})
+    return {"drafts": drafts, "followup": recorder.followup, "problems": recorder.problems}
 
 
 def default_run_dir(scenario: str) -> Path:

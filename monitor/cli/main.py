@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from device_profiles.loader import ProfileError, bundled_names, load
+from device_profiles.protocols import ProtocolError, load_patient_information
 from device_profiles.schema import LASER_SETTINGS, SkinType
 from monitor.cli.common import (
     DEFAULT_SETUP,
@@ -49,6 +50,9 @@ examples:
   laserguard profiles list | show NAME | validate FILE | schema | timing NAME
   laserguard check --skin-type V --fluence 170 --pulse-ms 30 --spot-mm 3 --rate-hz 1
   laserguard bench [--quick] [--json]               latency and throughput, with floors
+  laserguard incident list | show ID | tick ID STEP | complete ID ... | close ID ...
+  laserguard followup due [--as-of DATE] | record ID --outcome resolved
+  laserguard report session ID --html FILE | clinic --from DATE --to DATE [--csv|--json]
 
 """
     + EXIT_STATUS_EPILOG
@@ -129,6 +133,17 @@ def _print_report(r: dict[str, Any]) -> None:
         print("  the live view failed during the session (view_failed in the log)")
     for w in r["warnings"]:
         print(f"  warning t={w['t_s']:7.3f} s  {w['check']}: {w['reason']}")
+    incidents = r.get("incidents") or {}
+    for d in incidents.get("drafts", []):
+        title = (d.get("protocol") or {}).get("title")
+        print(f"  DRAFT INCIDENT   {d['incident_id'][:8]}: {title} (laserguard incident show "
+              f"{d['incident_id'][:8]})")  # fmt: skip
+    if incidents.get("followup"):
+        print(
+            f"  follow-up        {incidents['followup'][:8]} scheduled (laserguard followup list)"
+        )
+    for problem in incidents.get("problems", []):
+        print(f"  NOT RECORDED     {problem}")
     print(f"  session log      {r['db']}  (laserguard sessions show {r['session_id'][:8]})")
 
 
@@ -159,6 +174,10 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from monitor.cli.view_guard import ViewGuard
     from monitor.core.session import Refused, Session, SessionParams
     from monitor.core.skin_typing import SkinTyping, SkinTypingError
+    from monitor.incidents.clinic import ClinicRecords
+    from monitor.incidents.hook import IncidentRecorder
+    from monitor.incidents.photos import PhotoStore
+    from monitor.incidents.protocols import load_book
     from monitor.record.sqlite_store import open_recorder
 
     # Every input is checked before a device is touched: bad input starts nothing.
@@ -173,7 +192,13 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         raise BadInput(
             "--arm needs the settings to arm with: --fluence --pulse-ms --spot-mm --rate-hz"
         )
-    recorder = open_recorder(db_path(args.db))
+    book, sheets = load_book(), load_patient_information()  # unreadable: refused, nothing opened
+    log_recorder = open_recorder(db_path(args.db))
+    # The clinic's records beside the session's: draft incidents on halts, sheets, follow-up.
+    clinic = ClinicRecords.over(
+        log_recorder.log, photos=PhotoStore.beside(db_path(args.db)), book=book, sheets=sheets
+    )
+    recorder = IncidentRecorder(log_recorder, clinic)
     params = SessionParams(
         operator=args.operator,
         patient_id=args.patient,
@@ -214,6 +239,10 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             session.end("bridge stopped")
             recorder.close()
     out_of_limits = session.pulses_out_of_limits
+    for incident_id in recorder.drafts:
+        print(f"draft incident {incident_id[:8]} opened: a clinician must close or complete it")
+    for problem in recorder.problems:
+        print(f"laserguard bridge: {problem}", file=sys.stderr)
     print(
         f"session {session.session_id} ended; trips: {[t.check for t in session.trips]}"
         + (f"; PULSES OUT OF LIMITS: {out_of_limits}" if out_of_limits else "")
@@ -322,8 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.set_defaults(func=cmd_bridge)
 
     from monitor.cli.check import add_check_parser
+    from monitor.cli.incidents import add_followup_parser, add_incident_parser
     from monitor.cli.profiles import add_profiles_parser
     from monitor.cli.serve import add_serve_parser
+    from monitor.cli.reports import add_report_parser
     from monitor.cli.sessions import add_sessions_parser
     from monitor.cli.users import add_users_parser
     from sim.cli import add_sim_parser
@@ -334,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_parser(sub)
     add_serve_parser(sub)
     add_users_parser(sub)
+    add_incident_parser(sub)
+    add_followup_parser(sub)
+    add_report_parser(sub)
     add_registered_commands(sub)
     return parser
 
@@ -364,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except (BadInput, ProfileError, ScenarioError, SessionLogError) as e:
+    except (BadInput, ProfileError, ProtocolError, ScenarioError, SessionLogError) as e:
         return fail(args.command, ExitStatus.BAD_INPUT, e)
     except BrokenPipeError:  # `laserguard ... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

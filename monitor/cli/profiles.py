@@ -200,6 +200,8 @@ def _validate_one(path: Path) -> str:
     if kind is DataKind.METER:
         lm = parse_meter(raw, source)
         return f"energy meter {lm.description.name} v{lm.description.version}, sha256 {lm.digest}"
+    if kind in (DataKind.PROTOCOLS, DataKind.PATIENT_INFORMATION):
+        return _validate_clinic_data(kind, raw, source)
     from sim.scenario import ScenarioError, parse_scenario
 
     try:
@@ -210,6 +212,23 @@ def _validate_one(path: Path) -> str:
         raise ProfileError(str(e)) from e
     n = len(sc.events)
     return f"scenario {sc.name}, {n} event{'' if n == 1 else 's'}"
+
+
+def _validate_clinic_data(kind: DataKind, raw: bytes, source: str) -> str:
+    """Emergency protocols (checked against the interlock's halt causes too) or patient
+    information sheets, in one line; raises ProfileError."""
+    from device_profiles.protocols import ProtocolError, parse_patient_information
+    from monitor.incidents.protocols import ProtocolBookError, parse_book
+
+    try:
+        if kind is DataKind.PROTOCOLS:
+            book = parse_book(raw, source)
+            n = len(book.loaded.book.protocols)
+            return f"emergency protocols v{book.version}, {n} protocols, sha256 {book.digest}"
+        sheets = parse_patient_information(raw, source)
+        return f"patient information v{sheets.sheets.version}, sha256 {sheets.digest}"
+    except (ProtocolError, ProtocolBookError) as e:
+        raise ProfileError(str(e)) from e
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

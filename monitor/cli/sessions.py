@@ -261,7 +261,7 @@ def _legacy_note(n_sessions: int) -> str:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from monitor.cli.plot import render_svg
+    from monitor.reports.plot import render_svg
 
     try:
         s = _read(args)

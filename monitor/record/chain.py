@@ -33,6 +33,7 @@ __all__ = [
     "KIND_TELEMETRY",
     "MAX_LIST_ITEMS",
     "MAX_PAYLOAD_BYTES",
+    "RECORD_STREAM_PREFIX",
     "TELEMETRY_FORMAT",
     "bound_payload",
     "bound_text",
@@ -47,6 +48,9 @@ KIND_START = "session_start"
 KIND_END = "session_end"
 KIND_TELEMETRY = "telemetry_batch"
 KIND_INTERRUPTED = "session_interrupted"
+# Clinic records that outlive a session (incidents, follow-ups) are streams of their own in
+# the same chain, named with this prefix; a session's id is a uuid4 hex, so none collides.
+RECORD_STREAM_PREFIX = "record:"
 # Canonical telemetry bytes: t_s as <f8, channel as <i4, value as <f8, concatenated.
 TELEMETRY_FORMAT = "t_s<f8,channel<i4,value<f8"
 MAX_LIST_ITEMS = 1000

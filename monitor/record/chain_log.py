@@ -19,6 +19,12 @@ writer to open the store marks it: a chained ``session_interrupted`` event (when
 heard from) and a ``session_end`` with the reason ``INTERRUPTED_REASON``. A session that
 another process is still writing is left alone (``Store.open_locks``).
 
+Clinic records that outlive a session (incidents, follow-ups: ``monitor.incidents``) are
+*record streams* in the same chain: events whose stream id starts with ``record:`` and that
+no ``session_start`` opens (``append_record``). A session's chain ends at its
+``session_end`` and stays sealed; a correction made a week later is a new event in its
+record's stream, under the same hashes, verified by the same ``verify``.
+
 What a chain alone cannot show is truncation of the newest events: keep the head hash from
 ``verify`` somewhere else if that matters.
 
@@ -49,6 +55,7 @@ from monitor.record.chain import (
     KIND_INTERRUPTED,
     KIND_START,
     KIND_TELEMETRY,
+    RECORD_STREAM_PREFIX,
     TELEMETRY_FORMAT,
     bound_payload,
     canonical_json,
@@ -83,6 +90,7 @@ __all__ = [
     "ChainLog",
     "SessionInfo",
     "SessionRecord",
+    "StaleRecord",
 ]
 
 INTERRUPTED_REASON = "interrupted (process ended without closing the session)"
@@ -92,6 +100,10 @@ _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 # Clinic text (aftercare instructions, attestations) is a few hundred characters; nothing a
 # person writes for a record needs more. Device words are bounded tighter by the LogWriter.
 DEFAULT_MAX_FIELD_CHARS = 4096
+
+
+class StaleRecord(SessionLogError):
+    """A record stream changed between reading it and appending to it."""
 
 
 def _encode_payload(payload: dict[str, Any], max_chars: int) -> tuple[str, dict[str, Any]]:
@@ -337,6 +349,40 @@ class ChainLog:
     def end_session(self, session_id: str, reason: str, t_wall: float | None = None) -> Event:
         return self.append(session_id, KIND_END, {"reason": reason}, t_wall)
 
+    def append_record(
+        self,
+        stream_id: str,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        t_wall: float | None = None,
+        expect_last_seq: int | None = None,
+    ) -> Event:
+        """Append one event to a clinic record stream (``record:...``), which no session opens
+        or ends. ``expect_last_seq``: refused unless the stream's newest event has this seq
+        (0: the stream must be new), checked in the same transaction, so that two people
+        changing one record at once cannot both build on the same state."""
+        if not stream_id.startswith(RECORD_STREAM_PREFIX) or len(stream_id) > 200:
+            raise SessionLogError(
+                f"{stream_id!r} is not a record stream ({RECORD_STREAM_PREFIX}...)"
+            )
+        if not isinstance(kind, str) or not kind:
+            raise SessionLogError(f"event kind must be a non-empty string, got {kind!r}")
+        if kind in _RESERVED_KINDS or kind == KIND_END:
+            raise SessionLogError(f"kind {kind!r} belongs to sessions, not to a record stream")
+        text, decoded = _encode_payload(payload, self._max_field_chars)
+        t = _check_t_wall(t_wall)
+        with self._transaction() as w:
+            if expect_last_seq is not None:
+                last = w.latest(stream_id)
+                seq = 0 if last is None else last.seq
+                if seq != expect_last_seq:
+                    raise StaleRecord(
+                        f"{stream_id} changed meanwhile (its newest entry is seq {seq}, not "
+                        f"{expect_last_seq}): read it again"
+                    )
+            return self._insert_event(w, stream_id, t, kind, text, decoded)
+
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Make every append inside one transaction: one commit (one fsync), all or none.
@@ -467,6 +513,40 @@ class ChainLog:
         with self._reading() as r:
             _require_exists(r, session_id)
             return [_event(e) for e in r.events(session_id, None if kinds is None else list(kinds))]
+
+    def events_of_kind(self, kind: str) -> list[Event]:
+        """Every event of one kind, in every session and record stream, newest first (a
+        lookup: quick, unverified)."""
+        with self._reading() as r:
+            return [_event(e) for e in r.events_of_kind(kind)]
+
+    def record_stream(self, stream_id: str) -> list[Event]:
+        """A record stream's events, oldest first (a lookup: quick, unverified); empty if none."""
+        with self._reading() as r:
+            return [_event(e) for e in r.events(stream_id)]
+
+    def read_verified_stream(self, stream_id: str) -> list[Event]:
+        """A record stream's events as walked along the verified chain (every event from the
+        one before its first to its last), and checked against the lookups, as
+        ``read_verified`` reads a session. Raises ``SessionLogError`` for an unknown stream,
+        ``SessionLogDamaged`` if any of it fails."""
+        with self._reading() as r:
+            span = r.span(stream_id)
+            if span is None:
+                raise SessionLogError(f"no record {stream_id!r} in this log")
+            _, lo, hi = span
+            result, data = walk_span(r, lo, hi, stream_id, collect=True)
+            if not result.ok:
+                raise SessionLogDamaged(
+                    f"{stream_id} fails verification at seq {result.first_bad_seq}: {result.reason}"
+                )
+            walked = [e.seq for e in data.events]
+            if r.lookup_seqs(stream_id) != walked:
+                raise SessionLogDamaged(
+                    f"the session log {self._store.name} is damaged: its indexes disagree with"
+                    f" its tables about {stream_id} (run `laserguard sessions verify`)"
+                )
+        return data.events
 
     def telemetry(self, session_id: str) -> TelemetryArrays:
         """(t_s, channel, value) of all the session's telemetry rows, in the order written.

@@ -62,6 +62,9 @@ def test_cooling_failure_demo_halts_on_skin_temperature(tmp_path: Path) -> None:
     assert report["pulses_fired"] >= 3
     assert report["pulses_after_halt"] == 0
     assert report["max_skin_temp_c"] >= 44.0
+    # Issue 10: the halt on skin temperature opened a draft incident with the burn protocol.
+    (draft,) = report["incidents"]["drafts"]
+    assert draft["protocol"]["id"] == "burn_or_blister"
 
     verify = run_cli("sessions", "verify", "--db", str(db), tmp=tmp_path)
     assert verify.returncode == 0, verify.stdout + verify.stderr

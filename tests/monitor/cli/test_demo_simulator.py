@@ -20,7 +20,7 @@ REPORT_KEYS = {
     "halts_requested", "warnings", "pulses_fired", "pulses_after_halt", "pulses_out_of_limits",
     "out_of_limit_pulses", "end_standby_failed", "view_failures", "log_failed",
     "max_skin_temp_c", "halt_latency_ms", "skin_temp_limit_c", "loop_lateness_ms",
-    "final_state", "gate", "run_dir", "db",
+    "final_state", "gate", "run_dir", "db", "incidents",
 }  # fmt: skip
 
 

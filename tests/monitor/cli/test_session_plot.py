@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from firmware_bridge.live import Ch
-from monitor.cli.plot import LEFT, RIGHT, W
 from monitor.cli.sessions import add_sessions_parser
 from monitor.record.sqlite_store import SessionLog
+from monitor.reports.plot import LEFT, RIGHT, W
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.record.channels import ChannelMap, channel_map_of
-from monitor.record.sqlite_store import Event, SessionInfo
+from monitor.record.session_info import SessionInfo
+from monitor.record.verify import Event
 
 W, H = 960, 420
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 56, 64
