@@ -353,8 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.cli.check import add_check_parser
     from monitor.cli.incidents import add_followup_parser, add_incident_parser
     from monitor.cli.profiles import add_profiles_parser
-    from monitor.cli.serve import add_serve_parser
     from monitor.cli.reports import add_report_parser
+    from monitor.cli.serve import add_serve_parser
     from monitor.cli.sessions import add_sessions_parser
     from monitor.cli.users import add_users_parser
     from sim.cli import add_sim_parser
