@@ -190,6 +190,15 @@ class SimRunner:
         """The sensor serves the skin model again; returns when (wall clock)."""
         return self.call(lambda: self._sensor().release_skin())
 
+    def hold_skin(self, temp_c: float | None) -> None:
+        """The sensor looks at a reference held at ``temp_c`` (None: at the skin again)."""
+        self.call(lambda: self._world().hold_skin(temp_c))
+
+    def _world(self) -> World:
+        if self.world is None:
+            raise RuntimeError("the simulator is not running")
+        return self.world
+
     def _sensor(self) -> SimSensor:
         if self.sensor is None:
             raise RuntimeError("the simulator is not running")
