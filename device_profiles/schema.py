@@ -480,8 +480,7 @@ class CalibrationPolicy(Strict):
         _distinct_ascending(self.energies_j, "calibration.energies_j")
         if self.warning_days >= self.interval_days:
             raise ValueError(
-                f"warning_days {self.warning_days} must be below interval_days "
-                f"{self.interval_days}"
+                f"warning_days {self.warning_days} must be below interval_days {self.interval_days}"
             )
         return self
 
