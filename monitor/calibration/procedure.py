@@ -35,7 +35,7 @@ from typing import Any, NoReturn, Protocol
 from device_profiles.energy import fluence_j_cm2_for
 from device_profiles.laser_state import LaserState
 from device_profiles.loader import LoadedSetup
-from device_profiles.schema import CalibrationPolicy, LASER_SETTINGS, ReferenceCheck, Setup
+from device_profiles.schema import LASER_SETTINGS, CalibrationPolicy, ReferenceCheck, Setup
 from firmware_bridge.errors import (
     BridgeError,
     DeviceRejected,
