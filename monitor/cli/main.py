@@ -43,6 +43,9 @@ examples:
   laserguard sim --scenario normal                  simulator only (prints its endpoints)
   laserguard bridge --endpoints runs/X/endpoints.json --patient P-0042 --mode demo \\
       --skin-type III --fluence 120 --pulse-ms 30 --spot-mm 3 --rate-hz 1 --arm
+  laserguard calibrate --demo --who "B. Engineer"   calibration against the simulator
+  laserguard calibrate --daily --who NAME --endpoints FILE    the daily output check
+  laserguard calibration list | show ID | report ID
   laserguard sessions list | show ID | verify [ID]
   laserguard profiles list | show NAME | validate FILE | schema | timing NAME
   laserguard check --skin-type V --fluence 170 --pulse-ms 30 --spot-mm 3 --rate-hz 1
@@ -152,6 +155,7 @@ def _bridge_exit(refused: str | None, trips: list[Any]) -> int:
 def cmd_bridge(args: argparse.Namespace) -> int:
     import time
 
+    from monitor.calibration.status import calibration_status
     from monitor.cli.live_view import LiveView
     from monitor.cli.shutdown import sigint_deferred
     from monitor.cli.view_guard import ViewGuard
@@ -172,6 +176,13 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             "--arm needs the settings to arm with: --fluence --pulse-ms --spot-mm --rate-hz"
         )
     recorder = open_recorder(db_path(args.db))
+    try:  # only a real laser's certificates count for a clinical session
+        calibration = calibration_status(
+            recorder.log, setup, accept_simulated=args.mode != "clinical"
+        )
+    except BaseException:
+        recorder.close()
+        raise
     params = SessionParams(
         operator=args.operator,
         patient_id=args.patient,
@@ -179,6 +190,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         risk=risk,
         mode=args.mode,
         skin_typing=typing,
+        calibration=calibration,
     )
     try:
         session = Session(loaded, recorder, params, setup=setup, realtime=args.realtime)
@@ -319,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_args(bridge)
     bridge.set_defaults(func=cmd_bridge)
 
+    from monitor.cli.calibrate import add_calibrate_parser, add_calibration_parser
     from monitor.cli.check import add_check_parser
     from monitor.cli.profiles import add_profiles_parser
     from monitor.cli.sessions import add_sessions_parser
@@ -328,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sessions_parser(sub)
     add_profiles_parser(sub)
     add_check_parser(sub)
+    add_calibrate_parser(sub)
+    add_calibration_parser(sub)
     add_registered_commands(sub)
     return parser
 

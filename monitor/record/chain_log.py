@@ -603,7 +603,7 @@ def _span_of(r: StoreReader, session_id: str) -> tuple[int, int, int]:
 
 
 def _require_exists(r: StoreReader, session_id: str) -> None:
-    if r.latest(session_id, [KIND_START]) is None:
+    if r.latest(session_id, list(_START_KINDS)) is None:
         raise SessionLogError(f"no session {session_id!r} in this log")
 
 
