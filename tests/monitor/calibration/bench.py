@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from monitor.calibration.certificate import Certificate
 from monitor.calibration.procedure import CalibrationRun, ReferenceSource
 from monitor.calibration.rig import CalibrationRig
 from monitor.calibration.status import calibration_status
-from monitor.core.calibration_status import CalibrationStatus, utc_now
+from monitor.core.calibration_status import CalibrationOutcome, CalibrationStatus, utc_now
 from monitor.core.session import Session, SessionMode, SessionParams, no_contraindications_declared
 from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
@@ -94,6 +94,20 @@ class Watch:
 
 def ctrl_c() -> None:
     raise KeyboardInterrupt
+
+
+def passing_status(laser_id: str = "demo-ndyag-1064-cal") -> CalibrationStatus:
+    """A calibration that passed an hour ago and holds 100 more days (typed data, as a front
+    end hands it to a session)."""
+    now = datetime.now(UTC)
+    passed = CalibrationOutcome(
+        "c" * 32,
+        now - timedelta(hours=1),
+        True,
+        "all points within",
+        now.date() + timedelta(days=100),
+    )
+    return CalibrationStatus(laser_id, 182, 14, True, passed, None)
 
 
 class CalBench:

@@ -14,10 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.calibration.analysis import Verdict
-from monitor.core.calibration_status import CalibrationOutcome, CalibrationStatus
 from monitor.core.session import Refused, State
 from tests.e2e.conftest import wait_for
-from tests.monitor.calibration.bench import SETTINGS, OpenCalBench
+from tests.monitor.calibration.bench import SETTINGS, OpenCalBench, passing_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -123,12 +122,6 @@ def test_item5_a_failed_daily_check_blocks_arming(bench: OpenCalBench) -> None:
 def test_item5_a_setup_with_a_policy_and_no_status_refuses_to_arm(bench: OpenCalBench) -> None:
     why = arm_refusal(bench().session(None))
     assert "requires a calibration, and this session was given no calibration status" in why
-
-
-def passing_status(laser_id: str = "demo-ndyag-1064-cal") -> CalibrationStatus:
-    now = datetime.now(UTC)
-    passed = CalibrationOutcome("c" * 32, now, True, "all points within", now.date() + timedelta(days=100))
-    return CalibrationStatus(laser_id, 182, 14, True, passed, None)
 
 
 def test_item5_a_status_for_another_laser_refuses_to_arm(bench: OpenCalBench) -> None:
