@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -20,7 +20,7 @@ from tests.monitor.calibration.bench import SETTINGS, OpenCalBench, passing_stat
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
-DAY1 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+DAY1 = datetime(2026, 12, 1, 8, 0).astimezone()
 
 
 def at(t: datetime) -> Callable[[], datetime]:
