@@ -248,6 +248,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
+    if args.demo and args.endpoints:
+        raise BadInput("--demo starts its own simulator: give --endpoints or --demo, not both")
     loaded, setup = load_setup(args.setup, args.endpoints)
     policy = setup.calibration
     if policy is None or loaded.meter is None:
@@ -255,8 +257,6 @@ def _calibrate(args: argparse.Namespace) -> int:
             f"setup {setup.name} has no calibration policy (a `calibration` block and an "
             "`energy_meter`): nothing to calibrate"
         )
-    if args.demo and args.endpoints:
-        raise BadInput("--demo starts its own simulator: give --endpoints or --demo, not both")
     path = db_path(args.db)
     with ExitStack() as stack:
         sim = stack.enter_context(_simulator(args, loaded.source)) if args.demo else None

@@ -33,7 +33,7 @@ def refused(text: str) -> str:
 
 def test_item5_a_policy_needs_a_meter_and_a_service_mode() -> None:
     text = cal_text()
-    no_meter = text[: text.index("energy_meter:")] + text[text.index("# How the laser's output"):]
+    no_meter = text[: text.index("energy_meter:")] + text[text.index("# How the laser's output") :]
     assert "calibration needs an energy_meter" in refused(no_meter)
     no_service = edited(text, HEARTBEAT_LINE + "    # Service mode: single test shots into the "
                         "energy meter, no patient session.\n" + SERVICE_COMMANDS, HEARTBEAT_LINE)  # fmt: skip
@@ -47,7 +47,9 @@ def test_item5_a_sweep_the_meter_head_cannot_measure_at_the_tolerance_edge_is_re
     why = refused(text)
     assert "highest energy fired, 2.6 J, at +20% is 3.12 J" in why and "3 J" in why
     tiny = cal_text(edits=(("energies_j: [0.5, 1.0, 1.5, 2.0]", "energies_j: [0.01, 1.0]"),))
-    assert "noise floor 0.0002 J is more than 1% of the lowest energy fired (0.01 J)" in refused(tiny)
+    assert "noise floor 0.0002 J is more than 1% of the lowest energy fired (0.01 J)" in refused(
+        tiny
+    )
 
 
 @pytest.mark.parametrize(
