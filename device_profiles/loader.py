@@ -226,6 +226,33 @@ def _setup_meter(setup: Setup, base_dir: Path, source: str) -> LoadedMeter | Non
     return meter
 
 
+#: A head's noise floor may be at most this share of the lowest energy a calibration fires.
+NOISE_FLOOR_SHARE_MAX = 0.01
+
+
+def _check_calibration(setup: Setup, meter: LoadedMeter | None, source: str) -> None:
+    """The calibration sweep fits the meter's head: every energy, even a laser at the edge of
+    tolerance, is measurable (not over-range), and the head's noise is small beside it."""
+    policy = setup.calibration
+    if policy is None or meter is None:
+        return  # the schema requires a meter with a calibration block
+    head = meter.description.head
+    top_j = policy.top_energy_j * (1.0 + policy.tolerance_fraction)
+    if top_j > head.max_energy_j:
+        raise ProfileError(
+            f"{source}: calibration: the highest energy fired, {policy.top_energy_j:g} J, at "
+            f"+{policy.tolerance_fraction:.0%} is {top_j:g} J, above the meter head's range "
+            f"({head.max_energy_j:g} J, {head.model}): a laser at the edge of tolerance would "
+            "read over-range instead of being measured"
+        )
+    if head.noise_floor_j > NOISE_FLOOR_SHARE_MAX * policy.low_energy_j:
+        raise ProfileError(
+            f"{source}: calibration: the meter head's noise floor {head.noise_floor_j:g} J is "
+            f"more than {NOISE_FLOOR_SHARE_MAX:.0%} of the lowest energy fired "
+            f"({policy.low_energy_j:g} J): fire higher energies or fit a more sensitive head"
+        )
+
+
 def parse_contraindications(raw: bytes, source: str = "<string>") -> Contraindications:
     """The pre-treatment questions from a file's bytes, validated."""
     data = _yaml_mapping(raw, source, "contraindication list")
@@ -275,6 +302,7 @@ def parse(text: str | bytes, source: str = "<string>", base_dir: Path | None = N
         src = Path(source)
         base_dir = src.parent if src.exists() else Path.cwd()
     meter = _setup_meter(setup, base_dir, source)
+    _check_calibration(setup, meter, source)
     if table is not None:
         lo, hi = table.table.wavelength_range
         wl = setup.laser.wavelength_nm

@@ -267,7 +267,9 @@ class Command(Strict):
 class LaserProtocol(Strict):
     kind: Literal["serial_commands"]
     terminator: str = "\r\n"
-    status: Command = Field(description="Reply groups: state, pulses and every setting")
+    status: Command = Field(
+        description="Reply groups: state, pulses and every setting; optionally delivered_j"
+    )
     set: dict[str, Command] = Field(description="One setter per setting name")
     arm: Command
     standby: Command
@@ -318,6 +320,12 @@ class LaserProtocol(Strict):
     @property
     def has_service_mode(self) -> bool:
         return self.service_shot is not None
+
+    @property
+    def reports_delivered_energy(self) -> bool:
+        """The status reply carries the last pulse's delivered energy (an optional group
+        ``delivered_j``, in joules, from the laser's own energy monitor): watched in treatment."""
+        return "delivered_j" in re.compile(self.status.reply).groupindex
 
 
 class Laser(Strict):
@@ -396,6 +404,94 @@ class EnergyMeterSetup(Strict):
     head_calibration_interval_days: int = Field(
         gt=0, le=3650, description="The meter head's own recalibration interval (its vendor's)"
     )
+
+
+# --- calibration policy -----------------------------------------------------------------------
+
+#: 21 CFR 1040.11(a): a medical laser's delivered output must be measurable within +-20 %.
+OUTPUT_TOLERANCE_FRACTION = 0.20
+OUTPUT_TOLERANCE_SOURCE = "21 CFR 1040.11(a): delivered output measurable within +-20 %"
+
+
+def _distinct_ascending(values: list[float], what: str) -> None:
+    if sorted(set(values)) != values:
+        raise ValueError(f"{what} must be distinct and in ascending order, not {values}")
+
+
+class DailyCheck(Strict):
+    """The operator's short check at the start of each treatment day (vendors ask for one).
+
+    With ``required`` arming is refused on a day without a passing daily check (or a
+    passing full calibration) of this laser.
+    """
+
+    required: bool
+    spot_mm: float = Field(gt=0, le=50)
+    energies_j: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, max_length=2)
+    shots_per_point: int = Field(5, ge=2, le=50)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DailyCheck:
+        _distinct_ascending(self.energies_j, "daily_check.energies_j")
+        return self
+
+
+class ReferenceCheck(Strict):
+    """A temperature reading checked against a reference thermometer, point by point.
+
+    The offset (reading - reference) must lie within ``tolerance_c`` at every point. A
+    reading *below* the reference is the dangerous direction: the skin (or plate) is hotter
+    than shown, so an upper limit trips late.
+    """
+
+    points: int = Field(ge=1, le=5, description="Reference temperatures to check against")
+    tolerance_c: float = Field(gt=0, le=5)
+    sample_s: float = Field(2.0, gt=0, le=60, description="Readings averaged per point")
+    source: str = Field(min_length=1, description="Citation, or 'clinic default, review'")
+
+
+class CalibrationPolicy(Strict):
+    """How the laser's output is calibrated and how long a calibration holds.
+
+    A setup with this block needs an ``energy_meter`` and a laser with a service mode; arming
+    is then refused without a passing calibration that has not expired (and, with
+    ``daily_check.required``, without today's daily check). The sweep fires
+    ``shots_per_point`` shots at each energy of ``energies_j`` for each spot of
+    ``spot_sizes_mm`` into the meter; a point passes when its mean is within
+    ``tolerance_fraction`` of the set energy.
+    """
+
+    interval_days: int = Field(gt=0, le=3650, description="A calibration holds this long")
+    warning_days: int = Field(ge=0, le=365, description="Warn this long before it expires")
+    interval_source: str = Field(min_length=1, description="Vendor schedule, or clinic default")
+    tolerance_fraction: float = Field(OUTPUT_TOLERANCE_FRACTION, gt=0, le=OUTPUT_TOLERANCE_FRACTION)
+    tolerance_source: str = Field(OUTPUT_TOLERANCE_SOURCE, min_length=1)
+    spot_sizes_mm: list[Annotated[float, Field(gt=0, le=50)]] = Field(min_length=1, max_length=6)
+    energies_j: list[Annotated[float, Field(gt=0)]] = Field(min_length=2, max_length=12)
+    shots_per_point: int = Field(5, ge=2, le=50)
+    shot_timeout_s: float = Field(2.0, gt=0, le=30, description="Wait for the meter's reading")
+    daily_check: DailyCheck
+    skin_sensor: ReferenceCheck
+    plate: ReferenceCheck
+
+    @model_validator(mode="after")
+    def _sweep(self) -> CalibrationPolicy:
+        _distinct_ascending(self.spot_sizes_mm, "calibration.spot_sizes_mm")
+        _distinct_ascending(self.energies_j, "calibration.energies_j")
+        if self.warning_days >= self.interval_days:
+            raise ValueError(
+                f"warning_days {self.warning_days} must be below interval_days {self.interval_days}"
+            )
+        return self
+
+    @property
+    def top_energy_j(self) -> float:
+        """The highest energy a calibration or daily check fires."""
+        return max(*self.energies_j, *self.daily_check.energies_j)
+
+    @property
+    def low_energy_j(self) -> float:
+        return min(*self.energies_j, *self.daily_check.energies_j)
 
 
 # --- limits -------------------------------------------------------------------------------------
@@ -607,6 +703,20 @@ class Setup(Strict):
     loop: Loop
     clinic: Clinic | None = None
     energy_meter: EnergyMeterSetup | None = None
+    calibration: CalibrationPolicy | None = None
+
+    @model_validator(mode="after")
+    def _calibrated_with_a_meter(self) -> Setup:
+        if self.calibration is None:
+            return self
+        if self.energy_meter is None:
+            raise ValueError("calibration needs an energy_meter to calibrate the laser with")
+        if not self.laser.protocol.has_service_mode:
+            raise ValueError(
+                "calibration needs the laser's service mode (laser.protocol.service_on, "
+                "service_off, service_shot): test shots are fired without a patient session"
+            )
+        return self
 
     @model_validator(mode="after")
     def _channels_present(self) -> Setup:

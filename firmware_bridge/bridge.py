@@ -446,10 +446,14 @@ class _LaserWorker(_Worker):
             live.link_up(Dev.LASER)
             self.b.on_event("link_up", {"device": "laser"})
         if self.last_pulses is not None and st.pulses > self.last_pulses:
-            self.b.on_event(
-                "pulses",
-                {"n": st.pulses - self.last_pulses, "total": st.pulses, "settings": st.settings},
-            )
+            report: dict[str, Any] = {
+                "n": st.pulses - self.last_pulses,
+                "total": st.pulses,
+                "settings": st.settings,
+            }
+            if st.delivered_j is not None:  # the laser's energy monitor, of the last pulse
+                report["delivered_j"] = st.delivered_j
+            self.b.on_event("pulses", report)
         self.last_pulses = st.pulses
         # Halted, and it came back up (a panel?) or lied: stop it again.
         if st.state.can_emit and self.b.halt_state.restop():

@@ -28,6 +28,9 @@ class LaserStatus:
     state: LaserState
     pulses: int
     settings: dict[str, float]
+    # The last pulse's delivered energy, when the profile's status reports it (its own
+    # energy monitor); None otherwise.
+    delivered_j: float | None = None
 
 
 class LaserDriver:
@@ -69,11 +72,13 @@ class LaserDriver:
             state = LaserState(m["state"])
         except ValueError as e:
             raise ProtocolError(f"unknown laser state {m['state']!r} in {m.group(0)!r}") from e
+        delivered = m.groupdict().get("delivered_j")
         try:
             return LaserStatus(
                 state=state,
                 pulses=int(m["pulses"]),
                 settings={name: float(m[name]) for name in LASER_SETTINGS},
+                delivered_j=None if delivered is None else float(delivered),
             )
         except ValueError as e:
             raise ProtocolError(f"status reply has a malformed number: {m.group(0)!r}") from e

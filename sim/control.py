@@ -73,6 +73,9 @@ def _handle(runner: SimRunner, command: str, args: tuple[Any, ...]) -> Any:
             return runner.force_skin(float(args[0]))
         case "release_skin":
             return runner.release_skin()
+        case "hold_skin":
+            runner.hold_skin(None if args[0] is None else float(args[0]))
+            return None
         case "event_count":
             return runner.event_count()
         case "events_since":
@@ -196,6 +199,10 @@ class SimControl:
     def release_skin(self) -> float:
         t: float = self.request("release_skin")
         return t
+
+    def hold_skin(self, temp_c: float | None) -> None:
+        """The sensor looks at a reference held at ``temp_c`` (None: at the skin again)."""
+        self.request("hold_skin", temp_c)
 
     def event_count(self) -> int:
         n: int = self.request("event_count")

@@ -26,6 +26,9 @@ pulse counts in PULSES.
 Output error (a scenario's ``laser_output_error``): the energy a pulse delivers is
 ``set energy x gain x (1 + drift_per_shot x n) + offset_j`` (n: pulses since the error
 began), the set energy being fluence x spot area. The skin gets the delivered fluence.
+When the laser's profile says its status reports delivered energy (a ``delivered_j`` group
+in the status reply), the status line ends in ``E=<joules of the last pulse>``, as a laser's
+own energy monitor would report it.
 """
 
 from __future__ import annotations
@@ -73,6 +76,9 @@ class LaserModel:
         self.output_offset_j = 0.0
         self.drift_per_shot = 0.0
         self._pulses_since_error = 0
+        # The laser's own energy monitor: the last pulse's delivered energy, in its status.
+        self.reports_delivered = profile.protocol.reports_delivered_energy
+        self.last_delivered_j = 0.0
         world.laser = self
 
     # --- commands --------------------------------------------------------------------------
@@ -107,7 +113,8 @@ class LaserModel:
         fluence = max(fluence, 0.0)
         self.pulses += 1
         self._pulses_since_error += 1
-        return fluence * area_cm2, fluence
+        self.last_delivered_j = fluence * area_cm2
+        return self.last_delivered_j, fluence
 
     def record_dropped(self, reply: str) -> None:
         """A reply nobody read (the port's buffer was full): dropped, as by a UART."""
@@ -211,10 +218,11 @@ class LaserModel:
 
     def status_line(self) -> str:
         s = self.settings
-        return (
+        line = (
             f"STATUS {self.state} PULSES={self.pulses} F={s['fluence_j_cm2']:.1f} "
             f"PW={s['pulse_ms']:.1f} SPOT={s['spot_mm']:.1f} RATE={s['rep_rate_hz']:.2f}"
         )
+        return f"{line} E={self.last_delivered_j:.4f}" if self.reports_delivered else line
 
     # --- what the world tells the laser -----------------------------------------------------
 

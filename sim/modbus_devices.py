@@ -281,7 +281,8 @@ class SimSensor(RegisterDevice):
             super()._maybe_measure()
 
     def measure(self) -> None:
-        self.skin_temp_c = self.world.skin.temp_c + self._rng.gauss(0.0, self.noise_sd_c)
+        noise = self._rng.gauss(0.0, self.noise_sd_c)
+        self.skin_temp_c = self.world.skin.temp_c + self.world.skin_offset_c + noise
 
     def values(self) -> dict[str, float]:
         skin = self.skin_temp_c if self.forced_c is None else self.forced_c
@@ -321,7 +322,7 @@ class SimCooler(RegisterDevice):
 
     def values(self) -> dict[str, float]:
         out = {
-            "plate_temp_c": self.world.plate_temp_c(),
+            "plate_temp_c": self.world.plate_temp_c() + self.world.plate_offset_c,
             "flow_l_min": WORKING_FLOW_L_MIN,
             "setpoint_c": self.world.plate.setpoint_c,
             "fault_code": 0.0,

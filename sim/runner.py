@@ -94,6 +94,7 @@ class SimRunner:
         self.cooler: SimCooler | None = None
         self.relay: SimRelay | None = None
         self.meter: MeterModel | None = None
+        self._meter_port: SimMeter | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -190,6 +191,26 @@ class SimRunner:
         """The sensor serves the skin model again; returns when (wall clock)."""
         return self.call(lambda: self._sensor().release_skin())
 
+    def hold_skin(self, temp_c: float | None) -> None:
+        """The sensor looks at a reference held at ``temp_c`` (None: at the skin again)."""
+        self.call(lambda: self._world().hold_skin(temp_c))
+
+    def unplug_meter(self) -> None:
+        """The energy meter's cable is pulled: its port goes away (the driver's next read
+        fails as on a USB adapter that was unplugged)."""
+
+        def unplug() -> None:
+            if self._meter_port is not None:
+                self._meter_port.close()
+                self._record("meter_unplugged")
+
+        self.call(unplug)
+
+    def _world(self) -> World:
+        if self.world is None:
+            raise RuntimeError("the simulator is not running")
+        return self.world
+
     def _sensor(self) -> SimSensor:
         if self.sensor is None:
             raise RuntimeError("the simulator is not running")
@@ -271,7 +292,7 @@ class SimRunner:
             self.meter = MeterModel(
                 world, self.meter_description, scenario.meter, seed=scenario.seed
             )
-            meter = SimMeter(self.meter)
+            meter = self._meter_port = SimMeter(self.meter)
         ticker: asyncio.Task[None] | None = None
         try:
             path = laser.open(asyncio.get_running_loop())

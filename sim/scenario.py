@@ -114,6 +114,19 @@ class LaserOutputError(_Event):
     drift_per_shot: float = Field(0.0, ge=-0.1, le=0.1)
 
 
+class SensorOffset(_Event):
+    """The skin sensor and the plate's thermometer read off from now on (out of calibration).
+
+    Each serves the true temperature plus its offset; a negative offset reads low, the
+    dangerous direction (the skin is hotter than shown). A calibration against a reference
+    thermometer must find it.
+    """
+
+    action: Literal["sensor_offset"]
+    skin_offset_c: float = Field(0.0, ge=-20, le=20)
+    plate_offset_c: float = Field(0.0, ge=-20, le=20)
+
+
 ScenarioEvent = Annotated[
     Trigger
     | CoolerFailure
@@ -122,7 +135,8 @@ ScenarioEvent = Annotated[
     | SensorSlow
     | PanelSet
     | LaserStopFault
-    | LaserOutputError,
+    | LaserOutputError
+    | SensorOffset,
     Field(discriminator="action"),
 ]
 

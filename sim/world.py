@@ -25,6 +25,7 @@ from sim.scenario import (
     ScenarioEvent,
     SensorFreeze,
     SensorLinkLost,
+    SensorOffset,
     SensorSlow,
     Trigger,
 )
@@ -65,6 +66,11 @@ class World:
         self.sensor_frozen = False
         self.sensor_link_lost = False
         self.sensor_answer_delay_s = 0.0  # wall time between a request and the sensor's answer
+        # Calibration errors of the thermometers (scenario ``sensor_offset``): served = true +
+        # offset. A reference held at the skin (``hold_skin``) pins its true temperature.
+        self.skin_offset_c = 0.0
+        self.plate_offset_c = 0.0
+        self.skin_held_c: float | None = None
         self.laser: LaserModel | None = None
         self.meter: MeterModel | None = None  # in the beam in the laser's service mode
         self.t_s = 0.0
@@ -96,11 +102,20 @@ class World:
     def _step_physics(self, t_s: float) -> None:
         while self.t_s < t_s:
             t_next = min(self.t_s + MAX_STEP_S, t_s)
-            self.skin.relax(t_next - self.t_s, self.plate.temp_at((self.t_s + t_next) / 2))
+            if self.skin_held_c is None:
+                self.skin.relax(t_next - self.t_s, self.plate.temp_at((self.t_s + t_next) / 2))
             self.t_s = t_next
 
     def plate_temp_c(self) -> float:
         return self.plate.temp_at(self.t_s)
+
+    def hold_skin(self, temp_c: float | None) -> None:
+        """The sensor looks at a reference held at ``temp_c`` (a calibration bath or
+        blackbody) instead of skin; None hands it back to the skin model."""
+        self.skin_held_c = temp_c
+        if temp_c is not None:
+            self.skin.temp_c = temp_c
+        self.record("skin_held", temp_c=temp_c)
 
     def set_relay(self, closed: bool, why: str) -> None:
         """The interlock loop closes (emission permitted) or opens."""
@@ -137,6 +152,9 @@ class World:
             case LaserStopFault(stop_reply=reply, ignores_interlock=ignores):
                 if self.laser is not None:
                     self.laser.break_stop(reply, ignores_interlock=ignores)
+            case SensorOffset(skin_offset_c=skin, plate_offset_c=plate):
+                self.skin_offset_c = skin
+                self.plate_offset_c = plate
             case LaserOutputError(gain=gain, offset_j=offset_j, drift_per_shot=drift):
                 if self.laser is not None:
                     self.laser.set_output_error(gain, offset_j, drift)

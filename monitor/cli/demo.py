@@ -28,6 +28,7 @@ import numpy as np
 from device_profiles.loader import LoadedSetup, with_endpoints
 from device_profiles.schema import SkinType
 from firmware_bridge.live import Ch
+from monitor.calibration.status import calibration_status
 from monitor.cli.shutdown import sigint_deferred
 from monitor.cli.view_guard import ViewGuard, describe
 from monitor.core.gate import GateResult
@@ -182,6 +183,11 @@ def run_demo(
     with simulator(loaded.source, scenario_name, speed=speed, run_dir=run_dir) as sim:
         setup = with_endpoints(loaded.setup, sim.endpoints)
         log = SessionLog(db_path)
+        try:  # a setup with a calibration policy arms only on a calibration in this log
+            calibration = calibration_status(log, loaded.setup, accept_simulated=True)
+        except BaseException:
+            log.close()
+            raise
         params = SessionParams(
             operator=operator,
             patient_id=patient_id,
@@ -190,6 +196,7 @@ def run_demo(
             mode=SessionMode.DEMO,
             skin_typing=SkinTyping.from_clinician(skin_type),
             meta={"scenario": scenario_name, "speed": speed, "endpoints": sim.endpoints},
+            calibration=calibration,
         )
         clinic = ClinicRecords.over(log, photos=PhotoStore.beside(db_path))
         recorder = IncidentRecorder(LogRecorder(log), clinic)

@@ -173,6 +173,8 @@ class LiveView:
                 "approved limits (pulse_out_of_limits in the session log)",
                 style="bold red",
             )
+        if s.calibration_note:
+            hint.append(f"\n** calibration: {s.calibration_note}", style="bold yellow")
         links = "  ".join(f"{k} {'ok' if ok else 'LOST'}" for k, ok in s.links.items())
         progress = f"{t_s:6.1f} s" + (f" / {self.duration_s:g} s" if self.duration_s else "")
         body = Group(head, Text(""), vals, Text(""), chart, Text(f"links: {links}"), hint, alarms)

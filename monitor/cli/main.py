@@ -44,6 +44,9 @@ examples:
   laserguard sim --scenario normal                  simulator only (prints its endpoints)
   laserguard bridge --endpoints runs/X/endpoints.json --patient P-0042 --mode demo \\
       --skin-type III --fluence 120 --pulse-ms 30 --spot-mm 3 --rate-hz 1 --arm
+  laserguard calibrate --demo --who "B. Engineer"   calibration against the simulator
+  laserguard calibrate --daily --who NAME --endpoints FILE    the daily output check
+  laserguard calibration list | show ID | report ID
   laserguard sessions list | show ID | verify [ID]
   laserguard users add NAME --role admin             the console's first administrator
   laserguard serve --demo [--scenario cooling-failure]   bridge + console on the simulator
@@ -169,6 +172,7 @@ def _bridge_exit(refused: str | None, trips: list[Any]) -> int:
 def cmd_bridge(args: argparse.Namespace) -> int:
     import time
 
+    from monitor.calibration.status import calibration_status
     from monitor.cli.live_view import LiveView
     from monitor.cli.shutdown import sigint_deferred
     from monitor.cli.view_guard import ViewGuard
@@ -194,6 +198,13 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         )
     book, sheets = load_book(), load_patient_information()  # unreadable: refused, nothing opened
     log_recorder = open_recorder(db_path(args.db))
+    try:  # only a real laser's certificates count for a clinical session
+        calibration = calibration_status(
+            log_recorder.log, setup, accept_simulated=args.mode != "clinical"
+        )
+    except BaseException:
+        log_recorder.close()
+        raise
     # The clinic's records beside the session's: draft incidents on halts, sheets, follow-up.
     clinic = ClinicRecords.over(
         log_recorder.log, photos=PhotoStore.beside(db_path(args.db)), book=book, sheets=sheets
@@ -206,6 +217,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         risk=risk,
         mode=args.mode,
         skin_typing=typing,
+        calibration=calibration,
     )
     try:
         session = Session(loaded, recorder, params, setup=setup, realtime=args.realtime)
@@ -350,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_args(bridge)
     bridge.set_defaults(func=cmd_bridge)
 
+    from monitor.cli.calibrate import add_calibrate_parser, add_calibration_parser
     from monitor.cli.check import add_check_parser
     from monitor.cli.incidents import add_followup_parser, add_incident_parser
     from monitor.cli.profiles import add_profiles_parser
@@ -368,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_incident_parser(sub)
     add_followup_parser(sub)
     add_report_parser(sub)
+    add_calibrate_parser(sub)
+    add_calibration_parser(sub)
     add_registered_commands(sub)
     return parser
 

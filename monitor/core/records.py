@@ -56,6 +56,7 @@ class EventKind(StrEnum):
     PULSE_COUNTER_MISMATCH = "pulse_counter_mismatch"  # its counter is below the record's
     PULSES = "pulses"  # the bridge's report of new pulses (n, total, settings)
     PULSE_OUT_OF_LIMITS = "pulse_out_of_limits"
+    DELIVERED_ENERGY_DRIFT = "delivered_energy_drift"  # a pulse outside the output tolerance
     # Conditions found by the interlock loop and halts.
     TRIP = "trip"
     WARNING = "warning"

@@ -20,6 +20,12 @@ Test-spot mode (a relative contraindication's ``test_spot_only``, ``monitor.core
 the allowed number of pulses the session puts the laser in STANDBY itself and refuses to arm
 until a clinician ends the pause (``end_test_spot_pause``). The pause is not a state of its
 own: a halt and its acknowledgement during the pause leave it in place.
+
+Calibration (``monitor.core.calibration_status``): a setup with a calibration policy arms
+only while the ``CalibrationStatus`` given in ``SessionParams`` holds (missing, failed,
+expired or a daily check due refuse, with the dates). Where the laser reports each pulse's
+delivered energy, a pulse outside the tolerance halts and arming stays refused for the rest
+of the session (``monitor.core.delivered``).
 """
 
 from __future__ import annotations
@@ -40,7 +46,9 @@ from firmware_bridge.drivers import LaserDriver
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.live import ANSWER_MIN, Ch, Dev
 from monitor.core.bookkeeper import Bookkeeper
+from monitor.core.calibration_status import CalibrationStatus
 from monitor.core.checks import BLOCKS_ARMING, CHECKS, HALT_MASK, INDEX, CheckEngine, Severity
+from monitor.core.delivered import DeliveredEnergyWatch
 from monitor.core.errors import Refused
 from monitor.core.gate import GateResult
 from monitor.core.interlock import InterlockLoop
@@ -74,6 +82,9 @@ class SessionParams:
     mode: SessionMode = SessionMode.DEMO  # simulated data is never mistaken for real
     skin_typing: SkinTyping | None = None  # how the type was chosen (clinician / melanin index)
     meta: dict[str, object] = field(default_factory=dict)
+    # The laser's calibration as recorded (monitor.calibration builds it from the log);
+    # required to arm when the setup has a calibration policy.
+    calibration: CalibrationStatus | None = None
 
     def __post_init__(self) -> None:
         try:  # a mode given as text (a command line) is one of the three, or refused
@@ -141,6 +152,9 @@ class Session:
                 ],
                 "required_reaction_ms": budget.required_ms,
                 "laser_id": self.setup.name,  # whose pulse counter this session reconciles
+                "calibration": None
+                if params.calibration is None
+                else params.calibration.as_record(),
             },
         )
         self.session_id = recorder.start_session(start)
@@ -178,6 +192,7 @@ class Session:
         if params.risk.arming_allowed:  # a relative contraindication tightens, never widens
             self.engine.table = self.engine.table.restricted(params.risk.restrictions)
         self.pulse_judge = PulseJudge(self.engine.table, params.skin_type)
+        self.delivered = DeliveredEnergyWatch(self.setup)
         self.bridge = Bridge(
             self.setup,
             on_event=self._bridge_event,
@@ -259,6 +274,19 @@ class Session:
                 self._event(EventKind.PULSE_OUT_OF_LIMITS, bad.as_record())
             if self.test_spots is not None:
                 self._count_test_spots(n)
+            if "delivered_j" in payload:
+                self._judge_delivered(settings, payload["delivered_j"])
+
+    def _judge_delivered(self, settings: dict[str, float], delivered_j: object) -> None:
+        """On the laser's thread, right after the status that reported the pulse: halt first
+        (never waits for the session's lock), the words after."""
+        finding = self.delivered.judge(settings, delivered_j)
+        if finding is None:
+            return
+        self.loop.halted = True  # the loop must not read the stop in flight as a new fault
+        self.bridge.halt(finding.reason)
+        self._event(EventKind.DELIVERED_ENERGY_DRIFT, {"reason": finding.reason, **finding.record})
+        self._halted_later("delivered_energy_drift", finding.reason)
 
     @property
     def pulses_out_of_limits(self) -> int:
@@ -518,6 +546,9 @@ class Session:
             return f"the session log cannot be written: {self.recorder.failed}"
         if not self.params.risk.arming_allowed:
             return "the risk assessment refuses arming: " + "; ".join(self.params.risk.reasons)
+        calibration = self._calibration_blocker()
+        if calibration:
+            return calibration
         if self.approved is None:
             return "no settings have been approved for this session"
         live = self.bridge.live
@@ -533,6 +564,25 @@ class Session:
             words = [f"{n} ({self.engine.reason(INDEX[n], live)})" for n in blocking]
             return "conditions active: " + "; ".join(words)
         return None
+
+    def _calibration_blocker(self) -> str | None:
+        drifted = self.delivered.drifted
+        if drifted is not None:
+            return drifted
+        status = self.params.calibration
+        if status is None:
+            if self.setup.calibration is None:
+                return None
+            return (
+                f"setup {self.setup.name} requires a calibration, and this session was given "
+                "no calibration status: arming refused"
+            )
+        if status.laser_id != self.setup.name:
+            return (
+                f"the calibration status given is for laser {status.laser_id}, not this "
+                f"session's laser {self.setup.name}: arming refused"
+            )
+        return status.blocker()
 
     def standby(self, who: str | None = None) -> None:
         def to_standby(laser: LaserDriver) -> None:
@@ -710,4 +760,15 @@ class Session:
                 },
             ),
             skin_temp_band_c=(engine.skin_low, engine.skin_high),
+            calibration_note=self._calibration_note(),
         )
+
+    def _calibration_note(self) -> str | None:
+        """For views: why calibration blocks arming, or the warning before it expires."""
+        drifted = self.delivered.drifted
+        if drifted is not None:
+            return drifted
+        status = self.params.calibration
+        if status is None:
+            return self._calibration_blocker()
+        return status.note()

@@ -96,6 +96,9 @@ class Snapshot:
     test_spots: TestSpots | None
     reaction_time: ReactionTimes
     skin_temp_band_c: tuple[float, float]  # the session's skin-temperature limits, low/high
+    # The laser's calibration for the operator: why it blocks arming, or a warning that it
+    # is due soon (monitor.core.calibration_status); None when there is nothing to say.
+    calibration_note: str | None = None
 
     def as_dict(self) -> Payload:
         """JSON-safe, with the keys a snapshot has always had."""
@@ -119,4 +122,5 @@ class Snapshot:
             "test_spots": None if self.test_spots is None else self.test_spots.as_record(),
             "reaction_time_ms": self.reaction_time.as_dict(),
             "limits": {"skin_temp_c": list(self.skin_temp_band_c)},
+            "calibration_note": self.calibration_note,
         }

@@ -29,6 +29,7 @@ __all__ = [
     "GENESIS_HASH",
     "KIND_END",
     "KIND_INTERRUPTED",
+    "KIND_RECORDS_START",
     "KIND_START",
     "KIND_TELEMETRY",
     "MAX_LIST_ITEMS",
@@ -51,6 +52,10 @@ KIND_INTERRUPTED = "session_interrupted"
 # Clinic records that outlive a session (incidents, follow-ups) are streams of their own in
 # the same chain, named with this prefix; a session's id is a uuid4 hex, so none collides.
 RECORD_STREAM_PREFIX = "record:"
+# A records chain that is not a treatment session (a calibration run, an incident): it starts
+# with this kind (payload: its ``chain``, e.g. "calibration") and ends with ``session_end``,
+# in the one hash chain of the file (docs/record.md, "Records chains").
+KIND_RECORDS_START = "records_start"
 # Canonical telemetry bytes: t_s as <f8, channel as <i4, value as <f8, concatenated.
 TELEMETRY_FORMAT = "t_s<f8,channel<i4,value<f8"
 MAX_LIST_ITEMS = 1000

@@ -24,6 +24,11 @@ Clinic records that outlive a session (incidents, follow-ups: ``monitor.incident
 no ``session_start`` opens (``append_record``). A session's chain ends at its
 ``session_end`` and stays sealed; a correction made a week later is a new event in its
 record's stream, under the same hashes, verified by the same ``verify``.
+A *records chain* (``start_records``) is a run of records that is not a treatment session:
+a calibration run, an incident. It lives in the same hash chain, under its own id, from a
+``records_start`` event (naming its ``chain``) to a ``session_end``; it has no patient, no
+telemetry and no channel map, and ``sessions()`` does not list it. Appends, the end, and the
+marking of one whose writer died work as for a session (``records.py`` reads them back).
 
 What a chain alone cannot show is truncation of the newest events: keep the head hash from
 ``verify`` somewhere else if that matters.
@@ -53,6 +58,7 @@ from monitor.record.chain import (
     GENESIS_HASH,
     KIND_END,
     KIND_INTERRUPTED,
+    KIND_RECORDS_START,
     KIND_START,
     KIND_TELEMETRY,
     RECORD_STREAM_PREFIX,
@@ -95,7 +101,9 @@ __all__ = [
 
 INTERRUPTED_REASON = "interrupted (process ended without closing the session)"
 # Only the log itself may create the structural kinds that sessions() and verify() rely on.
-_RESERVED_KINDS = frozenset({KIND_START, KIND_TELEMETRY, KIND_INTERRUPTED})
+_RESERVED_KINDS = frozenset({KIND_START, KIND_TELEMETRY, KIND_INTERRUPTED, KIND_RECORDS_START})
+# What a session or a records chain starts with.
+_START_KINDS = (KIND_START, KIND_RECORDS_START)
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 # Clinic text (aftercare instructions, attestations) is a few hundred characters; nothing a
 # person writes for a record needs more. Device words are bounded tighter by the LogWriter.
@@ -165,6 +173,11 @@ class ChainLog:
         """End every open session whose writer is gone, in the chain, saying so."""
         with self._reading() as r:
             open_ids = [row.start.session_id for row in reversed(r.sessions()) if row.end is None]
+            open_ids += [
+                e.session_id
+                for e in reversed(r.events_of_kind(KIND_RECORDS_START))
+                if r.latest(e.session_id, [KIND_END]) is None
+            ]
         for sid in open_ids:
             token = self._locks.claim_orphan(sid)
             if token is None:
@@ -269,6 +282,35 @@ class ChainLog:
         self._ended[session_id] = False
         self._maps[session_id] = cmap
         return event.session_id
+
+    def start_records(
+        self, chain: str, payload: dict[str, Any], *, t_wall: float | None = None
+    ) -> str:
+        """Start a records chain of kind ``chain`` (e.g. "calibration"); returns its id.
+
+        Its ``records_start`` event holds ``payload`` and ``chain``; append to it and end it
+        like a session (``append``, ``end_session``). Until it ends it is held like an open
+        session, so a writer that dies leaves it to be marked interrupted by the next.
+        """
+        if not isinstance(chain, str) or not chain.strip():
+            raise SessionLogError("start_records: chain must be a non-empty string")
+        text, decoded = _encode_payload({**payload, "chain": chain}, self._max_field_chars)
+        t = _check_t_wall(t_wall)
+        if self._read_only:
+            raise SessionLogError(f"session log {self._store.name} was opened read-only")
+        records_id = uuid.uuid4().hex
+        try:
+            self._locks.hold(records_id)
+        except OSError as e:
+            raise SessionLogError(f"cannot lock the new records in {self._locks.where}: {e}") from e
+        try:
+            with self._transaction() as w:
+                self._insert_event(w, records_id, t, KIND_RECORDS_START, text, decoded)
+        except BaseException:
+            self._locks.release(records_id)
+            raise
+        self._ended[records_id] = False
+        return records_id
 
     def append(
         self, session_id: str, kind: str, payload: dict[str, Any], t_wall: float | None = None
@@ -422,8 +464,8 @@ class ChainLog:
             raise SessionLogError(f"session {session_id} has already ended")
         ended = self._ended.get(session_id)
         if ended is None:
-            kinds = {e.kind for e in w.events(session_id, [KIND_START, KIND_END])}
-            if KIND_START not in kinds:
+            kinds = {e.kind for e in w.events(session_id, [*_START_KINDS, KIND_END])}
+            if not kinds & set(_START_KINDS):
                 raise SessionLogError(f"no session {session_id!r} in this log")
             ended = KIND_END in kinds
             self._ended[session_id] = ended
@@ -640,7 +682,7 @@ def _span_of(r: StoreReader, session_id: str) -> tuple[int, int, int]:
 
 
 def _require_exists(r: StoreReader, session_id: str) -> None:
-    if r.latest(session_id, [KIND_START]) is None:
+    if r.latest(session_id, list(_START_KINDS)) is None:
         raise SessionLogError(f"no session {session_id!r} in this log")
 
 

@@ -14,15 +14,23 @@ cannot be reconciled and is recorded as ``pulse_counter_mismatch``.
 The laser is identified by its setup's name (``laser_id`` in the session's meta): a setup
 file describes one laser station, so give each laser its own setup name. Sessions logged
 before laser ids were recorded are not reconciled against.
+
+Records chains that fire the laser without a patient (a calibration run's service shots)
+carry the same ``laser_id`` in their meta and record the counter the same way
+(``laser_pulse_counter``, ``pulses`` with ``total``): their shots are accounted for, and a
+run whose process died mid-way is named as the one the unlogged pulses follow.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from monitor.core.records import EventKind
+from monitor.record.chain import KIND_RECORDS_START
 from monitor.record.chain_log import INTERRUPTED_REASON, ChainLog
+from monitor.record.verify import Event
 
 __all__ = ["KIND_COUNTER", "KIND_UNLOGGED", "LoggedTotal", "last_logged_total", "reconcile"]
 
@@ -43,7 +51,7 @@ class LoggedTotal:
 
 def last_logged_total(log: ChainLog, laser_id: str, *, exclude: str) -> LoggedTotal | None:
     """The laser's newest logged counter outside session ``exclude``, or None if never."""
-    for start in log.start_events():  # newest first
+    for start in _starts_newest_first(log):
         sid = start.session_id
         meta = start.payload.get("meta")
         if sid == exclude or not isinstance(meta, dict) or meta.get("laser_id") != laser_id:
@@ -56,6 +64,16 @@ def last_logged_total(log: ChainLog, laser_id: str, *, exclude: str) -> LoggedTo
         interrupted = end is not None and end.payload.get("reason") == INTERRUPTED_REASON
         return LoggedTotal(sid, total, interrupted)
     return None
+
+
+def _starts_newest_first(log: ChainLog) -> list[Event]:
+    """Every session's start and every records chain's start, newest first."""
+    with log.store.reading() as r:
+        records = [
+            Event(e.seq, e.session_id, e.t_wall, e.kind, json.loads(e.payload_text), "", "")
+            for e in r.events_of_kind(KIND_RECORDS_START)
+        ]
+    return sorted([*log.start_events(), *records], key=lambda e: e.seq, reverse=True)
 
 
 def reconcile(

@@ -1,0 +1,157 @@
+"""Issue 11 item 5: arming under the laser's calibration, and its output watched in treatment.
+
+Each test runs the procedure and a treatment session over the same simulator and the same
+SQLite log, with the status built from that log (``monitor.calibration.status``), as the
+``bridge`` and ``demo`` commands do. Dates come from controlled clocks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+
+from monitor.calibration.analysis import Verdict
+from monitor.core.session import Refused, State
+from tests.e2e.conftest import wait_for
+from tests.monitor.calibration.bench import SETTINGS, OpenCalBench, passing_status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
+
+DAY1 = datetime(2026, 12, 1, 8, 0).astimezone()
+
+
+def at(t: datetime) -> Callable[[], datetime]:
+    return lambda: t
+
+
+def arm_refusal(bench_session: object) -> str:
+    from monitor.core.session import Session
+
+    assert isinstance(bench_session, Session)
+    gate = bench_session.request_settings(SETTINGS)
+    assert gate.ok, gate.explain()
+    with pytest.raises(Refused) as refused:
+        bench_session.arm()
+    return str(refused.value)
+
+
+def test_item5_arming_is_refused_without_a_calibration_on_record(bench: OpenCalBench) -> None:
+    rig = bench()
+    status = rig.status(at(DAY1))
+    assert status is not None and status.last_calibration is None
+    session = rig.session(status)
+    why = arm_refusal(session)
+    assert "no calibration of laser demo-ndyag-1064-cal is on record" in why
+    assert session.snapshot().calibration_note is not None
+    session.recorder.flush()
+    refused = rig.log.events(session.session_id, kinds=["arm_refused"])
+    assert refused and "no calibration" in refused[-1].payload["reason"]
+
+
+def test_item5_arming_is_refused_after_a_failed_calibration(bench: OpenCalBench) -> None:
+    rig = bench({"t_s": 0.0, "action": "laser_output_error", "gain": 1.3})
+    cert = rig.run(clock=at(DAY1))
+    assert cert.verdict is Verdict.FAIL
+    why = arm_refusal(rig.session(rig.status(at(DAY1 + timedelta(hours=1)))))
+    assert "the last calibration of laser demo-ndyag-1064-cal (2026-12-01" in why
+    assert "failed: 8 of 8 points beyond ±20%" in why
+
+
+def test_item5_arming_is_allowed_after_a_pass(bench: OpenCalBench) -> None:
+    rig = bench()
+    assert rig.run(clock=at(DAY1)).verdict is Verdict.PASS
+    session = rig.session(rig.status(at(DAY1 + timedelta(hours=1))))
+    assert session.request_settings(SETTINGS).ok
+    session.arm()
+    assert session.state is State.READY
+    assert session.snapshot().calibration_note is None
+    meta = rig.log.start_events()[0].payload["meta"]["calibration"]
+    assert meta["last_calibration"]["passed"] is True  # the session records what it ran under
+
+
+def test_item5_arming_is_refused_once_the_calibration_expired(bench: OpenCalBench) -> None:
+    rig = bench()
+    assert rig.run(clock=at(DAY1)).verdict is Verdict.PASS  # due 2027-06-01 (182 days)
+    later = DAY1 + timedelta(days=183)
+    why = arm_refusal(rig.session(rig.status(at(later))))
+    assert "has expired: it was due 2027-06-01 (interval 182 days), today is 2027-06-02" in why
+
+
+def test_item5_a_warning_shows_before_the_calibration_expires(bench: OpenCalBench) -> None:
+    rig = bench()
+    rig.run(clock=at(DAY1))
+    rig.run(daily=True, clock=at(DAY1 + timedelta(days=175)))
+    session = rig.session(rig.status(at(DAY1 + timedelta(days=175, hours=1))))
+    note = session.snapshot().as_dict()["calibration_note"]
+    assert note == "calibration of laser demo-ndyag-1064-cal due 2027-06-01 (in 7 days)"
+    assert session.request_settings(SETTINGS).ok
+    session.arm()  # a warning, not a refusal
+    assert session.state is State.READY
+
+
+def test_item5_a_daily_check_due_blocks_arming_until_done(bench: OpenCalBench) -> None:
+    rig = bench()
+    assert rig.run(clock=at(DAY1)).verdict is Verdict.PASS
+    next_day = DAY1 + timedelta(days=1)
+    first = rig.session(rig.status(at(next_day)))
+    why = arm_refusal(first)
+    assert "daily check of laser demo-ndyag-1064-cal is due: none today (2026-12-02)" in why
+    first.end("daily check due")
+    # A session is open no longer: the operator runs the daily check.
+    daily = rig.run(daily=True, clock=at(next_day + timedelta(minutes=5)))
+    assert daily.verdict is Verdict.PASS
+    second = rig.session(rig.status(at(next_day + timedelta(minutes=10))))
+    assert second.request_settings(SETTINGS).ok
+    second.arm()
+    assert second.state is State.READY
+
+
+def test_item5_a_failed_daily_check_blocks_arming(bench: OpenCalBench) -> None:
+    rig = bench()
+    assert rig.run(clock=at(DAY1)).verdict is Verdict.PASS
+    rig.runner.call(lambda: rig.runner.laser.set_output_error(1.3, 0.0, 0.0))  # type: ignore[union-attr]
+    next_day = DAY1 + timedelta(days=1)
+    assert rig.run(daily=True, clock=at(next_day)).verdict is Verdict.FAIL
+    why = arm_refusal(rig.session(rig.status(at(next_day + timedelta(minutes=1)))))
+    assert "today's daily check of laser demo-ndyag-1064-cal (2026-12-02" in why and "failed" in why
+
+
+def test_item5_a_setup_with_a_policy_and_no_status_refuses_to_arm(bench: OpenCalBench) -> None:
+    why = arm_refusal(bench().session(None))
+    assert "requires a calibration, and this session was given no calibration status" in why
+
+
+def test_item5_a_status_for_another_laser_refuses_to_arm(bench: OpenCalBench) -> None:
+    why = arm_refusal(bench().session(passing_status("another-laser")))
+    assert "is for laser another-laser, not this session's laser demo-ndyag-1064-cal" in why
+
+
+def test_item5_a_drifting_laser_halts_in_treatment(bench: OpenCalBench) -> None:
+    # 6 % more per pulse: 0, +6, +12, +18 % are within ±20 %; the fifth (+24 %) is not.
+    rig = bench(
+        {"t_s": 0.0, "action": "laser_output_error", "drift_per_shot": 0.06},
+        {"t_s": 0.5, "action": "trigger", "pressed": True},
+    )
+    session = rig.session(passing_status())
+    assert session.request_settings(SETTINGS).ok
+    session.arm()
+    wait_for(lambda: session.state is State.HALTED, 20.0, "the drift halt")
+    trip = session.trips[0]
+    assert trip.check == "delivered_energy_drift"
+    assert "+24%" in trip.reason and "beyond ±20%" in trip.reason
+    assert "21 CFR 1040.11(a)" in trip.reason
+    wait_for(lambda: not rig.runner.snapshot()["relay_closed"], 2.0, "the relay to open")
+    pulses = [e for e in rig.sim_events("pulse") if not e.get("service")]
+    assert len(pulses) == 5  # halted on the first pulse out of tolerance
+    session.recorder.flush()
+    (drift,) = rig.log.events(session.session_id, kinds=["delivered_energy_drift"])
+    assert drift.payload["ratio"] == pytest.approx(1.24, abs=1e-3)
+    # Acknowledged, the session still refuses to arm: the laser needs recalibrating.
+    rig.runner.call(lambda: rig.runner.world.__setattr__("trigger_pressed", False))  # type: ignore[union-attr]
+    time.sleep(0.2)
+    session.acknowledge("B. Engineer", "output drift seen; laser taken out of use")
+    with pytest.raises(Refused, match="its output has drifted; recalibrate"):
+        session.arm()
