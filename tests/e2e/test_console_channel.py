@@ -164,7 +164,11 @@ def test_item3_resetting_one_alarm_never_resets_another_behind_it(rig: ChannelRi
     second = client.call(Reset(who="op.jo", condition="skin_temp_high", reason="checked the skin"))
     assert second["released"] is True and second["state"] == "STANDBY"
 
-    # A condition that comes back is a new alarm: it needs a new reset.
+    # A condition that comes back is a new alarm: it needs a new reset. (Wait for a snapshot
+    # taken after the reset first: the newest one received may still show the old halt.)
+    wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "STANDBY", 3, "STANDBY"
+    )
     rig.sim.force_skin(46.0)
     wait_snapshot(
         client, lambda s: s.session is not None and s.session.state == "HALTED", 3, "again"

@@ -146,6 +146,7 @@ def test_must_show_cooling_failure_incident_from_halt_to_follow_up_and_report(
     assert "<svg" in text and "skin_temp_high" in text
 
     if CHROMIUM is None:
+        assert not os.environ.get("LASERGUARD_REQUIRE_BROWSER"), "chromium is required here"
         pytest.skip("chromium is not installed (apt-get install chromium): no rendered report")
     png = tmp_path / "report.png"
     screenshot(html, png, tmp_path)
