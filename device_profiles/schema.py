@@ -15,6 +15,7 @@ Units are part of every field name (``fluence_j_cm2``, ``pulse_ms``, ``skin_temp
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import date
 from enum import StrEnum
@@ -743,25 +744,86 @@ class Restrictions(Strict):
         )
 
 
+ContraKind = Literal["absolute", "relative"]
+
+
+def _kind_problem(kind: ContraKind, restrictions: Restrictions) -> str | None:
+    if kind == "absolute" and restrictions.any:
+        return "an absolute contraindication refuses; no restrictions"
+    if kind == "relative" and not restrictions.any:
+        return "a relative contraindication needs restrictions"
+    if restrictions.test_spot_only != (restrictions.test_spot_pulses is not None):
+        return "test_spot_only and test_spot_pulses go together"
+    return None
+
+
+class WavelengthRule(Strict):
+    """A question whose weight depends on the laser: at these wavelengths it is of this kind
+    (a recent tan refuses at 532-755 nm, where melanin absorbs strongly, and restricts at
+    1064 nm)."""
+
+    wavelength_nm: WavelengthRange
+    kind: ContraKind
+    restrictions: Restrictions = Field(default_factory=Restrictions)
+    source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _restrictions_fit_kind(self) -> WavelengthRule:
+        problem = _kind_problem(self.kind, self.restrictions)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
 class Contraindication(Strict):
-    """One pre-treatment question. ``present`` (answered yes) refuses or restricts arming."""
+    """One pre-treatment question. ``present`` (answered yes) refuses or restricts arming.
+
+    ``by_wavelength`` overrides ``kind`` (and its restrictions) for the lasers in a range;
+    ``at(wavelength_nm)`` gives the kind that applies (with no wavelength: the strictest).
+    ``sites``: the question concerns only treatments there (venous reflux: the legs); a yes
+    elsewhere does not count. Left out: every site.
+    """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
     question: str = Field(min_length=1)
-    kind: Literal["absolute", "relative"]
+    kind: ContraKind
     restrictions: Restrictions = Field(default_factory=Restrictions)
+    by_wavelength: list[WavelengthRule] = Field(default_factory=list)
+    sites: list[Annotated[TreatmentSite, Field(strict=False)]] | None = Field(None, min_length=1)
     advice: str = Field(min_length=1, description="What the clinician does about it")
     source: str = Field(min_length=1)
 
     @model_validator(mode="after")
     def _restrictions_fit_kind(self) -> Contraindication:
-        if self.kind == "absolute" and self.restrictions.any:
-            raise ValueError(f"{self.id}: an absolute contraindication refuses; no restrictions")
-        if self.kind == "relative" and not self.restrictions.any:
-            raise ValueError(f"{self.id}: a relative contraindication needs restrictions")
-        if self.restrictions.test_spot_only != (self.restrictions.test_spot_pulses is not None):
-            raise ValueError(f"{self.id}: test_spot_only and test_spot_pulses go together")
+        problem = _kind_problem(self.kind, self.restrictions)
+        if problem is not None:
+            raise ValueError(f"{self.id}: {problem}")
+        for a, b in itertools.combinations(self.by_wavelength, 2):
+            wa, wb = a.wavelength_nm, b.wavelength_nm
+            if wa.min <= wb.max and wb.min <= wa.max:
+                raise ValueError(f"{self.id}: by_wavelength ranges overlap")
         return self
+
+    def at(self, wavelength_nm: float | None) -> tuple[ContraKind, Restrictions, str]:
+        """(kind, restrictions, source) for a laser at ``wavelength_nm``. None (not known):
+        the strictest over every wavelength (absolute if any rule is)."""
+        if wavelength_nm is None:
+            rules = [(r.kind, r.restrictions, r.source) for r in self.by_wavelength]
+            for kind, restrictions, source in rules:
+                if kind == "absolute":
+                    return kind, restrictions, f"{source} (laser wavelength not known)"
+            combined = self.restrictions
+            for _, restrictions, _ in rules:
+                combined = combined.combine(restrictions)
+            return self.kind, combined, self.source
+        for r in self.by_wavelength:
+            if r.wavelength_nm.min <= wavelength_nm <= r.wavelength_nm.max:
+                return r.kind, r.restrictions, r.source
+        return self.kind, self.restrictions, self.source
+
+    def concerns(self, site: TreatmentSite | None) -> bool:
+        """Whether a yes counts for a treatment at ``site`` (None, not known: it counts)."""
+        return self.sites is None or site is None or site in self.sites
 
 
 class Contraindications(Strict):
