@@ -173,12 +173,12 @@ def _grid(rows: Sequence[SettingsLimit], site: TreatmentSite, cooling: CoolingMe
         index=index,
         spots=spots,
         pulses=pulses,
-        covered=app.any(axis=-1),
+        covered=np.asarray(app.any(axis=-1)),
         fluence=f.min(axis=-1),
         fluence_row=index[f_at],
         rate=q.min(axis=-1),
         rate_row=index[q_at],
-        allowed=(app & ~contra).any(axis=-1),
+        allowed=np.asarray((app & ~contra).any(axis=-1)),
     )
 
 

@@ -41,6 +41,7 @@ from firmware_bridge.live import (
 )
 from monitor.core.gate import LimitTable
 from monitor.core.skin_checks import FreezeTimer, PulseBaseline, ThermalDoseMeter
+from monitor.core.treatment import DEMO_SITE
 
 
 class Severity(IntEnum):
@@ -158,15 +159,16 @@ class BandSlot:
 
 def band_slots(limits: Limits) -> tuple[BandSlot, ...]:
     """The band checks of a setup's limits. NaN skin temperature is its own check, so the
-    high and low slots leave it to ``skin_temp_invalid``."""
+    high and low slots leave it to ``skin_temp_invalid``. The plate's treatment band is
+    computed (``cooler_plate_warn``): above it, with cooling required and emission permitted,
+    it is the halt ``cooler_plate_high`` instead of a warning."""
     h, inf = limits.hysteresis_c, math.inf
-    skin, trip, warn = limits.skin_temp_c, limits.cooler_plate_trip_c, limits.cooler_plate_temp_c
+    skin, trip = limits.skin_temp_c, limits.cooler_plate_trip_c
     return (
         BandSlot("skin_temp_high", Ch.SKIN_TEMP_C, -inf, skin.high, h, nan_raises=False),
         BandSlot("skin_temp_low", Ch.SKIN_TEMP_C, skin.low, inf, h, nan_raises=False),
         BandSlot("skin_temp_invalid", Ch.SKIN_TEMP_C, -inf, inf, 0.0),
         BandSlot("cooler_plate_trip", Ch.PLATE_TEMP_C, trip.low, trip.high, h),
-        BandSlot("cooler_plate_warn", Ch.PLATE_TEMP_C, warn.low, warn.high, h),
         BandSlot("cooler_flow_low", Ch.FLOW_L_MIN, limits.cooler_flow_l_min_min, inf, 0.0),
         BandSlot("device_fault", Ch.SENSOR_FAULT_CODE, 0.0, 0.0, 0.0),
         BandSlot("device_fault", Ch.COOLER_FAULT_CODE, 0.0, 0.0, 0.0),
@@ -187,6 +189,7 @@ _COMPUTED = (
     "skin_frozen",
     "thermal_dose_high",
     "cooler_plate_high",
+    "cooler_plate_warn",
     "skin_too_warm_to_arm",
     "settings_readback",
     "settings_not_approved",
@@ -270,10 +273,6 @@ class LatchedAlarm:
 
     def reset(self) -> None:
         self.latched = False
-
-
-#: The site a demo or test session treats when it states none (a clinical session must).
-DEMO_SITE = TreatmentSite.LEGS
 
 
 class CheckEngine:
@@ -384,7 +383,9 @@ class CheckEngine:
         self._frozen = index["skin_frozen"]
         self._dose_high = index["thermal_dose_high"]
         self._plate_high = index["cooler_plate_high"]
+        self._plate_warn = index["cooler_plate_warn"]
         self._too_warm = index["skin_too_warm_to_arm"]
+        self._hot = index["skin_temp_high"]
 
         # The read-back settings change rarely: the gate runs only when they do. One row per
         # setting, in the gate's argument order (``LASER_SETTINGS``), taken from its channel.
@@ -486,7 +487,8 @@ class CheckEngine:
             now_ns, value[Ch.LASER_PULSES], skin, firing, value[Ch.REP_RATE_HZ]
         )
         warm_edge = self.baseline_max - (self.hyst if a[self._too_warm] else 0.0)
-        a[self._too_warm] = (not emission_permitted) and skin > warm_edge
+        # Skin above the hard ceiling is its own (halting) check: this warning is for less.
+        a[self._too_warm] = (not emission_permitted) and skin > warm_edge and not a[self._hot]
         a[self._frozen] = self.freeze.update(now_ns, skin)
         meter = self.dose_meter
         if meter is not None:
@@ -494,10 +496,15 @@ class CheckEngine:
         a[self._dose_high] = self.dose_max is not None and not (
             self.thermal_dose_cem43 <= self.dose_max
         )
-        a[self._plate_high] = (
-            emission_permitted
-            and self._cooling_required
-            and value[Ch.PLATE_TEMP_C] > self.plate_warn[1]
+        # The plate's treatment band: outside it a warning (arming refused); above it while
+        # the laser may fire at settings that require cooling, a halt instead.
+        plate = value[Ch.PLATE_TEMP_C]
+        plate_low, plate_high = self.plate_warn
+        edge = self.hyst if a[self._plate_warn] else 0.0
+        too_warm_plate = emission_permitted and self._cooling_required and plate > plate_high
+        a[self._plate_high] = too_warm_plate
+        a[self._plate_warn] = (
+            not (plate_low + edge <= plate <= plate_high - edge) and not too_warm_plate
         )
         # A device that usually answers slower than the budget assumes: say so. The worst case
         # recomputed from the recent worst answers: refuse arming, or halt, once it is too slow.

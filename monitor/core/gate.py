@@ -615,11 +615,19 @@ class GateSet:
         self.tables = list(tables)
 
     @classmethod
-    def bundled(cls) -> GateSet:
-        """Every bundled limit table."""
+    def bundled(cls, site: TreatmentSite | None = None) -> GateSet:
+        """Every bundled limit table; with a ``site``, only its rows for that site (a table
+        with none is left out: its wavelength is then refused as unknown)."""
         from device_profiles.loader import bundled_table_names, load_table
 
-        return cls([table_from_file(load_table(n).table) for n in bundled_table_names()])
+        tables = []
+        for name in bundled_table_names():
+            table = table_from_file(load_table(name).table)
+            try:
+                tables.append(table if site is None else table.for_treatment(site, None))
+            except NoRowsForTreatment:
+                continue
+        return cls(tables)
 
     def table_for(self, wavelength_nm: float) -> LimitTable | None:
         for t in self.tables:

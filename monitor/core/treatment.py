@@ -23,6 +23,9 @@ from datetime import date
 from device_profiles.clinical import TestSpotReading, TestSpotResult, TreatmentSite
 from device_profiles.schema import SkinType
 
+#: The site a demo or test session treats when it states none; a clinical session must state
+#: it (the bundled scenarios are leg treatments).
+DEMO_SITE = TreatmentSite.LEGS
 #: A test spot is a few single pulses. Clinic default, review (the same count the relative
 #: contraindications' test-spot restrictions state).
 UNREAD_TEST_SPOT_PULSES = 3
