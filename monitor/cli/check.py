@@ -22,10 +22,11 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from device_profiles.clinical import CoolingMethod, TreatmentSite
 from device_profiles.loader import ProfileError, load, load_table
 from device_profiles.schema import LASER_SETTINGS, SkinType
 from monitor.cli.exit_status import BadInput, ExitStatus
-from monitor.core.gate import GateResult, LimitTable, table_from_file
+from monitor.core.gate import GateResult, LimitTable, NoRowsForTreatment, table_from_file
 from monitor.core.skin_typing import SkinTyping, SkinTypingError
 
 DEFAULT_SETUP = "demo-ndyag-1064"
@@ -61,6 +62,20 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--pulse-ms", type=float, help="pulse width, ms")
     p.add_argument("--spot-mm", type=float, help="spot diameter, mm")
     p.add_argument("--rate-hz", type=float, help="repetition rate, Hz")
+    p.add_argument(
+        "--site",
+        type=TreatmentSite,
+        choices=list(TreatmentSite),
+        default=TreatmentSite.LEGS,
+        help="treatment site: only its limit rows apply [%(default)s]",
+    )
+    p.add_argument(
+        "--cooling",
+        type=CoolingMethod,
+        choices=list(CoolingMethod),
+        default=None,
+        help="cooling method (default: the setup's cooler; with --table, every method's rows)",
+    )
     p.add_argument("--csv", type=Path, help="a CSV file of settings, one per row")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_check)
@@ -93,12 +108,20 @@ def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _table(args: argparse.Namespace) -> LimitTable:
+    """The rows for the site and the cooling method (``LimitTable.for_treatment``)."""
     if args.table is not None:
-        return table_from_file(load_table(args.table, Path.cwd()).table)
-    loaded = load(args.setup or DEFAULT_SETUP)
-    wl = loaded.setup.laser.wavelength_nm
-    name = loaded.table_name or f"{loaded.setup.name} (inline)"
-    return LimitTable(loaded.setup.limits.settings, name=name, wavelength_nm=(wl, wl))
+        table = table_from_file(load_table(args.table, Path.cwd()).table)
+        cooling = args.cooling
+    else:
+        loaded = load(args.setup or DEFAULT_SETUP)
+        wl = loaded.setup.laser.wavelength_nm
+        name = loaded.table_name or f"{loaded.setup.name} (inline)"
+        table = LimitTable(loaded.setup.limits.settings, name=name, wavelength_nm=(wl, wl))
+        cooling = args.cooling or loaded.setup.cooler.method
+    try:
+        return table.for_treatment(args.site, cooling)
+    except NoRowsForTreatment as e:
+        raise BadInput(str(e)) from e
 
 
 def _typing(args: argparse.Namespace) -> SkinTyping | None:

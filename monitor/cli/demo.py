@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from device_profiles.clinical import TreatmentSite
 from device_profiles.loader import LoadedSetup, with_endpoints
 from device_profiles.schema import SkinType
 from firmware_bridge.live import Ch
@@ -254,6 +255,7 @@ def run_demo(
             mode=SessionMode.DEMO,
             skin_typing=SkinTyping.from_clinician(skin_type),
             meta={"scenario": scenario_name, "speed": speed, "endpoints": sim.endpoints},
+            site=TreatmentSite.LEGS,  # the bundled scenarios are leg treatments
         )
         session = Session(loaded, LogRecorder(log), params, setup=setup, realtime=True)
         tick = ViewGuard("live view", on_tick) if on_tick is not None else None

@@ -118,6 +118,8 @@ def _print_rows(out: TextIO, rows: list[SettingsLimit]) -> None:
                 f"≤ {r.rep_rate_hz_max:g} Hz" + (f" [{', '.join(flags)}]" if flags else "")
             )
         print(where + what, file=out)
+        sites, cooling = "/".join(r.sites), "/".join(r.cooling)
+        print(f"      for: {sites}; {cooling} cooling", file=out)
         print(f"      source: {r.source}", file=out)
 
 

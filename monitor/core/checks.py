@@ -500,11 +500,11 @@ class CheckEngine:
         # the laser may fire at settings that require cooling, a halt instead.
         plate = value[Ch.PLATE_TEMP_C]
         plate_low, plate_high = self.plate_warn
-        edge = self.hyst if a[self._plate_warn] else 0.0
+        back_c = self.hyst if a[self._plate_warn] else 0.0
         too_warm_plate = emission_permitted and self._cooling_required and plate > plate_high
         a[self._plate_high] = too_warm_plate
         a[self._plate_warn] = (
-            not (plate_low + edge <= plate <= plate_high - edge) and not too_warm_plate
+            not (plate_low + back_c <= plate <= plate_high - back_c) and not too_warm_plate
         )
         # A device that usually answers slower than the budget assumes: say so. The worst case
         # recomputed from the recent worst answers: refuse arming, or halt, once it is too slow.
