@@ -215,6 +215,9 @@ class Session:
         self.t0_wall = time.time()
         self.t0_ns = time.perf_counter_ns()
         self.engine = CheckEngine(self.setup, params.skin_type, self.site)
+        # The profile's own rows: whether a row asks for a test spot in the patient's history
+        # (a relative contraindication's test-spot mode is another matter).
+        self.profile_table = self.engine.table
         if params.risk.arming_allowed:  # a relative contraindication tightens, never widens
             self.engine.table = self.engine.table.restricted(params.risk.restrictions)
         self.pulse_judge = PulseJudge(self.engine.table, params.skin_type)
@@ -379,11 +382,12 @@ class Session:
             self.eye_shields_confirmed_by = who.strip()
         self._event(EventKind.EYE_SHIELDS_CONFIRMED, {"by": who.strip(), "site": str(self.site)})
 
-    def _test_spot_history(self, result: GateResult, settings: dict[str, float]) -> Payload:
+    def _test_spot_history(self, settings: dict[str, float]) -> Payload:
         """Whether the patient's test spots vouch for these settings; without one the session
         turns into the test spot itself (test-spot mode, pause not ended here). Returns what
         the settings record says about it."""
-        if not needs_read_test_spot(self.params.skin_type, result.test_spot_required):
+        row_asks = self.profile_table.check(self.params.skin_type, settings).test_spot_required
+        if not needs_read_test_spot(self.params.skin_type, row_asks):
             return {"test_spot": "not required"}
         verdict = qualifying_test_spot(
             self.params.risk.test_spots,
@@ -551,7 +555,7 @@ class Session:
         with self._lock:
             if self.state not in (State.STANDBY, State.HALTED):
                 raise Refused(f"settings can change only in STANDBY or HALTED (now {self.state})")
-        spot_record = self._test_spot_history(result, settings)
+        spot_record = self._test_spot_history(settings)
 
         def apply(laser: LaserDriver) -> dict[str, float]:
             confirmed = {k: laser.set(k, float(settings[k])) for k in LASER_SETTINGS}

@@ -144,7 +144,7 @@ def test_item12_bridge_exits_1_after_a_halt_and_0_after_a_clean_session(
         try:
             wait_armed(sim, since)
             if halt:
-                sim.force_skin(47.0)  # above the 44 °C limit
+                sim.force_skin(49.0)  # above the 48 °C hard ceiling
                 assert sim.wait_event("stop_received", since, timeout_s=5.0) is not None
                 sim.release_skin()
             time.sleep(0.5)
