@@ -142,6 +142,7 @@ class DataKind(StrEnum):
     CONTRAINDICATIONS = "contraindications"
     SCENARIO = "scenario"
     METER = "meter description"
+    SKIN_METER = "skin meter description"
 
 
 _MARKERS: dict[DataKind, frozenset[str]] = {
@@ -150,6 +151,7 @@ _MARKERS: dict[DataKind, frozenset[str]] = {
     DataKind.CONTRAINDICATIONS: frozenset({"questions"}),
     DataKind.SCENARIO: frozenset({"events", "plate_start_c", "seed"}),
     DataKind.METER: frozenset({"commands", "head", "over_range"}),
+    DataKind.SKIN_METER: frozenset({"melanin_cuts"}),
 }
 
 
@@ -170,6 +172,6 @@ def detect_kind(data: object) -> DataKind:
         raise UnknownKind(f"has the keys of a {names}: a file holds one kind")
     raise UnknownKind(
         "not a LaserGuard data file: expected a setup (laser, limits, ...), a limit table "
-        "(rows), contraindications (questions), a scenario (events) or an energy meter "
-        "(commands, head)"
+        "(rows), contraindications (questions), a scenario (events), an energy meter "
+        "(commands, head) or a skin meter (melanin_cuts)"
     )

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from device_profiles.clinical import CoolingMethod, TreatmentSite
-from device_profiles.loader import ProfileError, load, load_table
+from device_profiles.loader import ProfileError, load, load_skin_meter, load_table
 from device_profiles.schema import LASER_SETTINGS, SkinType
 from monitor.cli.exit_status import BadInput, ExitStatus
 from monitor.core.gate import GateResult, LimitTable, NoRowsForTreatment, table_from_file
@@ -57,7 +57,13 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
     where.add_argument("--setup", default=None, help=f"setup name or file ({DEFAULT_SETUP})")
     where.add_argument("--table", default=None, help="a limit table name or file instead")
     p.add_argument("--skin-type", type=parse_skin_type, help="Fitzpatrick type I..VI")
-    p.add_argument("--melanin-index", type=float, help="reflectance meter reading, 0-99")
+    p.add_argument("--melanin-index", type=float, help="reflectance meter reading")
+    p.add_argument(
+        "--skin-meter",
+        default=None,
+        help="the meter that read --melanin-index: a bundled skin meter description "
+        "(example-reflectance-0-99) or a file; its cut-offs map the index to a type",
+    )
     p.add_argument("--fluence", type=float, help="fluence, J/cm²")
     p.add_argument("--pulse-ms", type=float, help="pulse width, ms")
     p.add_argument("--spot-mm", type=float, help="spot diameter, mm")
@@ -127,7 +133,8 @@ def _table(args: argparse.Namespace) -> LimitTable:
 def _typing(args: argparse.Namespace) -> SkinTyping | None:
     if args.skin_type is None and args.melanin_index is None:
         return None
-    return SkinTyping.combine(args.skin_type, args.melanin_index)
+    meter = None if args.skin_meter is None else load_skin_meter(args.skin_meter).description
+    return SkinTyping.combine(args.skin_type, args.melanin_index, meter)
 
 
 def _one_row(args: argparse.Namespace, typing: SkinTyping | None) -> Row:

@@ -18,6 +18,7 @@ from device_profiles.loader import (
     bundled_names,
     load,
     load_endpoints,
+    load_skin_meter,
     with_endpoints,
 )
 from device_profiles.schema import LASER_SETTINGS, SkinType
@@ -216,7 +217,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     if args.endpoints:
         setup = with_endpoints(setup, load_endpoints(args.endpoints))
     try:
-        typing = SkinTyping.combine(clinician=args.skin_type, melanin_index=args.melanin_index)
+        meter = None if args.skin_meter is None else load_skin_meter(args.skin_meter).description
+        typing = SkinTyping.combine(args.skin_type, args.melanin_index, meter)
     except SkinTypingError as e:
         raise BadInput(str(e)) from e
     risk = _risk_from(args, setup.laser.wavelength_nm, args.site)
@@ -344,7 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--melanin-index",
         type=float,
         default=None,
-        help="melanin index 0-99 from a reflectance meter (the darker of the two types wins)",
+        help="melanin index from a reflectance meter, with --skin-meter (the darker of the "
+        "two types wins)",
+    )
+    bridge.add_argument(
+        "--skin-meter",
+        default=None,
+        help="the meter that read --melanin-index: a bundled skin meter description "
+        "(example-reflectance-0-99) or a file; an index from an unknown meter is refused",
     )
     bridge.add_argument(
         "--risk",

@@ -38,9 +38,12 @@ def test_a_refusal_is_explained_naming_the_limit() -> None:
 
 
 def test_a_melanin_index_picks_the_darker_type() -> None:
-    code, text = run("--melanin-index", "48", "--fluence", "150", *BASE)  # borderline -> V
+    code, text = run(  # borderline -> V
+        "--melanin-index", "48", "--skin-meter", "example-reflectance-0-99", "--fluence", "150",
+        *BASE,
+    )  # fmt: skip
     assert code == 1
-    assert "type V from melanin index 48" in text
+    assert "type V from melanin index 48 (example-reflectance-0-99)" in text
 
 
 def test_a_bundled_table_directly() -> None:
@@ -54,7 +57,18 @@ def test_a_bundled_table_directly() -> None:
     [
         ["--skin-type", "III", "--fluence", "120"],  # missing settings
         ["--fluence", "120", *BASE],  # no skin type
-        ["--melanin-index", "120", "--fluence", "120", *BASE],  # index out of range
+        # index out of range
+        [
+            "--melanin-index",
+            "120",
+            "--skin-meter",
+            "example-reflectance-0-99",
+            "--fluence",
+            "120",
+            *BASE,
+        ],
+        ["--melanin-index", "40", "--fluence", "120", *BASE],  # no meter: unknown scale
+        ["--melanin-index", "40", "--skin-meter", "mexameter-x", "--fluence", "120", *BASE],
         ["--setup", "nope", "--skin-type", "III", "--fluence", "120", *BASE],
     ],
 )
