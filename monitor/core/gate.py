@@ -152,17 +152,23 @@ class Violation:
         )
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-safe apart from NaN/inf numbers (the session log stores those as null)."""
+        """JSON-safe: a number that is not finite (a contraindicated row has no limit, a NaN
+        setting no value) is None, because the session log refuses NaN and infinity, and a
+        refusal that cannot be recorded would end the session's log."""
         return {
             "setting": self.setting,
-            "value": self.value,
-            "limit": self.limit,
+            "value": _finite_or_none(self.value),
+            "limit": _finite_or_none(self.limit),
             "bound": self.bound,
-            "margin": self.margin,
+            "margin": _finite_or_none(self.margin),
             "source": self.source,
             "scope": self.scope,
             "message": self.explain(),
         }
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _type_name(rank: float) -> str:

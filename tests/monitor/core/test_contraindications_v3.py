@@ -3,10 +3,14 @@ weight depends on the laser's wavelength (melanin absorbs 532-755 nm far more th
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from device_profiles.clinical import TreatmentSite
-from device_profiles.loader import load_contraindications
+from device_profiles.clinical import CoolingMethod, TreatmentSite
+from device_profiles.loader import load_contraindications, load_table
+from device_profiles.schema import SkinType
+from monitor.core.gate import table_from_file
 from monitor.core.risk import Attestation, assess
 
 QUESTIONS = load_contraindications()
@@ -103,3 +107,17 @@ def test_item5_an_assessment_for_another_laser_or_site_does_not_fit_this_session
     assert "made for the face" in str(outcome.treatment_problem(532.0, TreatmentSite.LEGS))
     assert outcome.treatment_problem(532.0, TreatmentSite.FACE) is None
     assert assess(ALL_NO).treatment_problem(1064.0, TreatmentSite.LEGS) is None
+
+
+def test_item3_a_contraindicated_refusal_is_a_record_the_session_log_takes() -> None:
+    """A refusal by a contraindicated row has no limit (NaN) and no margin (inf): its record
+    must still be JSON the session log accepts, or the refusal ends the session's log."""
+    table = table_from_file(load_table("nd-yag-1064").table).for_treatment(
+        TreatmentSite.PERIORBITAL, CoolingMethod.CONTACT
+    )
+    settings = {"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
+    (v,) = table.check(SkinType.III, settings).violations
+    assert v.bound == "contraindicated"
+    record = json.loads(json.dumps(v.as_dict(), allow_nan=False))
+    assert record["limit"] is None and record["margin"] is None
+    assert record["message"].startswith("contraindicated")
