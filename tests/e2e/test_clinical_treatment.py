@@ -178,6 +178,7 @@ def test_item3_periorbital_treatment_arms_only_after_the_eye_shields_are_confirm
         session.confirm_eye_shields("nurse-1")
         (confirmed,) = rig.logged("eye_shields_confirmed")
         assert confirmed.payload["by"] == "nurse-1" and confirmed.payload["site"] == "periorbital"
+        acknowledge_load_trips(session)
         session.arm()
         fire_until(session, rig, 1)
     finally:
