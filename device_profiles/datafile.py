@@ -144,6 +144,7 @@ class DataKind(StrEnum):
     METER = "meter description"
     PROTOCOLS = "emergency protocols"
     PATIENT_INFORMATION = "patient information"
+    SKIN_METER = "skin meter description"
 
 
 _MARKERS: dict[DataKind, frozenset[str]] = {
@@ -154,6 +155,7 @@ _MARKERS: dict[DataKind, frozenset[str]] = {
     DataKind.METER: frozenset({"commands", "head", "over_range"}),
     DataKind.PROTOCOLS: frozenset({"protocols", "halt_causes", "severity_scale"}),
     DataKind.PATIENT_INFORMATION: frozenset({"before", "after"}),
+    DataKind.SKIN_METER: frozenset({"melanin_cuts"}),
 }
 
 
@@ -175,6 +177,6 @@ def detect_kind(data: object) -> DataKind:
     raise UnknownKind(
         "not a LaserGuard data file: expected a setup (laser, limits, ...), a limit table "
         "(rows), contraindications (questions), a scenario (events), an energy meter "
-        "(commands, head), emergency protocols (protocols, halt_causes) or patient "
-        "information (before, after)"
+        "(commands, head), a skin meter (melanin_cuts), emergency protocols (protocols, "
+        "halt_causes) or patient information (before, after)"
     )

@@ -36,6 +36,7 @@ from device_profiles.schema import (
     ModbusDevice,
     Setup,
 )
+from device_profiles.skin_meter import SkinMeterDescription
 from device_profiles.timing import reaction_budget
 
 # Data files in the bundled folder that are not setups.
@@ -199,6 +200,56 @@ def load_meter(name_or_path: str | Path, base_dir: Path | None = None) -> Loaded
     """A bundled meter description (``ophir-style``) or a file, validated."""
     path = resolve_meter(name_or_path, base_dir)
     return parse_meter(_read(path, "meter description", bundled_meter_names()), str(path))
+
+
+@dataclass(frozen=True)
+class LoadedSkinMeter:
+    description: SkinMeterDescription
+    digest: str  # SHA-256 of the file's bytes
+    source: str
+
+
+def bundled_skin_meters_dir() -> Path:
+    return bundled_dir() / "skin_meters"
+
+
+def bundled_skin_meter_names() -> list[str]:
+    return sorted(p.stem for p in bundled_skin_meters_dir().glob("*.yaml"))
+
+
+def parse_skin_meter(text: str | bytes, source: str = "<string>") -> LoadedSkinMeter:
+    """A skin (melanin) meter description from its bytes, validated."""
+    raw = text.encode() if isinstance(text, str) else text
+    data = _yaml_mapping(raw, source, "skin meter description")
+    try:
+        meter = SkinMeterDescription.model_validate(data)
+    except ValidationError as e:
+        raise ProfileError(f"{source}: invalid skin meter description:\n{format_errors(e)}") from e
+    return LoadedSkinMeter(meter, hashlib.sha256(raw).hexdigest(), source)
+
+
+def load_skin_meter(name_or_path: str | Path) -> LoadedSkinMeter:
+    """A bundled skin meter description by name, or a file. An unknown meter is refused: its
+    melanin index cannot be mapped to a skin type."""
+    text = str(name_or_path)
+    candidate = bundled_skin_meters_dir() / f"{text}.yaml"
+    if "/" not in text and "\\" not in text and candidate.exists():
+        path = candidate
+    else:
+        path = Path(text)
+        if path.suffix not in (".yaml", ".yml") and not path.exists():
+            raise ProfileError(
+                f"unknown skin meter {text!r}: a melanin index is mapped only with the meter's "
+                f"own description; bundled: {', '.join(bundled_skin_meter_names())}"
+            )
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ProfileError(
+            f"cannot read skin meter description {path}: {e.strerror}; "
+            f"bundled: {', '.join(bundled_skin_meter_names())}"
+        ) from e
+    return parse_skin_meter(raw, str(path))
 
 
 def _setup_meter(setup: Setup, base_dir: Path, source: str) -> LoadedMeter | None:

@@ -15,6 +15,7 @@ Units are part of every field name (``fluence_j_cm2``, ``pulse_ms``, ``skin_temp
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import date
 from enum import StrEnum
@@ -22,14 +23,33 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from device_profiles.clinical import (
+    SKIN_LOW_BY_COOLING,
+    TEST_SPOT_READ_AFTER_DAYS,
+    TEST_SPOT_READ_AFTER_DAYS_MIN,
+    CoolingMethod,
+    SkinSensorView,
+    TreatmentSite,
+)
+
 SPEC_VERSION = "1"
 
-# The skin-temperature band a setup may set (docs/profiles.md, "Bounds"). Above the ceiling the
-# Arrhenius burn integral grows fast: hours to a burn at 44-45 degC, under an hour at 47 degC,
-# about a minute at 55 degC (Henriques & Moritz 1947); surface-temperature feedback practice
-# aims for 40-45 degC after a pulse (CoolTouch). Below the floor skin freezes (about -2 degC).
-SKIN_TEMP_HIGH_MAX_C = 45.0
-SKIN_TEMP_LOW_MIN_C = -2.0
+# The skin-temperature limits a setup may set (docs/profiles.md, "Bounds"; docs/limits.md,
+# "Skin temperature").
+#
+# `skin_temp_c.high` is the hard ceiling for the post-pulse peak: any reading above it halts at
+# once. Surface-temperature feedback practice aims for 40-45 degC after a pulse (CoolTouch), so
+# the ceiling must sit above that; 44 degC is a threshold for hours, not for a transient
+# (Henriques & Moritz 1947: hours to a burn at 44-45 degC, under an hour at 47 degC, about a
+# minute at 55 degC). At most 50 degC: 5 degC above the feedback aim. Clinic default, review.
+SKIN_TEMP_HIGH_MAX_C = 50.0
+# The lowest `skin_temp_c.low` of any cooling method (cryogen); each method has its own bound
+# (device_profiles.clinical.SKIN_LOW_BY_COOLING), checked against the cooler's method.
+SKIN_TEMP_LOW_MIN_C = min(x.lowest_c for x in SKIN_LOW_BY_COOLING.values())
+# `skin_baseline_max_c`, the pre-pulse baseline, is held for minutes between pulses: it stays
+# below the 43 degC reference of the thermal dose (CEM43, Sapareto & Dewey 1984), where dose
+# accrues by the minute. At most 40 degC. Clinic default, review.
+SKIN_BASELINE_MAX_C = 40.0
 
 
 class Strict(BaseModel):
@@ -238,6 +258,22 @@ class ModbusDevice(Strict):
         """(first address, count) covering every register, read in one request."""
         addrs = [r.address for r in self.registers.values()]
         return min(addrs), max(addrs) - min(addrs) + 1
+
+
+class Cooler(ModbusDevice):
+    """The cooling unit: a Modbus device, and how it cools the skin (``method``): limit rows
+    published for another cooling method never judge this setup's treatments, and the method
+    bounds how low the skin may go (``device_profiles.clinical.SKIN_LOW_BY_COOLING``)."""
+
+    method: CoolingMethod = Field(strict=False)
+
+
+class SkinSensor(ModbusDevice):
+    """The skin-temperature sensor: a Modbus device, and what it can see (``view``). A sensor
+    that cannot measure skin (a pyrometer aimed through a window its band does not pass) is
+    refused at load (``device_profiles.clinical.view_problem``)."""
+
+    view: SkinSensorView
 
 
 # --- the laser's serial command set -----------------------------------------------------------
@@ -520,6 +556,14 @@ class SettingsLimit(Strict):
     skin_types: list[SkinTypeName] = Field(min_length=1)
     spot_mm: Range
     pulse_ms: Range
+    # Where and under which cooling the row's numbers were published. Left out: every site,
+    # every method (a clinic's inline row); the bundled tables state both.
+    sites: list[Annotated[TreatmentSite, Field(strict=False)]] = Field(
+        default_factory=lambda: list(TreatmentSite), min_length=1
+    )
+    cooling: list[Annotated[CoolingMethod, Field(strict=False)]] = Field(
+        default_factory=lambda: list(CoolingMethod), min_length=1
+    )
     fluence_j_cm2: Range = Field(default_factory=lambda: Range(min=0.0, max=0.0))
     rep_rate_hz_max: float = Field(0.0, ge=0)
     cooling_required: bool = False
@@ -529,6 +573,9 @@ class SettingsLimit(Strict):
 
     @model_validator(mode="after")
     def _allowed_or_contraindicated(self) -> SettingsLimit:
+        for name, values in (("sites", self.sites), ("cooling", self.cooling)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} lists a value twice: {[str(v) for v in values]}")
         if self.spot_mm.min <= 0:
             raise ValueError(f"spot_mm.min {self.spot_mm.min:g} must be above 0")
         if self.pulse_ms.min <= 0:
@@ -599,19 +646,21 @@ class Band(Strict):
 
 
 class SkinTempBand(Band):
-    """The skin-temperature band; one that cannot protect skin is refused."""
+    """The hard skin-temperature band: any reading outside it halts at once. ``high`` is the
+    ceiling for the post-pulse peak; ``low`` is bounded by the cooling method (checked by
+    ``Setup``, which knows the cooler). One that cannot protect skin is refused."""
 
     @model_validator(mode="after")
     def _protects_skin(self) -> SkinTempBand:
         if self.high > SKIN_TEMP_HIGH_MAX_C:
             raise ValueError(
                 f"high {self.high:g} degC cannot protect skin: at most {SKIN_TEMP_HIGH_MAX_C:g} "
-                "degC (burns within hours at 44-45 degC, Henriques & Moritz 1947)"
+                "degC (the post-pulse peak: feedback systems aim for 40-45 degC, CoolTouch)"
             )
         if self.low < SKIN_TEMP_LOW_MIN_C:
             raise ValueError(
                 f"low {self.low:g} degC cannot protect skin: at least {SKIN_TEMP_LOW_MIN_C:g} "
-                "degC (skin freezes at about -2 degC)"
+                "degC with cryogen cooling, -2 degC with any other (skin freezes at about -2 degC)"
             )
         return self
 
@@ -619,6 +668,23 @@ class SkinTempBand(Band):
 class Limits(Strict):
     skin_temp_c: SkinTempBand
     skin_temp_source: str
+    skin_baseline_max_c: float = Field(
+        description="The pre-pulse baseline (the lowest skin temperature between two pulses) "
+        "above this halts: heat is building up, or the cooling is lost"
+    )
+    thermal_dose_max_cem43: float | None = Field(
+        None,
+        gt=0,
+        description="The accumulated thermal dose at the treatment site above this halts "
+        "(CEM43 minutes); left out: not checked",
+    )
+    test_spot_read_after_days: int = Field(
+        TEST_SPOT_READ_AFTER_DAYS,
+        ge=TEST_SPOT_READ_AFTER_DAYS_MIN,
+        le=365,
+        description="A test spot counts once it was read at least this many days after it "
+        "was done (vendor guidance: 1-2 weeks)",
+    )
     hysteresis_c: float = Field(
         0.5,
         ge=0,
@@ -664,6 +730,18 @@ class Limits(Strict):
                 f"stale_ms.sensor {self.stale_ms['sensor']:g} ms is above required_reaction_ms "
                 f"{self.required_reaction_ms:g} ms: a frozen sensor would be noticed too late"
             )
+        base = self.skin_baseline_max_c
+        if not self.skin_temp_c.low < base < self.skin_temp_c.high:
+            raise ValueError(
+                f"skin_baseline_max_c {base:g} degC must lie inside skin_temp_c "
+                f"({self.skin_temp_c.low:g}-{self.skin_temp_c.high:g} degC)"
+            )
+        if base > SKIN_BASELINE_MAX_C:
+            raise ValueError(
+                f"skin_baseline_max_c {base:g} degC cannot protect skin: at most "
+                f"{SKIN_BASELINE_MAX_C:g} degC (a baseline is held for minutes; thermal dose "
+                "accrues by the minute towards 43 degC, Sapareto & Dewey 1984)"
+            )
         # A plate allowed to run warmer than the skin ceiling heats the skin towards a burn.
         if self.cooler_plate_trip_c.high > self.skin_temp_c.high:
             raise ValueError(
@@ -696,8 +774,8 @@ class Setup(Strict):
     version: int = Field(ge=1)
     description: str
     laser: Laser
-    cooler: ModbusDevice
-    sensor: ModbusDevice
+    cooler: Cooler
+    sensor: SkinSensor
     interlock_output: InterlockOutput
     limits: Limits
     loop: Loop
@@ -729,6 +807,13 @@ class Setup(Strict):
             raise ValueError("sensor.registers needs fault_code (0 = no fault)")
         if self.sensor.sample_counter is None:
             raise ValueError("sensor.sample_counter is required: staleness is checked on it")
+        floor = SKIN_LOW_BY_COOLING[self.cooler.method]
+        if self.limits.skin_temp_c.low < floor.lowest_c:
+            raise ValueError(
+                f"limits.skin_temp_c.low {self.limits.skin_temp_c.low:g} degC is below the "
+                f"{floor.lowest_c:g} degC that {self.cooler.method} cooling allows: "
+                f"{floor.source}"
+            )
         return self
 
 
@@ -769,25 +854,86 @@ class Restrictions(Strict):
         )
 
 
+ContraKind = Literal["absolute", "relative"]
+
+
+def _kind_problem(kind: ContraKind, restrictions: Restrictions) -> str | None:
+    if kind == "absolute" and restrictions.any:
+        return "an absolute contraindication refuses; no restrictions"
+    if kind == "relative" and not restrictions.any:
+        return "a relative contraindication needs restrictions"
+    if restrictions.test_spot_only != (restrictions.test_spot_pulses is not None):
+        return "test_spot_only and test_spot_pulses go together"
+    return None
+
+
+class WavelengthRule(Strict):
+    """A question whose weight depends on the laser: at these wavelengths it is of this kind
+    (a recent tan refuses at 532-755 nm, where melanin absorbs strongly, and restricts at
+    1064 nm)."""
+
+    wavelength_nm: WavelengthRange
+    kind: ContraKind
+    restrictions: Restrictions = Field(default_factory=Restrictions)
+    source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _restrictions_fit_kind(self) -> WavelengthRule:
+        problem = _kind_problem(self.kind, self.restrictions)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
 class Contraindication(Strict):
-    """One pre-treatment question. ``present`` (answered yes) refuses or restricts arming."""
+    """One pre-treatment question. ``present`` (answered yes) refuses or restricts arming.
+
+    ``by_wavelength`` overrides ``kind`` (and its restrictions) for the lasers in a range;
+    ``at(wavelength_nm)`` gives the kind that applies (with no wavelength: the strictest).
+    ``sites``: the question concerns only treatments there (venous reflux: the legs); a yes
+    elsewhere does not count. Left out: every site.
+    """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_]*$")
     question: str = Field(min_length=1)
-    kind: Literal["absolute", "relative"]
+    kind: ContraKind
     restrictions: Restrictions = Field(default_factory=Restrictions)
+    by_wavelength: list[WavelengthRule] = Field(default_factory=list)
+    sites: list[Annotated[TreatmentSite, Field(strict=False)]] | None = Field(None, min_length=1)
     advice: str = Field(min_length=1, description="What the clinician does about it")
     source: str = Field(min_length=1)
 
     @model_validator(mode="after")
     def _restrictions_fit_kind(self) -> Contraindication:
-        if self.kind == "absolute" and self.restrictions.any:
-            raise ValueError(f"{self.id}: an absolute contraindication refuses; no restrictions")
-        if self.kind == "relative" and not self.restrictions.any:
-            raise ValueError(f"{self.id}: a relative contraindication needs restrictions")
-        if self.restrictions.test_spot_only != (self.restrictions.test_spot_pulses is not None):
-            raise ValueError(f"{self.id}: test_spot_only and test_spot_pulses go together")
+        problem = _kind_problem(self.kind, self.restrictions)
+        if problem is not None:
+            raise ValueError(f"{self.id}: {problem}")
+        for a, b in itertools.combinations(self.by_wavelength, 2):
+            wa, wb = a.wavelength_nm, b.wavelength_nm
+            if wa.min <= wb.max and wb.min <= wa.max:
+                raise ValueError(f"{self.id}: by_wavelength ranges overlap")
         return self
+
+    def at(self, wavelength_nm: float | None) -> tuple[ContraKind, Restrictions, str]:
+        """(kind, restrictions, source) for a laser at ``wavelength_nm``. None (not known):
+        the strictest over every wavelength (absolute if any rule is)."""
+        if wavelength_nm is None:
+            rules = [(r.kind, r.restrictions, r.source) for r in self.by_wavelength]
+            for kind, restrictions, source in rules:
+                if kind == "absolute":
+                    return kind, restrictions, f"{source} (laser wavelength not known)"
+            combined = self.restrictions
+            for _, restrictions, _ in rules:
+                combined = combined.combine(restrictions)
+            return self.kind, combined, self.source
+        for r in self.by_wavelength:
+            if r.wavelength_nm.min <= wavelength_nm <= r.wavelength_nm.max:
+                return r.kind, r.restrictions, r.source
+        return self.kind, self.restrictions, self.source
+
+    def concerns(self, site: TreatmentSite | None) -> bool:
+        """Whether a yes counts for a treatment at ``site`` (None, not known: it counts)."""
+        return self.sites is None or site is None or site in self.sites
 
 
 class Contraindications(Strict):

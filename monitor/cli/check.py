@@ -22,7 +22,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from device_profiles.loader import ProfileError, load, load_table
+from device_profiles.clinical import CoolingMethod, TreatmentSite
+from device_profiles.loader import ProfileError, load, load_skin_meter, load_table
 from device_profiles.schema import LASER_SETTINGS, SkinType
 from monitor.cli.common import (
     DEFAULT_SETUP,
@@ -33,7 +34,7 @@ from monitor.cli.common import (
     skin_type,
 )
 from monitor.cli.exit_status import BadInput, ExitStatus
-from monitor.core.gate import GateResult, LimitTable, table_from_file
+from monitor.core.gate import GateResult, LimitTable, NoRowsForTreatment, table_from_file
 from monitor.core.skin_typing import SkinTyping, SkinTypingError
 
 OK, REFUSED, BAD_INPUT = ExitStatus.OK, ExitStatus.REFUSED, ExitStatus.BAD_INPUT
@@ -56,8 +57,28 @@ def add_check_parser(subparsers: Any) -> argparse.ArgumentParser:
     where.add_argument("--setup", default=None, help=f"setup name or file ({DEFAULT_SETUP})")
     where.add_argument("--table", default=None, help="a limit table name or file instead")
     p.add_argument("--skin-type", type=skin_type, help="Fitzpatrick type I..VI")
-    p.add_argument("--melanin-index", type=float, help="reflectance meter reading, 0-99")
+    p.add_argument("--melanin-index", type=float, help="reflectance meter reading")
+    p.add_argument(
+        "--skin-meter",
+        default=None,
+        help="the meter that read --melanin-index: a bundled skin meter description "
+        "(example-reflectance-0-99) or a file; its cut-offs map the index to a type",
+    )
     add_settings_args(p)
+    p.add_argument(
+        "--site",
+        type=TreatmentSite,
+        choices=list(TreatmentSite),
+        default=TreatmentSite.LEGS,
+        help="treatment site: only its limit rows apply [%(default)s]",
+    )
+    p.add_argument(
+        "--cooling",
+        type=CoolingMethod,
+        choices=list(CoolingMethod),
+        default=None,
+        help="cooling method (default: the setup's cooler; with --table, every method's rows)",
+    )
     p.add_argument("--csv", type=Path, help="a CSV file of settings, one per row")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_check)
@@ -89,18 +110,27 @@ def cmd_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _table(args: argparse.Namespace) -> LimitTable:
+    """The rows for the site and the cooling method (``LimitTable.for_treatment``)."""
     if args.table is not None:
-        return table_from_file(load_table(args.table, Path.cwd()).table)
-    loaded = load(args.setup or DEFAULT_SETUP)
-    wl = loaded.setup.laser.wavelength_nm
-    name = loaded.table_name or f"{loaded.setup.name} (inline)"
-    return LimitTable(loaded.setup.limits.settings, name=name, wavelength_nm=(wl, wl))
+        table = table_from_file(load_table(args.table, Path.cwd()).table)
+        cooling = args.cooling
+    else:
+        loaded = load(args.setup or DEFAULT_SETUP)
+        wl = loaded.setup.laser.wavelength_nm
+        name = loaded.table_name or f"{loaded.setup.name} (inline)"
+        table = LimitTable(loaded.setup.limits.settings, name=name, wavelength_nm=(wl, wl))
+        cooling = args.cooling or loaded.setup.cooler.method
+    try:
+        return table.for_treatment(args.site, cooling)
+    except NoRowsForTreatment as e:
+        raise BadInput(str(e)) from e
 
 
 def _typing(args: argparse.Namespace) -> SkinTyping | None:
     if args.skin_type is None and args.melanin_index is None:
         return None
-    return SkinTyping.combine(args.skin_type, args.melanin_index)
+    meter = None if args.skin_meter is None else load_skin_meter(args.skin_meter).description
+    return SkinTyping.combine(args.skin_type, args.melanin_index, meter)
 
 
 def _one_row(args: argparse.Namespace, typing: SkinTyping | None) -> Row:

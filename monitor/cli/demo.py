@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from device_profiles.clinical import TreatmentSite
 from device_profiles.loader import LoadedSetup, with_endpoints
 from device_profiles.schema import SkinType
 from firmware_bridge.live import Ch
@@ -197,6 +198,7 @@ def run_demo(
             skin_typing=SkinTyping.from_clinician(skin_type),
             meta={"scenario": scenario_name, "speed": speed, "endpoints": sim.endpoints},
             calibration=calibration,
+            site=TreatmentSite.LEGS,  # the bundled scenarios are leg treatments
         )
         clinic = ClinicRecords.over(log, photos=PhotoStore.beside(db_path))
         recorder = IncidentRecorder(LogRecorder(log), clinic)

@@ -12,7 +12,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from device_profiles.loader import ProfileError, bundled_names, load
+from device_profiles.clinical import TreatmentSite
+from device_profiles.loader import ProfileError, bundled_names, load, load_skin_meter
 from device_profiles.protocols import ProtocolError, load_patient_information
 from device_profiles.schema import LASER_SETTINGS, SkinType
 from monitor.cli.common import (
@@ -150,13 +151,16 @@ def _print_report(r: dict[str, Any]) -> None:
     print(f"  session log      {r['db']}  (laserguard sessions show {r['session_id'][:8]})")
 
 
-def _risk_from(args: argparse.Namespace) -> RiskOutcome:
-    """The pre-treatment risk assessment: a file in clinical mode; none declared otherwise."""
+def _risk_from(
+    args: argparse.Namespace, wavelength_nm: float, site: TreatmentSite | None
+) -> RiskOutcome:
+    """The pre-treatment risk assessment: a file in clinical mode; none declared otherwise.
+    Judged for this laser and site (a recent tan weighs by wavelength, reflux by site)."""
     if args.risk is None:
         if args.mode == "clinical":
             raise BadInput("a clinical session needs --risk FILE (the risk assessment)")
         return no_contraindications_declared()
-    return load_risk(Path(args.risk))
+    return load_risk(Path(args.risk), wavelength_nm=wavelength_nm, site=site)
 
 
 def _bridge_exit(refused: str | None, trips: list[Any]) -> int:
@@ -187,10 +191,13 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     # Every input is checked before a device is touched: bad input starts nothing.
     loaded, setup = load_setup(args.setup, args.endpoints)
     try:
-        typing = SkinTyping.combine(clinician=args.skin_type, melanin_index=args.melanin_index)
+        meter = None if args.skin_meter is None else load_skin_meter(args.skin_meter).description
+        typing = SkinTyping.combine(args.skin_type, args.melanin_index, meter)
     except SkinTypingError as e:
         raise BadInput(str(e)) from e
-    risk = _risk_from(args)
+    risk = _risk_from(args, setup.laser.wavelength_nm, args.site)
+    if args.mode == "clinical" and args.site is None:
+        raise BadInput("a clinical session needs --site (face, periorbital, legs or body)")
     settings = settings_from(args)
     if args.arm and settings is None:
         raise BadInput(
@@ -218,6 +225,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         mode=args.mode,
         skin_typing=typing,
         calibration=calibration,
+        site=args.site,
     )
     try:
         session = Session(loaded, recorder, params, setup=setup, realtime=args.realtime)
@@ -230,6 +238,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     tick = ViewGuard("live view", view.update)
     try:
         session.start()
+        if args.eye_shields_confirmed_by is not None:
+            session.confirm_eye_shields(args.eye_shields_confirmed_by)
         if settings is not None:
             gate = session.request_settings(settings)
             if not gate.ok:
@@ -328,7 +338,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--melanin-index",
         type=float,
         default=None,
-        help="melanin index 0-99 from a reflectance meter (the darker of the two types wins)",
+        help="melanin index from a reflectance meter, with --skin-meter (the darker of the "
+        "two types wins)",
+    )
+    bridge.add_argument(
+        "--skin-meter",
+        default=None,
+        help="the meter that read --melanin-index: a bundled skin meter description "
+        "(example-reflectance-0-99) or a file; an index from an unknown meter is refused",
     )
     bridge.add_argument(
         "--risk",
@@ -337,6 +354,20 @@ def build_parser() -> argparse.ArgumentParser:
         "attestation (clinician, statement, covers: the relative questions it accepts); "
         "required in clinical mode. An unknown or unanswered question, or any answer but "
         "yes/no, is refused (the questions: device_profiles/bundled/contraindications.yaml)",
+    )
+    bridge.add_argument(
+        "--site",
+        type=TreatmentSite,
+        choices=list(TreatmentSite),
+        default=None,
+        help="the treatment site; required in clinical mode (demo and test: legs). Only the "
+        "limit rows published for it, and for the setup's cooling method, apply",
+    )
+    bridge.add_argument(
+        "--eye-shields-confirmed-by",
+        default=None,
+        metavar="NAME",
+        help="who checked the patient's eye shields (periorbital treatment arms only then)",
     )
     bridge.add_argument(
         "--operator", default=os.environ.get("USER", "operator"), help="who operates"

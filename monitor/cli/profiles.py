@@ -28,6 +28,7 @@ from device_profiles.loader import (
     parse,
     parse_contraindications,
     parse_meter,
+    parse_skin_meter,
     parse_table,
 )
 from device_profiles.schema import Contraindications, LimitTableFile, SettingsLimit, Setup
@@ -118,6 +119,8 @@ def _print_rows(out: TextIO, rows: list[SettingsLimit]) -> None:
                 f"≤ {r.rep_rate_hz_max:g} Hz" + (f" [{', '.join(flags)}]" if flags else "")
             )
         print(where + what, file=out)
+        sites, cooling = "/".join(r.sites), "/".join(r.cooling)
+        print(f"      for: {sites}; {cooling} cooling", file=out)
         print(f"      source: {r.source}", file=out)
 
 
@@ -125,7 +128,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     out = _out(args)
     name = str(args.name)
     kind = _kind_of_file(Path(name))
-    if kind in (DataKind.CONTRAINDICATIONS, DataKind.SCENARIO, DataKind.METER):
+    if kind in (
+        DataKind.CONTRAINDICATIONS,
+        DataKind.SCENARIO,
+        DataKind.METER,
+        DataKind.SKIN_METER,
+    ):
         print(
             f"laserguard profiles: {name} is a {kind} file, and `show` shows setups and limit "
             f"tables: check it with `laserguard profiles validate {name}`",
@@ -202,6 +210,9 @@ def _validate_one(path: Path) -> str:
         return f"energy meter {lm.description.name} v{lm.description.version}, sha256 {lm.digest}"
     if kind in (DataKind.PROTOCOLS, DataKind.PATIENT_INFORMATION):
         return _validate_clinic_data(kind, raw, source)
+    if kind is DataKind.SKIN_METER:
+        sm = parse_skin_meter(raw, source)
+        return f"skin meter {sm.description.label}, sha256 {sm.digest}"
     from sim.scenario import ScenarioError, parse_scenario
 
     try:

@@ -10,11 +10,16 @@ The file is YAML::
       clinician: Dr. Vega
       statement: Warfarin, INR in range; test spots agreed
       covers: [anticoagulants]
+    test_spots:               # optional: the patient's test spots, and their reading
+      - {done_on: 2026-03-02, read_on: 2026-03-16, read_by: Dr. Vega, site: legs,
+         wavelength_nm: 1064, fluence_j_cm2: 100, pulse_ms: 30, spot_mm: 3,
+         result: no_reaction}
 
 A file that is not of this form is bad input and nothing starts: a question the form does not
 have (a typo, or another version of the form), an answer other than yes or no ("maybe"), an
 unanswered question, an attestation that is not a clinician, a statement and a list of the
-relative questions it covers. Whether the answers allow arming is then for ``assess``.
+relative questions it covers, a test spot that is not a ``TestSpotReading``. Whether the
+answers allow arming is then for ``assess``, told the laser's wavelength and the site.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from device_profiles.datafile import load_yaml, yaml_problem
+from device_profiles.clinical import TestSpotReading, TreatmentSite
+from device_profiles.datafile import format_errors, load_yaml, yaml_problem
 from device_profiles.loader import load_contraindications
 from device_profiles.schema import Contraindications
 from monitor.cli.exit_status import BadInput
@@ -109,7 +116,32 @@ def _attestation(path: Path, raw: object, form: Contraindications) -> Attestatio
     return Attestation(clinician=clinician, statement=statement, covers=frozenset(covers))
 
 
-def parse_risk(raw: bytes, path: Path, form: Contraindications) -> RiskOutcome:
+def _test_spots(path: Path, raw: object) -> tuple[TestSpotReading, ...]:
+    if not isinstance(raw, list):
+        raise RiskFileError(
+            f"{path}: 'test_spots' must be a list of test spots, not {_kind_of(raw)}"
+        )
+    spots = []
+    for i, item in enumerate(raw):
+        try:
+            spots.append(TestSpotReading.model_validate(item))
+        except ValidationError as e:
+            faults = "; ".join(line.strip() for line in format_errors(e).splitlines())
+            raise RiskFileError(f"{path}: test_spots item {i}: {faults}") from e
+    return tuple(spots)
+
+
+_RISK_KEYS = ("answers", "attestation", "test_spots")
+
+
+def parse_risk(
+    raw: bytes,
+    path: Path,
+    form: Contraindications,
+    *,
+    wavelength_nm: float | None = None,
+    site: TreatmentSite | None = None,
+) -> RiskOutcome:
     """The assessment from a risk file's bytes; ``RiskFileError`` if the file is not usable."""
     try:
         data: Any = load_yaml(raw)
@@ -117,21 +149,33 @@ def parse_risk(raw: bytes, path: Path, form: Contraindications) -> RiskOutcome:
         raise RiskFileError(f"{path}: not valid YAML: {yaml_problem(e)}") from e
     if not isinstance(data, dict) or "answers" not in data:
         raise RiskFileError(f"{path}: expected a mapping with 'answers' (question id: yes/no)")
-    extra = sorted(str(k) for k in data if k not in ("answers", "attestation"))
+    extra = sorted(str(k) for k in data if k not in _RISK_KEYS)
     if extra:
         raise RiskFileError(
-            f"{path}: unknown keys {extra}: a risk file has 'answers' and an optional 'attestation'"
+            f"{path}: unknown keys {extra}: a risk file has 'answers' and an optional "
+            "'attestation' and 'test_spots'"
         )
     answers = _answers(path, data["answers"], form)
     att = data.get("attestation")
     attestation = None if att is None else _attestation(path, att, form)
-    return assess(answers, attestation, form)
+    spots = _test_spots(path, data.get("test_spots", []))
+    return assess(
+        answers, attestation, form, wavelength_nm=wavelength_nm, site=site, test_spots=spots
+    )
 
 
-def load_risk(path: Path, form: Contraindications | None = None) -> RiskOutcome:
-    """Read and judge a risk assessment file against the contraindication form."""
+def load_risk(
+    path: Path,
+    form: Contraindications | None = None,
+    *,
+    wavelength_nm: float | None = None,
+    site: TreatmentSite | None = None,
+) -> RiskOutcome:
+    """Read and judge a risk assessment file against the contraindication form, for a laser at
+    ``wavelength_nm`` treating ``site`` (None: the strictest reading)."""
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise RiskFileError(f"cannot read the risk assessment {path}: {e.strerror}") from e
-    return parse_risk(raw, path, form if form is not None else load_contraindications())
+    form = form if form is not None else load_contraindications()
+    return parse_risk(raw, path, form, wavelength_nm=wavelength_nm, site=site)

@@ -28,6 +28,7 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
+from device_profiles.clinical import SKIN_FREEZES_C, SKIN_LOW_BY_COOLING, TreatmentSite
 from device_profiles.laser_state import CAN_EMIT, LaserState
 from device_profiles.schema import Limits, Setup, SkinType
 from device_profiles.timing import LiveBudget, reaction_budget
@@ -39,6 +40,8 @@ from firmware_bridge.live import (
     LiveState,
 )
 from monitor.core.gate import LimitTable
+from monitor.core.skin_checks import FreezeTimer, PulseBaseline, ThermalDoseMeter
+from monitor.core.treatment import DEMO_SITE
 
 
 class Severity(IntEnum):
@@ -55,8 +58,22 @@ class CheckSpec:
 
 
 CHECKS: tuple[CheckSpec, ...] = (
-    CheckSpec("skin_temp_high", Severity.HALT, "skin temperature above its band"),
+    CheckSpec("skin_temp_high", Severity.HALT, "skin temperature above its hard ceiling"),
     CheckSpec("skin_temp_low", Severity.HALT, "skin temperature below its band"),
+    CheckSpec(
+        "skin_baseline_high",
+        Severity.HALT,
+        "skin too warm before the next pulse: heat is building up or the cooling is lost",
+    ),
+    CheckSpec("skin_frozen", Severity.HALT, "skin below freezing longer than the cooling allows"),
+    CheckSpec(
+        "thermal_dose_high", Severity.HALT, "thermal dose at the treatment site above its limit"
+    ),
+    CheckSpec(
+        "cooler_plate_high",
+        Severity.HALT,
+        "cooling plate above its treatment band while the settings require cooling",
+    ),
     CheckSpec("skin_temp_invalid", Severity.HALT, "skin temperature is not a number"),
     CheckSpec("sensor_stale", Severity.HALT, "no fresh skin-temperature sample"),
     CheckSpec("cooler_stale", Severity.HALT, "no fresh cooler sample"),
@@ -76,6 +93,9 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("cooler_plate_warn", Severity.WARN, "cooling plate outside its treatment band"),
     CheckSpec("settings_not_approved", Severity.WARN, "settings on the laser out of limits"),
     CheckSpec("skin_temp_trend", Severity.WARN, "the next pulse is predicted to pass the limit"),
+    CheckSpec(
+        "skin_too_warm_to_arm", Severity.WARN, "skin warmer than the pre-pulse baseline limit"
+    ),
     CheckSpec(
         "device_answer_slow", Severity.NOTICE, "a device answers slower than the budget assumes"
     ),
@@ -139,15 +159,16 @@ class BandSlot:
 
 def band_slots(limits: Limits) -> tuple[BandSlot, ...]:
     """The band checks of a setup's limits. NaN skin temperature is its own check, so the
-    high and low slots leave it to ``skin_temp_invalid``."""
+    high and low slots leave it to ``skin_temp_invalid``. The plate's treatment band is
+    computed (``cooler_plate_warn``): above it, with cooling required and emission permitted,
+    it is the halt ``cooler_plate_high`` instead of a warning."""
     h, inf = limits.hysteresis_c, math.inf
-    skin, trip, warn = limits.skin_temp_c, limits.cooler_plate_trip_c, limits.cooler_plate_temp_c
+    skin, trip = limits.skin_temp_c, limits.cooler_plate_trip_c
     return (
         BandSlot("skin_temp_high", Ch.SKIN_TEMP_C, -inf, skin.high, h, nan_raises=False),
         BandSlot("skin_temp_low", Ch.SKIN_TEMP_C, skin.low, inf, h, nan_raises=False),
         BandSlot("skin_temp_invalid", Ch.SKIN_TEMP_C, -inf, inf, 0.0),
         BandSlot("cooler_plate_trip", Ch.PLATE_TEMP_C, trip.low, trip.high, h),
-        BandSlot("cooler_plate_warn", Ch.PLATE_TEMP_C, warn.low, warn.high, h),
         BandSlot("cooler_flow_low", Ch.FLOW_L_MIN, limits.cooler_flow_l_min_min, inf, 0.0),
         BandSlot("device_fault", Ch.SENSOR_FAULT_CODE, 0.0, 0.0, 0.0),
         BandSlot("device_fault", Ch.COOLER_FAULT_CODE, 0.0, 0.0, 0.0),
@@ -164,6 +185,12 @@ def link_check(dev: Dev) -> str:
 
 #: Checks that ``evaluate`` computes itself, each written there by its name.
 _COMPUTED = (
+    "skin_baseline_high",
+    "skin_frozen",
+    "thermal_dose_high",
+    "cooler_plate_high",
+    "cooler_plate_warn",
+    "skin_too_warm_to_arm",
     "settings_readback",
     "settings_not_approved",
     "laser_fault",
@@ -249,22 +276,39 @@ class LatchedAlarm:
 
 
 class CheckEngine:
-    """The checks of one session (its setup, its patient's skin type).
+    """The checks of one session (its setup, its patient's skin type, its treatment site).
 
     ``checks``, ``index``, ``halt_mask`` and ``blocks_arming`` are this engine's view of
-    ``CHECKS``, taken once at start; every slot it writes is looked up by name there.
+    ``CHECKS``, taken once at start; every slot it writes is looked up by name there. The
+    limit table keeps only the rows for the site and the setup's cooling method
+    (``LimitTable.for_treatment``; ``NoRowsForTreatment`` if none).
     """
 
-    def __init__(self, setup: Setup, skin_type: SkinType) -> None:
+    def __init__(self, setup: Setup, skin_type: SkinType, site: TreatmentSite = DEMO_SITE) -> None:
         lim = setup.limits
         self.setup = setup
         self.skin_type = skin_type
+        self.site = site
         self.checks: tuple[CheckSpec, ...] = tuple(CHECKS)
         self.index = index = index_of(self.checks)
         self.halt_mask = halt_mask_of(self.checks)
         self.blocks_arming = blocks_arming_of(self.checks)
-        self.table = LimitTable(lim.settings)
+        self.table = LimitTable(lim.settings).for_treatment(site, setup.cooler.method)
         self.skin_low, self.skin_high = lim.skin_temp_c.low, lim.skin_temp_c.high
+        self.baseline_max = lim.skin_baseline_max_c
+        self.dose_max = lim.thermal_dose_max_cem43
+        # (a) the pre-pulse baseline is judged this long before the next pulse is due: the
+        # reaction time, plus the laser's poll period by which a pulse is seen late.
+        lead_ms = lim.required_reaction_ms + setup.laser.poll_period_ms
+        self.baseline = PulseBaseline(self.baseline_max, int(lead_ms * 1e6))
+        # (d) how long the skin may be below freezing, by the cooling method.
+        self.freeze_hold_ms = SKIN_LOW_BY_COOLING[setup.cooler.method].freezing_hold_ms
+        self.freeze = FreezeTimer(self.freeze_hold_ms)
+        # (c) the live thermal dose at the site: attached by whoever measures it; without it
+        # a dose limit in the setup cannot be checked and halts.
+        self.dose_meter: ThermalDoseMeter | None = None
+        self.thermal_dose_cem43 = float("nan")
+        self._cooling_required = True  # until settings were read: the safe side
         self.plate_warn = (lim.cooler_plate_temp_c.low, lim.cooler_plate_temp_c.high)
         self.plate_trip = (lim.cooler_plate_trip_c.low, lim.cooler_plate_trip_c.high)
         self.flow_min = lim.cooler_flow_l_min_min
@@ -335,6 +379,13 @@ class CheckEngine:
         self._reaction_unmet = index["reaction_time_unmet"]
         self._reaction_exceeded = index["reaction_time_exceeded"]
         self._did_not_stop = index["laser_did_not_stop"]
+        self._baseline_high = index["skin_baseline_high"]
+        self._frozen = index["skin_frozen"]
+        self._dose_high = index["thermal_dose_high"]
+        self._plate_high = index["cooler_plate_high"]
+        self._plate_warn = index["cooler_plate_warn"]
+        self._too_warm = index["skin_too_warm_to_arm"]
+        self._hot = index["skin_temp_high"]
 
         # The read-back settings change rarely: the gate runs only when they do. One row per
         # setting, in the gate's argument order (``LASER_SETTINGS``), taken from its channel.
@@ -418,14 +469,43 @@ class CheckEngine:
             np.copyto(self._last_settings, settings)
             s = self._s
             self._settings_bad = not self.table.evaluate(s[0], s[1], s[2], s[3], self._rank)[0]
+            self._cooling_required = self.table.cooling_required_at(
+                self.skin_type, float(settings[2]), float(settings[1])
+            )
         # Out-of-limit settings on a laser that may not fire block arming; once it may, they halt.
         a[self._readback] = self._settings_bad and emission_permitted
         a[self._not_approved] = self._settings_bad and not emission_permitted
         state = value[Ch.LASER_STATE]
         a[self._laser_fault] = state == self._fault
         a[self._unexpected] = (not emission_permitted) and (state in self._can_emit)
-        predicted = self.trend.update(now_ns, value[Ch.LASER_PULSES], value[Ch.SKIN_TEMP_C])
-        a[self._trend] = state == self._firing and predicted > self.skin_high
+        skin = value[Ch.SKIN_TEMP_C]
+        firing = state == self._firing
+        predicted = self.trend.update(now_ns, value[Ch.LASER_PULSES], skin)
+        a[self._trend] = firing and predicted > self.skin_high
+        # The skin-temperature checks that fit treatment (monitor.core.skin_checks).
+        a[self._baseline_high] = self.baseline.update(
+            now_ns, value[Ch.LASER_PULSES], skin, firing, value[Ch.REP_RATE_HZ]
+        )
+        warm_edge = self.baseline_max - (self.hyst if a[self._too_warm] else 0.0)
+        # Skin above the hard ceiling is its own (halting) check: this warning is for less.
+        a[self._too_warm] = (not emission_permitted) and skin > warm_edge and not a[self._hot]
+        a[self._frozen] = self.freeze.update(now_ns, skin)
+        meter = self.dose_meter
+        if meter is not None:
+            self.thermal_dose_cem43 = meter.update(now_ns, skin)
+        a[self._dose_high] = self.dose_max is not None and not (
+            self.thermal_dose_cem43 <= self.dose_max
+        )
+        # The plate's treatment band: outside it a warning (arming refused); above it while
+        # the laser may fire at settings that require cooling, a halt instead.
+        plate = value[Ch.PLATE_TEMP_C]
+        plate_low, plate_high = self.plate_warn
+        back_c = self.hyst if a[self._plate_warn] else 0.0
+        too_warm_plate = emission_permitted and self._cooling_required and plate > plate_high
+        a[self._plate_high] = too_warm_plate
+        a[self._plate_warn] = (
+            not (plate_low + back_c <= plate <= plate_high - back_c) and not too_warm_plate
+        )
         # A device that usually answers slower than the budget assumes: say so. The worst case
         # recomputed from the recent worst answers: refuse arming, or halt, once it is too slow.
         np.greater(live.answer_typical_ms, self._assumed_ms, out=self._slow)  # NaN: False
@@ -471,12 +551,19 @@ class CheckEngine:
                 f"{t.prev_peak:.1f} → {t.last_peak:.1f} °C); limit {self.skin_high:g} °C: "
                 "stop, let the skin cool, check the cooling"
             )
+        if name in _SKIN_WORDS:
+            return _SKIN_WORDS[name](self, live)
         if name == "skin_temp_invalid" and live.fault[Ch.SKIN_TEMP_C] is not None:
             return f"skin temperature unknown: {live.fault[Ch.SKIN_TEMP_C]}"
         if name == "device_answer_slow":
             return self._answer_slow_reason(live)
         if name.startswith("reaction_time"):
             return self._reaction_reason(live)
+        if name == "skin_temp_high":
+            return (
+                f"skin temperature {v[Ch.SKIN_TEMP_C]:.2f} °C above the hard ceiling "
+                f"{self.skin_high:g} °C (the post-pulse peak may not pass it)"
+            )
         if name.startswith("skin_temp"):
             return (
                 f"skin temperature {v[Ch.SKIN_TEMP_C]:.2f} °C outside "
@@ -534,3 +621,67 @@ class CheckEngine:
             f"measured worst-case reaction time {budget.total_ms:.1f} ms exceeds the required "
             f"{budget.required_ms:g} ms ({'; '.join(slow)})"
         )
+
+
+# --- words for the skin-temperature checks (not on the hot path) -------------------------------
+
+
+def _baseline_words(engine: CheckEngine, live: LiveState) -> str:
+    b = engine.baseline
+    if b.fired_warm or not b.warm_before_next:
+        return (
+            f"the skin was at {b.last_baseline:.1f} °C before the last pulse, above the "
+            f"{engine.baseline_max:g} °C baseline limit: heat is building up or the cooling "
+            "is lost; let the skin cool, check the cooling and the contact"
+        )
+    return (
+        f"the next pulse is due and the skin has not cooled below {engine.baseline_max:g} °C "
+        f"since the last one (lowest {b.window_min:.1f} °C): the next pulse is refused; let "
+        "the skin cool, lower the rate, check the cooling"
+    )
+
+
+def _too_warm_words(engine: CheckEngine, live: LiveState) -> str:
+    return (
+        f"skin at {live.value[Ch.SKIN_TEMP_C]:.1f} °C, above the {engine.baseline_max:g} °C "
+        "pre-pulse baseline limit: let it cool (check the cooling) before arming"
+    )
+
+
+def _frozen_words(engine: CheckEngine, live: LiveState) -> str:
+    return (
+        f"skin at {live.value[Ch.SKIN_TEMP_C]:.1f} °C, below freezing ({SKIN_FREEZES_C:g} °C) "
+        f"for more than {engine.freeze_hold_ms:g} ms with {engine.setup.cooler.method} "
+        "cooling: longer than a cryogen spurt; stop the cryogen, check the skin"
+    )
+
+
+def _dose_words(engine: CheckEngine, live: LiveState) -> str:
+    if engine.dose_meter is None:
+        return (
+            f"thermal dose limit {engine.dose_max:g} CEM43 set, but no live thermal dose is "
+            "measured: a limit that cannot be checked halts"
+        )
+    dose = engine.thermal_dose_cem43
+    if dose != dose:
+        return "the thermal dose at the treatment site is unknown: halted"
+    return (
+        f"thermal dose at the {engine.site} site {dose:.3g} CEM43, above the limit "
+        f"{engine.dose_max:g} CEM43"
+    )
+
+
+def _plate_high_words(engine: CheckEngine, live: LiveState) -> str:
+    return (
+        f"cooling plate {live.value[Ch.PLATE_TEMP_C]:.2f} °C above its treatment band "
+        f"({engine.plate_warn[1]:g} °C) while the settings require epidermal cooling"
+    )
+
+
+_SKIN_WORDS = {
+    "skin_baseline_high": _baseline_words,
+    "skin_too_warm_to_arm": _too_warm_words,
+    "skin_frozen": _frozen_words,
+    "thermal_dose_high": _dose_words,
+    "cooler_plate_high": _plate_high_words,
+}

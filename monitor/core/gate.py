@@ -17,6 +17,10 @@ rows:
 
 Hard limits come only from the profile; nothing at run time widens them.
 ``LimitTable.restricted`` (a relative contraindication) only ever tightens.
+
+A session judges one treatment: its site and its setup's cooling method. ``for_treatment``
+keeps only the rows published for them (``device_profiles.limits.fits``), once, at start; a
+row published with cryogen never judges contact cooling. The hot path is unchanged.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntFlag
 
 import numpy as np
 import numpy.typing as npt
 
-from device_profiles.limits import applies, at_spot, within
+from device_profiles.clinical import CoolingMethod, TreatmentSite
+from device_profiles.limits import applies, at_spot, fits, within
 from device_profiles.schema import (
     LASER_SETTINGS,
     LimitTableFile,
@@ -107,6 +112,7 @@ class Violation:
     limit: float
     bound: str  # "min" | "max" | "positive" | "number" | "covered" | "contraindicated" | "unknown"
     source: str
+    scope: str = ""  # the treatment the table was narrowed to: "legs, contact cooling"
 
     @property
     def margin(self) -> float:
@@ -130,8 +136,10 @@ class Violation:
                 return f"skin type {self.value:g} is not one of I–VI"
             return f"no limit table for {label} {self.value:g} {unit}"
         if self.bound == "covered":
+            where = f" ({self.scope})" if self.scope else ""
             return (
-                f"{label} {self.value:g} {unit} is not covered by any limit row for this skin type"
+                f"{label} {self.value:g} {unit} is not covered by any limit row for this skin "
+                f"type{where}"
             )
         if self.bound == "number":
             return f"{label} is not a number"
@@ -144,16 +152,23 @@ class Violation:
         )
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-safe apart from NaN/inf numbers (the session log stores those as null)."""
+        """JSON-safe: a number that is not finite (a contraindicated row has no limit, a NaN
+        setting no value) is None, because the session log refuses NaN and infinity, and a
+        refusal that cannot be recorded would end the session's log."""
         return {
             "setting": self.setting,
-            "value": self.value,
-            "limit": self.limit,
+            "value": _finite_or_none(self.value),
+            "limit": _finite_or_none(self.limit),
             "bound": self.bound,
-            "margin": self.margin,
+            "margin": _finite_or_none(self.margin),
             "source": self.source,
+            "scope": self.scope,
             "message": self.explain(),
         }
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _type_name(rank: float) -> str:
@@ -181,6 +196,11 @@ class GateResult:
         return out
 
 
+class NoRowsForTreatment(ValueError):
+    """A limit table with no row for the session's site and cooling method: nothing can be
+    treated with it there."""
+
+
 class LimitTable:
     """One laser family's settings limits as arrays: one column per limit row.
 
@@ -194,11 +214,17 @@ class LimitTable:
         *,
         name: str = "limits",
         wavelength_nm: tuple[float, float] | None = None,
+        scope: str = "",
     ) -> None:
         self.rows = list(rows)
         self.name = name
         self.wavelength_nm = wavelength_nm
+        self.scope = scope  # the treatment the rows were narrowed to (``for_treatment``)
         r = self.rows
+        if not r:
+            raise NoRowsForTreatment(
+                f"limit table {name} has no rows{f' for {scope}' if scope else ''}"
+            )
         if len(r) > MAX_ROWS:
             raise ValueError(f"limit table {name} has {len(r)} rows; at most {MAX_ROWS}")
         self.type_mask = np.array(
@@ -352,6 +378,12 @@ class LimitTable:
         A pulse width no row covers is reported, and the other settings are judged against
         the rows whose pulse range lies nearest, so the operator sees everything to change.
         """
+        found = self._violations(skin_type, v)
+        if not self.scope:
+            return found
+        return [replace(x, scope=self.scope) if x.bound == "covered" else x for x in found]
+
+    def _violations(self, skin_type: SkinType, v: dict[str, float]) -> list[Violation]:
         rows = [r for r in self.rows if skin_type in r.skin_types]
         spot, pulse = v["spot_mm"], v["pulse_ms"]
         if spot != spot:
@@ -401,6 +433,30 @@ class LimitTable:
                 keep(Violation("rep_rate_hz", rate, r.rep_rate_hz_max, "max", r.source))
         return found + list(worst.values())
 
+    # --- one treatment ---------------------------------------------------------------------------
+
+    def for_treatment(
+        self, site: TreatmentSite | None, cooling: CoolingMethod | None
+    ) -> LimitTable:
+        """The rows published for this site and cooling method (``None``: any). A table with
+        none refuses to be built (``NoRowsForTreatment``): nothing can be treated there."""
+        rows = [r for r in self.rows if fits(r, site, cooling)]
+        parts = [p for p in (site and str(site), cooling and f"{cooling} cooling") if p]
+        scope = ", ".join(parts)
+        if not rows:
+            raise NoRowsForTreatment(
+                f"limit table {self.name} has no row for {scope}: nothing can be treated "
+                "there with this laser and cooling (the rows name their sites and cooling "
+                "methods: docs/limits.md)"
+            )
+        return LimitTable(rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=scope)
+
+    def cooling_required_at(self, skin_type: SkinType, spot_mm: float, pulse_ms: float) -> bool:
+        """Whether epidermal cooling is required for this setting: some applying row asks for
+        it, or no row applies (a setting outside the table is judged the safe way)."""
+        applying = self._applying(skin_type, spot_mm, pulse_ms)
+        return not applying or any(r.cooling_required for r in applying)
+
     # --- tightening ----------------------------------------------------------------------------
 
     def restricted(self, restrictions: Restrictions, why: str = "risk assessment") -> LimitTable:
@@ -443,7 +499,7 @@ class LimitTable:
                     }
                 )
             )
-        return LimitTable(rows, name=self.name, wavelength_nm=self.wavelength_nm)
+        return LimitTable(rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=self.scope)
 
 
 class _Cells:
@@ -565,11 +621,19 @@ class GateSet:
         self.tables = list(tables)
 
     @classmethod
-    def bundled(cls) -> GateSet:
-        """Every bundled limit table."""
+    def bundled(cls, site: TreatmentSite | None = None) -> GateSet:
+        """Every bundled limit table; with a ``site``, only its rows for that site (a table
+        with none is left out: its wavelength is then refused as unknown)."""
         from device_profiles.loader import bundled_table_names, load_table
 
-        return cls([table_from_file(load_table(n).table) for n in bundled_table_names()])
+        tables = []
+        for name in bundled_table_names():
+            table = table_from_file(load_table(name).table)
+            try:
+                tables.append(table if site is None else table.for_treatment(site, None))
+            except NoRowsForTreatment:
+                continue
+        return cls(tables)
 
     def table_for(self, wavelength_nm: float) -> LimitTable | None:
         for t in self.tables:

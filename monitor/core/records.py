@@ -73,7 +73,8 @@ class EventKind(StrEnum):
     STANDBY = "standby"
     ACKNOWLEDGE_REFUSED = "acknowledge_refused"
     ACKNOWLEDGED = "acknowledged"
-    # Test-spot mode.
+    # Test-spot mode, and the treatment's own confirmations.
+    EYE_SHIELDS_CONFIRMED = "eye_shields_confirmed"
     TEST_SPOTS_DONE = "test_spots_done"
     TEST_SPOT_PAUSE = "test_spot_pause"
     TEST_SPOT_PAUSE_ENDED = "test_spot_pause_ended"

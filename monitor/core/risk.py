@@ -12,6 +12,13 @@ Use::
         table = table.restricted(outcome.restrictions)   # only ever tightens
     log.append(session_id, "risk_assessment", outcome.as_record())
 
+Some questions depend on the treatment: a recent tan refuses at 532–755 nm and restricts at
+1064 nm (``by_wavelength``), venous reflux concerns only the legs (``sites``). ``assess`` is
+told the laser's wavelength and the site; without them it takes the strictest reading, and
+the session refuses an assessment made for another wavelength or site. The patient's test
+spots (``test_spots``) come with the assessment and are recorded with it
+(``monitor.core.treatment``).
+
 A clinical session needs an assessment that is one (``clinical_problem``): answers to the
 current form, every question answered yes or no. The all-"no" declaration that demos and
 tests start with (``no_contraindications_declared``) says so in its ``source`` and is refused
@@ -24,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from device_profiles.clinical import TestSpotReading, TreatmentSite
 from device_profiles.schema import Contraindications, Restrictions
 
 
@@ -68,6 +76,10 @@ class RiskOutcome:
     questions_version: int
     invalid: tuple[str, ...]  # answers to questions not on the form, or not yes or no
     source: RiskSource = RiskSource.FORM
+    wavelength_nm: float | None = None  # the laser it was judged for (None: the strictest)
+    site: TreatmentSite | None = None  # the treatment site it was judged for (None: any)
+    test_spots: tuple[TestSpotReading, ...] = ()  # the patient's test spots, with their reading
+    not_applicable: tuple[str, ...] = ()  # answered yes, but not about this site
 
     def as_record(self) -> dict[str, object]:
         """A JSON-safe dict for the session log."""
@@ -82,7 +94,26 @@ class RiskOutcome:
             "unanswered": list(self.unanswered),
             "questions_version": self.questions_version,
             "source": str(self.source),
+            "wavelength_nm": self.wavelength_nm,
+            "site": None if self.site is None else str(self.site),
+            "not_applicable": list(self.not_applicable),
+            "test_spots": [t.model_dump(mode="json") for t in self.test_spots],
         }
+
+    def treatment_problem(self, wavelength_nm: float, site: TreatmentSite) -> str | None:
+        """Why this assessment was not made for this treatment, or None. One judged without a
+        wavelength or a site took the strictest reading of the questions, and fits any."""
+        if self.wavelength_nm is not None and abs(self.wavelength_nm - wavelength_nm) > 1.0:
+            return (
+                f"the risk assessment was made for a {self.wavelength_nm:g} nm laser, this "
+                f"session's laser is {wavelength_nm:g} nm: assess again for this laser"
+            )
+        if self.site is not None and self.site is not site:
+            return (
+                f"the risk assessment was made for the {self.site}, this session treats the "
+                f"{site}: assess again for this site"
+            )
+        return None
 
     def clinical_problem(self, form_version: int) -> str | None:
         """Why this cannot be a patient's recorded risk assessment, or None if it can.
@@ -115,8 +146,13 @@ def assess(
     answers: Mapping[str, bool],
     attestation: Attestation | None = None,
     questions: Contraindications | None = None,
+    *,
+    wavelength_nm: float | None = None,
+    site: TreatmentSite | None = None,
+    test_spots: tuple[TestSpotReading, ...] = (),
 ) -> RiskOutcome:
-    """Judge the answers (question id → condition present) against the questions."""
+    """Judge the answers (question id → condition present) against the questions, for a
+    laser at ``wavelength_nm`` treating ``site`` (None: the strictest reading)."""
     if questions is None:
         from device_profiles.loader import load_contraindications
 
@@ -132,18 +168,24 @@ def assess(
         reasons.append(f"not answered: {by_id[qid].question}")
     for qid in not_bool:
         reasons.append(f"answer to {qid!r} is not yes or no: {answers[qid]!r}")
-    present = [q for q in questions.questions if answers.get(q.id) is True]
-    absolute = tuple(q.id for q in present if q.kind == "absolute")
-    relative = tuple(q.id for q in present if q.kind == "relative")
+    said_yes = [q for q in questions.questions if answers.get(q.id) is True]
+    present = [q for q in said_yes if q.concerns(site)]
+    not_applicable = tuple(q.id for q in said_yes if not q.concerns(site))
+    weight = {q.id: q.at(wavelength_nm) for q in present}
+    absolute = tuple(q.id for q in present if weight[q.id][0] == "absolute")
+    relative = tuple(q.id for q in present if weight[q.id][0] == "relative")
     for q in present:
-        if q.kind == "absolute":
-            reasons.append(f"contraindicated ({q.id}): {q.advice}")
+        if weight[q.id][0] == "absolute":
+            at = ""
+            if q.by_wavelength:
+                at = " (laser not stated)" if wavelength_nm is None else f" at {wavelength_nm:g} nm"
+            reasons.append(f"contraindicated ({q.id}{at}): {q.advice}")
     restrictions = Restrictions()
     covered = attestation.covers if attestation is not None else frozenset()
     for q in present:
-        if q.kind != "relative":
+        if weight[q.id][0] != "relative":
             continue
-        restrictions = restrictions.combine(q.restrictions)
+        restrictions = restrictions.combine(weight[q.id][1])
         if q.id not in covered:
             reasons.append(f"needs a clinician's attestation ({q.id}): {q.advice}")
         else:
@@ -160,6 +202,10 @@ def assess(
         unanswered=unanswered,
         questions_version=questions.version,
         invalid=(*unknown, *not_bool),
+        wavelength_nm=wavelength_nm,
+        site=site,
+        test_spots=tuple(test_spots),
+        not_applicable=not_applicable,
     )
 
 

@@ -16,6 +16,14 @@ A clinical session (``SessionMode.CLINICAL``) starts only with the patient's ris
 complete and on the current form (``RiskOutcome.clinical_problem``); it is recorded before
 anything can arm. Demo and test sessions may run on the all-"no" declaration, recorded as such.
 
+A session treats one site (``SessionParams.site``: face, periorbital, legs, body) under its
+setup's cooling method; only the limit rows published for both judge it. A clinical session
+states its site; demo and test sessions default to the legs. Periorbital treatment arms only
+after someone confirmed the patient's eye shields (``confirm_eye_shields``, recorded).
+Types IV–VI, and settings whose limit row asks for it, need a test spot in the patient's
+history, read days later (``monitor.core.treatment``); without one the session only does the
+test spot: test-spot mode, whose pause no one ends in this session.
+
 Test-spot mode (a relative contraindication's ``test_spot_only``, ``monitor.core.spots``): after
 the allowed number of pulses the session puts the laser in STANDBY itself and refuses to arm
 until a clinician ends the pause (``end_test_spot_pause``). The pause is not a state of its
@@ -37,7 +45,9 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import date
 
+from device_profiles.clinical import TreatmentSite
 from device_profiles.loader import LoadedSetup, load_contraindications
 from device_profiles.schema import LASER_SETTINGS, Setup, SkinType
 from device_profiles.timing import pulse_to_standby_ms, reaction_budget
@@ -50,7 +60,7 @@ from monitor.core.calibration_status import CalibrationStatus
 from monitor.core.checks import BLOCKS_ARMING, CHECKS, HALT_MASK, INDEX, CheckEngine, Severity
 from monitor.core.delivered import DeliveredEnergyWatch
 from monitor.core.errors import Refused
-from monitor.core.gate import GateResult
+from monitor.core.gate import GateResult, LimitTable, NoRowsForTreatment
 from monitor.core.interlock import InterlockLoop
 from monitor.core.pulse_limits import PulseJudge
 from monitor.core.recorder import Recorder
@@ -59,6 +69,12 @@ from monitor.core.risk import RiskOutcome, no_contraindications_declared
 from monitor.core.skin_typing import SkinTyping
 from monitor.core.snapshot import AnswerTimes, ReactionTimes, SettingsReading, Snapshot
 from monitor.core.spots import TestSpotMode, Verdict
+from monitor.core.treatment import (
+    DEMO_SITE,
+    UNREAD_TEST_SPOT_PULSES,
+    needs_read_test_spot,
+    qualifying_test_spot,
+)
 
 __all__ = [
     "Refused",
@@ -85,6 +101,8 @@ class SessionParams:
     # The laser's calibration as recorded (monitor.calibration builds it from the log);
     # required to arm when the setup has a calibration policy.
     calibration: CalibrationStatus | None = None
+    # Where on the body. A clinical session must state it; demo and test ones treat DEMO_SITE.
+    site: TreatmentSite | None = None
 
     def __post_init__(self) -> None:
         try:  # a mode given as text (a command line) is one of the three, or refused
@@ -130,6 +148,21 @@ class Session:
             problem = params.risk.clinical_problem(load_contraindications().version)
             if problem is not None:
                 raise Refused(problem)
+            if params.site is None:
+                sites = ", ".join(str(x) for x in TreatmentSite)
+                raise Refused(f"a clinical session states the treatment site: one of {sites}")
+        self.site = params.site if params.site is not None else DEMO_SITE
+        cooling = self.setup.cooler.method
+        problem = params.risk.treatment_problem(self.setup.laser.wavelength_nm, self.site)
+        if problem is not None:
+            raise Refused(problem)
+        try:  # refused before anything is recorded: nothing could be treated
+            LimitTable(self.setup.limits.settings).for_treatment(self.site, cooling)
+        except NoRowsForTreatment as e:
+            raise Refused(str(e)) from None
+        self.eye_shields_confirmed_by: str | None = None
+        # The patient's test spot was not read yet: this session may only do it.
+        self.test_spot_unread = False
         start = SessionStart(
             operator=params.operator,
             patient_id=params.patient_id,
@@ -155,6 +188,13 @@ class Session:
                 "calibration": None
                 if params.calibration is None
                 else params.calibration.as_record(),
+                "treatment": {
+                    "site": str(self.site),
+                    "site_stated": params.site is not None,
+                    "cooling": str(cooling),
+                    "skin_baseline_max_c": self.setup.limits.skin_baseline_max_c,
+                    "thermal_dose_max_cem43": self.setup.limits.thermal_dose_max_cem43,
+                },
             },
         )
         self.session_id = recorder.start_session(start)
@@ -188,7 +228,10 @@ class Session:
         )
         self.t0_wall = time.time()
         self.t0_ns = time.perf_counter_ns()
-        self.engine = CheckEngine(self.setup, params.skin_type)
+        self.engine = CheckEngine(self.setup, params.skin_type, self.site)
+        # The profile's own rows: whether a row asks for a test spot in the patient's history
+        # (a relative contraindication's test-spot mode is another matter).
+        self.profile_table = self.engine.table
         if params.risk.arming_allowed:  # a relative contraindication tightens, never widens
             self.engine.table = self.engine.table.restricted(params.risk.restrictions)
         self.pulse_judge = PulseJudge(self.engine.table, params.skin_type)
@@ -347,9 +390,61 @@ class Session:
         with self._lock:
             if self.test_spots is None or not self.test_spots.paused:
                 raise Refused("there is no test-spot pause to end")
+            if self.test_spot_unread:
+                days = self.setup.limits.test_spot_read_after_days
+                raise Refused(
+                    "these were the patient's test spots: they are read at least "
+                    f"{days} days from now and recorded in the patient's history; treatment "
+                    "starts in a later session"
+                )
             self.test_spots.end_pause(who)
             record = self.test_spots.as_record()
         self._event(EventKind.TEST_SPOT_PAUSE_ENDED, {"by": who, "reason": reason, **record})
+
+    def confirm_eye_shields(self, who: str) -> None:
+        """Someone checked that the patient wears eye shields (periorbital treatment): named,
+        recorded. Arming periorbital treatment waits for it."""
+        if not who.strip():
+            raise Refused("confirming the eye shields needs the name of who checked them")
+        with self._lock:
+            self.eye_shields_confirmed_by = who.strip()
+        self._event(EventKind.EYE_SHIELDS_CONFIRMED, {"by": who.strip(), "site": str(self.site)})
+
+    def _test_spot_history(self, settings: dict[str, float]) -> Payload:
+        """Whether the patient's test spots vouch for these settings; without one the session
+        turns into the test spot itself (test-spot mode, pause not ended here). Returns what
+        the settings record says about it."""
+        row_asks = self.profile_table.check(self.params.skin_type, settings).test_spot_required
+        if not needs_read_test_spot(self.params.skin_type, row_asks):
+            return {"test_spot": "not required"}
+        verdict = qualifying_test_spot(
+            self.params.risk.test_spots,
+            site=self.site,
+            wavelength_nm=self.setup.laser.wavelength_nm,
+            settings=settings,
+            read_after_days=self.setup.limits.test_spot_read_after_days,
+            today=date.today(),
+        )
+        if verdict.reading is not None:
+            return {"test_spot": verdict.reading.describe()}
+        with self._lock:
+            self.test_spot_unread = True
+            if self.test_spots is None:
+                self.test_spots = TestSpotMode(allowed=UNREAD_TEST_SPOT_PULSES)
+                started = True
+            else:
+                started = False
+        if started:
+            assert self.test_spots is not None
+            self._event(
+                EventKind.TEST_SPOT_MODE,
+                {
+                    **self.test_spots.as_record(),
+                    "reason": verdict.why_not,
+                    "pulse_to_standby_ms": round(pulse_to_standby_ms(self.setup), 3),
+                },
+            )
+        return {"test_spot": f"none: this session does the test spot ({verdict.why_not})"}
 
     def _test_spot_blocker(self) -> str | None:
         spots = self.test_spots
@@ -488,6 +583,7 @@ class Session:
         with self._lock:
             if self.state not in (State.STANDBY, State.HALTED):
                 raise Refused(f"settings can change only in STANDBY or HALTED (now {self.state})")
+        spot_record = self._test_spot_history(settings)
 
         def apply(laser: LaserDriver) -> dict[str, float]:
             confirmed = {k: laser.set(k, float(settings[k])) for k in LASER_SETTINGS}
@@ -501,7 +597,8 @@ class Session:
             raise Refused(f"the laser did not take the settings: {e}") from e
         self.approved = confirmed
         self._event(
-            EventKind.SETTINGS_APPLIED, {"requested": settings, "confirmed": confirmed, "by": who}
+            EventKind.SETTINGS_APPLIED,
+            {"requested": settings, "confirmed": confirmed, "by": who, **spot_record},
         )
         return result
 
@@ -556,6 +653,11 @@ class Session:
         for k, v in self.approved.items():
             if abs(readback[k] - v) > 1e-6 * max(1.0, abs(v)):
                 return f"laser reads back {k}={readback[k]:g}, approved {v:g}"
+        if self.site is TreatmentSite.PERIORBITAL and self.eye_shields_confirmed_by is None:
+            return (
+                "periorbital treatment: confirm that the patient wears eye shields "
+                "(confirm_eye_shields, with your name) before arming"
+            )
         spots = self._test_spot_blocker()
         if spots:
             return spots

@@ -12,7 +12,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device_profiles.limits import effective_ceiling
+from device_profiles.clinical import CoolingMethod, TreatmentSite
+from device_profiles.limits import effective_ceiling, treatments
 from device_profiles.loader import (
     ProfileError,
     bundled_dir,
@@ -72,10 +73,12 @@ def test_darker_types_are_contraindicated_where_the_sources_say_so(
 
 def test_the_demo_keeps_the_numbers_the_end_to_end_tests_use() -> None:
     rows = load("demo-ndyag-1064").setup.limits.settings
-    iii = effective_ceiling(rows, SkinType.III, 3.0, 30.0)
-    v = effective_ceiling(rows, SkinType.V, 3.0, 30.0)
-    assert iii is not None and iii.fluence_j_cm2 == 150.0  # 120 J/cm² passes, 250 is refused
-    assert v is not None and v.fluence_j_cm2 < 160.0
+    legs = {"site": TreatmentSite.LEGS, "cooling": CoolingMethod.CONTACT}
+    iii = effective_ceiling(rows, SkinType.III, 3.0, 30.0, **legs)
+    v = effective_ceiling(rows, SkinType.V, 3.0, 30.0, **legs)
+    # 120 J/cm² passes at 3 mm (the 3-6 mm row's ceiling wins on the border), 250 is refused
+    assert iii is not None and iii.fluence_j_cm2 == 120.0
+    assert v is not None and v.fluence_j_cm2 < iii.fluence_j_cm2
 
 
 # --- invariants refused at load -----------------------------------------------------------
@@ -83,31 +86,32 @@ def test_the_demo_keeps_the_numbers_the_end_to_end_tests_use() -> None:
 
 def test_a_ceiling_that_rises_with_spot_size_is_refused() -> None:
     data = table_data()
-    data["rows"][4]["fluence_j_cm2"]["max"] = 240  # I-III at 3-6 mm above the 1-3 mm 220
+    data["rows"][3]["fluence_j_cm2"]["max"] = 200  # I-III at 3-6 mm above the 1-3 mm 150
     message = refused(data)
     assert "limit table nd-yag-1064" in message
     assert "rises with spot size" in message
-    assert "row 4" in message and "240 J/cm²" in message and "row 0" in message
+    assert "row 3" in message and "200 J/cm²" in message and "row 1" in message
+    assert "(legs, contact cooling)" in message
 
 
 def test_a_darker_type_above_a_lighter_one_is_refused() -> None:
     data = table_data()
-    data["rows"][2]["fluence_j_cm2"]["max"] = 200  # type V 1-3 mm above type IV's 180
+    data["rows"][7]["fluence_j_cm2"]["max"] = 130  # type V 1-3 mm above type IV's 120
     message = refused(data)
     assert "darker type V" in message and "lighter type IV" in message
-    assert "row 2" in message and "200 J/cm²" in message and "180 J/cm²" in message
+    assert "row 7" in message and "130 J/cm²" in message and "120 J/cm²" in message
 
 
 def test_a_darker_type_with_a_faster_rate_is_refused() -> None:
     data = table_data()
-    data["rows"][3]["rep_rate_hz_max"] = 2.0
+    data["rows"][9]["rep_rate_hz_max"] = 2.0  # type VI, 1-3 mm
     assert "higher repetition-rate ceiling" in refused(data)
 
 
 def test_a_darker_type_allowed_where_a_lighter_is_contraindicated_is_refused() -> None:
     data = table_data("ktp-532")
-    data["rows"][1]["skin_types"] = ["III", "V"]  # V allowed at 532 nm ...
-    data["rows"][3]["skin_types"] = ["IV", "VI"]  # ... while the lighter IV is contraindicated
+    data["rows"][3]["skin_types"] = ["III", "V"]  # V allowed at 532 nm ...
+    data["rows"][7]["skin_types"] = ["IV", "VI"]  # ... while the lighter IV is contraindicated
     message = refused(data)
     assert "darker type V" in message and "lighter type IV" in message
     assert "contraindicated" in message
@@ -115,7 +119,7 @@ def test_a_darker_type_allowed_where_a_lighter_is_contraindicated_is_refused() -
 
 def test_a_type_without_a_row_is_refused() -> None:
     data = table_data()
-    data["rows"] = [r for r in data["rows"] if r["skin_types"] != ["VI"]]
+    data["rows"] = [r for r in data["rows"] if "VI" not in r["skin_types"]]
     assert "do not cover skin types ['VI']" in refused(data)
 
 
@@ -127,16 +131,16 @@ def test_an_unordered_range_is_refused() -> None:
 
 def test_a_contraindicated_row_with_a_fluence_is_refused() -> None:
     data = table_data("ktp-532")
-    data["rows"][3]["fluence_j_cm2"] = {"min": 5, "max": 10}
+    data["rows"][7]["fluence_j_cm2"] = {"min": 5, "max": 10}
     assert "contraindicated row allows no fluence" in refused(data)
 
 
 def test_a_widening_pulse_row_is_caught() -> None:
-    # Type IV 3-6 mm only from 15 ms: at 3 mm and 10-15 ms the 1-3 mm row (180) alone would
-    # apply, above type III's 150 there. The invariant sees it.
+    # Type V 3-6 mm only from 20 ms: at 3 mm and 15-20 ms the 1-3 mm row (110) alone would
+    # apply, above type IV's 100 there. The invariant sees it.
     data = table_data()
-    data["rows"][5]["pulse_ms"]["min"] = 15
-    assert "darker type IV" in refused(data)
+    data["rows"][8]["pulse_ms"]["min"] = 20
+    assert "darker type V" in refused(data)
 
 
 # --- a setup that names a table -------------------------------------------------------------
@@ -197,7 +201,7 @@ def test_inline_settings_still_load_and_keep_the_invariants() -> None:
     inline = parse(yaml.safe_dump(data), "inline.yaml")
     assert inline.table_name is None and inline.digest == inline.setup_digest
     assert inline.setup.limits.settings == load("demo-ndyag-1064").setup.limits.settings
-    data["limits"]["settings"][2]["fluence_j_cm2"]["max"] = 200
+    data["limits"]["settings"][7]["fluence_j_cm2"]["max"] = 130
     with pytest.raises(ProfileError, match="darker type V"):
         parse(yaml.safe_dump(data), "inline.yaml")
 
@@ -217,22 +221,30 @@ def test_contraindications_file_is_not_listed_as_a_setup() -> None:
 # --- property: darker-type ceilings never exceed lighter-type ones, in every bundled table ----
 
 
+TREATMENTS = [(name, site, cooling) for name in TABLES for site, cooling in treatments(ROWS[name])]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
-    name=st.sampled_from(TABLES),
+    where=st.sampled_from(TREATMENTS),
     spot=st.floats(0.3, 13.0),
     pulse=st.floats(0.3, 110.0),
     lighter=st.integers(0, 5),
     darker=st.integers(0, 5),
 )
 def test_darker_type_ceilings_never_exceed_lighter_ones(
-    name: str, spot: float, pulse: float, lighter: int, darker: int
+    where: tuple[str, TreatmentSite, CoolingMethod],
+    spot: float,
+    pulse: float,
+    lighter: int,
+    darker: int,
 ) -> None:
     if darker < lighter:
         lighter, darker = darker, lighter
+    name, site, cooling = where
     rows = ROWS[name]
-    light = effective_ceiling(rows, SKIN[lighter], spot, pulse)
-    dark = effective_ceiling(rows, SKIN[darker], spot, pulse)
+    light = effective_ceiling(rows, SKIN[lighter], spot, pulse, site, cooling)
+    dark = effective_ceiling(rows, SKIN[darker], spot, pulse, site, cooling)
     if light is not None and dark is not None:
         assert dark.fluence_j_cm2 <= light.fluence_j_cm2
         assert dark.rep_rate_hz <= light.rep_rate_hz
@@ -240,17 +252,21 @@ def test_darker_type_ceilings_never_exceed_lighter_ones(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    name=st.sampled_from(TABLES),
+    where=st.sampled_from(TREATMENTS),
     skin=st.sampled_from(SKIN),
     spots=st.tuples(st.floats(0.3, 13.0), st.floats(0.3, 13.0)),
     pulse=st.floats(0.3, 110.0),
 )
 def test_ceilings_never_rise_with_spot_size(
-    name: str, skin: SkinType, spots: tuple[float, float], pulse: float
+    where: tuple[str, TreatmentSite, CoolingMethod],
+    skin: SkinType,
+    spots: tuple[float, float],
+    pulse: float,
 ) -> None:
     small, large = sorted(spots)
+    name, site, cooling = where
     rows = ROWS[name]
-    a = effective_ceiling(rows, skin, small, pulse)
-    b = effective_ceiling(rows, skin, large, pulse)
+    a = effective_ceiling(rows, skin, small, pulse, site, cooling)
+    b = effective_ceiling(rows, skin, large, pulse, site, cooling)
     if a is not None and b is not None:
         assert b.fluence_j_cm2 <= a.fluence_j_cm2

@@ -74,7 +74,7 @@ def test_item1_an_unmapped_or_unknown_halt_cause_is_refused() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "why"),
     [
-        ("version: 1\n", "version: 1\ncolour: red\n", "colour"),
+        ("version: 2\n", "version: 2\ncolour: red\n", "colour"),
         (
             "skin_temp_high: {protocol: burn_or_blister",
             "skin_temp_high: {protocol: burns",
@@ -82,8 +82,8 @@ def test_item1_an_unmapped_or_unknown_halt_cause_is_refused() -> None:
         ),
         ("  - id: cold_injury\n", "  - id: burn_or_blister\n", "used twice"),
         ("{grade: 2, name: moderate", "{grade: 3, name: moderate", "grades must be"),
-        ("version: 1\n", "version: 1\nversion: 2\n", "given twice"),
-        ("version: 1\n", "version: yes\n", "version"),
+        ("version: 2\n", "version: 2\nversion: 3\n", "given twice"),
+        ("version: 2\n", "version: yes\n", "version"),
         (
             "skin_temp_invalid: {protocol: null}",
             "skin_temp_invalid: {protocol: null, draft_incident: true}",
@@ -129,7 +129,7 @@ def test_item1_profiles_validate_knows_protocols_and_patient_information(
     sheets = bundled_dir() / "patient-information.yaml"
     assert main(["profiles", "validate", str(BUNDLED), str(sheets)]) == 0
     out = capsys.readouterr().out
-    assert "emergency protocols v1" in out and "patient information v1" in out
+    assert "emergency protocols v2" in out and "patient information v1" in out
     bad = tmp_path / "protocols.yaml"
     bad.write_text(raw().replace("  laser_fault: {protocol: null}\n", ""))
     assert main(["profiles", "validate", str(bad)]) == 1

@@ -92,7 +92,7 @@ def test_item12_bridge_exits_1_when_the_settings_are_refused(
         "--duration", "1",
     )  # fmt: skip
     assert done.returncode == ExitStatus.REFUSED, done.stderr
-    stderr_sentence(done.stderr, "refused", "settings", "170 J/cm²", "120 J/cm²")
+    stderr_sentence(done.stderr, "refused", "settings", "170 J/cm²", "90 J/cm²")
     assert "READY" not in laser_states(sim)
     assert sim.snapshot()["pulses"] == 0
 
@@ -103,7 +103,7 @@ def test_item12_bridge_exits_1_when_arming_is_refused(sim: SimControl, tmp_path:
     risk.write_text(json.dumps({"answers": answers}))  # JSON is YAML too
     done = run_bridge(
         tmp_path, endpoints_file(sim, tmp_path), "--mode", "clinical", "--risk", str(risk),
-        "--skin-type", "III", *SETTINGS, "--arm", "--duration", "1",
+        "--site", "legs", "--skin-type", "III", *SETTINGS, "--arm", "--duration", "1",
     )  # fmt: skip
     assert done.returncode == ExitStatus.REFUSED, done.stderr
     stderr_sentence(done.stderr, "refused", "risk assessment refuses arming", "pregnancy")
@@ -144,7 +144,7 @@ def test_item12_bridge_exits_1_after_a_halt_and_0_after_a_clean_session(
         try:
             wait_armed(sim, since)
             if halt:
-                sim.force_skin(47.0)  # above the 44 °C limit
+                sim.force_skin(49.0)  # above the 48 °C hard ceiling
                 assert sim.wait_event("stop_received", since, timeout_s=5.0) is not None
                 sim.release_skin()
             time.sleep(0.5)

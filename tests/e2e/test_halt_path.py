@@ -279,7 +279,7 @@ def test_item3_a_pulse_at_out_of_limit_settings_is_recorded_and_reported(
     first = report["out_of_limit_pulses"][0]
     assert first["settings"]["fluence_j_cm2"] == 260.0
     (violation,) = first["violations"]
-    assert (violation["setting"], violation["limit"]) == ("fluence_j_cm2", 150.0)
+    assert (violation["setting"], violation["limit"]) == ("fluence_j_cm2", 120.0)
     assert report["pulses_after_halt"] == 0  # the existing keys stay
     assert report["trips"][0]["check"] == "settings_readback"
     _, events = only_session(db)
@@ -289,7 +289,7 @@ def test_item3_a_pulse_at_out_of_limit_settings_is_recorded_and_reported(
     _print_report(report)
     text = capsys.readouterr().out
     assert f"OUT OF LIMITS    {len(over)} pulse(s)" in text
-    assert "fluence 260 J/cm² is above the maximum of 150 J/cm²" in text
+    assert "fluence 260 J/cm² is above the maximum of 120 J/cm²" in text
 
 
 # --- item 11: Ctrl-C in the demo ends the bridge first, the devices last ---------------------

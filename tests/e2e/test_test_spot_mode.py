@@ -153,7 +153,8 @@ def test_item14_test_spots_need_a_rate_that_leaves_time_to_stop_after_the_last_o
         session = Session(loaded, LogRecorder(log), params, setup=setup)
         try:
             session.start()
-            assert session.request_settings({**SETTINGS, "rep_rate_hz": 1.5}).ok
+            # 20 ms: the 10-30 ms rows allow 1.5 Hz (the 30-100 ms row only 1 Hz).
+            assert session.request_settings({**SETTINGS, "pulse_ms": 20.0, "rep_rate_hz": 1.5}).ok
             with pytest.raises(Refused, match=r"single pulses: at 1\.5 Hz .* lower the rate"):
                 session.arm()
             assert session.request_settings({**SETTINGS, "rep_rate_hz": 0.5}).ok

@@ -34,13 +34,16 @@ def test_a_refusal_is_explained_naming_the_limit() -> None:
     code, text = run("--setup", "demo-ndyag-1064", "--skin-type", "V", "--fluence", "170", *BASE)
     assert code == 1
     assert "REFUSED" in text
-    assert "fluence 170 J/cm² is above the maximum of 120 J/cm² (by 50 J/cm²" in text
+    assert "fluence 170 J/cm² is above the maximum of 90 J/cm² (by 80 J/cm²" in text
 
 
 def test_a_melanin_index_picks_the_darker_type() -> None:
-    code, text = run("--melanin-index", "48", "--fluence", "150", *BASE)  # borderline -> V
+    code, text = run(  # borderline -> V
+        "--melanin-index", "48", "--skin-meter", "example-reflectance-0-99", "--fluence", "150",
+        *BASE,
+    )  # fmt: skip
     assert code == 1
-    assert "type V from melanin index 48" in text
+    assert "type V from melanin index 48 (example-reflectance-0-99)" in text
 
 
 def test_a_bundled_table_directly() -> None:
@@ -54,7 +57,18 @@ def test_a_bundled_table_directly() -> None:
     [
         ["--skin-type", "III", "--fluence", "120"],  # missing settings
         ["--fluence", "120", *BASE],  # no skin type
-        ["--melanin-index", "120", "--fluence", "120", *BASE],  # index out of range
+        # index out of range
+        [
+            "--melanin-index",
+            "120",
+            "--skin-meter",
+            "example-reflectance-0-99",
+            "--fluence",
+            "120",
+            *BASE,
+        ],
+        ["--melanin-index", "40", "--fluence", "120", *BASE],  # no meter: unknown scale
+        ["--melanin-index", "40", "--skin-meter", "mexameter-x", "--fluence", "120", *BASE],
         ["--setup", "nope", "--skin-type", "III", "--fluence", "120", *BASE],
     ],
 )
@@ -82,7 +96,7 @@ def test_a_csv_gives_a_verdict_per_row(tmp_path: Path) -> None:
     lines = text.splitlines()
     assert lines[1].split()[:2] == ["row", "type"] and "verdict" in lines[1]
     assert "PASS" in lines[2]
-    assert "REFUSED" in lines[3] and "above the maximum of 150 J/cm²" in lines[3]
+    assert "REFUSED" in lines[3] and "above the maximum of 120 J/cm²" in lines[3]
     assert "REFUSED" in lines[4] and "pulse width 5 ms is below the minimum of 10 ms" in lines[4]
     assert lines[5].split()[1] == "VI" and "PASS" in lines[5]  # the default type fills in
     assert lines[-1] == "2 passed, 2 refused"
@@ -96,7 +110,7 @@ def test_a_csv_as_json(tmp_path: Path) -> None:
     assert [r["ok"] for r in doc["results"]] == [True, False, False, True]
     (v,) = doc["results"][1]["violations"]
     assert (v["setting"], v["value"], v["limit"], v["margin"]) == (
-        "fluence_j_cm2", 250.0, 150.0, 100.0,
+        "fluence_j_cm2", 250.0, 120.0, 130.0,
     )  # fmt: skip
 
 

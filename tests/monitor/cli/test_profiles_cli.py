@@ -38,7 +38,8 @@ def test_show_a_setup_prints_its_limits_digests_and_clinic() -> None:
     code, text = run("show", "demo-ndyag-1064")
     assert code == 0
     assert "limit table nd-yag-1064" in text and "table sha256" in text
-    assert "V          spot 1–3 mm, pulse 15–30 ms: 60–150 J/cm²" in text
+    assert "V          spot 1–3 mm, pulse 15–30 ms: 60–110 J/cm²" in text
+    assert "for: legs; contact cooling" in text and "for: periorbital; contact cooling" in text
     assert "emergency contact" in text
 
 
@@ -56,7 +57,7 @@ def test_show_an_unknown_name_exits_2(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_validate_reports_each_file(tmp_path: Path) -> None:
     data = yaml.safe_load((bundled_tables_dir() / "nd-yag-1064.yaml").read_bytes())
-    data["rows"][2]["fluence_j_cm2"]["max"] = 200
+    data["rows"][7]["fluence_j_cm2"]["max"] = 130  # type V 1-3 mm above type IV's 120
     bad = tmp_path / "bad-table.yaml"
     bad.write_text(yaml.safe_dump(data))
     good = bundled_tables_dir() / "ktp-532.yaml"

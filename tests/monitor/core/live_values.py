@@ -5,7 +5,7 @@ from __future__ import annotations
 from firmware_bridge.live import LASER_STATE_CODES, Ch, Dev, LiveState
 
 IN_RANGE = {
-    Ch.SKIN_TEMP_C: 32.0,
+    Ch.SKIN_TEMP_C: 22.0,  # a contact-cooled surface between pulses
     Ch.PLATE_TEMP_C: 5.0,
     Ch.FLOW_L_MIN: 1.2,
     Ch.COOLER_SETPOINT_C: 5.0,

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 import monitor.core.checks as checks_module
+from device_profiles.clinical import CoolingMethod
 from device_profiles.laser_state import LaserState
 from device_profiles.loader import load
-from device_profiles.schema import Band, Limits, Setup, SkinType
+from device_profiles.schema import Band, Limits, Setup, SkinTempBand, SkinType
 from firmware_bridge.live import ANSWER_WINDOW, Ch, Dev, LiveState
 from monitor.core.checks import CHECKS, CheckEngine, CheckSpec, Severity
 from tests.monitor.core.live_values import healthy
@@ -66,16 +67,60 @@ def link_down(dev: Dev) -> Recipe:
 
 
 def rising_peaks(engine: CheckEngine, live: LiveState, now: int) -> bool:
-    """Firing, each post-pulse peak higher than the last: the next one passes 44 °C."""
+    """Firing, each post-pulse peak higher than the last: the next one passes the 48 °C
+    ceiling. The skin cools to 20 °C between pulses (the baseline stays low)."""
     live.store(Ch.LASER_STATE, LaserState.FIRING.code)
-    peaks = [30.0, 34.0, 37.0, 40.0, 42.0, 43.0]
+    peaks = [34.0, 38.0, 41.0, 44.0, 46.0, 47.5]
     for k, peak in enumerate(peaks, start=1):
         t = now - (len(peaks) - k) * 1_000_000_000
+        live.store(Ch.SKIN_TEMP_C, 20.0)  # the trough before the pulse
+        live.fresh_ns[:] = t - 500_000_000
+        engine.evaluate(live, t - 500_000_000, emission_permitted=True)
         live.store(Ch.LASER_PULSES, float(k))
         live.store(Ch.SKIN_TEMP_C, peak)
         live.fresh_ns[:] = t
         engine.evaluate(live, t, emission_permitted=True)
     return True
+
+
+def warm_baseline(engine: CheckEngine, live: LiveState, now: int) -> bool:
+    """Firing at 1 Hz; after the last pulse the skin cools only to 31 °C, and the next pulse
+    is due: the baseline before it would be above the 30 °C limit."""
+    live.store(Ch.LASER_STATE, LaserState.FIRING.code)
+    last = now - 950_000_000  # the next pulse is due 50 ms from now
+    for k, t in enumerate((last - 2_000_000_000, last - 1_000_000_000, last), start=1):
+        live.store(Ch.SKIN_TEMP_C, 22.0)
+        engine.evaluate(live, t - 300_000_000, emission_permitted=True)
+        live.store(Ch.LASER_PULSES, float(k))
+        live.store(Ch.SKIN_TEMP_C, 36.0)
+        engine.evaluate(live, t, emission_permitted=True)
+    live.store(Ch.SKIN_TEMP_C, 31.0)
+    return True
+
+
+def frozen_for(ms: float) -> Recipe:
+    def go(engine: CheckEngine, live: LiveState, now: int) -> bool:
+        live.store(Ch.SKIN_TEMP_C, -5.0)
+        engine.evaluate(live, now - int(ms * 1e6), emission_permitted=True)
+        return True
+
+    return go
+
+
+class FixedDose:
+    def __init__(self, cem43: float) -> None:
+        self.cem43 = cem43
+
+    def update(self, now_ns: int, skin_c: float) -> float:
+        return self.cem43
+
+
+def dose(cem43: float) -> Recipe:
+    def go(engine: CheckEngine, live: LiveState, now: int) -> bool:
+        engine.dose_meter = FixedDose(cem43)
+        return True
+
+    return go
 
 
 def slow_tail(*, permitted: bool) -> Recipe:
@@ -103,8 +148,13 @@ def stop_never_confirmed(engine: CheckEngine, live: LiveState, now: int) -> bool
 
 
 RECIPES: dict[str, Recipe] = {
-    "skin_temp_high": store(Ch.SKIN_TEMP_C, 44.5),
+    "skin_temp_high": store(Ch.SKIN_TEMP_C, 48.5, permitted=True),
     "skin_temp_low": store(Ch.SKIN_TEMP_C, 1.5),
+    "skin_baseline_high": warm_baseline,
+    "skin_frozen": frozen_for(150.0),
+    "thermal_dose_high": dose(2.5),
+    "cooler_plate_high": store(Ch.PLATE_TEMP_C, 16.0, permitted=True),
+    "skin_too_warm_to_arm": store(Ch.SKIN_TEMP_C, 31.0),
     "skin_temp_invalid": store(Ch.SKIN_TEMP_C, float("nan")),
     "sensor_stale": stale(Dev.SENSOR),
     "cooler_stale": stale(Dev.COOLER),
@@ -127,7 +177,30 @@ RECIPES: dict[str, Recipe] = {
     "reaction_time_exceeded": slow_tail(permitted=True),
     "laser_did_not_stop": stop_never_confirmed,
 }
-SETUP_FOR = {"cooler_plate_trip": WIDE_WARN}
+# Cryogen cooling: the skin may dip to -10 °C for a spurt, never stay below freezing. The
+# bundled 1064 nm rows are for contact cooling: here they stand for cryogen ones.
+CRYOGEN = SETUP.model_copy(
+    update={
+        "cooler": SETUP.cooler.model_copy(update={"method": CoolingMethod.CRYOGEN}),
+        "limits": SETUP.limits.model_copy(
+            update={
+                "skin_temp_c": SkinTempBand(low=-10.0, high=48.0),
+                "settings": [
+                    r.model_copy(update={"cooling": [CoolingMethod.CRYOGEN]})
+                    for r in SETUP.limits.settings
+                ],
+            }
+        ),
+    }
+)
+DOSE_LIMITED = SETUP.model_copy(
+    update={"limits": SETUP.limits.model_copy(update={"thermal_dose_max_cem43": 2.0})}
+)
+SETUP_FOR = {
+    "cooler_plate_trip": WIDE_WARN,
+    "skin_frozen": CRYOGEN,
+    "thermal_dose_high": DOSE_LIMITED,
+}
 DECLARED = [c.name for c in CHECKS]
 SEVERITY = {c.name: c.severity for c in CHECKS}
 
@@ -266,10 +339,12 @@ def test_item4_the_loop_halts_by_severity_and_names_by_name_in_any_order(
         wait_until(lambda: rig.loop.active_names() == ["cooler_plate_warn"], "the warning")
         rig.run_cycles(20)
         assert rig.rec.halts == []
-        rig.live.store(Ch.SKIN_TEMP_C, 45.0)
+        rig.live.store(Ch.SKIN_TEMP_C, 49.0)  # above the 48 °C hard ceiling
         wait_until(lambda: rig.rec.halts, "the halt")
         rig.run_cycles(5)
-        assert sorted(rig.loop.active_names()) == ["cooler_plate_warn", "skin_temp_high"]
+        # Halted, the loop counts emission as permitted: the warm plate is now a halt cause
+        # too (cooling is required at these settings), not a warning.
+        assert sorted(rig.loop.active_names()) == ["cooler_plate_high", "skin_temp_high"]
         assert rig.loop.halt_conditions_active()
     finally:
         rig.close()

@@ -9,16 +9,20 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from device_profiles.clinical import CoolingMethod, TreatmentSite
 from device_profiles.loader import load
 from device_profiles.schema import Range, SettingsLimit, SkinType
 from monitor.core.gate import LimitTable, Violation
 
-TABLE = LimitTable(load("demo-ndyag-1064").setup.limits.settings)
+# The legs under contact cooling: the demo setup's treatment (the table's face rows are lower).
+TABLE = LimitTable(load("demo-ndyag-1064").setup.limits.settings).for_treatment(
+    TreatmentSite.LEGS, CoolingMethod.CONTACT
+)
 SKIN_TYPES = list(SkinType)
 NAN = float("nan")
 
-# Type III at a 2 mm spot is covered by one row only: 60-220 J/cm², 3-30 ms, <= 1.5 Hz.
-GOOD = {"fluence_j_cm2": 150.0, "pulse_ms": 20.0, "spot_mm": 2.0, "rep_rate_hz": 1.0}
+# Type III at a 2 mm spot, 20 ms, is covered by one row only: 60-150 J/cm², 10-30 ms, <= 1.5 Hz.
+GOOD = {"fluence_j_cm2": 120.0, "pulse_ms": 20.0, "spot_mm": 2.0, "rep_rate_hz": 1.0}
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -48,10 +52,10 @@ def test_setting_inside_the_table_passes() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "limit", "bound", "label", "unit"),
     [
-        ("fluence_j_cm2", 250.0, 220.0, "max", "fluence", "J/cm²"),
+        ("fluence_j_cm2", 250.0, 150.0, "max", "fluence", "J/cm²"),
         ("fluence_j_cm2", 50.0, 60.0, "min", "fluence", "J/cm²"),
         ("pulse_ms", 35.0, 30.0, "max", "pulse width", "ms"),
-        ("pulse_ms", 2.0, 3.0, "min", "pulse width", "ms"),
+        ("pulse_ms", 2.0, 3.0, "min", "pulse width", "ms"),  # 3-10 ms row: 120 J/cm²
         ("rep_rate_hz", 2.0, 1.5, "max", "repetition rate", "Hz"),
     ],
 )
@@ -90,23 +94,23 @@ def test_every_violation_is_reported() -> None:
 
 
 def test_border_spot_must_satisfy_both_rows() -> None:
-    # 3.0 mm is in the 1-3 mm row (max 220) and in the 3-6 mm row (max 150).
-    refused = TABLE.check(SkinType.III, setting(spot_mm=3.0, fluence_j_cm2=200.0))
+    # 3.0 mm is in the 1-3 mm row (max 150) and in the 3-6 mm row (max 120).
+    refused = TABLE.check(SkinType.III, setting(spot_mm=3.0, fluence_j_cm2=140.0))
     assert not refused.ok
     (v,) = refused.violations
-    assert (v.setting, v.bound, v.limit) == ("fluence_j_cm2", "max", 150.0)
-    assert v.margin == pytest.approx(50.0)
-    assert "3 mm 120-150" in v.source  # the 3-6 mm row is the one that refused
+    assert (v.setting, v.bound, v.limit) == ("fluence_j_cm2", "max", 120.0)
+    assert v.margin == pytest.approx(20.0)
+    assert "spots above 3 mm are unsourced" in v.source  # the 3-6 mm row is the one that refused
 
-    assert TABLE.check(SkinType.III, setting(spot_mm=3.0, fluence_j_cm2=140.0)).ok
-    # The same 200 J/cm² is allowed just inside the smaller-spot row.
-    assert TABLE.check(SkinType.III, setting(spot_mm=2.9, fluence_j_cm2=200.0)).ok
+    assert TABLE.check(SkinType.III, setting(spot_mm=3.0, fluence_j_cm2=120.0)).ok
+    # The same 140 J/cm² is allowed just inside the smaller-spot row.
+    assert TABLE.check(SkinType.III, setting(spot_mm=2.9, fluence_j_cm2=140.0)).ok
 
 
 def test_border_spot_for_darker_skin_takes_the_lower_ceiling() -> None:
     base = {"pulse_ms": 20.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
-    assert not TABLE.check(SkinType.IV, {**base, "fluence_j_cm2": 130.0}).ok  # 3-6 row: 120
-    assert TABLE.check(SkinType.IV, {**base, "fluence_j_cm2": 110.0}).ok
+    assert not TABLE.check(SkinType.IV, {**base, "fluence_j_cm2": 110.0}).ok  # 3-6 row: 100
+    assert TABLE.check(SkinType.IV, {**base, "fluence_j_cm2": 100.0}).ok
 
 
 @pytest.mark.parametrize(("spot", "limit", "bound"), [(0.5, 1.0, "min"), (7.0, 6.0, "max")])
@@ -254,7 +258,7 @@ def test_darker_skin_never_accepts_what_lighter_skin_refuses(
 
 def test_darker_skin_is_actually_more_restricted() -> None:
     # The monotonic property above would hold for a table that is the same for every type.
-    s = setting(fluence_j_cm2=200.0, pulse_ms=20.0, spot_mm=2.0, rep_rate_hz=1.0)
+    s = setting(fluence_j_cm2=140.0, pulse_ms=20.0, spot_mm=2.0, rep_rate_hz=1.0)
     passed = [TABLE.check(t, s).ok for t in SKIN_TYPES]
     assert passed == [True, True, True, False, False, False]
 
@@ -268,5 +272,6 @@ def test_violation_dict_carries_every_field() -> None:
         "bound": "max",
         "margin": 5.0,
         "source": "clinic default, review",
+        "scope": "",
         "message": v.explain(),
     }

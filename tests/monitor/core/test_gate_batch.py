@@ -6,11 +6,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from device_profiles.clinical import TreatmentSite
 from device_profiles.limits import effective_ceiling
 from device_profiles.schema import Range, Restrictions, SettingsLimit, SkinType
 from monitor.core.gate import SMALL, GateSet, LimitTable, Reason, reason_words
 
-GATES = GateSet.bundled()
+GATES = GateSet.bundled(site=TreatmentSite.LEGS)  # the tables' rows for leg veins
 SKIN = list(SkinType)
 NAN = float("nan")
 WAVES = {t.name: t.wavelength_nm[0] for t in GATES.tables if t.wavelength_nm}
@@ -24,9 +25,9 @@ def table(name: str) -> LimitTable:
 
 def test_one_batch_judges_each_row_by_its_own_wavelength() -> None:
     ok, reasons = GATES.evaluate_batch(
-        fluence=[120.0, 120.0, 10.0, 10.0, 60.0, 120.0],
+        fluence=[120.0, 90.0, 10.0, 10.0, 60.0, 120.0],
         pulse=[30.0, 30.0, 30.0, 30.0, 60.0, 30.0],
-        spot=[3.0, 3.0, 3.0, 3.0, 6.0, 3.0],
+        spot=[3.0, 3.0, 5.0, 5.0, 6.0, 3.0],
         rate=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
         wavelength_nm=[1064, 1064, 532, 532, 755, 633],
         skin_rank=[2, 4, 1, 4, 2, 2],
@@ -42,8 +43,8 @@ def test_explain_row_gives_value_limit_and_margin() -> None:
     assert not result.ok[0]
     assert result.reasons[0] == Reason.FLUENCE_HIGH
     (v,) = result.explain_row(0).violations
-    assert (v.setting, v.value, v.limit, v.margin) == ("fluence_j_cm2", 170.0, 120.0, 50.0)
-    assert "fluence 170 J/cm² is above the maximum of 120 J/cm²" in v.explain()
+    assert (v.setting, v.value, v.limit, v.margin) == ("fluence_j_cm2", 170.0, 90.0, 80.0)
+    assert "fluence 170 J/cm² is above the maximum of 90 J/cm²" in v.explain()
 
 
 def test_explain_row_for_an_unknown_wavelength_and_skin_type() -> None:
@@ -99,7 +100,7 @@ def test_a_pulse_width_in_a_gap_is_refused_and_the_rest_judged_by_the_nearest_ro
 
 def test_passing_settings_carry_the_rows_requirements() -> None:
     res = table("nd-yag-1064").check(
-        SkinType.V, {"fluence_j_cm2": 100.0, "pulse_ms": 20.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
+        SkinType.V, {"fluence_j_cm2": 85.0, "pulse_ms": 20.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
     )
     assert res.ok and res.cooling_required and res.test_spot_required
     assert res.notes() == ["epidermal cooling required", "test spot required first"]
@@ -198,15 +199,15 @@ def test_restricted_actually_tightens_and_says_why() -> None:
     tight = t.restricted(
         Restrictions(test_spot_only=True, fluence_factor=0.75, max_rep_rate_hz=0.5)
     )
-    s = {"fluence_j_cm2": 140.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
+    s = {"fluence_j_cm2": 100.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
     assert t.check(SkinType.III, s).ok
     res = tight.check(SkinType.III, s)
     assert {(v.setting, v.limit) for v in res.violations} == {
-        ("fluence_j_cm2", 112.5),
+        ("fluence_j_cm2", 90.0),
         ("rep_rate_hz", 0.5),
     }
     assert all("restricted by the risk assessment" in v.source for v in res.violations)
-    ok = tight.check(SkinType.III, {**s, "fluence_j_cm2": 100.0, "rep_rate_hz": 0.5})
+    ok = tight.check(SkinType.III, {**s, "fluence_j_cm2": 90.0, "rep_rate_hz": 0.5})
     assert ok.ok and ok.test_spot_required
     assert t.restricted(Restrictions()) is t
 

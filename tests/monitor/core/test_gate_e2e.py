@@ -27,19 +27,19 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 def test_above_the_type_v_ceiling_is_refused_naming_the_limit(rig: Rig) -> None:
     session = rig.start("normal", skin_type=SkinType.V)
-    over = {**SETTINGS, "fluence_j_cm2": 170.0}  # 3 mm, 30 ms, 1 Hz; type V ceiling 120
+    over = {**SETTINGS, "fluence_j_cm2": 170.0}  # 3 mm, 30 ms, 1 Hz; type V ceiling 90
 
     result = session.request_settings(over)
 
     assert not result.ok
     (violation,) = result.violations
-    assert (violation.setting, violation.limit, violation.bound) == ("fluence_j_cm2", 120.0, "max")
-    assert "fluence 170 J/cm² is above the maximum of 120 J/cm² (by 50 J/cm²" in result.explain()
+    assert (violation.setting, violation.limit, violation.bound) == ("fluence_j_cm2", 90.0, "max")
+    assert "fluence 170 J/cm² is above the maximum of 90 J/cm² (by 80 J/cm²" in result.explain()
     with pytest.raises(Refused, match="no settings have been approved"):
         session.arm()
     assert rig.sim is not None
     assert rig.sim.snapshot()["settings"]["fluence_j_cm2"] != 170.0  # never sent
     (logged,) = rig.logged("settings_refused")
-    assert logged.payload["violations"][0]["limit"] == 120.0
+    assert logged.payload["violations"][0]["limit"] == 90.0
     # Within the type-V ceiling the same request passes and is sent.
-    assert session.request_settings({**SETTINGS, "fluence_j_cm2": 110.0}).ok
+    assert session.request_settings({**SETTINGS, "fluence_j_cm2": 85.0}).ok

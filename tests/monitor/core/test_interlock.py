@@ -128,7 +128,7 @@ def test_skin_too_hot_halts_once_then_clears(rig: Rig) -> None:
     hot = INDEX["skin_temp_high"]
     rig.run_cycles(20)
 
-    rig.live.store(Ch.SKIN_TEMP_C, 45.0)
+    rig.live.store(Ch.SKIN_TEMP_C, 49.0)  # above the 48 °C hard ceiling
     wait_until(lambda: rig.rec.halts, "the halt")
     rig.run_cycles(100)  # the condition persists for many cycles
 
@@ -138,7 +138,7 @@ def test_skin_too_hot_halts_once_then_clears(rig: Rig) -> None:
     assert rig.loop.active_names() == ["skin_temp_high"]
     assert rig.loop.halted
 
-    rig.live.store(Ch.SKIN_TEMP_C, 33.0)
+    rig.live.store(Ch.SKIN_TEMP_C, 25.0)
     wait_until(lambda: (hot, False) in rig.rec.conditions, "the condition to clear")
     rig.run_cycles(20)
 
@@ -150,7 +150,7 @@ def test_skin_too_hot_halts_once_then_clears(rig: Rig) -> None:
 
 
 def test_a_second_condition_while_halted_is_reported_but_not_halted_again(rig: Rig) -> None:
-    rig.live.store(Ch.SKIN_TEMP_C, 45.0)
+    rig.live.store(Ch.SKIN_TEMP_C, 49.0)  # above the 48 °C hard ceiling
     wait_until(lambda: rig.rec.halts, "the halt")
     rig.live.store(Ch.FLOW_L_MIN, 0.1)
     wait_until(lambda: (INDEX["cooler_flow_low"], True) in rig.rec.conditions, "the flow condition")

@@ -24,8 +24,8 @@ def test_item3_a_pulse_at_out_of_limit_settings_is_a_record_with_its_settings() 
     assert record["n"] == 1 and record["total"] == 5
     assert record["settings"]["fluence_j_cm2"] == 260.0
     (violation,) = record["violations"]
-    assert violation["setting"] == "fluence_j_cm2" and violation["limit"] == 150.0
-    assert "fluence 260 J/cm² is above the maximum of 150 J/cm²" in violation["message"]
+    assert violation["setting"] == "fluence_j_cm2" and violation["limit"] == 120.0
+    assert "fluence 260 J/cm² is above the maximum of 120 J/cm²" in violation["message"]
     assert j.judge(2, 7, {**SETTINGS, "fluence_j_cm2": 260.0}) is not None  # judged again
     assert j.out_of_limits == 3
     assert j.judge(1, 8, SETTINGS) is None
@@ -41,6 +41,6 @@ def test_item3_unreadable_settings_count_as_out_of_limits() -> None:
 
 
 def test_item3_the_limits_are_those_of_the_patients_skin_type() -> None:
-    fine_for_iii = {**SETTINGS, "fluence_j_cm2": 140.0}
+    fine_for_iii = {**SETTINGS, "fluence_j_cm2": 110.0}  # VI: at most 80 at 3 mm
     assert judge(SkinType.III).judge(1, 1, fine_for_iii) is None
     assert judge(SkinType.VI).judge(1, 1, fine_for_iii) is not None

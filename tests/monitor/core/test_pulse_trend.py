@@ -76,14 +76,14 @@ def test_the_warning_says_where_the_next_pulse_goes() -> None:
     engine = CheckEngine(load("demo-ndyag-1064").setup, SkinType.III)
     live = healthy(0)
     live.store(Ch.LASER_STATE, LASER_STATE_CODES["FIRING"])
-    for k, peak in enumerate([30.0, 34.0, 37.0, 40.0, 42.0, 43.0], start=1):
+    for k, peak in enumerate([34.0, 38.0, 41.0, 44.0, 46.0, 47.5], start=1):
         live.store(Ch.LASER_PULSES, float(k))
         live.store(Ch.SKIN_TEMP_C, peak)
         live.fresh_ns[:] = k * 1_000_000_000
         active = engine.evaluate(live, k * 1_000_000_000, emission_permitted=True)
     assert active[INDEX["skin_temp_trend"]]
     words = engine.reason(INDEX["skin_temp_trend"], live)
-    assert words.startswith("next pulse predicted to reach") and "limit 44 °C" in words
+    assert words.startswith("next pulse predicted to reach") and "limit 48 °C" in words
     live.store(Ch.LASER_STATE, LASER_STATE_CODES["READY"])  # footswitch released
     assert not engine.evaluate(live, 6_000_000_000, emission_permitted=True)[
         INDEX["skin_temp_trend"]

@@ -70,7 +70,8 @@ def test_an_attestation_for_another_condition_does_not_count() -> None:
 
 def test_several_relatives_combine_to_the_strictest() -> None:
     answers = {**ALL_NO, "anticoagulants": True, "recent_tan": True}
-    outcome = assess(answers, attest("anticoagulants", "recent_tan"))
+    # A recent tan is relative at 1064 nm only (absolute at 532-980 nm).
+    outcome = assess(answers, attest("anticoagulants", "recent_tan"), wavelength_nm=1064.0)
     assert outcome.arming_allowed
     assert outcome.restrictions.fluence_factor == 0.75  # tan 0.75 beats anticoagulants 0.85
 

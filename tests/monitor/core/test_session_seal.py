@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from device_profiles.clinical import TreatmentSite
 from device_profiles.loader import LoadedSetup, load, load_contraindications
 from device_profiles.schema import SkinType
 from monitor.core.checks import Severity
@@ -88,7 +89,7 @@ def answers(**present: bool) -> dict[str, bool]:
 
 
 def params(risk: RiskOutcome, mode: SessionMode | str = SessionMode.CLINICAL) -> SessionParams:
-    return SessionParams("dr.b", "PAT-0042", SkinType.III, risk, mode=mode)
+    return SessionParams("dr.b", "PAT-0042", SkinType.III, risk, mode=mode, site=TreatmentSite.LEGS)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Skin typing: a clinician's type, or a melanin index mapped conservatively."""
+"""Skin typing: a clinician's type, or a melanin index mapped conservatively by the
+description of the meter that read it."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from device_profiles.loader import load_skin_meter
 from device_profiles.schema import SkinType
-from monitor.core.skin_typing import (
-    BORDER_MARGIN,
-    CUTS,
-    SkinTyping,
-    SkinTypingError,
-    melanin_to_type,
-)
+from monitor.core.skin_typing import SkinTyping, SkinTypingError
+from monitor.core.skin_typing import melanin_to_type as mapped_by
+
+METER = load_skin_meter("example-reflectance-0-99").description
+BORDER_MARGIN = METER.border_margin
+CUTS = METER.cuts()
+
+
+def melanin_to_type(index: float) -> tuple[SkinType, bool]:
+    return mapped_by(index, METER)
 
 
 @pytest.mark.parametrize(
@@ -38,8 +43,8 @@ def test_melanin_index_maps_to_a_type(index: float, expected: SkinType, borderli
 
 @pytest.mark.parametrize("index", [-0.1, 99.5, 150, float("nan"), float("inf")])
 def test_an_index_outside_0_to_99_is_refused(index: float) -> None:
-    with pytest.raises(SkinTypingError, match="outside 0–99"):
-        SkinTyping.from_melanin_index(index)
+    with pytest.raises(SkinTypingError, match="outside 0–99 of the example-reflectance-0-99"):
+        SkinTyping.from_melanin_index(index, METER)
 
 
 @given(st.floats(0, 99))
@@ -62,13 +67,15 @@ def test_a_higher_reading_never_maps_to_a_lighter_type(index: float, more: float
 
 
 def test_with_both_the_darker_type_wins_and_is_recorded() -> None:
-    typing = SkinTyping.combine(SkinType.III, 34.0)
+    typing = SkinTyping.combine(SkinType.III, 34.0, METER)
     assert typing.skin_type is SkinType.IV
     assert typing.method == "both" and typing.borderline
     record = typing.as_record()
     assert record["skin_type"] == "IV" and record["clinician_type"] == "III"
     assert "darker of the clinician's III" in typing.explain()
-    assert SkinTyping.combine(SkinType.V, 10.0).skin_type is SkinType.V
+    assert record["meter"] == "example-reflectance-0-99 v1"
+    assert "clinic default, review" in str(record["mapping"])
+    assert SkinTyping.combine(SkinType.V, 10.0, METER).skin_type is SkinType.V
 
 
 def test_clinician_type_alone() -> None:

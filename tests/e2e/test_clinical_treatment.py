@@ -1,0 +1,205 @@
+"""Issue 12 over real wires: the treatment site and the patient's test spots decide what a
+session may do (items 3 and 4). The simulator on a real pty and sockets, a real SQLite log."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from device_profiles.clinical import TestSpotReading, TreatmentSite
+from device_profiles.loader import LoadedSetup, load_contraindications, with_endpoints
+from device_profiles.schema import SkinType
+from monitor.core.risk import RiskOutcome, assess
+from monitor.core.session import Refused, Session, SessionMode, SessionParams, State
+from monitor.record.recorder import LogRecorder
+from sim.runner import SimRunner
+from sim.scenario import load_scenario
+from tests.e2e.conftest import SETTINGS, Rig, wait_for
+from tests.e2e.test_test_spot_mode import acknowledge_load_trips, own_trips
+
+pytestmark = pytest.mark.e2e
+
+#: A type IV leg treatment at single-pulse pace (0.5 Hz), within the nd-yag-1064 type IV row.
+TYPE_IV = {**SETTINGS, "fluence_j_cm2": 100.0, "rep_rate_hz": 0.5}
+
+
+class SiteRig(Rig):
+    """The e2e rig, with the session's treatment site stated."""
+
+    def start_at(
+        self, site: TreatmentSite, skin_type: SkinType, risk: RiskOutcome, speed: float = 4.0
+    ) -> Session:
+        self.sim = SimRunner(
+            self.loaded.setup, load_scenario("normal"), speed=speed, run_dir=self.tmp / "sim"
+        ).start()
+        setup = with_endpoints(self.loaded.setup, self.sim.endpoints)
+        params = SessionParams(
+            "e2e-operator", "PAT-0042", skin_type, risk, mode=SessionMode.TEST, site=site
+        )
+        self.session = Session(self.loaded, LogRecorder(self.log), params, setup=setup)
+        self.session.start()
+        return self.session
+
+
+def risk_for(site: TreatmentSite, *spots: TestSpotReading) -> RiskOutcome:
+    answers = {q.id: False for q in load_contraindications().questions}
+    return assess(answers, wavelength_nm=1064.0, site=site, test_spots=spots)
+
+
+def read_spot(**change: object) -> TestSpotReading:
+    today = date.today()
+    fields: dict[str, object] = {
+        "done_on": str(today - timedelta(days=20)),
+        "read_on": str(today - timedelta(days=5)),
+        "read_by": "Dr. Vega",
+        "site": "legs",
+        "wavelength_nm": 1064.0,
+        "fluence_j_cm2": 100.0,
+        "pulse_ms": 30.0,
+        "spot_mm": 3.0,
+        "result": "no_reaction",
+        **change,
+    }
+    return TestSpotReading.model_validate(fields)
+
+
+def pulses(rig: Rig) -> int:
+    assert rig.sim is not None
+    return int(rig.sim.snapshot()["pulses"])
+
+
+def fire_until(session: Session, rig: Rig, n: int) -> None:
+    """Wait for ``n`` pulses; a halt a loaded test machine causes (a late sample) is
+    acknowledged and the session armed again, as a person would (tests/e2e/test_test_spot_mode)."""
+    deadline = time.monotonic() + 30
+    while pulses(rig) < n:
+        assert time.monotonic() < deadline, f"{pulses(rig)} of {n} pulses"
+        if session.state is State.HALTED:
+            assert own_trips(session) == [], own_trips(session)
+            acknowledge_load_trips(session)
+            session.arm()
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def site_rig(loaded: LoadedSetup, tmp_path: Path) -> Iterator[SiteRig]:
+    rig = SiteRig(loaded, tmp_path)
+    try:
+        yield rig
+    finally:
+        rig.close()
+
+
+# --- item 4: the patient's test spots ----------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_item4_type_iv_without_a_read_test_spot_only_does_the_test_spot(site_rig: SiteRig) -> None:
+    rig = site_rig
+    session = rig.start_at(TreatmentSite.LEGS, SkinType.IV, risk_for(TreatmentSite.LEGS))
+    assert session.request_settings(TYPE_IV).ok
+    (mode,) = rig.logged("test_spot_mode")
+    assert "no test spot in the patient's history" in mode.payload["reason"]
+    (applied,) = rig.logged("settings_applied")
+    assert str(applied.payload["test_spot"]).startswith("none: this session does the test spot")
+    session.arm()
+    wait_for(lambda: rig.logged("test_spot_pause"), 20, "the laser paused after the spots")
+    assert pulses(rig) == 3
+    # The spots are read days later: no one ends this pause in this session.
+    with pytest.raises(Refused, match="read at least 14 days from now"):
+        session.end_test_spot_pause("Dr. Vega", "looks fine")
+    assert not rig.logged("test_spot_pause_ended")
+
+
+@pytest.mark.timeout(60)
+def test_item4_type_iv_with_a_read_test_spot_is_treated_at_its_settings(site_rig: SiteRig) -> None:
+    rig = site_rig
+    risk = risk_for(TreatmentSite.LEGS, read_spot(fluence_j_cm2=110.0), read_spot())
+    session = rig.start_at(TreatmentSite.LEGS, SkinType.IV, risk)
+    assert session.request_settings(TYPE_IV).ok
+    assert not rig.logged("test_spot_mode")
+    (applied,) = rig.logged("settings_applied")
+    assert "no_reaction" in str(applied.payload["test_spot"])
+    session.arm()
+    fire_until(session, rig, 4)
+    assert not rig.logged("test_spot_pause")
+
+
+@pytest.mark.timeout(60)
+def test_item4_settings_harsher_than_the_read_test_spot_are_only_a_test_spot(
+    site_rig: SiteRig,
+) -> None:
+    rig = site_rig
+    risk = risk_for(TreatmentSite.LEGS, read_spot(fluence_j_cm2=90.0))
+    session = rig.start_at(TreatmentSite.LEGS, SkinType.IV, risk)
+    assert session.request_settings(TYPE_IV).ok  # within the limits: 100 J/cm2
+    (mode,) = rig.logged("test_spot_mode")
+    assert "fluence 100 J/cm² is above its 90 J/cm²" in mode.payload["reason"]
+    assert mode.payload["allowed"] == 3
+
+
+# --- item 3: the site, and eye shields for periorbital treatment --------------------------------
+
+
+def with_periorbital_rows(loaded: LoadedSetup) -> LoadedSetup:
+    """The demo setup with its face rows also published for periorbital treatment (the bundled
+    1064 nm table refuses periorbital treatment outright, so its arming is never reached)."""
+    rows = []
+    for row in loaded.setup.limits.settings:
+        if TreatmentSite.PERIORBITAL in row.sites:
+            continue  # the refusal row
+        if TreatmentSite.FACE in row.sites:
+            row = row.model_copy(update={"sites": [TreatmentSite.FACE, TreatmentSite.PERIORBITAL]})
+        rows.append(row)
+    limits = loaded.setup.limits.model_copy(update={"settings": rows})
+    return dataclasses.replace(loaded, setup=loaded.setup.model_copy(update={"limits": limits}))
+
+
+@pytest.mark.timeout(60)
+def test_item3_periorbital_treatment_arms_only_after_the_eye_shields_are_confirmed(
+    loaded: LoadedSetup, tmp_path: Path
+) -> None:
+    rig = SiteRig(with_periorbital_rows(loaded), tmp_path)
+    try:
+        site = TreatmentSite.PERIORBITAL
+        session = rig.start_at(site, SkinType.III, risk_for(site))
+        assert session.request_settings(SETTINGS).ok
+        with pytest.raises(Refused, match="confirm that the patient wears eye shields"):
+            session.arm()
+        (refused,) = rig.logged("arm_refused")
+        assert "eye shields" in refused.payload["reason"]
+        with pytest.raises(Refused, match="needs the name of who checked them"):
+            session.confirm_eye_shields("  ")
+        session.confirm_eye_shields("nurse-1")
+        (confirmed,) = rig.logged("eye_shields_confirmed")
+        assert confirmed.payload["by"] == "nurse-1" and confirmed.payload["site"] == "periorbital"
+        acknowledge_load_trips(session)
+        session.arm()
+        fire_until(session, rig, 1)
+    finally:
+        rig.close()
+
+
+@pytest.mark.timeout(60)
+def test_item3_the_bundled_1064_table_refuses_periorbital_settings(site_rig: SiteRig) -> None:
+    site = TreatmentSite.PERIORBITAL
+    session = site_rig.start_at(site, SkinType.III, risk_for(site))
+    result = session.request_settings(SETTINGS)
+    assert not result.ok and "contraindicated" in result.explain()
+    (refused,) = wait_for(lambda: site_rig.logged("settings_refused"), 5, "the refusal logged")
+    assert refused.payload["requested"] == SETTINGS
+
+
+@pytest.mark.timeout(60)
+def test_item3_a_face_treatment_is_judged_by_the_face_rows(site_rig: SiteRig) -> None:
+    """The same settings: allowed on the legs (150 J/cm2), above the face ceiling (120)."""
+    site = TreatmentSite.FACE
+    session = site_rig.start_at(site, SkinType.III, risk_for(site))
+    result = session.request_settings({**SETTINGS, "fluence_j_cm2": 150.0})
+    assert not result.ok and "above the maximum of 120 J/cm²" in result.explain()
+    assert session.request_settings(SETTINGS).ok
