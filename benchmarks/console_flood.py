@@ -125,9 +125,9 @@ def _bridge(base: Path) -> Iterator[tuple[SimControl, SessionHost, Path, Control
 class _Service:
     """The console service in its own process, and a signed-in operator's token."""
 
-    def __init__(self, base: Path, sock: Path) -> None:
+    def __init__(self, base: Path, sock: Path, password: str) -> None:
         users = base / "users.sqlite3"
-        self.password = secrets.token_urlsafe(12)
+        self.password = password
         store = UserStore(users)
         if store.get("bench-op") is None:
             store.add("bench-op", Role.OPERATOR, self.password, by="benchmark")
@@ -201,6 +201,7 @@ def console_flood(n: int, blocks: int = 2) -> FloodFigures:
     """``n`` halt trials without the service and ``n`` flooded, in ``blocks`` pairs."""
     figures = FloodFigures()
     per_block = max(1, n // blocks)
+    password = secrets.token_urlsafe(12)  # one per run: each block's service signs in anew
     with tempfile.TemporaryDirectory(prefix="lgf-") as tmp:
         base = Path(tmp)
         with _bridge(base) as (sim, host, sock, _console):
@@ -212,7 +213,7 @@ def console_flood(n: int, blocks: int = 2) -> FloodFigures:
             try:
                 for _ in range(blocks):
                     rig.run(per_block, figures.quiet)
-                    service = _Service(base, sock)
+                    service = _Service(base, sock, password)
                     try:
                         flooder = _Flooder(service)
                         time.sleep(2.0)  # the flood running before the first trial
