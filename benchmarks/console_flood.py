@@ -56,6 +56,7 @@ __all__ = ["REST_PER_S", "WS_CLIENTS", "FloodFigures", "console_flood"]
 
 FLOOD_MAX_S = 600.0  # the flooder stops by itself after this, whatever happens here
 SERVICE_START_S = 60.0
+FLOOD_WARMUP_S = 5.0
 
 
 @dataclass
@@ -216,7 +217,7 @@ def console_flood(n: int, blocks: int = 2) -> FloodFigures:
                     service = _Service(base, sock, password)
                     try:
                         flooder = _Flooder(service)
-                        time.sleep(2.0)  # the flood running before the first trial
+                        time.sleep(FLOOD_WARMUP_S)  # the flood running before the first trial
                         t0 = time.monotonic()
                         rig.run(per_block, figures.flooded)
                         stats = flooder.stop()
