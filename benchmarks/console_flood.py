@@ -22,6 +22,7 @@ Target: flooded p99 within 1.2x of unflooded p99 (issue 9).
 from __future__ import annotations
 
 import json
+import os
 import random
 import secrets
 import signal
@@ -138,10 +139,14 @@ class _Service:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor.service", "--socket", str(sock),
              "--db", str(base / "bench-console.sqlite3"), "--users", str(users),
-             "--port", str(self.port)],
+             "--port", str(self.port), "--parent-pid", str(os.getpid())],
             stdout=self.log, stderr=self.log, start_new_session=True,
         )  # fmt: skip
-        self.token = self._sign_in()
+        try:
+            self.token = self._sign_in()
+        except BaseException:  # never leave a service behind a failed start
+            self.close()
+            raise
 
     def _sign_in(self) -> str:
         deadline = time.monotonic() + SERVICE_START_S
