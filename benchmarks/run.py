@@ -22,6 +22,7 @@ import numpy as np
 import pymodbus
 
 from benchmarks.answers import AnswerSampler, summarize
+from benchmarks.console_flood import REST_PER_S, WS_CLIENTS, console_flood
 from benchmarks.gate_bench import gate_throughput
 from benchmarks.halt import HaltRig, Trials, halt_rig, raw_rtu_roundtrip_ms
 from benchmarks.log_bench import log_sizes, log_throughput
@@ -29,7 +30,7 @@ from benchmarks.loop import loop_lateness, sleep_lateness
 from benchmarks.stats import Check, Result, latency_stats
 from benchmarks.stress import cpu_hogs
 
-NAMES = ("halt", "halt_rtu", "loop", "gate", "log", "log_size", "stressed")
+NAMES = ("halt", "halt_rtu", "loop", "gate", "log", "log_size", "stressed", "console_flood")
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,13 @@ class Sizes:
     gate_python_n: int
     log_rows: int
     log_size_s: float
+    flood_n: int = 200
 
     @classmethod
     def for_run(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(20, 10, 10, 1.0, 100_000, 10_000, 10_000, 2.0)
-        return cls(500, 500, 200, 10.0, 1_000_000, 100_000, 200_000, 20.0)
+            return cls(20, 10, 10, 1.0, 100_000, 10_000, 10_000, 2.0, flood_n=10)
+        return cls(500, 500, 200, 10.0, 1_000_000, 100_000, 200_000, 20.0, flood_n=200)
 
 
 def progress(text: str) -> None:
@@ -278,6 +280,43 @@ class Bench:
                 )
             )
 
+    def console_flood(self) -> None:
+        n = self.sizes.flood_n
+        progress(
+            f"halt latency with the console service flooded ({REST_PER_S:g} REST/s, "
+            f"{WS_CLIENTS} WebSockets) and without it: {n} trials each, alternating blocks"
+        )
+        f = console_flood(n, blocks=2)
+        quiet = latency_stats(f.quiet.served_ms)
+        flooded = latency_stats(f.flooded.served_ms)
+        ratio = round(flooded["p99"] / quiet["p99"], 3) if quiet["p99"] > 0 else float("inf")
+        self.results.append(
+            Result(
+                "halt_latency_console_flooded_ms",
+                "ms",
+                flooded,
+                "halt_latency_without_console_service_ms (same run, alternating blocks)",
+                quiet,
+                [
+                    Check("p99", "≤ 1.2 × without the service", flooded["p99"], 1.2 * quiet["p99"]),
+                    # The figure means something only if the flood was one: say when it was not.
+                    Check(
+                        "REST/s",
+                        "≥ 200/s achieved",
+                        min(b["rest_per_s"] for b in f.flood),
+                        200.0,
+                        at_most=False,
+                    ),
+                ],
+                {
+                    "p99_ratio": ratio,
+                    "flood": f.flood,
+                    "other_trips_flooded": f.flooded.other_trips,
+                    "other_trips_without": f.quiet.other_trips,
+                },
+            )
+        )
+
     def run(self) -> None:
         steps: list[tuple[set[str], Callable[[], None]]] = [
             ({"halt", "stressed"}, self.halt_tcp),
@@ -286,6 +325,7 @@ class Bench:
             ({"gate"}, self.gate),
             ({"log"}, self.log),
             ({"log_size"}, self.log_size),
+            ({"console_flood"}, self.console_flood),
         ]
         for names, step in steps:
             if names & self.selected:

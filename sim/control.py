@@ -61,6 +61,8 @@ class SimSpec:
     # Where the child's stdout and stderr go (a live view in the parent's terminal must not
     # be torn by them); None: the parent's.
     log_file: str | None = None
+    # The scenario's events wait for ``start_timeline`` (the console's demo: the first arm).
+    hold_timeline: bool = False
 
     @property
     def events_file(self) -> Path:
@@ -76,6 +78,8 @@ def _handle(runner: SimRunner, command: str, args: tuple[Any, ...]) -> Any:
         case "hold_skin":
             runner.hold_skin(None if args[0] is None else float(args[0]))
             return None
+        case "start_timeline":
+            return runner.start_timeline()
         case "event_count":
             return runner.event_count()
         case "events_since":
@@ -116,6 +120,7 @@ def serve(conn: multiprocessing.connection.Connection, spec: SimSpec) -> None:
             sensor_noise_sd_c=spec.sensor_noise_sd_c,
             sensor_framing=spec.sensor_framing,
             meter=loaded.meter.description if loaded.meter is not None else None,
+            hold_timeline=spec.hold_timeline,
         ).start()
     except Exception as e:  # reported to the parent, which raises it
         conn.send(("error", f"{type(e).__name__}: {e}"))
@@ -195,6 +200,12 @@ class SimControl:
         """The sensor serves ``temp_c`` from its next read; the wall time it took effect."""
         t: float = self.request("force_skin", temp_c)
         return t
+
+    def start_timeline(self) -> bool:
+        """A held scenario (``SimSpec.hold_timeline``) plays from now on; False if it was not
+        held or has started already."""
+        started: bool = self.request("start_timeline")
+        return started
 
     def release_skin(self) -> float:
         t: float = self.request("release_skin")

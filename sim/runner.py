@@ -62,6 +62,7 @@ class SimRunner:
         sensor_noise_sd_c: float = 0.05,
         sensor_framing: Framing = "tcp",
         meter: MeterDescription | None = None,
+        hold_timeline: bool = False,
     ) -> None:
         if not isinstance(setup.interlock_output, ModbusCoilOutput):
             raise ValueError(
@@ -78,6 +79,7 @@ class SimRunner:
         self._ports = dict(ports or {})
         self._noise_sd_c = sensor_noise_sd_c
         self.sensor_framing: Framing = sensor_framing
+        self._hold_timeline = hold_timeline
         self._events: list[dict[str, Any]] = []
         self._events_lock = threading.Lock()
         self._events_added = threading.Condition(self._events_lock)
@@ -195,6 +197,10 @@ class SimRunner:
         """The sensor looks at a reference held at ``temp_c`` (None: at the skin again)."""
         self.call(lambda: self._world().hold_skin(temp_c))
 
+    def start_timeline(self) -> bool:
+        """A held scenario's events play from now on (``hold_timeline``); False if not held."""
+        return self.call(lambda: self._world().start_timeline())
+
     def unplug_meter(self) -> None:
         """The energy meter's cable is pulled: its port goes away (the driver's next read
         fails as on a USB adapter that was unplugged)."""
@@ -274,6 +280,8 @@ class SimRunner:
         assert isinstance(setup.interlock_output, ModbusCoilOutput)
         self._stopping = asyncio.Event()
         world = self.world = World(setup, scenario, self.clock, self._record)
+        if self._hold_timeline:
+            world.hold_timeline()
         laser_model = self.laser = LaserModel(world, setup.laser)
         laser = SimLaser(laser_model, setup.laser.protocol.terminator)
         self.sensor = SimSensor(

@@ -75,6 +75,7 @@ class World:
         self.meter: MeterModel | None = None  # in the beam in the laser's service mode
         self.t_s = 0.0
         self._pending: list[ScenarioEvent] = scenario.timeline()
+        self._held: list[ScenarioEvent] | None = None  # events waiting for start_timeline()
 
     def advance(self) -> float:
         """Bring the world up to the clock's now; return it."""
@@ -116,6 +117,23 @@ class World:
         if temp_c is not None:
             self.skin.temp_c = temp_c
         self.record("skin_held", temp_c=temp_c)
+
+    def hold_timeline(self) -> None:
+        """The scenario waits: its events play from ``start_timeline()`` on, their times
+        counted from then (the console's demo starts them when the laser is first armed: a
+        person needs time to sign in, and a cooler that failed before anyone could arm would
+        only ever show a refusal)."""
+        self._held, self._pending = self._pending, []
+
+    def start_timeline(self) -> bool:
+        """Play the held events from now on; False if the timeline was not held (or started)."""
+        held = self._held
+        if held is None:
+            return False
+        self._held = None
+        self._pending = [e.model_copy(update={"t_s": e.t_s + self.t_s}) for e in held]
+        self.record("timeline_started", at_s=round(self.t_s, 6))
+        return True
 
     def set_relay(self, closed: bool, why: str) -> None:
         """The interlock loop closes (emission permitted) or opens."""

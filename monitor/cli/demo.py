@@ -50,7 +50,9 @@ from monitor.record.sqlite_store import SessionLog
 from sim.control import SimControl, SimSpec
 
 
-def simulator(setup_source: str, scenario: str, *, speed: float, run_dir: Path) -> SimControl:
+def simulator(
+    setup_source: str, scenario: str, *, speed: float, run_dir: Path, hold_timeline: bool = False
+) -> SimControl:
     """The demo's simulator: ``sim.control`` in a child process, its output in ``sim.log``.
 
     ``sim.control`` puts the child in its own process group, so a Ctrl-C in the terminal
@@ -63,6 +65,7 @@ def simulator(setup_source: str, scenario: str, *, speed: float, run_dir: Path) 
         scenario=scenario,
         speed=speed,
         log_file=str(run_dir / "sim.log"),
+        hold_timeline=hold_timeline,
     )
     return SimControl(spec)
 

@@ -20,6 +20,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -37,6 +38,7 @@ from monitor.control.server import ControlServer
 from monitor.core.records import SessionMode
 from monitor.service.roles import Role
 from monitor.service.users import UserError, UserStore, users_path
+from sim.control import SimControl, SimControlError
 
 __all__ = ["add_serve_parser"]
 
@@ -117,6 +119,30 @@ class ConsoleProcess:
             proc.wait(5.0)
 
 
+class ScenarioStart:
+    """``--demo``: the simulator's scenario plays from the first arm (``SimSpec.hold_timeline``).
+
+    A person needs a minute to sign in and start a session; a scenario timed from the
+    simulator's start would have failed the cooler before anyone could arm. Runs on the
+    channel's command thread; a simulator that does not answer is said, never raised into
+    the session (its devices' silence is what the interlock judges)."""
+
+    def __init__(self, sim: SimControl) -> None:
+        self.sim = sim
+        self.started = False
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self.started:
+                return
+            try:
+                self.sim.start_timeline()  # False: it had started; either way it runs
+                self.started = True
+            except SimControlError as e:
+                print(f"laserguard serve: the scenario did not start: {e}", file=sys.stderr)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     # Every input is checked before anything starts.
     if args.demo and args.endpoints:
@@ -155,16 +181,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stack = ExitStack()
     host: SessionHost | None = None
     console: ConsoleProcess | None = None
+    on_armed: ScenarioStart | None = None
     code = int(ExitStatus.OK)
     try:
         try:
             meta: dict[str, object] = {"console_url": url}
             if args.demo:
                 sim = stack.enter_context(
-                    simulator(loaded.source, args.scenario, speed=args.speed, run_dir=run_dir)
+                    simulator(
+                        loaded.source,
+                        args.scenario,
+                        speed=args.speed,
+                        run_dir=run_dir,
+                        hold_timeline=True,
+                    )
                 )
                 setup = with_endpoints(loaded.setup, sim.endpoints)
                 meta.update(scenario=args.scenario, speed=args.speed, endpoints=sim.endpoints)
+                on_armed = ScenarioStart(sim)
             assert setup is not None
             config = HostConfig(
                 loaded,
@@ -174,6 +208,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 realtime=args.realtime,
                 heartbeat_timeout_s=args.heartbeat_timeout_s,
                 meta=meta,
+                on_armed=on_armed,
             )
             host = SessionHost(config).start()
             server = ControlServer(sock, host).start()
@@ -193,6 +228,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(
                 f"  setup {setup.name} v{setup.version}, {config.mode} mode; control socket {sock}"
             )
+            if args.demo:
+                print(
+                    f"  scenario {args.scenario}: its timeline starts when the laser is first armed"
+                )
             if password is not None:
                 names = ", ".join(n for n, _ in DEMO_USERS)
                 print(f"  demo users {names}; password {password}")

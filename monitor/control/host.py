@@ -100,6 +100,9 @@ class HostConfig:
     heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S
     connect_timeout_s: float = 5.0
     meta: Mapping[str, object] = field(default_factory=dict)
+    # Called on the command thread after each arm the session carried out (``serve --demo``
+    # starts the simulator's scenario then); it must not raise, and never decides anything.
+    on_armed: Callable[[], None] | None = None
 
 
 def _gate(result: GateResult) -> dict[str, object]:
@@ -286,6 +289,8 @@ class SessionHost:
                 return {**_gate(result), "confirmed": session.approved}
             case Arm():
                 session.arm(cmd.who)
+                if self.config.on_armed is not None:
+                    self.config.on_armed()
                 return {"state": str(session.state)}
             case Standby():
                 session.standby(cmd.who)

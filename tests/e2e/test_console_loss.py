@@ -39,7 +39,13 @@ def free_port() -> int:
 class Served:
     """``laserguard serve --demo`` in its own process group, and an HTTP client to it."""
 
-    def __init__(self, tmp: Path, heartbeat_timeout_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        heartbeat_timeout_s: float = 1.0,
+        scenario: str = "normal",
+        users: Path | None = None,
+    ) -> None:
         self.sock_dir = Path(tempfile.mkdtemp(prefix="lgs-"))
         self.db = tmp / "log.sqlite3"
         self.port = free_port()
@@ -48,10 +54,11 @@ class Served:
         self._err = self.err_file.open("w")  # a file: a pipe nobody reads could block serve
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "monitor.cli", "serve", "--demo", "--scenario", "normal",
+                sys.executable, "-m", "monitor.cli", "serve", "--demo", "--scenario", scenario,
                 "--db", str(self.db), "--port", str(self.port), "--no-realtime",
                 "--socket", str(self.sock_dir / "c.sock"),
                 "--heartbeat-timeout-s", str(heartbeat_timeout_s),
+                *(["--users", str(users)] if users is not None else []),
             ],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=self._err, text=True,
             start_new_session=True,
@@ -61,7 +68,8 @@ class Served:
         self.password = ""
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not self.password:
+        # Demo users print their password; a users file given is the caller's own.
+        while time.monotonic() < deadline and not (self.password or (users and self.console_pid)):
             line = self.proc.stdout.readline()
             if not line:
                 break
@@ -70,7 +78,7 @@ class Served:
                 self.console_pid = int(m.group(1))
             if m := re.search(r"password (\S+)", line):
                 self.password = m.group(1)
-        assert self.console_pid and self.password, self.output()
+        assert self.console_pid and (self.password or users), self.output()
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=20.0)
 
     def output(self) -> str:
