@@ -920,12 +920,32 @@ class Setup(Strict):
                 raise ValueError(f"cooler.registers needs {name}")
         if "fault_code" not in self.sensor.registers:
             raise ValueError("sensor.registers needs fault_code (0 = no fault)")
-        if self.sensor.freshness_method is None:
+        fresh = self.sensor.freshness_method
+        if fresh is None:
             raise ValueError(
                 "the sensor needs a way to tell new data from old (sample_counter, or "
                 "freshness: counter, heartbeat or stuck_value; docs/profiles.md, Freshness): "
                 "a frozen sensor would otherwise pass as a live one"
             )
+        for who, dev in (("sensor", self.sensor), ("cooler", self.cooler)):
+            stuck = dev.freshness_method
+            if not isinstance(stuck, StuckValueFreshness):
+                continue
+            # Frozen on the read after frozen_after_ms: at worst one poll period later.
+            noticed_ms = stuck.frozen_after_ms + dev.poll_period_ms
+            if noticed_ms > self.limits.required_reaction_ms:
+                raise ValueError(
+                    f"{who}.freshness.frozen_after_ms {stuck.frozen_after_ms:g} ms + poll period "
+                    f"{dev.poll_period_ms:g} ms = {noticed_ms:g} ms is above required_reaction_ms "
+                    f"{self.limits.required_reaction_ms:g} ms: a frozen {who} would be noticed "
+                    "too late"
+                )
+            reg = dev.registers[stuck.watch]
+            if reg.fault_mask is not None or reg.table != "holding" and reg.table != "input":
+                raise ValueError(
+                    f"{who}.freshness.watch {stuck.watch!r} must be a measured value, "
+                    "not a status word or a bit"
+                )
         return self
 
 
