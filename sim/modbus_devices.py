@@ -70,6 +70,9 @@ WORKING_FLOW_L_MIN = 2.0
 REARM_MARGIN_C = 0.5
 
 Framing = Literal["tcp", "rtu"]
+#: How the runner serves the sensor: a Modbus TCP socket, RTU frames on a socket (pyserial's
+#: ``socket://``), or RTU frames on a pty at the line's baud rate (`sim.rtu_line`).
+SensorLine = Literal["tcp", "rtu", "rtu_pty"]
 
 
 def device_id_of(transport: Any) -> int:
