@@ -52,8 +52,9 @@ SETTINGS = {"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_
 #: The RTU variant's sensor line. A ``socket://`` URL has no baud timing; the pty line
 #: (``rtu_pty``) has the wire's timing at this rate (`sim.rtu_line`).
 #: 8N2: 11-bit characters, as 8E1 (a pty refuses parity in its termios settings).
+RTU_BAUDRATE = 115200
 RTU_SENSOR = {
-    "kind": "modbus_rtu", "baudrate": 115200, "parity": "N", "stopbits": 2, "timeout_ms": 30,
+    "kind": "modbus_rtu", "baudrate": RTU_BAUDRATE, "parity": "N", "stopbits": 2, "timeout_ms": 30,
 }  # fmt: skip
 #: What the device's answer costs on top of the wire, stated so that the budget is honest.
 #: The bridge reads a reply by its frame length (`firmware_bridge.rtu_client`), so this is
@@ -258,7 +259,7 @@ def halt_rig(framing: SensorLine, work_dir: Path | None = None) -> Iterator[Halt
             setup=SETUP,
             scenario=str(scenario),
             sensor_framing=framing,
-            sensor_baudrate=int(RTU_SENSOR["baudrate"]),
+            sensor_baudrate=RTU_BAUDRATE,
             realtime=True,  # the devices are not on the bridge's CPU: load only the bridge
         )
         with SimControl(spec) as sim, SessionLog(base / f"bench-{framing}.sqlite3") as log:

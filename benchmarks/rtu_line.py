@@ -76,7 +76,12 @@ def rtu_line_reads(baudrate: int, n: int) -> dict[str, Any]:
             finally:
                 bridge.close()
             stock = ModbusSerialClient(
-                port, baudrate=baudrate, parity="N", stopbits=2, timeout=TIMEOUT_MS / 1000, retries=0
+                port,
+                baudrate=baudrate,
+                parity="N",
+                stopbits=2,
+                timeout=TIMEOUT_MS / 1000,
+                retries=0,
             )
             if not stock.connect():
                 raise BenchError(f"pymodbus' client cannot open {port}")
@@ -88,5 +93,5 @@ def rtu_line_reads(baudrate: int, n: int) -> dict[str, Any]:
             try:
                 polled = _timed(stock_read, n)
             finally:
-                stock.close()
+                stock.close()  # type: ignore[no-untyped-call]
             return {"bridge": framed, "pymodbus": polled, "floor": wire_floor_ms(t, count)}

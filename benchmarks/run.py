@@ -211,8 +211,14 @@ class Bench:
                     bridge,
                     f"floor_rtu_wire_{baud}_ms",
                     {"p50": round(floor, 4), "p99": round(floor, 4), "max": round(floor, 4)},
-                    [Check("p50", f"≤ wire floor + {RTU_READ_SLACK_MS:g} ms", bridge["p50"],
-                           floor + RTU_READ_SLACK_MS)],  # fmt: skip
+                    [
+                        Check(
+                            "p50",
+                            f"≤ wire floor + {RTU_READ_SLACK_MS:g} ms",
+                            bridge["p50"],
+                            floor + RTU_READ_SLACK_MS,
+                        )
+                    ],
                     {
                         "pymodbus_polling_client_ms": latency_stats(got["pymodbus"]),
                         "floor": "request + reply frames at 11-bit characters + 2 x t3.5",

@@ -120,7 +120,9 @@ def encode(reg: Register, value: float) -> int:
         whole = round(steps)
         lo, hi = reg.raw_range
         if not lo <= whole <= hi:
-            raise ValueError(f"{value} {reg.unit} does not fit a {reg.type} register at {reg.scale}")
+            raise ValueError(
+                f"{value} {reg.unit} does not fit a {reg.type} register at {reg.scale}"
+            )
         raw = whole & ((1 << reg.bits) - 1)
     if not reg.in_write_range(reg.value_of(raw)):
         low = -math.inf if reg.min is None else reg.min

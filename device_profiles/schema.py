@@ -132,7 +132,7 @@ RegisterTable = Literal["holding", "input", "coil", "discrete_input"]
 input registers (4), coils (1) and discrete inputs (2)."""
 
 #: The Modbus function code that reads each table (Modbus Application Protocol V1.1b3, 6.1-6.4).
-READ_FUNCTION = {"coil": 1, "discrete_input": 2, "holding": 3, "input": 4}
+READ_FUNCTION: dict[RegisterTable, int] = {"coil": 1, "discrete_input": 2, "holding": 3, "input": 4}
 #: Largest read a request may ask for (V1.1b3, 6.1-6.4): 125 registers, 2000 bits.
 MAX_READ_REGISTERS = 125
 MAX_READ_BITS = 2000
@@ -253,7 +253,9 @@ class Register(Strict):
             if self.type not in ("uint16", "uint32"):
                 raise ValueError("fault_mask needs an unsigned status word (uint16 or uint32)")
             if self.fault_mask == 0 or self.fault_mask >> self.bits:
-                raise ValueError(f"fault_mask 0x{self.fault_mask:X} must name bits of a {self.type}")
+                raise ValueError(
+                    f"fault_mask 0x{self.fault_mask:X} must name bits of a {self.type}"
+                )
             if self.writable or self.scale != 1 or self.offset != 0:
                 raise ValueError("a status word with fault_mask is read-only, scale 1, offset 0")
         if self.sentinels is not None:
@@ -397,7 +399,9 @@ class ModbusDevice(Strict):
         return self
 
     @property
-    def freshness_method(self) -> CounterFreshness | HeartbeatFreshness | StuckValueFreshness | None:
+    def freshness_method(
+        self,
+    ) -> CounterFreshness | HeartbeatFreshness | StuckValueFreshness | None:
         """The freshness method, with ``sample_counter`` read as a counter."""
         if self.sample_counter is not None:
             return CounterFreshness(method="counter", watch=self.sample_counter)
@@ -409,7 +413,9 @@ class ModbusDevice(Strict):
         blocks: list[ReadBlock] = []
         for table in READ_FUNCTION:
             spans = sorted(
-                (r.address, r.address + r.words) for r in self.registers.values() if r.table == table
+                (r.address, r.address + r.words)
+                for r in self.registers.values()
+                if r.table == table
             )
             limit = MAX_READ_BITS if table in _BIT_TABLES else MAX_READ_REGISTERS
             first = end = -1
@@ -941,7 +947,7 @@ class Setup(Strict):
                     "too late"
                 )
             reg = dev.registers[stuck.watch]
-            if reg.fault_mask is not None or reg.table != "holding" and reg.table != "input":
+            if reg.fault_mask is not None or (reg.table != "holding" and reg.table != "input"):
                 raise ValueError(
                     f"{who}.freshness.watch {stuck.watch!r} must be a measured value, "
                     "not a status word or a bit"

@@ -178,9 +178,7 @@ class RegisterDevice:
             self.transport.write_registers(reg.address, words)
         back = self.transport.read_table(reg.table, reg.address, reg.words)
         if back != words:
-            raise ProtocolError(
-                f"{name} at {self.profile.model}: wrote {words}, read back {back}"
-            )
+            raise ProtocolError(f"{name} at {self.profile.model}: wrote {words}, read back {back}")
 
 
 class InterlockOutputDriver:

@@ -68,7 +68,7 @@ class FramedSerialClient(ModbusSerialClient):
         try:
             return bytes(port.read(size))
         except OSError:  # SerialException too: the adapter went away
-            self.close()
+            self.close()  # type: ignore[no-untyped-call]
             raise ConnectionException(str(self)) from None
 
     def recv(self, size: int | None) -> bytes:

@@ -280,12 +280,13 @@ class RegisterMap:
     def read_table(self, table: RegisterTable, address: int, count: int) -> list[int]:
         self._answer()
         self.table_reads.append((table, address, count))
-        source: dict[int, int] | dict[int, bool] = {
+        tables: dict[str, dict[int, int] | dict[int, bool]] = {
             "holding": self.registers,
             "input": self.inputs,
             "coil": self.coils,
             "discrete_input": self.discrete_inputs,
-        }[table]
+        }
+        source = tables[table]
         wanted = range(address, address + count)
         missing = [a for a in wanted if a not in source]
         if missing:

@@ -38,7 +38,9 @@ def reg(**fields: Any) -> Register:
     return Register.model_validate({"address": 0, "unit": "degC", **fields})
 
 
-@pytest.mark.parametrize(("order", "words"), list(ORDERS.items()), ids=["ABCD", "CDAB", "BADC", "DCBA"])
+@pytest.mark.parametrize(
+    ("order", "words"), list(ORDERS.items()), ids=["ABCD", "CDAB", "BADC", "DCBA"]
+)
 def test_item1_float32_in_each_word_and_byte_order(
     order: tuple[str, str], words: list[int]
 ) -> None:
