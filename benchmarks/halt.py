@@ -131,7 +131,11 @@ class HaltRig:
         self.session.start()
         if not self.session.request_settings(SETTINGS).ok:
             raise BenchError("the benchmark's settings were refused by the gate")
-        self.session.arm()
+        self.startup_trips = Trials()
+        try:
+            self.session.arm()
+        except Refused:  # a trip before the first arm (a stale sample on a loaded machine)
+            self.recover(self.startup_trips)
         self._floor_client = self._bare_client()
 
     def _bare_client(self) -> Any:
