@@ -10,9 +10,8 @@ Its float32 is served word-swapped, as its profile says, and read back by the br
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -103,5 +102,3 @@ def test_item3_the_bridge_reads_over_a_pty_rtu_line_and_a_silent_one_is_link_los
                     device.read()
             finally:
                 link.close()
-
-
