@@ -302,6 +302,13 @@ class RegisterDevice(_TcpServed):
         return None
 
 
+def counter_of(profile: ModbusDevice) -> str | None:
+    """The register the device moves with each measurement (a sample counter or a
+    heartbeat), or None: a device judged by its value alone (``stuck_value``) or not at all."""
+    fresh = profile.freshness_method
+    return None if fresh is None or fresh.method == "stuck_value" else fresh.watch
+
+
 def reg_is_bits(table: RegisterTable) -> bool:
     return table in ("coil", "discrete_input")
 
@@ -309,7 +316,7 @@ def reg_is_bits(table: RegisterTable) -> bool:
 class SimSensor(RegisterDevice):
     """Infrared skin-surface sensor: the skin model's temperature plus seeded Gaussian noise.
 
-    Each new measurement bumps ``sample_counter``; a frozen sensor keeps serving its last
+    Each new measurement bumps its counter or heartbeat register; a frozen sensor keeps serving its last
     value and counter. The first served value outside the profile's skin band is recorded
     (``over_limit_served``) with its wall time: halt latency is measured from it. Once a
     served value is back inside the band by ``REARM_MARGIN_C``, the next crossing is
@@ -341,7 +348,7 @@ class SimSensor(RegisterDevice):
         self.over_limit_wall: float | None = None
         self._armed = True
         self.forced_c: float | None = None
-        self.counter_name = profile.sample_counter
+        self.counter_name = counter_of(profile)
 
     def force_skin(self, temp_c: float) -> float:
         """Serve ``temp_c`` from the next read on; returns the wall time it took effect."""
@@ -418,8 +425,8 @@ class SimCooler(RegisterDevice):
             "setpoint_c": self.world.plate.setpoint_c,
             "fault_code": 0.0,
         }
-        if self.profile.sample_counter is not None:
-            out[self.profile.sample_counter] = float(self._counter)
+        if (counter := counter_of(self.profile)) is not None:
+            out[counter] = float(self._counter)
         return out
 
     def write(self, name: str, value: float) -> None:
