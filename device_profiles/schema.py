@@ -481,6 +481,12 @@ class LaserProtocol(Strict):
     service_shot: Command | None = Field(
         None, description="Fire one test shot at the current settings, in service mode"
     )
+    identify: Command | None = Field(
+        None,
+        description="Asks the laser who it is; the reply pattern states the answer this "
+        "profile's laser gives (model, serial number). Sent whenever the port was opened, "
+        "before any other command: a re-enumerated adapter may lead to another device.",
+    )
     error_reply: str = Field("ERR (?P<reason>.*)", description="A device-reported error line")
     max_reply_bytes: int = Field(
         96, gt=0, le=4096, description="Longest reply line, for the wire-time budget"

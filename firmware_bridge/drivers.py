@@ -53,8 +53,27 @@ class LaserDriver:
             ]
         }
         self._set_re = {name: re.compile(cmd.reply) for name, cmd in proto.set.items()}
+        self._identified_at = -1  # the transport's ``opens`` when the laser was identified
+
+    def _identify(self) -> None:
+        """Whenever the port was opened (again), ask who answers before anything else: after
+        a lost link an adapter may come back under the same path leading to another device."""
+        ident = self.profile.protocol.identify
+        if ident is None:
+            return
+        self.transport.ensure_open()
+        if self.transport.opens == self._identified_at:
+            return
+        reply = self.transport.request(ident.send)
+        if re.fullmatch(ident.reply, reply) is None:
+            raise ProtocolError(
+                f"the device on the laser's port answers {reply[:80]!r} to {ident.send!r}, "
+                f"not the profile's laser ({ident.reply}): refusing to talk to it"
+            )
+        self._identified_at = self.transport.opens
 
     def _transact(self, line: str, pattern: re.Pattern[str]) -> re.Match[str]:
+        self._identify()
         reply = self.transport.request(line)
         m = pattern.fullmatch(reply)
         if m is not None:

@@ -58,7 +58,15 @@ from firmware_bridge.rtu_client import FramedSerialClient
 
 
 class LineTransport(ABC):
-    """A request/reply line protocol. ``request`` returns the reply without terminator."""
+    """A request/reply line protocol. ``request`` returns the reply without terminator.
+
+    ``opens`` counts how often the port was opened: a driver that must know who answers
+    (the laser's identity) asks again whenever it moved."""
+
+    opens: int = 0
+
+    def ensure_open(self) -> None:
+        """Open the port now if it is closed (the next request would open it anyway)."""
 
     @abstractmethod
     def request(self, line: str) -> str: ...
@@ -94,7 +102,11 @@ class SerialLineTransport(LineTransport):
             except (serial.SerialException, OSError, termios.error, ValueError) as e:
                 raise LinkLost(f"cannot open {self._cfg.port}: {e}") from e
             self._buf.clear()
+            self.opens += 1
         return self._port
+
+    def ensure_open(self) -> None:
+        self._open()
 
     def request(self, line: str) -> str:
         port = self._open()

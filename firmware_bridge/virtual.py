@@ -146,7 +146,13 @@ class VirtualLineTransport(LineTransport):
     def closed(self) -> bool:
         return self._wire.closed
 
+    def ensure_open(self) -> None:
+        if self._wire.closed or self.opens == 0:
+            self.opens += 1
+            self._wire.closed = False
+
     def request(self, line: str) -> str:
+        self.ensure_open()
         reply = self._wire.call(repr(line), lambda: self.peer(line))
         if reply is None:
             raise LinkLost(self._wire.no_reply(repr(line)))
