@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import struct
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -142,16 +144,34 @@ ModbusTransport = Annotated[ModbusTcpTransport | ModbusRtuTransport, Field(discr
 RawWord = Annotated[int, Field(strict=True, ge=0, le=0xFFFF)]
 """A raw 16-bit register value as it is on the wire (write it in hex: 0x7FFF)."""
 
+RawValue = Annotated[int, Field(strict=True, ge=0, le=0xFFFF_FFFF)]
+"""A raw register value of 16 or 32 bits, as the device means it (words joined in its order)."""
+
+RegisterTable = Literal["holding", "input", "coil", "discrete_input"]
+"""Where a value lives on a Modbus device: holding registers (read with function code 3),
+input registers (4), coils (1) and discrete inputs (2)."""
+
+#: The Modbus function code that reads each table (Modbus Application Protocol V1.1b3, 6.1-6.4).
+READ_FUNCTION: dict[RegisterTable, int] = {"coil": 1, "discrete_input": 2, "holding": 3, "input": 4}
+#: Largest read a request may ask for (V1.1b3, 6.1-6.4): 125 registers, 2000 bits.
+MAX_READ_REGISTERS = 125
+MAX_READ_BITS = 2000
+
+RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "bool"]
+_WORDS = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "bool": 1}
+_BIT_TABLES = ("coil", "discrete_input")
+
 
 class Sentinels(Strict):
     """Raw values a device puts in a register instead of a reading: a sensor fault, never a value.
 
     A pyrometer that cannot measure writes 0x7FFF (over its range) or 0x8000 (under it) where
-    its temperature would be; read as numbers they are 327.67 and -327.68 degC.
+    its temperature would be; read as numbers they are 327.67 and -327.68 degC. On a 32-bit
+    register the sentinel is the 32-bit value (0x7FFFFFFF), words joined in the device's order.
     """
 
-    over_range: RawWord | None = None
-    under_range: RawWord | None = None
+    over_range: RawValue | None = None
+    under_range: RawValue | None = None
 
     @model_validator(mode="after")
     def _some_and_distinct(self) -> Sentinels:
@@ -168,55 +188,113 @@ class Sentinels(Strict):
 
 
 class Register(Strict):
-    """One value in a holding-register map: raw = round(value / scale).
+    """One value in a device's register map: value = raw x scale + offset.
 
-    ``min`` and ``max`` (in ``unit``, only for a writable register) are what the device
-    accepts: a write outside them is refused before it reaches the wire. ``sentinels`` are
-    raw values that mean "no reading" (see `Sentinels`).
+    ``table`` says where it lives (holding, input, coil, discrete_input) and so which function
+    code reads it; ``type`` how its one or two 16-bit words hold it (a coil or discrete input
+    is a ``bool``). A 32-bit value's two words are joined in the device's ``word_order`` and
+    each word's bytes in its ``byte_order``. ``min`` and ``max`` (in ``unit``, only for a
+    writable register) are what the device accepts: a write outside them is refused before it
+    reaches the wire. ``sentinels`` are raw values that mean "no reading" (see `Sentinels`);
+    a float32 that is NaN or infinite is one too. ``fault_mask`` makes the register a status
+    word: its value is ``raw & fault_mask``, so a set fault bit is a non-zero fault code and
+    the other bits (a "measuring" flag, a laser-pointer bit) are not.
     """
 
     address: int = Field(ge=0, le=65535)
-    type: Literal["int16", "uint16"] = "int16"
+    table: RegisterTable = "holding"
+    type: RegisterType = "int16"
     scale: float = Field(1.0, gt=0)
+    offset: float = 0.0
     unit: str
     writable: bool = False
     min: float | None = None
     max: float | None = None
     sentinels: Sentinels | None = None
+    fault_mask: RawValue | None = Field(
+        None, description="A status word: only these bits are faults (value = raw & mask)"
+    )
+
+    @property
+    def words(self) -> int:
+        """16-bit registers (or bits) the value takes on the wire."""
+        return _WORDS[self.type]
+
+    @property
+    def is_bit(self) -> bool:
+        return self.table in _BIT_TABLES
+
+    @property
+    def bits(self) -> int:
+        """Width of the raw value."""
+        return 1 if self.type == "bool" else 16 * self.words
 
     @property
     def raw_range(self) -> tuple[int, int]:
-        """The steps (value / scale) the register's type holds: int16 or uint16."""
-        return (-0x8000, 0x7FFF) if self.type == "int16" else (0, 0xFFFF)
+        """The steps ((value - offset) / scale) an integer type holds."""
+        return {
+            "int16": (-0x8000, 0x7FFF),
+            "uint16": (0, 0xFFFF),
+            "int32": (-0x8000_0000, 0x7FFF_FFFF),
+            "uint32": (0, 0xFFFF_FFFF),
+            "bool": (0, 1),
+            "float32": (-0x8000_0000, 0x7FFF_FFFF),  # not a limit: float32 has its own
+        }[self.type]
 
     def value_of(self, raw: int) -> float:
-        """The number a raw word stands for, sentinel or not."""
-        if self.type == "int16" and raw >= 0x8000:
-            raw -= 0x10000
-        return raw * self.scale
+        """The number a raw value (16 or 32 bits, unsigned) stands for, sentinel or not."""
+        if self.type == "float32":
+            return float(struct.unpack(">f", raw.to_bytes(4, "big"))[0]) * self.scale + self.offset
+        if self.type in ("int16", "int32") and raw >= 1 << (self.bits - 1):
+            raw -= 1 << self.bits
+        return raw * self.scale + self.offset
 
     def in_write_range(self, value: float) -> bool:
         """``value`` (on the register's grid) lies within ``min``..``max``.
 
         Half a step of slack: 1500 x 0.01 is 15.000000000000002, and is the bound 15.
         """
-        slack = self.scale / 2
+        slack = 0.0 if self.type == "float32" else self.scale / 2
         return (self.min is None or value >= self.min - slack) and (
             self.max is None or value <= self.max + slack
         )
 
     @model_validator(mode="after")
     def _range_is_for_writes(self) -> Register:
+        if self.is_bit != (self.type == "bool"):
+            raise ValueError(
+                "coils and discrete inputs are type bool, and a bool is a coil or a discrete input"
+            )
+        if self.type == "bool" and (self.scale != 1 or self.offset != 0):
+            raise ValueError("a bool has no scale or offset")
+        if self.writable and self.table in ("input", "discrete_input"):
+            raise ValueError(f"{self.table} registers are read-only in Modbus: not writable")
+        if self.fault_mask is not None:
+            if self.type not in ("uint16", "uint32"):
+                raise ValueError("fault_mask needs an unsigned status word (uint16 or uint32)")
+            if self.fault_mask == 0 or self.fault_mask >> self.bits:
+                raise ValueError(
+                    f"fault_mask 0x{self.fault_mask:X} must name bits of a {self.type}"
+                )
+            if self.writable or self.scale != 1 or self.offset != 0:
+                raise ValueError("a status word with fault_mask is read-only, scale 1, offset 0")
+        if self.sentinels is not None:
+            for raw in self.sentinels.named():
+                if raw >> self.bits:
+                    raise ValueError(f"sentinel 0x{raw:X} does not fit a {self.type}")
+        if self.address + self.words - 1 > 65535:
+            raise ValueError(f"a {self.type} at {self.address} runs past address 65535")
         if (self.min is not None or self.max is not None) and not self.writable:
             raise ValueError("min and max limit writes: give them only on a writable register")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min:g} is above max {self.max:g}")
-        lo, hi = self.raw_range
-        for name, bound in (("min", self.min), ("max", self.max)):
-            if bound is not None and not lo <= round(bound / self.scale) <= hi:
-                raise ValueError(
-                    f"{name} {bound:g} does not fit a {self.type} at scale {self.scale:g}"
-                )
+        if self.type != "float32":
+            lo, hi = self.raw_range
+            for name, bound in (("min", self.min), ("max", self.max)):
+                if bound is not None and not lo <= round((bound - self.offset) / self.scale) <= hi:
+                    raise ValueError(
+                        f"{name} {bound:g} does not fit a {self.type} at scale {self.scale:g}"
+                    )
         if self.sentinels is not None and self.writable:
             for raw, name in self.sentinels.named().items():
                 if self.in_write_range(self.value_of(raw)):
@@ -227,7 +305,66 @@ class Register(Strict):
         return self
 
 
+@dataclass(frozen=True)
+class ReadBlock:
+    """One read request of a device's poll: ``count`` registers (or bits) from ``first``."""
+
+    table: RegisterTable
+    first: int
+    count: int
+
+    @property
+    def function_code(self) -> int:
+        return READ_FUNCTION[self.table]
+
+    @property
+    def reply_bytes(self) -> int:
+        """The RTU reply frame: unit, function, byte count, data, CRC."""
+        data = (self.count + 7) // 8 if self.table in _BIT_TABLES else 2 * self.count
+        return 5 + data
+
+
+class CounterFreshness(Strict):
+    """A register the device changes with every new measurement (a sample counter)."""
+
+    method: Literal["counter"]
+    watch: str = Field(description="The counter register")
+
+
+class HeartbeatFreshness(Strict):
+    """A heartbeat or timestamp register the device's firmware changes on every cycle."""
+
+    method: Literal["heartbeat"]
+    watch: str = Field(description="The heartbeat or timestamp register")
+
+
+class StuckValueFreshness(Strict):
+    """No counter: a noisy measurement that stays bit-identical this long is frozen.
+
+    Only for a register whose real signal is noisier than its resolution (docs/profiles.md,
+    "Freshness"): a quiet, coarsely quantised signal would trip it on a healthy sensor.
+    """
+
+    method: Literal["stuck_value"]
+    watch: str = Field(description="The noisy measurement watched for a frozen value")
+    frozen_after_ms: float = Field(gt=0, le=10_000)
+
+
+Freshness = Annotated[
+    CounterFreshness | HeartbeatFreshness | StuckValueFreshness, Field(discriminator="method")
+]
+
+
 class ModbusDevice(Strict):
+    """A Modbus device whose register map is data.
+
+    Registers of one table that lie next to each other (at most ``read_gap_max`` unused
+    addresses apart) are read in one request, up to the Modbus limit of 125 registers (2000
+    bits) per request; each request has the transport's ``timeout_ms`` as its own deadline.
+    ``byte_order`` and ``word_order`` say how the device lays out a 32-bit value: big/big is
+    ABCD (the Modbus convention), word_order little is CDAB ("word-swapped").
+    """
+
     model: str
     transport: ModbusTransport
     response_ms: float = Field(
@@ -235,10 +372,23 @@ class ModbusDevice(Strict):
     )
     poll_period_ms: float = Field(gt=0, le=10_000)
     registers: dict[str, Register]
+    byte_order: Literal["big", "little"] = "big"
+    word_order: Literal["big", "little"] = "big"
+    read_gap_max: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Unused addresses a request may span between two registers (the device "
+        "must answer them; a strict one refuses an address it does not have)",
+    )
     sample_counter: str | None = Field(
         None,
         description="Register that the device increments with every new measurement; "
-        "a counter that stops moving makes the data stale even when the link answers.",
+        "a counter that stops moving makes the data stale even when the link answers. "
+        "Short for freshness: {method: counter, register: NAME}.",
+    )
+    freshness: Freshness | None = Field(
+        None, description="How new data is told from old (counter, heartbeat or stuck_value)"
     )
     sensor_response_ms: float = Field(
         0.0, ge=0, description="Time from a real change to a new value in the register."
@@ -246,18 +396,67 @@ class ModbusDevice(Strict):
 
     @model_validator(mode="after")
     def _counter_is_a_register(self) -> ModbusDevice:
-        if self.sample_counter is not None and self.sample_counter not in self.registers:
-            raise ValueError(f"sample_counter {self.sample_counter!r} is not in registers")
-        addrs = [r.address for r in self.registers.values()]
-        if len(set(addrs)) != len(addrs):
-            raise ValueError("two registers share an address")
+        if self.sample_counter is not None and self.freshness is not None:
+            raise ValueError("give sample_counter or freshness, not both")
+        fresh = self.freshness_method
+        if fresh is not None:
+            where = "sample_counter" if self.sample_counter is not None else "freshness.watch"
+            if fresh.watch not in self.registers:
+                raise ValueError(f"{where} {fresh.watch!r} is not in registers")
+            if self.registers[fresh.watch].is_bit:
+                raise ValueError(f"{where} {fresh.watch!r} is a bit: it cannot show new data")
+        for table in READ_FUNCTION:
+            taken: dict[int, str] = {}
+            for name, reg in self.registers.items():
+                if reg.table != table:
+                    continue
+                for a in range(reg.address, reg.address + reg.words):
+                    if a in taken:
+                        raise ValueError(
+                            f"registers {taken[a]} and {name} share an address ({table} {a})"
+                        )
+                    taken[a] = name
         return self
 
     @property
+    def freshness_method(
+        self,
+    ) -> CounterFreshness | HeartbeatFreshness | StuckValueFreshness | None:
+        """The freshness method, with ``sample_counter`` read as a counter."""
+        if self.sample_counter is not None:
+            return CounterFreshness(method="counter", watch=self.sample_counter)
+        return self.freshness
+
+    @property
+    def read_blocks(self) -> tuple[ReadBlock, ...]:
+        """The requests of one poll: as few as the map allows, in table and address order."""
+        blocks: list[ReadBlock] = []
+        for table in READ_FUNCTION:
+            spans = sorted(
+                (r.address, r.address + r.words)
+                for r in self.registers.values()
+                if r.table == table
+            )
+            limit = MAX_READ_BITS if table in _BIT_TABLES else MAX_READ_REGISTERS
+            first = end = -1
+            for lo, hi in spans:
+                if first >= 0 and lo - end <= self.read_gap_max and hi - first <= limit:
+                    end = max(end, hi)
+                    continue
+                if first >= 0:
+                    blocks.append(ReadBlock(table, first, end - first))
+                first, end = lo, hi
+            if first >= 0:
+                blocks.append(ReadBlock(table, first, end - first))
+        return tuple(blocks)
+
+    @property
     def read_span(self) -> tuple[int, int]:
-        """(first address, count) covering every register, read in one request."""
-        addrs = [r.address for r in self.registers.values()]
-        return min(addrs), max(addrs) - min(addrs) + 1
+        """(first address, count) of a device read in one holding-register request."""
+        blocks = self.read_blocks
+        if len(blocks) != 1 or blocks[0].table != "holding":
+            raise ValueError(f"{self.model} is not read in one holding-register request")
+        return blocks[0].first, blocks[0].count
 
 
 class Cooler(ModbusDevice):
@@ -317,6 +516,12 @@ class LaserProtocol(Strict):
     service_off: Command | None = Field(None, description="Leave service mode")
     service_shot: Command | None = Field(
         None, description="Fire one test shot at the current settings, in service mode"
+    )
+    identify: Command | None = Field(
+        None,
+        description="Asks the laser who it is; the reply pattern states the answer this "
+        "profile's laser gives (model, serial number). Sent whenever the port was opened, "
+        "before any other command: a re-enumerated adapter may lead to another device.",
     )
     error_reply: str = Field("ERR (?P<reason>.*)", description="A device-reported error line")
     max_reply_bytes: int = Field(
@@ -805,8 +1010,32 @@ class Setup(Strict):
                 raise ValueError(f"cooler.registers needs {name}")
         if "fault_code" not in self.sensor.registers:
             raise ValueError("sensor.registers needs fault_code (0 = no fault)")
-        if self.sensor.sample_counter is None:
-            raise ValueError("sensor.sample_counter is required: staleness is checked on it")
+        fresh = self.sensor.freshness_method
+        if fresh is None:
+            raise ValueError(
+                "the sensor needs a way to tell new data from old (sample_counter, or "
+                "freshness: counter, heartbeat or stuck_value; docs/profiles.md, Freshness): "
+                "a frozen sensor would otherwise pass as a live one"
+            )
+        for who, dev in (("sensor", self.sensor), ("cooler", self.cooler)):
+            stuck = dev.freshness_method
+            if not isinstance(stuck, StuckValueFreshness):
+                continue
+            # Frozen on the read after frozen_after_ms: at worst one poll period later.
+            noticed_ms = stuck.frozen_after_ms + dev.poll_period_ms
+            if noticed_ms > self.limits.required_reaction_ms:
+                raise ValueError(
+                    f"{who}.freshness.frozen_after_ms {stuck.frozen_after_ms:g} ms + poll period "
+                    f"{dev.poll_period_ms:g} ms = {noticed_ms:g} ms is above required_reaction_ms "
+                    f"{self.limits.required_reaction_ms:g} ms: a frozen {who} would be noticed "
+                    "too late"
+                )
+            reg = dev.registers[stuck.watch]
+            if reg.fault_mask is not None or (reg.table != "holding" and reg.table != "input"):
+                raise ValueError(
+                    f"{who}.freshness.watch {stuck.watch!r} must be a measured value, "
+                    "not a status word or a bit"
+                )
         floor = SKIN_LOW_BY_COOLING[self.cooler.method]
         if self.limits.skin_temp_c.low < floor.lowest_c:
             raise ValueError(

@@ -38,6 +38,7 @@ from device_profiles.schema import (
     ModbusTcpTransport,
     SerialTransport,
     Setup,
+    StuckValueFreshness,
 )
 
 MODBUS_TCP_NETWORK_MS = 0.5  # a switched local network, request and reply together
@@ -70,8 +71,8 @@ def modbus_ms(
 
 
 def read_block_ms(dev: ModbusDevice) -> float:
-    _, count = dev.read_span
-    return modbus_ms(dev.transport, 8, 5 + 2 * count, dev.response_ms)
+    """One poll of a device: each of its read requests (``read_blocks``) in turn."""
+    return sum(modbus_ms(dev.transport, 8, b.reply_bytes, dev.response_ms) for b in dev.read_blocks)
 
 
 def coil_write_ms(out: ModbusCoilOutput) -> float:
@@ -133,6 +134,7 @@ class ReactionBudget:
     required_ms: float
     assumed_answer_ms: Mapping[str, float]
     measured_answer_ms: Mapping[str, float]  # empty: the budget from the profile alone
+    frozen: Step | None = None  # how long a frozen sensor passes for live, by its method
 
     @property
     def detection_ms(self) -> float:
@@ -177,6 +179,8 @@ class ReactionBudget:
             verdict = "OK" if self.ok else "EXCEEDS the requirement"
         else:
             verdict = "OK" if self.ok else "EXCEEDS the requirement: the bridge refuses to start"
+        if self.frozen is not None:
+            lines.append(f"  {'frozen sensor':<22} {self.frozen.ms:8.2f} ms  {self.frozen.why}")
         lines.append(
             f"  total (detection + slower route) {self.total_ms:.2f} ms "
             f"/ required {self.required_ms:g} ms: {verdict}"
@@ -260,7 +264,27 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
         setup.limits.required_reaction_ms,
         assumed,
         seen,
+        frozen_sensor_step(setup, read),
     )
+
+
+def frozen_sensor_step(setup: Setup, read_ms: float) -> Step | None:
+    """How long a sensor that stopped measuring (its link still answering) passes for live,
+    until the check that notices it trips; the halt routes follow as for a crossing."""
+    fresh = setup.sensor.freshness_method
+    cycle = 1000.0 / setup.loop.rate_hz
+    if fresh is None:
+        return None
+    if isinstance(fresh, StuckValueFreshness):
+        ms = fresh.frozen_after_ms + setup.sensor.poll_period_ms + read_ms + cycle
+        why = (
+            f"{fresh.watch} bit-identical for frozen_after_ms {fresh.frozen_after_ms:g}, "
+            "+ a poll, its read and a check cycle"
+        )
+        return Step("frozen sensor", ms, why)
+    stale = setup.limits.stale_ms["sensor"]
+    why = f"{fresh.method} {fresh.watch} unmoved for stale_ms.sensor {stale:g}, + a check cycle"
+    return Step("frozen sensor", stale + cycle, why)
 
 
 def pulse_to_standby_ms(setup: Setup, laser_ms: float | None = None) -> float:

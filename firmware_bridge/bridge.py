@@ -20,6 +20,7 @@ state by themselves when this process dies.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from device_profiles.schema import ModbusCoilOutput, Setup
+from device_profiles.schema import ModbusCoilOutput, Setup, StuckValueFreshness
 from firmware_bridge.drivers import InterlockOutputDriver, LaserDriver, LaserStatus, RegisterDevice
 from firmware_bridge.errors import BridgeError, HaltRefused, LinkLost
 from firmware_bridge.halt_state import HaltState
@@ -107,11 +108,41 @@ class _RegisterWorker(_Worker):
         self.channels = [
             (name, ch) for name, ch in channels.items() if name in device.profile.registers
         ]
-        self.counter = device.profile.sample_counter
+        fresh = device.profile.freshness_method
+        # Counter and heartbeat: new data moves the watched register. Stuck value: the
+        # device answers, but a noisy value bit-identical for ``frozen_after`` is frozen.
+        self.counter = None if fresh is None or fresh.method == "stuck_value" else fresh.watch
+        self.stuck = fresh if isinstance(fresh, StuckValueFreshness) else None
+        self.frozen_after_ns = 0 if self.stuck is None else int(self.stuck.frozen_after_ms * 1e6)
         self.live = live
         self.on_event = on_event
         self.on_telemetry = on_telemetry
         self.last_count: float | None = None
+        self.last_value: float | None = None
+        self.changed_ns = 0
+        self.frozen = False
+
+    def _frozen(self, values: dict[str, float], now_ns: int) -> str | None:
+        """Why this device's data is frozen (its watched value has not moved), or None."""
+        if self.stuck is None:
+            return None
+        value = values[self.stuck.watch]
+        if self.last_value is None or value != self.last_value:
+            # NaN != NaN: a NaN counts as a change here; it is a fault of its own already.
+            self.last_value, self.changed_ns = value, now_ns
+            self.frozen = False
+            return None
+        held_ms = (now_ns - self.changed_ns) / 1e6
+        if held_ms <= self.stuck.frozen_after_ms:
+            return None
+        why = (
+            f"{self.who} frozen: {self.stuck.watch} bit-identical at {value:g} for "
+            f"{held_ms:.0f} ms (frozen after {self.stuck.frozen_after_ms:g} ms)"
+        )
+        if not self.frozen:
+            self.frozen = True
+            self.on_event("device_frozen", {"device": self.who, "reason": why})
+        return why
 
     def step(self) -> None:
         connected = bool(self.live.link_ok[self.dev])  # else this read opens the connection
@@ -126,7 +157,11 @@ class _RegisterWorker(_Worker):
             self.live.link_down(self.dev, str(e))
             return
         values, faults = reading.values, reading.faults
+        frozen = self._frozen(values, time.perf_counter_ns())
         for name, ch in self.channels:
+            if frozen is not None:  # nothing this device says can be trusted: unknown
+                self.live.store(ch, math.nan, frozen)
+                continue
             fault = faults.get(name)
             self.live.store(
                 ch, values[name], None if fault is None else f"{self.who} reports {fault}"

@@ -10,13 +10,14 @@ import re
 from dataclasses import dataclass
 
 from device_profiles.laser_state import LaserState
-from device_profiles.registers import decode, encode
+from device_profiles.registers import WordLayout, decode, encode, join, split
 from device_profiles.schema import (
     LASER_SETTINGS,
     Command,
     Laser,
     ModbusCoilOutput,
     ModbusDevice,
+    Register,
     SerialLineOutput,
 )
 from firmware_bridge.errors import DeviceRejected, ProtocolError
@@ -52,8 +53,27 @@ class LaserDriver:
             ]
         }
         self._set_re = {name: re.compile(cmd.reply) for name, cmd in proto.set.items()}
+        self._identified_at = -1  # the transport's ``opens`` when the laser was identified
+
+    def _identify(self) -> None:
+        """Whenever the port was opened (again), ask who answers before anything else: after
+        a lost link an adapter may come back under the same path leading to another device."""
+        ident = self.profile.protocol.identify
+        if ident is None:
+            return
+        self.transport.ensure_open()
+        if self.transport.opens == self._identified_at:
+            return
+        reply = self.transport.request(ident.send)
+        if re.fullmatch(ident.reply, reply) is None:
+            raise ProtocolError(
+                f"the device on the laser's port answers {reply[:80]!r} to {ident.send!r}, "
+                f"not the profile's laser ({ident.reply}): refusing to talk to it"
+            )
+        self._identified_at = self.transport.opens
 
     def _transact(self, line: str, pattern: re.Pattern[str]) -> re.Match[str]:
+        self._identify()
         reply = self.transport.request(line)
         m = pattern.fullmatch(reply)
         if m is not None:
@@ -132,27 +152,52 @@ class Reading:
 
 
 class RegisterDevice:
-    """A Modbus device whose register map is its profile: one block read per poll."""
+    """A Modbus device whose register map is its profile.
+
+    A poll reads the profile's blocks (``ModbusDevice.read_blocks``: as few requests as the
+    map allows, each with the transport's own deadline) and decodes every register with the
+    one codec, in the device's word and byte order. A write goes only to a register marked
+    writable, in one transaction however many words it takes, and is read back: a device
+    that acknowledged a write but holds another value is a ``ProtocolError``.
+    """
 
     def __init__(self, profile: ModbusDevice, transport: RegisterTransport) -> None:
         self.profile = profile
         self.transport = transport
-        self._first, self._count = profile.read_span
+        self.blocks = profile.read_blocks
+        self.layout = WordLayout.of(profile)
         self._regs = list(profile.registers.items())
 
     def read(self) -> Reading:
-        raw = self.transport.read_registers(self._first, self._count)
-        decoded = {name: decode(reg, raw[reg.address - self._first]) for name, reg in self._regs}
+        got: dict[tuple[str, int], int] = {}
+        for block in self.blocks:
+            words = self.transport.read_table(block.table, block.first, block.count)
+            got.update(((block.table, block.first + i), w) for i, w in enumerate(words))
+        decoded = {name: decode(reg, self._raw(reg, got)) for name, reg in self._regs}
         return Reading(
             values={name: d.value for name, d in decoded.items()},
             faults={name: d.fault for name, d in decoded.items() if d.fault is not None},
         )
 
+    def _raw(self, reg: Register, got: dict[tuple[str, int], int]) -> int:
+        words = [got[(reg.table, reg.address + i)] for i in range(reg.words)]
+        return join(reg, words, self.layout)
+
     def write(self, name: str, value: float) -> None:
         reg = self.profile.registers[name]
         if not reg.writable:
             raise ValueError(f"register {name} is not writable in profile {self.profile.model}")
-        self.transport.write_register(reg.address, encode(reg, value))
+        raw = encode(reg, value)
+        words = split(reg, raw, self.layout)
+        if reg.table == "coil":
+            self.transport.write_coil(reg.address, bool(raw))
+        elif len(words) == 1:
+            self.transport.write_register(reg.address, words[0])
+        else:
+            self.transport.write_registers(reg.address, words)
+        back = self.transport.read_table(reg.table, reg.address, reg.words)
+        if back != words:
+            raise ProtocolError(f"{name} at {self.profile.model}: wrote {words}, read back {back}")
 
 
 class InterlockOutputDriver:

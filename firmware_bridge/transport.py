@@ -4,7 +4,8 @@ Two small interfaces, one per wire family, each with one owner thread (neither p
 ports nor pymodbus clients are thread-safe):
 
 - ``LineTransport``: a request line out, one reply line back (the laser's serial commands);
-- ``RegisterTransport``: read a block of holding registers, write a register or a coil.
+- ``RegisterTransport``: read a block of one Modbus table (holding or input registers, coils,
+  discrete inputs), write a register, several registers or a coil.
 
 Every failure of the wire becomes ``LinkLost`` (or ``ProtocolError`` for a garbled answer);
 an exception reply from a Modbus device becomes ``DeviceRejected``. A Modbus reply is used
@@ -26,26 +27,46 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 import serial
-from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from device_profiles.schema import ModbusRtuTransport, ModbusTcpTransport, SerialTransport
+from device_profiles.schema import (
+    ModbusRtuTransport,
+    ModbusTcpTransport,
+    RegisterTable,
+    SerialTransport,
+)
 from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
 from firmware_bridge.live import Dev
 from firmware_bridge.modbus_reply import (
+    READ_COILS,
+    READ_DISCRETE_INPUTS,
     READ_HOLDING_REGISTERS,
+    READ_INPUT_REGISTERS,
     REPLY_CLASSES,
+    WRITE_MULTIPLE_REGISTERS,
     WRITE_SINGLE_COIL,
     WRITE_SINGLE_REGISTER,
+    check_bits,
     check_coil_echo,
     check_header,
     check_read,
     check_register_echo,
+    check_registers_echo,
 )
+from firmware_bridge.rtu_client import FramedSerialClient
 
 
 class LineTransport(ABC):
-    """A request/reply line protocol. ``request`` returns the reply without terminator."""
+    """A request/reply line protocol. ``request`` returns the reply without terminator.
+
+    ``opens`` counts how often the port was opened: a driver that must know who answers
+    (the laser's identity) asks again whenever it moved."""
+
+    opens: int = 0
+
+    def ensure_open(self) -> None:  # noqa: B027 - a transport with no port has nothing to open
+        """Open the port now if it is closed (the next request would open it anyway)."""
 
     @abstractmethod
     def request(self, line: str) -> str: ...
@@ -81,7 +102,11 @@ class SerialLineTransport(LineTransport):
             except (serial.SerialException, OSError, termios.error, ValueError) as e:
                 raise LinkLost(f"cannot open {self._cfg.port}: {e}") from e
             self._buf.clear()
+            self.opens += 1
         return self._port
+
+    def ensure_open(self) -> None:
+        self._open()
 
     def request(self, line: str) -> str:
         port = self._open()
@@ -130,11 +155,22 @@ class SerialLineTransport(LineTransport):
 
 
 class RegisterTransport(ABC):
+    """One Modbus device's tables. A read returns 16-bit words, or bits as 0 and 1."""
+
+    def read_registers(self, address: int, count: int) -> list[int]:
+        """Holding registers (function code 3)."""
+        return self.read_table("holding", address, count)
+
     @abstractmethod
-    def read_registers(self, address: int, count: int) -> list[int]: ...
+    def read_table(self, table: RegisterTable, address: int, count: int) -> list[int]: ...
 
     @abstractmethod
     def write_register(self, address: int, raw: int) -> None: ...
+
+    @abstractmethod
+    def write_registers(self, address: int, words: list[int]) -> None:
+        """Several holding registers in one transaction (function code 16): a 32-bit value's
+        two words land together, never half old and half new."""
 
     @abstractmethod
     def write_coil(self, address: int, value: bool) -> None: ...
@@ -144,7 +180,10 @@ class RegisterTransport(ABC):
 
 
 class ModbusRegisterTransport(RegisterTransport):
-    """Holding registers and coils over a pymodbus sync client (TCP or RTU)."""
+    """A Modbus device's tables over a pymodbus sync client (TCP or RTU).
+
+    On RTU the client is `FramedSerialClient`, which reads a reply by its frame length
+    instead of pymodbus' polling of ``in_waiting`` (`firmware_bridge.rtu_client`)."""
 
     def __init__(self, cfg: ModbusTcpTransport | ModbusRtuTransport) -> None:
         self._cfg = cfg
@@ -158,7 +197,7 @@ class ModbusRegisterTransport(RegisterTransport):
             )
         else:
             self._where = cfg.port
-            self._client = ModbusSerialClient(
+            self._client = FramedSerialClient(
                 cfg.port,
                 baudrate=cfg.baudrate,
                 parity=cfg.parity,
@@ -208,13 +247,31 @@ class ModbusRegisterTransport(RegisterTransport):
                 self._client.close()
             raise
 
-    def read_registers(self, address: int, count: int) -> list[int]:
-        what = f"read {count} registers at {address}"
+    def read_table(self, table: RegisterTable, address: int, count: int) -> list[int]:
+        code, fn, noun = {
+            "holding": (READ_HOLDING_REGISTERS, self._client.read_holding_registers, "registers"),
+            "input": (READ_INPUT_REGISTERS, self._client.read_input_registers, "input registers"),
+            "coil": (READ_COILS, self._client.read_coils, "coils"),
+            "discrete_input": (
+                READ_DISCRETE_INPUTS,
+                self._client.read_discrete_inputs,
+                "discrete inputs",
+            ),
+        }[table]
+        what = f"read {count} {noun} at {address}"
+        reply = self._call(what, code, fn, address, count=count)
+        with self._garbled():
+            if table in ("coil", "discrete_input"):
+                return check_bits(f"{what} at {self._where}", reply, count)
+            return check_read(f"{what} at {self._where}", reply, count)
+
+    def write_registers(self, address: int, words: list[int]) -> None:
+        what = f"write {len(words)} registers at {address}"
         reply = self._call(
-            what, READ_HOLDING_REGISTERS, self._client.read_holding_registers, address, count=count
+            what, WRITE_MULTIPLE_REGISTERS, self._client.write_registers, address, list(words)
         )
         with self._garbled():
-            return check_read(f"{what} at {self._where}", reply, count)
+            check_registers_echo(f"{what} at {self._where}", reply, address, len(words))
 
     def write_register(self, address: int, raw: int) -> None:
         what = f"write register {address}"

@@ -34,7 +34,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
-from device_profiles.schema import ModbusRtuTransport, ModbusTcpTransport, SerialTransport
+from device_profiles.schema import (
+    ModbusRtuTransport,
+    ModbusTcpTransport,
+    RegisterTable,
+    SerialTransport,
+)
 from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
 from firmware_bridge.live import Dev
 from firmware_bridge.transport import LineTransport, RegisterTransport
@@ -70,7 +75,13 @@ class RegisterPeer(Protocol):
 
     def read_registers(self, address: int, count: int) -> list[int]: ...
 
+    def read_table(self, table: RegisterTable, address: int, count: int) -> list[int]:
+        """Input registers, coils or discrete inputs (holding: ``read_registers``)."""
+        ...
+
     def write_register(self, address: int, raw: int) -> None: ...
+
+    def write_registers(self, address: int, words: list[int]) -> None: ...
 
     def write_coil(self, address: int, value: bool) -> None: ...
 
@@ -135,7 +146,13 @@ class VirtualLineTransport(LineTransport):
     def closed(self) -> bool:
         return self._wire.closed
 
+    def ensure_open(self) -> None:
+        if self._wire.closed or self.opens == 0:
+            self.opens += 1
+            self._wire.closed = False
+
     def request(self, line: str) -> str:
+        self.ensure_open()
         reply = self._wire.call(repr(line), lambda: self.peer(line))
         if reply is None:
             raise LinkLost(self._wire.no_reply(repr(line)))
@@ -187,18 +204,32 @@ class VirtualRegisterTransport(RegisterTransport):
         except ModbusRefusal as e:
             raise DeviceRejected(what, f"Modbus exception {e.code}") from e
 
-    def read_registers(self, address: int, count: int) -> list[int]:
-        what = f"read {count} registers at {address}"
-        words = list(self._transact(what, lambda: self.peer.read_registers(address, count)))
+    def read_table(self, table: RegisterTable, address: int, count: int) -> list[int]:
+        bits = table in ("coil", "discrete_input")
+        noun = {"holding": "registers", "input": "input registers"}.get(
+            table, table.replace("_", " ") + "s"
+        )
+        what = f"read {count} {noun} at {address}"
+        if table == "holding":
+            words = list(self._transact(what, lambda: self.peer.read_registers(address, count)))
+        else:
+            words = list(self._transact(what, lambda: self.peer.read_table(table, address, count)))
         if len(words) != count:
             raise ProtocolError(
-                f"{what} at {self._wire.name}: {len(words)} registers in the reply, "
-                f"expected {count}"
+                f"{what} at {self._wire.name}: {len(words)} {noun} in the reply, expected {count}"
             )
-        bad = [w for w in words if not (isinstance(w, int) and 0 <= w <= WORD_MAX)]
+        top = 1 if bits else WORD_MAX
+        bad = [w for w in words if not (isinstance(w, int) and 0 <= w <= top)]
         if bad:
-            raise ProtocolError(f"{what} at {self._wire.name}: {bad[0]!r} is not a 16-bit word")
+            kind = "bit" if bits else "16-bit word"
+            raise ProtocolError(f"{what} at {self._wire.name}: {bad[0]!r} is not a {kind}")
         return words
+
+    def write_registers(self, address: int, words: list[int]) -> None:
+        if not words or any(not 0 <= w <= WORD_MAX for w in words):
+            raise ValueError(f"{words} do not fit registers")  # as pymodbus refuses to send them
+        what = f"write {len(words)} registers at {address}"
+        self._transact(what, lambda: self.peer.write_registers(address, list(words)))
 
     def write_register(self, address: int, raw: int) -> None:
         if not 0 <= raw <= WORD_MAX:
@@ -217,17 +248,29 @@ class VirtualRegisterTransport(RegisterTransport):
 class RegisterMap:
     """A register device held in memory, strict like a real one.
 
-    ``registers`` maps each address the device has to its raw word; ``coils`` lists its
-    coils. A read or write outside them is exception 02 (illegal address). ``answering``
+    ``registers`` maps each address the device has to its raw word (holding registers);
+    ``inputs`` its input registers, ``discrete_inputs`` its discrete inputs (address to bit);
+    ``coils`` lists its coils. A read or write outside them is exception 02 (illegal address).
+    Input registers and discrete inputs are read-only, as in Modbus. ``answering``
     False makes it silent (a device unplugged). Every transaction is recorded, so a test
     sees what reached the device whichever transport carried it.
     """
 
-    def __init__(self, registers: dict[int, int] | None = None, coils: Iterable[int] = ()) -> None:
+    def __init__(
+        self,
+        registers: dict[int, int] | None = None,
+        coils: Iterable[int] = (),
+        *,
+        inputs: dict[int, int] | None = None,
+        discrete_inputs: dict[int, bool] | None = None,
+    ) -> None:
         self.registers = dict(registers or {})
+        self.inputs = dict(inputs or {})
+        self.discrete_inputs = dict(discrete_inputs or {})
         self.coils: dict[int, bool] = dict.fromkeys(coils, False)
         self.answering = True
-        self.reads: list[tuple[int, int]] = []
+        self.reads: list[tuple[int, int]] = []  # holding registers
+        self.table_reads: list[tuple[str, int, int]] = []  # every read, with its table
         self.writes: list[tuple[int, int]] = []
         self.coil_writes: list[tuple[int, bool]] = []
 
@@ -238,11 +281,32 @@ class RegisterMap:
     def read_registers(self, address: int, count: int) -> list[int]:
         self._answer()
         self.reads.append((address, count))
+        return self.read_table("holding", address, count)
+
+    def read_table(self, table: RegisterTable, address: int, count: int) -> list[int]:
+        self._answer()
+        self.table_reads.append((table, address, count))
+        tables: dict[str, dict[int, int] | dict[int, bool]] = {
+            "holding": self.registers,
+            "input": self.inputs,
+            "coil": self.coils,
+            "discrete_input": self.discrete_inputs,
+        }
+        source = tables[table]
         wanted = range(address, address + count)
-        missing = [a for a in wanted if a not in self.registers]
+        missing = [a for a in wanted if a not in source]
+        if missing:
+            raise ModbusRefusal(ILLEGAL_ADDRESS, f"no {table} at {missing[0]}")
+        return [int(source[a]) for a in wanted]
+
+    def write_registers(self, address: int, words: list[int]) -> None:
+        self._answer()
+        missing = [a for a in range(address, address + len(words)) if a not in self.registers]
         if missing:
             raise ModbusRefusal(ILLEGAL_ADDRESS, f"no register at {missing[0]}")
-        return [self.registers[a] for a in wanted]
+        for i, word in enumerate(words):
+            self.writes.append((address + i, word))
+            self.registers[address + i] = word
 
     def write_register(self, address: int, raw: int) -> None:
         self._answer()

@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from device_profiles.loader import DEFAULT_SETUP, load
-from sim.modbus_devices import Framing
+from sim.modbus_devices import SensorLine
 from sim.runner import SimRunner
 from sim.scenario import load_scenario
 
@@ -53,7 +53,8 @@ class SimSpec:
     setup: str = DEFAULT_SETUP
     scenario: str = "normal"
     speed: float = 1.0
-    sensor_framing: Framing = "tcp"
+    sensor_framing: SensorLine = "tcp"
+    sensor_baudrate: int = 115200  # the pty line's speed, with "rtu_pty"
     sensor_noise_sd_c: float = 0.05
     # The devices are other hardware; on one shared CPU the simulator standing in for them
     # may ask for real-time priority so that a load test loads the bridge, not the devices.
@@ -119,6 +120,7 @@ def serve(conn: multiprocessing.connection.Connection, spec: SimSpec) -> None:
             run_dir=Path(spec.run_dir),
             sensor_noise_sd_c=spec.sensor_noise_sd_c,
             sensor_framing=spec.sensor_framing,
+            sensor_baudrate=spec.sensor_baudrate,
             meter=loaded.meter.description if loaded.meter is not None else None,
             hold_timeline=spec.hold_timeline,
         ).start()

@@ -34,19 +34,33 @@ from pymodbus.pdu import ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from device_profiles.registers import accepts, saturate
+from device_profiles.registers import WordLayout, accepts, join, saturate, split
 from device_profiles.schema import (
     Band,
     ModbusCoilOutput,
     ModbusDevice,
     ModbusRtuTransport,
     ModbusTcpTransport,
+    Register,
+    RegisterTable,
 )
 from sim.modbus_requests import STRICT_REQUESTS
 from sim.world import World
 
-_REGISTER_CODES = (3, 4, 6, 16)  # read holding/input, write single/multiple
 _COIL_CODES = (1, 5, 15)  # read, write single/multiple
+#: The table each function code reaches (Modbus Application Protocol V1.1b3, 6).
+_TABLE_OF: dict[int, RegisterTable] = {
+    1: "coil",
+    5: "coil",
+    15: "coil",
+    2: "discrete_input",
+    3: "holding",
+    6: "holding",
+    16: "holding",
+    4: "input",
+}
+#: ``SimDevice``'s order of non-shared blocks: coils, discrete inputs, holding, input.
+_SIM_TABLES: tuple[RegisterTable, ...] = ("coil", "discrete_input", "holding", "input")
 
 #: Flow through a working chiller's window circuit.
 WORKING_FLOW_L_MIN = 2.0
@@ -56,6 +70,9 @@ WORKING_FLOW_L_MIN = 2.0
 REARM_MARGIN_C = 0.5
 
 Framing = Literal["tcp", "rtu"]
+#: How the runner serves the sensor: a Modbus TCP socket, RTU frames on a socket (pyserial's
+#: ``socket://``), or RTU frames on a pty at the line's baud rate (`sim.rtu_line`).
+SensorLine = Literal["tcp", "rtu", "rtu_pty"]
 
 
 def device_id_of(transport: Any) -> int:
@@ -125,13 +142,30 @@ class _TcpServed:
 
 
 class RegisterDevice(_TcpServed):
-    """A device whose holding registers come from a profile's register map."""
+    """A device whose tables come from a profile's register map.
+
+    Each table (holding and input registers, coils, discrete inputs) holds exactly the
+    profile's registers, plus the gaps its ``read_gap_max`` says the device answers; every
+    other address is exception 02. Values are laid out in the profile's word and byte order
+    by the bridge's own codec. A write must cover whole registers (both words of a 32-bit
+    one, in one request) or it is exception 02, as one Modbus transaction is all or nothing.
+    """
 
     def __init__(self, profile: ModbusDevice, world: World, *, framing: Framing = "tcp") -> None:
         super().__init__(world, framing)
         self.profile = profile
         self.device_id = device_id_of(profile.transport)
-        self.by_address = {reg.address: name for name, reg in profile.registers.items()}
+        self.layout = WordLayout.of(profile)
+        # (table, address) -> (name, index of the word within the register)
+        self.by_address: dict[tuple[RegisterTable, int], tuple[str, int]] = {
+            (reg.table, reg.address + i): (name, i)
+            for name, reg in profile.registers.items()
+            for i in range(reg.words)
+        }
+        # What the device answers: its registers and the gaps its profile says it answers.
+        self.answers: set[tuple[RegisterTable, int]] = {
+            (b.table, a) for b in profile.read_blocks for a in range(b.first, b.first + b.count)
+        }
         self.measurement_period_s = profile.sensor_response_ms / 1000.0
         self._last_measurement_s = -math.inf
         self._counter = 0
@@ -141,11 +175,32 @@ class RegisterDevice(_TcpServed):
         self._silence = asyncio.Event()
 
     def sim_device(self) -> SimDevice:
-        first, count = self.profile.read_span
+        tables: dict[RegisterTable, list[SimData]] = {t: [] for t in _SIM_TABLES}
+        for block in self.profile.read_blocks:
+            if reg_is_bits(block.table):
+                # Bit addressing: bit b lives in bit b % 16 of register b // 16.
+                words = range(block.first // 16, (block.first + block.count - 1) // 16 + 1)
+                taken = {d.address for d in tables[block.table]}
+                tables[block.table] += [
+                    SimData(16 * w, values=0, datatype=DataType.BITS)
+                    for w in words
+                    if 16 * w not in taken
+                ]
+            else:
+                tables[block.table].append(
+                    SimData(block.first, count=block.count, values=0, datatype=DataType.REGISTERS)
+                )
+        for table, data in tables.items():
+            if not data:  # pymodbus needs every table; the hook refuses every address in it
+                kind = DataType.BITS if reg_is_bits(table) else DataType.INVALID
+                data.append(SimData(0, values=0, datatype=kind) if kind == DataType.BITS else
+                            SimData(0, datatype=kind))  # fmt: skip
+        simdata = cast(
+            tuple[list[SimData], list[SimData], list[SimData], list[SimData]],
+            tuple(tables[t] for t in _SIM_TABLES),
+        )
         return SimDevice(
-            id=self.device_id,
-            simdata=[SimData(first, count=count, values=0, datatype=DataType.REGISTERS)],
-            action=self._action,
+            id=self.device_id, simdata=simdata, use_bit_addressing=True, action=self._action
         )
 
     # Hooks for each device.
@@ -186,19 +241,13 @@ class RegisterDevice(_TcpServed):
         if not self.answering():
             await self._silence.wait()
         self.world.advance()
-        if function_code not in _REGISTER_CODES:
-            return ExcCodes.ILLEGAL_FUNCTION
+        table = _TABLE_OF.get(function_code)
+        if table is None or not any(t == table for t, _ in self.answers):
+            return ExcCodes.ILLEGAL_FUNCTION  # a table the device does not have at all
         if set_values is not None:
-            targets = [self.by_address.get(address + i) for i in range(len(set_values))]
-            if any(n is None or not self.profile.registers[n].writable for n in targets):
-                return ExcCodes.ILLEGAL_ADDRESS  # all or nothing, like one Modbus transaction
-            regs = [self.profile.registers[n] for n in targets if n is not None]
-            if not all(accepts(reg, int(w)) for reg, w in zip(regs, set_values, strict=True)):
-                return ExcCodes.ILLEGAL_VALUE
-            for target, reg, written in zip(targets, regs, set_values, strict=True):
-                assert target is not None
-                self.write(target, reg.value_of(int(written)))
-            return None
+            return self._written(table, address, [int(v) for v in set_values])
+        if not self._mapped(table, address, count):
+            return ExcCodes.ILLEGAL_ADDRESS
         # A read, or the read-back pymodbus does to answer a write.
         self._maybe_measure()
         values = self.values()
@@ -208,18 +257,66 @@ class RegisterDevice(_TcpServed):
         }
         raw.update(self.raw_overrides)
         for name, reg in self.profile.registers.items():
-            current_registers[reg.address - start_address] = raw[name]
-        names = {n for a, n in self.by_address.items() if address <= a < address + count}
+            if reg.table == table:
+                self._put(reg, raw[name], start_address, current_registers)
+        span = range(address, address + (count * 16 if reg_is_bits(table) else count))
+        names = {self.by_address[(table, a)][0] for a in span if (table, a) in self.by_address}
         self.served(names, raw)
         if (delay_s := self.answer_delay_s()) > 0:
             await asyncio.sleep(delay_s)
         return None
 
+    def _mapped(self, table: RegisterTable, address: int, count: int) -> bool:
+        """A read covers only addresses the device answers. A bit read's count is not passed
+        to the hook (only the words it spans), so its first bit is checked."""
+        if reg_is_bits(table):
+            return (table, address) in self.answers
+        return all((table, a) in self.answers for a in range(address, address + count))
+
+    def _put(self, reg: Register, raw: int, start: int, current: list[int]) -> None:
+        if reg.is_bit:
+            index, bit = reg.address // 16 - start, 1 << (reg.address % 16)
+            current[index] = (current[index] | bit) if raw else (current[index] & ~bit)
+            return
+        for i, word in enumerate(split(reg, raw, self.layout)):
+            current[reg.address + i - start] = word
+
+    def _written(self, table: RegisterTable, address: int, words: list[int]) -> ExcCodes | None:
+        """A write: all or nothing, to whole writable registers, values the device accepts."""
+        plan: list[tuple[str, Register, int]] = []
+        i = 0
+        while i < len(words):
+            cell = self.by_address.get((table, address + i))
+            if cell is None:
+                return ExcCodes.ILLEGAL_ADDRESS
+            name, part = cell
+            reg = self.profile.registers[name]
+            if not reg.writable or part != 0 or i + reg.words > len(words):
+                return ExcCodes.ILLEGAL_ADDRESS  # read-only, or half of a 32-bit value
+            plan.append((name, reg, join(reg, words[i : i + reg.words], self.layout)))
+            i += reg.words
+        if not all(accepts(reg, raw) for _, reg, raw in plan):
+            return ExcCodes.ILLEGAL_VALUE
+        for name, reg, raw in plan:
+            self.write(name, reg.value_of(raw))
+        return None
+
+
+def counter_of(profile: ModbusDevice) -> str | None:
+    """The register the device moves with each measurement (a sample counter or a
+    heartbeat), or None: a device judged by its value alone (``stuck_value``) or not at all."""
+    fresh = profile.freshness_method
+    return None if fresh is None or fresh.method == "stuck_value" else fresh.watch
+
+
+def reg_is_bits(table: RegisterTable) -> bool:
+    return table in ("coil", "discrete_input")
+
 
 class SimSensor(RegisterDevice):
     """Infrared skin-surface sensor: the skin model's temperature plus seeded Gaussian noise.
 
-    Each new measurement bumps ``sample_counter``; a frozen sensor keeps serving its last
+    Each new measurement bumps its counter or heartbeat register; a frozen sensor keeps serving its last
     value and counter. The first served value outside the profile's skin band is recorded
     (``over_limit_served``) with its wall time: halt latency is measured from it. Once a
     served value is back inside the band by ``REARM_MARGIN_C``, the next crossing is
@@ -251,7 +348,7 @@ class SimSensor(RegisterDevice):
         self.over_limit_wall: float | None = None
         self._armed = True
         self.forced_c: float | None = None
-        self.counter_name = profile.sample_counter
+        self.counter_name = counter_of(profile)
 
     def force_skin(self, temp_c: float) -> float:
         """Serve ``temp_c`` from the next read on; returns the wall time it took effect."""
@@ -261,9 +358,10 @@ class SimSensor(RegisterDevice):
         return t_wall
 
     def force_skin_raw(self, raw: int) -> float:
-        """Serve the raw word ``raw`` as the skin temperature from the next read on."""
-        if not 0 <= raw <= 0xFFFF:
-            raise ValueError(f"a register holds 0..0xFFFF, not {raw:#x}")
+        """Serve the raw value ``raw`` as the skin temperature from the next read on."""
+        bits = self.profile.registers["skin_temp_c"].bits
+        if not 0 <= raw < 1 << bits:
+            raise ValueError(f"a {bits}-bit register holds 0..{(1 << bits) - 1:#x}, not {raw:#x}")
         self.raw_overrides["skin_temp_c"] = raw
         t_wall = time.time()
         self.world.record("skin_forced_raw", raw=raw, t_wall=t_wall)
@@ -327,8 +425,8 @@ class SimCooler(RegisterDevice):
             "setpoint_c": self.world.plate.setpoint_c,
             "fault_code": 0.0,
         }
-        if self.profile.sample_counter is not None:
-            out[self.profile.sample_counter] = float(self._counter)
+        if (counter := counter_of(self.profile)) is not None:
+            out[counter] = float(self._counter)
         return out
 
     def write(self, name: str, value: float) -> None:

@@ -31,7 +31,8 @@ from device_profiles.schema import ModbusCoilOutput, Setup
 from sim.clock import SimClock
 from sim.laser import LaserModel, SimLaser
 from sim.meter import MeterModel, SimMeter
-from sim.modbus_devices import Framing, SimCooler, SimRelay, SimSensor
+from sim.modbus_devices import SensorLine, SimCooler, SimRelay, SimSensor
+from sim.rtu_line import PtyRtuLine
 from sim.scenario import Scenario
 from sim.world import World
 
@@ -60,7 +61,8 @@ class SimRunner:
         run_dir: Path,
         ports: dict[str, int] | None = None,
         sensor_noise_sd_c: float = 0.05,
-        sensor_framing: Framing = "tcp",
+        sensor_framing: SensorLine = "tcp",
+        sensor_baudrate: int = 115200,
         meter: MeterDescription | None = None,
         hold_timeline: bool = False,
     ) -> None:
@@ -78,7 +80,9 @@ class SimRunner:
         self.clock = SimClock(speed)
         self._ports = dict(ports or {})
         self._noise_sd_c = sensor_noise_sd_c
-        self.sensor_framing: Framing = sensor_framing
+        self.sensor_framing: SensorLine = sensor_framing
+        self.sensor_baudrate = sensor_baudrate  # the pty line's speed, with "rtu_pty"
+        self._sensor_line: PtyRtuLine | None = None
         self._hold_timeline = hold_timeline
         self._events: list[dict[str, Any]] = []
         self._events_lock = threading.Lock()
@@ -290,7 +294,7 @@ class SimRunner:
             setup.limits.skin_temp_c,
             noise_sd_c=self._noise_sd_c,
             seed=scenario.seed,
-            framing=self.sensor_framing,
+            framing="tcp" if self.sensor_framing == "tcp" else "rtu",
         )
         self.cooler = SimCooler(setup.cooler, world)
         self.relay = SimRelay(setup.interlock_output, world)
@@ -307,6 +311,10 @@ class SimRunner:
             for key, server in servers.items():
                 await server.serve("127.0.0.1", self._ports.get(key, 0))
             self._endpoints = {"laser": path, **{k: s.endpoint for k, s in servers.items()}}
+            if self.sensor_framing == "rtu_pty":
+                line = self._sensor_line = PtyRtuLine(self.sensor_baudrate)
+                pty_path = await line.open(self.sensor.host, self.sensor.port)
+                self._endpoints["sensor"] = {"kind": "modbus_rtu", "port": pty_path}
             if meter is not None:
                 self._endpoints["meter"] = meter.open(asyncio.get_running_loop())
             self.clock.start()
@@ -324,6 +332,8 @@ class SimRunner:
             if ticker is not None:
                 ticker.cancel()
             laser.close()
+            if self._sensor_line is not None:
+                await self._sensor_line.close()
             if meter is not None:
                 meter.close()
             for server in servers.values():

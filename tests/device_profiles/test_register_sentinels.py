@@ -44,7 +44,8 @@ def test_item5_sentinels_written_in_hex_in_yaml_load() -> None:
 @pytest.mark.parametrize(
     ("sentinels", "message"),
     [
-        ({"over_range": 0x10000}, "sensor.registers.skin_temp_c.sentinels.over_range"),
+        ({"over_range": 0x10000}, "sentinel 0x10000 does not fit a int16"),
+        ({"over_range": 0x1_0000_0000}, "sensor.registers.skin_temp_c.sentinels.over_range"),
         ({"over_range": -1}, "greater than or equal to 0"),
         ({"over_range": True}, "Input should be a valid integer"),
         ({"over_range": 327.67}, "Input should be a valid integer"),

@@ -65,14 +65,31 @@ def _over_pty(peer: LinePeer) -> Callable[[bytes], bytes | None]:
     return answer
 
 
+def _bits_pdu(function_code: int, bits: list[int]) -> bytes:
+    packed = sum(1 << i for i, b in enumerate(bits) if b).to_bytes((len(bits) + 7) // 8, "little")
+    return bytes([function_code, len(packed)]) + packed
+
+
 def _over_modbus(device: RegisterPeer) -> Callable[[ModbusPeer, Request], bytes | None]:
-    """A register device's answers as Modbus frames: FC3 reads, FC5 and FC6 echoed writes."""
+    """A register device's answers as Modbus frames: FC1-4 reads, FC5, FC6 and FC16 echoed
+    writes."""
 
     def answer(peer: ModbusPeer, request: Request) -> bytes | None:
         fc = request.function_code
         try:
             if fc == 3:
                 pdu = registers_pdu(3, device.read_registers(request.address, request.word))
+            elif fc == 4:
+                words = device.read_table("input", request.address, request.word)
+                pdu = registers_pdu(4, words)
+            elif fc in (1, 2):
+                table = "coil" if fc == 1 else "discrete_input"
+                pdu = _bits_pdu(fc, device.read_table(table, request.address, request.word))
+            elif fc == 16:
+                count, data = request.word, request.pdu[6:]
+                words = [int.from_bytes(data[i : i + 2], "big") for i in range(0, 2 * count, 2)]
+                device.write_registers(request.address, words)
+                pdu = request.pdu[:5]
             elif fc == 6:
                 device.write_register(request.address, request.word)
                 pdu = request.pdu

@@ -128,10 +128,14 @@ class ModbusPeer:
             if len(buf) < size:
                 return None, 0
             return Request(int.from_bytes(buf[0:2], "big"), buf[6], buf[7:size]), size
-        # RTU: the bridge sends only FC3, FC5 and FC6 requests, all eight bytes long.
+        # RTU: reads (FC1-4) and single writes (FC5, FC6) are eight bytes long; a multiple
+        # write (FC16) carries its byte count at offset 6.
         if len(buf) < 8:
             return None, 0
-        return Request(0, buf[0], buf[1:6]), 8
+        size = 8 if buf[1] != 16 else 9 + buf[6]
+        if len(buf) < size:
+            return None, 0
+        return Request(0, buf[0], buf[1 : size - 2]), size
 
     def reply(self, request: Request, pdu: bytes, unit: int | None = None) -> bytes:
         """A whole frame carrying ``pdu`` in answer to ``request`` (its unit unless given)."""

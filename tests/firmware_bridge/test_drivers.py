@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from device_profiles.registers import decode, encode
-from device_profiles.schema import ModbusDevice, Register, SerialLineOutput, Setup
+from device_profiles.schema import ModbusDevice, Register, RegisterTable, SerialLineOutput, Setup
 from firmware_bridge.drivers import (
     InterlockOutputDriver,
     LaserDriver,
@@ -239,13 +239,21 @@ def test_read_maps_one_block_to_names(demo: Setup, registers_to: RegisterBackend
     )
 
 
-def test_read_of_a_sparse_map_starts_at_its_first_address(registers_to: RegisterBackend) -> None:
+@pytest.mark.parametrize(
+    ("gap", "reads"), [(0, [(10, 1), (13, 1)]), (2, [(10, 4)])], ids=["strict", "gap-allowed"]
+)
+def test_read_of_a_sparse_map_starts_at_its_first_address(
+    registers_to: RegisterBackend, gap: int, reads: list[tuple[int, int]]
+) -> None:
+    """A gap is read across only where the profile says the device answers it
+    (``read_gap_max``): a strict device refuses an address it does not have."""
     profile = ModbusDevice.model_validate(
         {
             "model": "pyrometer with a gap in its map",
             "transport": {"kind": "modbus_tcp", "host": "127.0.0.1"},
             "poll_period_ms": 10,
             "sample_counter": "n",
+            "read_gap_max": gap,
             "registers": {
                 "n": {"address": 13, "type": "uint16", "unit": "count"},
                 "skin_temp_c": {"address": 10, "scale": 0.1, "unit": "degC"},
@@ -255,7 +263,7 @@ def test_read_of_a_sparse_map_starts_at_its_first_address(registers_to: Register
     pyrometer = RegisterMap({10: 331, 11: 9999, 12: 9999, 13: 5})
     reading = RegisterDevice(profile, registers_to(pyrometer)).read()
     assert reading.values == pytest.approx({"skin_temp_c": 33.1, "n": 5})
-    assert pyrometer.reads == [(10, 4)]
+    assert pyrometer.reads == reads
 
 
 def test_write_encodes_a_writable_register(demo: Setup, registers_to: RegisterBackend) -> None:
@@ -352,11 +360,14 @@ class Closing(RegisterTransport):
         self.inner = inner
         self.closed = False
 
-    def read_registers(self, address: int, count: int) -> list[int]:
-        return self.inner.read_registers(address, count)
+    def read_table(self, table: RegisterTable, address: int, count: int) -> list[int]:
+        return self.inner.read_table(table, address, count)
 
     def write_register(self, address: int, raw: int) -> None:
         self.inner.write_register(address, raw)
+
+    def write_registers(self, address: int, words: list[int]) -> None:
+        self.inner.write_registers(address, words)
 
     def write_coil(self, address: int, value: bool) -> None:
         self.inner.write_coil(address, value)
