@@ -27,7 +27,8 @@ from collections.abc import Callable
 from benchmarks.run import machine, table
 from benchmarks.stats import Check, Result
 from device_profiles.schema import SkinType
-from sim.physics import ArrheniusDose, Cem43Dose, ContactCooling, LayeredSkin, LayeredSkinConfig
+from sim.physics import ContactCooling, LayeredSkin, LayeredSkinConfig
+from thermal_dose import ArrheniusDose, Cem43Dose
 
 SESSION_S = 600.0
 SESSION_RATE_HZ = 1.0
