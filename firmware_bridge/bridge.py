@@ -34,6 +34,7 @@ from firmware_bridge.halt_state import HaltState
 from firmware_bridge.live import (
     COOLER_CHANNELS,
     LASER_STATE_CODES,
+    SENSOR2_CHANNELS,
     SENSOR_CHANNELS,
     SETTING_CHANNELS,
     Ch,
@@ -201,6 +202,18 @@ class Bridge:
                 self.on_telemetry,
             ),
         ]
+        self.live.present[Dev.SENSOR2] = setup.sensor2 is not None
+        if setup.sensor2 is not None:  # a redundant skin sensor: a worker of its own
+            self._workers.append(
+                _RegisterWorker(
+                    Dev.SENSOR2,
+                    RegisterDevice(setup.sensor2, ModbusRegisterTransport(setup.sensor2.transport)),
+                    SENSOR2_CHANNELS,
+                    self.live,
+                    on_event,
+                    self.on_telemetry,
+                )
+            )
         self._laser_worker = _LaserWorker(self)
         self._output_worker = _OutputWorker(self, refresh_s)
         self._workers += [self._laser_worker, self._output_worker]

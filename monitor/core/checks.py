@@ -38,7 +38,9 @@ from firmware_bridge.live import (
     Dev,
     LiveState,
 )
+from monitor.core.dose_meter import DoseMeter
 from monitor.core.gate import LimitTable
+from monitor.core.skin_sensors import SkinSensors
 
 
 class Severity(IntEnum):
@@ -93,6 +95,18 @@ CHECKS: tuple[CheckSpec, ...] = (
         "laser_did_not_stop",
         Severity.HALT,
         "the laser did not stop: the relay is the only barrier, use the emergency stop",
+    ),
+    # Issue 13: redundant skin sensors, a stuck sensor, the thermal dose, a stuck relay.
+    CheckSpec("sensor2_stale", Severity.HALT, "no fresh sample from the second skin sensor"),
+    CheckSpec("sensor2_link", Severity.HALT, "lost communication with the second skin sensor"),
+    CheckSpec("sensor_disagreement", Severity.HALT, "the two skin sensors disagree"),
+    CheckSpec("sensor_stuck", Severity.HALT, "a skin reading stuck at one value"),
+    CheckSpec("thermal_dose_warn", Severity.WARN, "thermal dose at its warning level"),
+    CheckSpec("thermal_dose_high", Severity.HALT, "thermal dose at the profile's limit"),
+    CheckSpec(
+        "relay_stuck_closed",
+        Severity.HALT,
+        "the laser stayed READY after the relay opened: the relay does not cut emission",
     ),
 )
 
@@ -173,6 +187,11 @@ _COMPUTED = (
     "reaction_time_unmet",
     "reaction_time_exceeded",
     "laser_did_not_stop",
+    "sensor_disagreement",
+    "sensor_stuck",
+    "thermal_dose_warn",
+    "thermal_dose_high",
+    "relay_stuck_closed",
 )
 
 
@@ -273,12 +292,17 @@ class CheckEngine:
 
         # Per-device checks come from the device names. ``stale_ns`` is indexed by device; a
         # device without a staleness limit (the relay: its refresh is its own check) never
-        # goes stale here.
+        # goes stale here, nor does a device the setup does not have (no second sensor).
         self.stale_ns = np.full(len(Dev), np.inf)
         for name, ms in lim.stale_ms.items():
             self.stale_ns[Dev[name.upper()]] = ms * 1e6
-        stale_devs = [d for d in Dev if np.isfinite(self.stale_ns[d])]
+        if setup.sensor2 is not None:  # the second skin sensor is held to the first's limit
+            self.stale_ns[Dev.SENSOR2] = self.stale_ns[Dev.SENSOR]
+        stale_devs = [d for d in Dev if d is not Dev.INTERLOCK]
+        self._present = np.array([d is not Dev.SENSOR2 or setup.sensor2 is not None for d in Dev])
         slots = band_slots(lim)
+        if setup.sensor2 is not None:  # its fault code, like the first sensor's
+            slots += (BandSlot("device_fault", Ch.SENSOR2_FAULT_CODE, 0.0, 0.0, 0.0),)
         self._refuse_miswired(
             {
                 "band": {b.check for b in slots},
@@ -325,6 +349,16 @@ class CheckEngine:
         self._stale_hit = self._hit[nb : nb + ns]
         self._link_down = self._hit[nb + ns :]
 
+        # The skin reading each band check judges: with two sensors, the hotter for the high
+        # limit, the colder for the low one (``SkinSensors``). Written over those slots.
+        self.sensors = SkinSensors(setup)
+        self._k_skin_high = self._slot_of("skin_temp_high")
+        self._k_skin_low = self._slot_of("skin_temp_low")
+        self._k_skin_invalid = self._slot_of("skin_temp_invalid")
+        # The live thermal dose, fed each new checked skin sample; a longer silence than the
+        # sensor's staleness limit is a gap (the dose is then a lower bound).
+        self.dose = DoseMeter(lim.thermal_dose, gap_ns=float(self.stale_ns[Dev.SENSOR]))
+
         # The computed checks, by name.
         self._readback = index["settings_readback"]
         self._not_approved = index["settings_not_approved"]
@@ -335,6 +369,11 @@ class CheckEngine:
         self._reaction_unmet = index["reaction_time_unmet"]
         self._reaction_exceeded = index["reaction_time_exceeded"]
         self._did_not_stop = index["laser_did_not_stop"]
+        self._disagreement = index["sensor_disagreement"]
+        self._stuck = index["sensor_stuck"]
+        self._dose_warn = index["thermal_dose_warn"]
+        self._dose_high = index["thermal_dose_high"]
+        self._relay_stuck = index["relay_stuck_closed"]
 
         # The read-back settings change rarely: the gate runs only when they do. One row per
         # setting, in the gate's argument order (``LASER_SETTINGS``), taken from its channel.
@@ -351,7 +390,9 @@ class CheckEngine:
         self.trend = PulseTrend()
         # The reaction-time budget again, from the answer times the device workers measure.
         self.live_budget = LiveBudget(setup)
-        self._assumed_ms = np.array([self.live_budget.assumed[d.name.lower()] for d in Dev])
+        self._assumed_ms = np.array(
+            [self.live_budget.assumed.get(d.name.lower(), np.inf) for d in Dev]
+        )
         self._slow = np.zeros(len(Dev), dtype=np.bool_)
         self._slow_seen_ns: int | None = None
         self.measured_reaction_ms = float("nan")
@@ -363,6 +404,14 @@ class CheckEngine:
         )
         self.did_not_stop = LatchedAlarm()
         self._judged_halt_ns = 0  # the halt whose stop confirmation was already judged
+        # Latched by the session's standby when the laser stayed READY after the relay opened
+        # (``Session.standby``: the relay opens first); reset by name, like did_not_stop.
+        self.relay_stuck = LatchedAlarm()
+
+    def _slot_of(self, check: str) -> int:
+        """The one band slot of ``check`` (in ``self.bands`` order)."""
+        (k,) = [k for k, b in enumerate(self.bands) if b.check == check]
+        return k
 
     def _refuse_miswired(self, wired: dict[str, set[str]]) -> None:
         """Each declared check is written by exactly one kind of wiring. A declared check that
@@ -395,6 +444,12 @@ class CheckEngine:
         above, below, nan, out = self._above, self._below, self._nan, self._out
         value = live.value
         value.take(self._slot_ch, out=x)
+        sensors = self.sensors
+        if sensors.update(live, now_ns):
+            self.dose.add(sensors.hot, sensors.last_sample_ns)
+        x[self._k_skin_high] = sensors.hot
+        x[self._k_skin_invalid] = sensors.hot  # NaN when either sensor's reading is
+        x[self._k_skin_low] = sensors.cold
         np.multiply(self._hyst, above, out=t)  # last cycle's state sets this cycle's edge
         np.subtract(self._hi, t, out=edge)
         np.greater(x, edge, out=above)
@@ -410,6 +465,7 @@ class CheckEngine:
         np.subtract(now_ns, self._fresh_ns, out=self._age)
         np.greater(self._age, self._stale_limit_ns, out=self._stale_hit)
         np.logical_not(live.link_ok, out=self._link_down)
+        np.logical_and(self._link_down, self._present, out=self._link_down)
         a.put(self._hit_check, self._hit)
         settings = self._settings
         value.take(self._setting_ch, out=settings)
@@ -424,7 +480,7 @@ class CheckEngine:
         state = value[Ch.LASER_STATE]
         a[self._laser_fault] = state == self._fault
         a[self._unexpected] = (not emission_permitted) and (state in self._can_emit)
-        predicted = self.trend.update(now_ns, value[Ch.LASER_PULSES], value[Ch.SKIN_TEMP_C])
+        predicted = self.trend.update(now_ns, value[Ch.LASER_PULSES], sensors.hot)
         a[self._trend] = state == self._firing and predicted > self.skin_high
         # A device that usually answers slower than the budget assumes: say so. The worst case
         # recomputed from the recent worst answers: refuse arming, or halt, once it is too slow.
@@ -434,13 +490,20 @@ class CheckEngine:
         seen = self._slow_seen_ns
         a[self._answer_slow] = seen is not None and now_ns - seen < ANSWER_SLOW_HOLD_NS
         worst = live.answer_worst_ms
-        total = self.live_budget.total_ms(worst[Dev.SENSOR], worst[Dev.LASER], worst[Dev.INTERLOCK])
+        total = self.live_budget.total_ms(
+            worst[Dev.SENSOR], worst[Dev.LASER], worst[Dev.INTERLOCK], worst[Dev.SENSOR2]
+        )
         self.measured_reaction_ms = total
         too_slow = total > self.live_budget.required_ms
         a[self._reaction_unmet] = too_slow and not emission_permitted
         a[self._reaction_exceeded] = too_slow and emission_permitted
         self._judge_stop(live, now_ns, state)
         a[self._did_not_stop] = self.did_not_stop.latched
+        a[self._disagreement] = sensors.disagreement
+        a[self._stuck] = sensors.stuck
+        a[self._dose_warn] = self.dose.warn
+        a[self._dose_high] = self.dose.over_limit
+        a[self._relay_stuck] = self.relay_stuck.latched
         return a
 
     def _judge_stop(self, live: LiveState, now_ns: int, state: float) -> None:
@@ -471,15 +534,29 @@ class CheckEngine:
                 f"{t.prev_peak:.1f} → {t.last_peak:.1f} °C); limit {self.skin_high:g} °C: "
                 "stop, let the skin cool, check the cooling"
             )
-        if name == "skin_temp_invalid" and live.fault[Ch.SKIN_TEMP_C] is not None:
-            return f"skin temperature unknown: {live.fault[Ch.SKIN_TEMP_C]}"
+        if name == "skin_temp_invalid":
+            faults = [live.fault[c] for c in (Ch.SKIN_TEMP_C, Ch.SKIN_TEMP_2_C) if live.fault[c]]
+            if faults:
+                return "skin temperature unknown: " + "; ".join(str(f) for f in faults)
+        if name == "sensor_disagreement":
+            return self.sensors.disagreement_reason(live)
+        if name == "sensor_stuck":
+            return self.sensors.stuck_reason(live)
+        if name.startswith("thermal_dose"):
+            return self.dose.reason(halting=name == "thermal_dose_high")
+        if name == "relay_stuck_closed":
+            return (
+                f"the laser {self.relay_stuck.why}: the relay (or the laser's interlock input) "
+                "does not cut emission; do not treat until it is serviced. Reset it by name "
+                "(relay_stuck_closed) once the laser is in STANDBY"
+            )
         if name == "device_answer_slow":
             return self._answer_slow_reason(live)
         if name.startswith("reaction_time"):
             return self._reaction_reason(live)
         if name.startswith("skin_temp"):
             return (
-                f"skin temperature {v[Ch.SKIN_TEMP_C]:.2f} °C outside "
+                f"skin temperature {self.sensors.readings(live)} outside "
                 f"{self.skin_low:g}–{self.skin_high:g} °C"
             )
         for dev in Dev:
@@ -518,7 +595,7 @@ class CheckEngine:
             f"(median of its last {ANSWER_WINDOW}), the reaction-time budget assumes "
             f"{self._assumed_ms[d]:.1f} ms"
             for d in Dev
-            if live.answer_typical_ms[d] > self._assumed_ms[d]
+            if self._present[d] and live.answer_typical_ms[d] > self._assumed_ms[d]
         ]
         return (
             "; ".join(slow or ["a device answered slower than assumed"])
@@ -527,7 +604,7 @@ class CheckEngine:
         )
 
     def _reaction_reason(self, live: LiveState) -> str:
-        measured = {d.name.lower(): float(live.answer_worst_ms[d]) for d in Dev}
+        measured = {d.name.lower(): float(live.answer_worst_ms[d]) for d in Dev if self._present[d]}
         budget = reaction_budget(self.setup, measured)
         slow = budget.slower_than_assumed() or ["no device is slower than assumed now"]
         return (

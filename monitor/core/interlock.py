@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from firmware_bridge.live import Ch, LiveState
+from firmware_bridge.live import LiveState
 from firmware_bridge.realtime import LOOP_PRIORITY, try_realtime
 from monitor.core.checks import CheckEngine
 
@@ -124,7 +124,7 @@ class InterlockLoop(threading.Thread):
             e = self.evaluations
             self.last_cycle_ns = now
             self.skin_t_ns[e % ring] = now
-            self.skin_c[e % ring] = self.live.value[Ch.SKIN_TEMP_C]
+            self.skin_c[e % ring] = self.engine.sensors.hot  # the checked reading
             self.evaluations = e + 1
             if now >= due:  # a scheduled cycle (not one woken early by a new sample)
                 lateness = now - due

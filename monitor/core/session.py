@@ -388,15 +388,19 @@ class Session:
         self.bridge.start()
         deadline = time.monotonic() + self.connect_timeout_s
         live = self.bridge.live
+        present = [d for d in Dev if live.present[d]]  # no second skin sensor: not waited for
+        polled = [d for d in present if d is not Dev.INTERLOCK]  # the relay is written, not read
+        timed_devs = [d for d in present if d is not Dev.COOLER]  # on the reaction path
         while time.monotonic() < deadline:
             # Fresh, and the answer times that the reaction-time checks hold against the
             # budget measured: arming is never judged on an answer time not yet known.
-            timed = live.answers[[Dev.SENSOR, Dev.LASER, Dev.INTERLOCK]] >= ANSWER_MIN
-            if live.link_ok.all() and (live.fresh_ns[:3] > self.t0_ns).all() and timed.all():
+            timed = live.answers[timed_devs] >= ANSWER_MIN
+            fresh = live.fresh_ns[polled] > self.t0_ns
+            if live.link_ok[present].all() and fresh.all() and timed.all():
                 break
             time.sleep(0.01)
         else:
-            missing = [d.name.lower() for d in Dev if not live.link_ok[d]]
+            missing = [d.name.lower() for d in present if not live.link_ok[d]]
             why = f"devices did not answer within {self.connect_timeout_s:g} s: {', '.join(missing) or 'stale data, or too few answers timed'}"
             self.state = State.FAILED
             self._event(EventKind.CONNECT_FAILED, {"reason": why})
@@ -681,7 +685,7 @@ class Session:
             ),
             pulses=num(Ch.LASER_PULSES),
             pulses_out_of_limits=self.pulses_out_of_limits,
-            links={d.name.lower(): bool(live.link_ok[d]) for d in Dev},
+            links={d.name.lower(): bool(live.link_ok[d]) for d in Dev if live.present[d]},
             permit=self.bridge.permit,
             active_conditions=tuple(self.loop.active_names()),
             trips=tuple(self.trips),
@@ -697,6 +701,7 @@ class Session:
                         recent_worst_ms=num_of(live.answer_worst_ms[d]),
                     )
                     for d in Dev
+                    if live.present[d]
                 },
             ),
             skin_temp_band_c=(engine.skin_low, engine.skin_high),

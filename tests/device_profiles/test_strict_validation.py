@@ -48,7 +48,7 @@ def test_item13_rate_hz_as_a_quoted_string_is_refused() -> None:
         ("coil: 0", "coil: on", "interlock_output.modbus_coil.coil"),
         ("watchdog_ms: 200", "watchdog_ms: true", "interlock_output.modbus_coil.watchdog_ms"),
         ("poll_period_ms: 5\n", "poll_period_ms: '5'\n", "sensor.poll_period_ms"),
-        ("version: 3 ", "version: 3.0 ", "version"),
+        ("version: 4 ", "version: 4.0 ", "version"),
         ("writable: true,", "writable: yes,", "cooler.registers.setpoint_c.writable"),
         ("writable: true,", "writable: 1,", "cooler.registers.setpoint_c.writable"),
     ],
