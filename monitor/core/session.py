@@ -63,6 +63,8 @@ __all__ = [
 ]
 
 SWITCH_INTERVAL_S = 0.0002
+#: How often the live thermal dose is written to the session's record (and at its end).
+DOSE_RECORD_PERIOD_S = 2.0
 
 
 @dataclass
@@ -193,6 +195,8 @@ class Session:
             ring_samples=self.setup.loop.ring_samples,
             realtime=realtime,
             on_failure=self._loop_failed,
+            period_s=DOSE_RECORD_PERIOD_S,
+            on_period=self._dose_due,
         )
 
         # Halt first, words after: what the bridge's threads report is written down on the
@@ -221,6 +225,25 @@ class Session:
         """A bug in the session's own words: halt (a trip may be missing), and say so."""
         self.bridge.halt(f"session bookkeeping failed in {task}: {error}")
         self._event(EventKind.BOOKKEEPING_FAILED, {"task": task, "error": error})
+
+    def _dose_due(self) -> None:
+        """On the loop's thread, every DOSE_RECORD_PERIOD_S: the record is made elsewhere."""
+        self._bookkeeper.post(self._record_dose)
+
+    def _record_dose(self) -> None:
+        self._event(EventKind.THERMAL_DOSE, self.engine.dose.frozen().as_dict())
+
+    def set_treatment_area(self, area: str, who: str | None = None) -> None:
+        """The handpiece moves to treatment area ``area``: the dose checks follow the dose
+        accumulated there (a new area starts at none). The seam for treatment sites; until
+        the session has them, every session has one area, ``default``."""
+        if not area.strip():
+            raise Refused("a treatment area needs a name")
+        self._record_dose()  # the area left behind, as it was
+        self.engine.dose.set_area(area.strip())
+        self._event(
+            EventKind.TREATMENT_AREA, {"area": area.strip(), "by": who or self.params.operator}
+        )
 
     def _loop_failed(self, failure: str) -> None:
         self._halted_by("interlock_loop", f"interlock loop failed: {failure}")
@@ -428,6 +451,7 @@ class Session:
         self.bridge.close()
         self._bookkeeper.close()  # the words of the last halts, before the log is closed
         self.loop.halted = True
+        self._record_dose()  # the dose at the end, after the loop's last sample
         self._event(
             EventKind.LOOP_LATENESS,
             {**self.loop.lateness().as_dict(), "workers": self.bridge.scheduling()},
@@ -705,4 +729,6 @@ class Session:
                 },
             ),
             skin_temp_band_c=(engine.skin_low, engine.skin_high),
+            thermal_dose=engine.dose.frozen(),
+            skin_temp_2_c=num(Ch.SKIN_TEMP_2_C) if live.present[Dev.SENSOR2] else None,
         )

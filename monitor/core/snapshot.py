@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from device_profiles.schema import SkinType
+from monitor.core.dose_meter import ThermalDose
 from monitor.core.records import Payload, State, Trip
 from monitor.core.spots import TestSpots
 
@@ -96,6 +97,9 @@ class Snapshot:
     test_spots: TestSpots | None
     reaction_time: ReactionTimes
     skin_temp_band_c: tuple[float, float]  # the session's skin-temperature limits, low/high
+    # Issue 13: the live thermal dose, and the second skin sensor's reading (None without one).
+    thermal_dose: ThermalDose | None = None
+    skin_temp_2_c: float | None = None
 
     def as_dict(self) -> Payload:
         """JSON-safe, with the keys a snapshot has always had."""
@@ -119,4 +123,6 @@ class Snapshot:
             "test_spots": None if self.test_spots is None else self.test_spots.as_record(),
             "reaction_time_ms": self.reaction_time.as_dict(),
             "limits": {"skin_temp_c": list(self.skin_temp_band_c)},
+            "thermal_dose": None if self.thermal_dose is None else self.thermal_dose.as_dict(),
+            "skin_temp_2_c": self.skin_temp_2_c,
         }
