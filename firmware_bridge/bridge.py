@@ -302,6 +302,24 @@ class Bridge:
                 raise LinkLost(f"the interlock relay did not close within {timeout_s:g} s")
             time.sleep(0.001)
 
+    def open_relay(self) -> int:
+        """Withdraw the permit (the relay opens) and return the count of opening writes so
+        far, for ``wait_relay_opened``. The laser is not told: the relay's proof test."""
+        before = self.halt_state.open_writes
+        self.set_permit(False)
+        return before
+
+    def wait_relay_opened(self, after: int, timeout_s: float = 1.0) -> int | None:
+        """When (perf_counter_ns) the relay was written open by a write after ``after``
+        opening writes; None if none was made within ``timeout_s`` (the relay's link)."""
+        state = self.halt_state
+        deadline = time.monotonic() + timeout_s
+        while state.open_writes <= after:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.0005)
+        return state.last_open_ns
+
     def scheduling(self) -> dict[str, str]:
         return {w.name: w.scheduling for w in self._workers}
 

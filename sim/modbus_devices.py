@@ -436,6 +436,9 @@ class SimRelay(_TcpServed):
         self.device_id = device_id_of(profile.transport)
         self.watchdog_s = profile.watchdog_ms / 1000.0
         self.last_write: float | None = None  # time.monotonic()
+        # The coil as written (what the module reads back and echoes): a welded contact
+        # (``world.relay_stuck_closed``) stays closed whatever this says.
+        self.energised = False
 
     def sim_device(self) -> SimDevice:
         # Bit addressing: coil c lives in bit c % 16 of register c // 16.
@@ -452,6 +455,7 @@ class SimRelay(_TcpServed):
             and self.last_write is not None
             and now - self.last_write > self.watchdog_s
         ):
+            self.energised = False
             self.world.set_relay(False, "watchdog")
 
     async def _action(
@@ -473,11 +477,12 @@ class SimRelay(_TcpServed):
             if address != self.coil or len(set_values) != 1:
                 return ExcCodes.ILLEGAL_ADDRESS
             self.last_write = time.monotonic()
-            self.world.set_relay(bool(set_values[0]), "write")
+            self.energised = bool(set_values[0])
+            self.world.set_relay(self.energised, "write")
             return None
         # A read, or the read-back pymodbus does to answer a write.
         if not address <= self.coil < address + count:
             return ExcCodes.ILLEGAL_ADDRESS
         bit = 1 << (self.coil % 16)
-        current_registers[0] = bit if self.world.relay_closed else 0
+        current_registers[0] = bit if self.energised else 0
         return None

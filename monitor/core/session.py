@@ -40,7 +40,15 @@ from firmware_bridge.drivers import LaserDriver
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.live import ANSWER_MIN, Ch, Dev
 from monitor.core.bookkeeper import Bookkeeper
-from monitor.core.checks import BLOCKS_ARMING, CHECKS, HALT_MASK, INDEX, CheckEngine, Severity
+from monitor.core.checks import (
+    BLOCKS_ARMING,
+    CHECKS,
+    HALT_MASK,
+    INDEX,
+    CheckEngine,
+    LatchedAlarm,
+    Severity,
+)
 from monitor.core.errors import Refused
 from monitor.core.gate import GateResult
 from monitor.core.interlock import InterlockLoop
@@ -562,7 +570,40 @@ class Session:
             return "conditions active: " + "; ".join(words)
         return None
 
+    def _prove_relay(self) -> None:
+        """The relay's proof test, at every standby from READY or FIRING: the relay opens
+        first, and the laser must then report STANDBY by itself (its remote interlock opened)
+        within its staleness limit plus one serial timeout, the grace ``laser_did_not_stop``
+        also gives. A laser still READY or FIRING then: the relay (or the laser's interlock
+        input) does not cut emission, a latent fault no halt would show while the laser obeys
+        STOP. ``relay_stuck_closed`` is latched (a halt, reset by name after service); the
+        STANDBY command follows either way. While this runs the loop still counts emission
+        as permitted: the laser may be READY without that being an unexpected emission.
+        """
+        live = self.bridge.live
+        # Not gated on the laser's last reported state: that may be a poll older than ARM
+        # (a laser armed and firing within a millisecond still reads STANDBY here). The
+        # session is READY, so the relay was closed: prove it opens.
+        if self.engine.relay_stuck.latched:
+            return
+        opened_ns = self.bridge.wait_relay_opened(self.bridge.open_relay())
+        if opened_ns is None:
+            return  # the relay's link is down: interlock_link halts on its own
+        grace_ns = self.engine.stop_grace_ns
+        while time.perf_counter_ns() - opened_ns < grace_ns:
+            if int(live.fresh_ns[Dev.LASER]) > opened_ns and live.laser_state() == "STANDBY":
+                return
+            time.sleep(0.001)
+        state = live.laser_state()
+        if state in ("READY", "FIRING"):
+            late_ms = (time.perf_counter_ns() - opened_ns) / 1e6
+            why = f"still reported {state} {late_ms:.0f} ms after the relay was written open"
+            self.engine.relay_stuck.latch(time.perf_counter_ns(), why)
+
     def standby(self, who: str | None = None) -> None:
+        if self.state is State.READY:
+            self._prove_relay()
+
         def to_standby(laser: LaserDriver) -> None:
             laser.standby()
             self.bridge.publish_status(laser.status())
@@ -602,21 +643,28 @@ class Session:
     def acknowledge(self, who: str, reason: str, *, reset: Iterable[str] = ()) -> None:
         """A person releases a latched halt, with a reason. Refused while a cause persists.
 
-        ``laser_did_not_stop`` outlives its cause: only an acknowledgement that names it in
-        ``reset`` clears it, and only once the laser reports STANDBY again (fresh), so that
-        acknowledging one alarm never clears this one behind it.
+        ``laser_did_not_stop`` and ``relay_stuck_closed`` outlive their cause: only an
+        acknowledgement that names one in ``reset`` clears it, and only once the laser reports
+        STANDBY again (fresh), so that acknowledging one alarm never clears one behind it.
         """
         if not reason.strip():
             raise Refused("an acknowledgement needs a reason")
         resets = sorted(set(reset))
-        unknown = [name for name in resets if name != "laser_did_not_stop"]
+        latched = {
+            "laser_did_not_stop": self.engine.did_not_stop,
+            "relay_stuck_closed": self.engine.relay_stuck,
+        }
+        unknown = [name for name in resets if name not in latched]
         if unknown:
-            raise Refused(f"only laser_did_not_stop is reset by name, not {', '.join(unknown)}")
+            raise Refused(
+                f"only {' and '.join(latched)} are reset by name, not {', '.join(unknown)}"
+            )
         with self._lock:
             if self.state is not State.HALTED:
                 raise Refused(f"nothing to acknowledge (state {self.state})")
-        if self.engine.did_not_stop.latched:
-            self._reset_did_not_stop(who, reason, "laser_did_not_stop" in resets)
+        for name, alarm in latched.items():
+            if alarm.latched:
+                self._reset_latched(name, alarm, who, reason, name in resets)
         self._wait_fresh_evaluation()
         with self._lock:
             if self.state is not State.HALTED:
@@ -634,26 +682,28 @@ class Session:
             self.state = State.STANDBY
         self._event(EventKind.ACKNOWLEDGED, {"by": who, "reason": reason, "reset": resets})
 
-    def _reset_did_not_stop(self, who: str, reason: str, named: bool) -> None:
+    def _reset_latched(
+        self, name: str, alarm: LatchedAlarm, who: str, reason: str, named: bool
+    ) -> None:
         live = self.bridge.live
         age_ns = time.perf_counter_ns() - int(live.fresh_ns[Dev.LASER])
         fresh = bool(live.link_ok[Dev.LASER]) and age_ns <= self.engine.stale_ns[Dev.LASER]
         state = live.laser_state()
         if not named:
-            why = (
-                "the laser did not stop (laser_did_not_stop): the relay is the only barrier; "
-                "name it to reset it, once the laser is in STANDBY"
+            what = (
+                "the laser did not stop (laser_did_not_stop): the relay is the only barrier"
+                if name == "laser_did_not_stop"
+                else "the relay did not cut emission (relay_stuck_closed): have it serviced"
             )
+            why = f"{what}; name it to reset it, once the laser is in STANDBY"
         elif state != "STANDBY" or not fresh:
             why = (
-                f"laser_did_not_stop cannot be reset: the laser reports {state}"
+                f"{name} cannot be reset: the laser reports {state}"
                 f"{'' if fresh else ' (no fresh status)'}, not STANDBY; use the emergency stop"
             )
         else:
-            self.engine.did_not_stop.reset()
-            self._event(
-                EventKind.ALARM_RESET, {"check": "laser_did_not_stop", "by": who, "reason": reason}
-            )
+            alarm.reset()
+            self._event(EventKind.ALARM_RESET, {"check": name, "by": who, "reason": reason})
             return
         self._event(EventKind.ACKNOWLEDGE_REFUSED, {"by": who, "reason": reason, "why": why})
         raise Refused(why)

@@ -294,7 +294,10 @@ def test_issue13_item4_a_welded_relay_acknowledges_and_stays_closed(
     try:
         assert not client.write_coil(out.coil, True, device_id=1).isError()
         wait_until(lambda: runner.snapshot()["relay_closed"], 1.0)
-        assert not client.write_coil(out.coil, False, device_id=1).isError()  # acknowledged
+        opened = client.write_coil(out.coil, False, device_id=1)
+        assert not opened.isError()  # acknowledged,
+        assert opened.bits[0] is False  # echoing what was written (the coil, not the contact)
+        assert client.read_coils(out.coil, count=1, device_id=1).bits[0] is False
         time.sleep(0.4)  # and the watchdog cannot open it either
     finally:
         client.close()
