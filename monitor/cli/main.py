@@ -41,6 +41,7 @@ examples:
   laserguard profiles list | show NAME | validate FILE | schema | timing NAME
   laserguard check --skin-type V --fluence 170 --pulse-ms 30 --spot-mm 3 --rate-hz 1
   laserguard bench [--quick] [--json]               latency and throughput, with floors
+  laserguard faults run [--json] [--write docs/fault-matrix.md]   the fault matrix
 
 """
     + EXIT_STATUS_EPILOG
@@ -373,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from benchmarks.run import add_bench_parser
     from monitor.cli.check import add_check_parser
+    from monitor.cli.faults import add_faults_parser
     from monitor.cli.profiles import add_profiles_parser
     from monitor.cli.sessions import add_sessions_parser
     from sim.cli import add_sim_parser
@@ -382,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_profiles_parser(sub)
     add_check_parser(sub)
     add_bench_parser(sub)
+    add_faults_parser(sub)
     return parser
 
 
