@@ -29,7 +29,7 @@ from benchmarks.loop import loop_lateness, sleep_lateness
 from benchmarks.stats import Check, Result, latency_stats
 from benchmarks.stress import cpu_hogs
 
-NAMES = ("halt", "halt_rtu", "loop", "gate", "log", "log_size", "stressed")
+NAMES = ("halt", "halt_rtu", "loop", "gate", "log", "log_size", "stressed", "physics")
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,12 @@ class Sizes:
     gate_python_n: int
     log_rows: int
     log_size_s: float
+    quick: bool = False
 
     @classmethod
     def for_run(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(20, 10, 10, 1.0, 100_000, 10_000, 10_000, 2.0)
+            return cls(20, 10, 10, 1.0, 100_000, 10_000, 10_000, 2.0, quick=True)
         return cls(500, 500, 200, 10.0, 1_000_000, 100_000, 200_000, 20.0)
 
 
@@ -278,6 +279,12 @@ class Bench:
                 )
             )
 
+    def physics(self) -> None:
+        # Imported here: physics_bench imports this module (machine, table).
+        from benchmarks.physics_bench import run as physics_run
+
+        self.results.extend(physics_run(self.sizes.quick))
+
     def run(self) -> None:
         steps: list[tuple[set[str], Callable[[], None]]] = [
             ({"halt", "stressed"}, self.halt_tcp),
@@ -286,6 +293,7 @@ class Bench:
             ({"gate"}, self.gate),
             ({"log"}, self.log),
             ({"log_size"}, self.log_size),
+            ({"physics"}, self.physics),
         ]
         for names, step in steps:
             if names & self.selected:

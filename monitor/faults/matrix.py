@@ -19,21 +19,24 @@ A row is a plain dataclass; ``render_markdown`` writes ``docs/fault-matrix.md`` 
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from device_profiles.loader import LoadedSetup, load, with_endpoints
 from device_profiles.schema import Setup
+from firmware_bridge.errors import BridgeError
 from monitor.core.errors import Refused
 from monitor.core.records import SessionMode, State
 from monitor.core.session import Session, SessionParams, no_contraindications_declared
 from monitor.faults.deadlines import deadline_for
 from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
-from sim.control import SimControl, SimSpec
+from sim.control import SimControl, SimControlError, SimSpec
 from sim.scenario import Scenario, load_scenario, scenario_names
 
 __all__ = ["FIRST_DEGREE_OMEGA", "MatrixRow", "matrix_scenarios", "render_markdown", "run_one"]
@@ -118,6 +121,23 @@ def run_one(name: str, work_dir: Path | None = None) -> MatrixRow:
         return _run(sc, Path(work_dir) if work_dir is not None else Path(tmp))
 
 
+@contextlib.contextmanager
+def _started(spec: SimSpec, row: MatrixRow) -> Iterator[SimControl | None]:
+    """The simulator's process, or None (and the reason in ``row``) when it did not start."""
+    sim = SimControl(spec)
+    try:
+        sim.start()
+    except SimControlError as e:
+        row.problems.append(f"the simulator did not start: {e}")
+        sim.stop()
+        yield None
+        return
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
 def _run(sc: Scenario, work: Path) -> MatrixRow:
     m, risk = sc.matrix, sc.risk
     assert m is not None and risk is not None
@@ -143,7 +163,9 @@ def _run(sc: Scenario, work: Path) -> MatrixRow:
     log = SessionLog(work / f"{sc.name}.sqlite3")
     session: Session | None = None
     try:
-        with SimControl(spec) as sim:
+        with _started(spec, row) as sim:
+            if sim is None:
+                return row
             params = SessionParams(
                 "fault-matrix",
                 "PAT-MATRIX",
@@ -154,7 +176,11 @@ def _run(sc: Scenario, work: Path) -> MatrixRow:
             session = Session(
                 loaded, LogRecorder(log), params, setup=with_endpoints(setup, sim.endpoints)
             )
-            session.start()
+            try:
+                session.start()
+            except (Refused, BridgeError) as e:
+                row.problems.append(f"the session did not start: {e}")
+                return row
             _play(sc, session, sim, row)
             session.recorder.flush()
             logged = log.events(session.session_id, kinds=["trip"])
@@ -226,6 +252,8 @@ def _play(sc: Scenario, session: Session, sim: SimControl, row: MatrixRow) -> No
         row.problems.append(f"the halt came before the fault {m.fault} happened")
         return
     t_onset = float(onset["t_wall"])
+    if t_onset < session.t0_wall:
+        row.problems.append(f"the fault {m.fault} came before the session was watching")
     row.detection_ms = round((trip_wall - t_onset) * 1000.0, 1)
     start = trip_wall if row.measured_from == "trip" else t_onset
     stop = _first(events, lambda e: e["t_wall"] >= t_onset and _stops_emission(e, m.relay_only))
