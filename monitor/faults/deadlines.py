@@ -20,9 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from device_profiles.schema import Setup
-from device_profiles.timing import reaction_budget
+from device_profiles.timing import assumed_answer_ms, reaction_budget
 
-__all__ = ["DeadlineRule", "deadline_for"]
+__all__ = ["HARNESS_POLL_MS", "DeadlineRule", "deadline_for"]
+
+#: How often the matrix runner reads the simulator's record for an announced operator action.
+HARNESS_POLL_MS = 5.0
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,14 @@ def deadline_for(kind: str, setup: Setup) -> DeadlineRule:
             why = f"sensor_disagreement.max_ms {dis.max_ms:g} + budget {budget_ms:.1f} ms"
             return DeadlineRule(dis.max_ms + budget_ms, "fault", why)
         case "proof_test":
-            # From the operator's STANDBY: the relay opens, the laser has its stop grace to
+            # From the operator's STANDBY (announced by the simulator; the runner sees it
+            # within its poll): the relay is written open, the laser has its stop grace to
             # drop by itself, then the latched halt stops it by command.
-            why = f"laser stop grace {laser_wait_ms:g} + budget {budget_ms:.1f} ms"
-            return DeadlineRule(laser_wait_ms + budget_ms, "fault", why)
+            relay_ms = assumed_answer_ms(setup)["interlock"]
+            wait = HARNESS_POLL_MS + relay_ms + laser_wait_ms
+            why = (
+                f"runner poll {HARNESS_POLL_MS:g} + relay write {relay_ms:g} + laser stop grace "
+                f"{laser_wait_ms:g} + budget {budget_ms:.1f} ms"
+            )
+            return DeadlineRule(wait + budget_ms, "fault", why)
     raise ValueError(f"the fault matrix cannot judge deadline kind {kind!r} yet")
