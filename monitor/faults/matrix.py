@@ -37,7 +37,7 @@ from monitor.faults.deadlines import HARNESS_POLL_MS, deadline_for
 from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from sim.control import SimControl, SimControlError, SimSpec
-from sim.scenario import Scenario, load_scenario, scenario_names
+from sim.scenario import MatrixEntry, Scenario, load_scenario, scenario_names
 
 __all__ = ["FIRST_DEGREE_OMEGA", "MatrixRow", "matrix_scenarios", "render_markdown", "run_one"]
 
@@ -46,6 +46,7 @@ FIRST_DEGREE_OMEGA = 0.53
 _EMITTING = ("READY", "FIRING")
 _ARM_ATTEMPTS = 5
 _ARM_RETRY_S = 1.0
+_PRE_FAULT_HALTS = 3  # halts before the fault the runner acknowledges (a loaded host)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class MatrixRow:
     final_state: str = ""
     relay_closed: bool | None = None
     arm_retries: int = 0  # arming refused by a loaded host, then retried (``_arm``)
+    pre_fault_halts: int = 0  # halts before the fault happened, acknowledged (``_play``)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -228,6 +230,29 @@ def _arm(sc: Scenario, session: Session, row: MatrixRow) -> bool:
     return False
 
 
+def _is_onset(e: dict[str, Any], m: MatrixEntry) -> bool:
+    """The simulator's record of the moment this scenario's deadline is measured from: the
+    fault, or for the relay's proof test the operator's STANDBY that runs it."""
+    if m.deadline == "proof_test":
+        return e["kind"] == "harness" and e.get("action") == "operator"
+    return e["kind"] == "scenario" and e.get("action") == m.fault
+
+
+def _rearm(sc: Scenario, session: Session, row: MatrixRow) -> bool:
+    m = sc.matrix
+    assert m is not None
+    if m.arm:
+        return _arm(sc, session, row)
+    for _ in range(_ARM_ATTEMPTS):
+        try:
+            session.acknowledge("fault-matrix", "halted before the fault, not the scenario")
+            return True
+        except Refused:
+            time.sleep(_ARM_RETRY_S)
+    row.problems.append("a halt before the fault could not be acknowledged")
+    return False
+
+
 def _play(sc: Scenario, session: Session, sim: SimControl, row: MatrixRow) -> None:
     m = sc.matrix
     assert m is not None
@@ -236,12 +261,23 @@ def _play(sc: Scenario, session: Session, sim: SimControl, row: MatrixRow) -> No
     before = len(session.trips)  # halts of a loaded host before arming are not the scenario's
     deadline = time.monotonic() + m.timeout_s
     seen = 0
-    while len(session.trips) == before and time.monotonic() < deadline:
+    fault_seen = False
+    while time.monotonic() < deadline:
         fresh = sim.events_since(seen)
         seen += len(fresh)
         for ev in fresh:
             if ev["kind"] == "harness" and ev.get("action") == "operator":
                 session.standby("fault-matrix operator")
+            fault_seen = fault_seen or (ev["kind"] in ("scenario", "harness") and _is_onset(ev, m))
+        if len(session.trips) > before:
+            if fault_seen or row.pre_fault_halts >= _PRE_FAULT_HALTS:
+                break
+            # A halt before the fault happened (a loaded host's stale sample): not what this
+            # scenario tests. Count it, acknowledge, re-arm and wait for the fault again.
+            row.pre_fault_halts += 1
+            if not _rearm(sc, session, row):
+                return
+            before = len(session.trips)
         time.sleep(HARNESS_POLL_MS / 1000.0)
     if len(session.trips) == before:
         row.problems.append(f"no halt within {m.timeout_s:g} s")
@@ -254,9 +290,7 @@ def _play(sc: Scenario, session: Session, sim: SimControl, row: MatrixRow) -> No
     time.sleep(m.observe_s)
     events = sim.events_since(0)
     snap = sim.snapshot()
-    onset = _first(events, lambda e: e["kind"] == "scenario" and e.get("action") == m.fault)
-    if m.deadline == "proof_test":
-        onset = _first(events, lambda e: e["kind"] == "harness" and e.get("action") == "operator")
+    onset = _first(events, lambda e: _is_onset(e, m))
     if onset is None:
         row.problems.append(f"the halt came before the fault {m.fault} happened")
         return
@@ -325,6 +359,10 @@ def render_markdown(rows: list[MatrixRow], *, header: str = "") -> str:
     ]
     for r in rows:
         outcome = "safe" if r.ok else "FAILED: " + "; ".join(r.problems)
+        if r.arm_retries or r.pre_fault_halts:
+            outcome += (
+                f" (host load: {r.arm_retries} arm retries, {r.pre_fault_halts} pre-fault halts)"
+            )
         chain = f"{r.hazard} → {r.hazardous_situation} → {r.harm}"
         deadline = f"{_cell(r.deadline_ms and round(r.deadline_ms, 1))} (from {r.measured_from})"
         omega = "–" if r.peak_omega is None else f"{r.peak_omega:.2e}"
