@@ -270,6 +270,9 @@ def _play(sc: Scenario, session: Session, sim: SimControl, row: MatrixRow) -> No
                 session.standby("fault-matrix operator")
             fault_seen = fault_seen or (ev["kind"] in ("scenario", "harness") and _is_onset(ev, m))
         if len(session.trips) > before:
+            # The fault may have happened after the poll above and caused this halt: read the
+            # record again before calling the halt one that came before the fault.
+            fault_seen = fault_seen or any(_is_onset(ev, m) for ev in sim.events_since(seen))
             if fault_seen or row.pre_fault_halts >= _PRE_FAULT_HALTS:
                 break
             # A halt before the fault happened (a loaded host's stale sample): not what this
