@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,7 @@ def _line(row: MatrixRow) -> str:
 def cmd_faults_run(args: argparse.Namespace) -> int:
     names = _selected(args.only)
     rows: list[MatrixRow] = []
+    load_1m = os.getloadavg()[0]
     t0 = time.monotonic()
     for name in names:
         row = run_one(name)
@@ -71,7 +73,12 @@ def cmd_faults_run(args: argparse.Namespace) -> int:
         print(f"{passed} of {len(rows)} ended safe within their deadline ({took_s:.0f} s)")
     if args.write is not None:
         try:
-            args.write.write_text(render_markdown(rows), encoding="utf-8")
+            header = (
+                f"This run: {len(rows)} scenarios in {took_s:.0f} s on {os.cpu_count()} cores, "
+                f"load average {load_1m:.1f} at the start (a halt for a stale sample or a lost "
+                "link on a loaded host is the host's load, not the scenario's fault)."
+            )
+            args.write.write_text(render_markdown(rows, header=header), encoding="utf-8")
         except OSError as e:
             print(f"faults: cannot write {args.write}: {e.strerror}", file=sys.stderr)
             return ExitStatus.REFUSED
