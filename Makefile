@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 types: $(STAMP)
-	$(BIN)/mypy --strict device_profiles firmware_bridge monitor sim benchmarks
+	$(BIN)/mypy --strict device_profiles firmware_bridge monitor sim benchmarks thermal_dose
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

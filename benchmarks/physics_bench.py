@@ -12,7 +12,11 @@ object). Each figure is printed next to its floor measured in the same run:
   standalone dose accumulators (what the monitor will call per sample). Floor: a Python
   loop doing one ``math.exp`` per sample. Target: ≤ 5 µs, 0.5 % of a 1 kHz cycle.
 
-Not yet part of ``laserguard bench``; the lead wires it in.
+- ``dose_meter_ns_per_sample``: one ``monitor.core.dose_meter.DoseMeter.add`` (CEM43 and Ω
+  for the current treatment area and the session), what the interlock loop pays per new
+  skin sample. Floor: the same one ``math.exp`` loop. Target: ≤ 20 µs, 2 % of a 1 kHz cycle.
+
+Also ``laserguard bench --only physics`` (``benchmarks.run``).
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from collections.abc import Callable
 
 from benchmarks.run import machine, table
 from benchmarks.stats import Check, Result
-from device_profiles.schema import SkinType
-from sim.physics import ArrheniusDose, Cem43Dose, ContactCooling, LayeredSkin, LayeredSkinConfig
+from device_profiles.schema import SkinType, ThermalDoseLimits
+from monitor.core.dose_meter import DoseMeter
+from sim.physics import ContactCooling, LayeredSkin, LayeredSkinConfig
+from thermal_dose import ArrheniusDose, Cem43Dose
 
 SESSION_S = 600.0
 SESSION_RATE_HZ = 1.0
@@ -103,6 +109,19 @@ def per_sample_ns(n: int) -> tuple[float, float, float]:
     return best_of(cem), best_of(arrhenius), best_of(floor)
 
 
+def dose_meter_ns(n: int) -> float:
+    """ns per ``DoseMeter.add``: one sample every millisecond, as the loop gives them."""
+    temps = [36.0 + (i % 97) * 0.1 for i in range(1000)]
+    best = math.inf
+    for _ in range(3):
+        meter = DoseMeter(ThermalDoseLimits(), gap_ns=50e6)
+        t0 = time.perf_counter()
+        for i in range(n):
+            meter.add(temps[i % 1000], 1_000_000 * (i + 1))
+        best = min(best, time.perf_counter() - t0)
+    return best / n * 1e9
+
+
 def run(quick: bool) -> list[Result]:
     session_s = 60.0 if quick else SESSION_S
     progress(f"layered skin: a {session_s:g} s session at {SESSION_RATE_HZ:g} Hz")
@@ -113,6 +132,7 @@ def run(quick: bool) -> list[Result]:
     n = 50_000 if quick else 1_000_000
     progress(f"thermal dose: {n} samples per accumulator")
     cem_ns, arr_ns, exp_ns = per_sample_ns(n)
+    meter_ns = dose_meter_ns(n)
     return [
         Result(
             "layered_session_10min_s",
@@ -145,6 +165,14 @@ def run(quick: bool) -> list[Result]:
             "floor_python_math_exp_ns",
             {"per_sample": round(exp_ns, 1), "n": n},
             [Check("per_sample", "≤ 5 µs", round(arr_ns, 1), 5000.0)],
+        ),
+        Result(
+            "dose_meter_ns_per_sample",
+            "ns",
+            {"per_sample": round(meter_ns, 1), "n": n},
+            "floor_python_math_exp_ns",
+            {"per_sample": round(exp_ns, 1), "n": n},
+            [Check("per_sample", "≤ 20 µs", round(meter_ns, 1), 20000.0)],
         ),
     ]
 

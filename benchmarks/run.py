@@ -33,6 +33,7 @@ from benchmarks.stress import cpu_hogs
 
 NAMES = (
     "halt", "halt_rtu", "rtu_line", "loop", "gate", "log", "log_size", "stressed", "console_flood",
+    "physics",
 )  # fmt: skip
 
 
@@ -47,11 +48,12 @@ class Sizes:
     log_rows: int
     log_size_s: float
     flood_n: int = 200
+    quick: bool = False
 
     @classmethod
     def for_run(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(20, 10, 10, 1.0, 100_000, 10_000, 10_000, 2.0, flood_n=10)
+            return cls(20, 10, 10, 1.0, 100_000, 10_000, 10_000, 2.0, flood_n=10, quick=True)
         return cls(500, 500, 200, 10.0, 1_000_000, 100_000, 200_000, 20.0, flood_n=200)
 
 
@@ -371,6 +373,12 @@ class Bench:
             )
         )
 
+    def physics(self) -> None:
+        # Imported here: physics_bench imports this module (machine, table).
+        from benchmarks.physics_bench import run as physics_run
+
+        self.results.extend(physics_run(self.sizes.quick))
+
     def run(self) -> None:
         steps: list[tuple[set[str], Callable[[], None]]] = [
             ({"halt", "stressed"}, self.halt_tcp),
@@ -381,6 +389,7 @@ class Bench:
             ({"log"}, self.log),
             ({"log_size"}, self.log_size),
             ({"console_flood"}, self.console_flood),
+            ({"physics"}, self.physics),
         ]
         for names, step in steps:
             if names & self.selected:

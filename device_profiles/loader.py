@@ -395,12 +395,12 @@ def load(name_or_path: str | Path) -> LoadedSetup:
     return parse(raw, str(path))
 
 
-ENDPOINT_DEVICES = ("laser", "cooler", "sensor", "interlock", "meter")
+ENDPOINT_DEVICES = ("laser", "cooler", "sensor", "sensor2", "interlock", "meter")
 # An endpoint moves a device, nothing more: timeouts, baud rates and device ids come from the
 # setup, whose digest the session records (they are part of the reaction-time budget).
 ADDRESS_KEYS = frozenset({"host", "port", "kind"})
 SERIAL_ENDPOINTS = ("laser", "meter")  # a port path or URL
-MODBUS_ENDPOINTS = ("cooler", "sensor", "interlock")  # {"host":..., "port":...}
+MODBUS_ENDPOINTS = ("cooler", "sensor", "sensor2", "interlock")  # {"host":..., "port":...}
 
 
 def load_endpoints(path: str | Path) -> dict[str, Any]:
@@ -457,9 +457,10 @@ def with_endpoints(setup: Setup, endpoints: dict[str, Any]) -> Setup:
     """The same setup reached at other addresses (a simulator's pty and ports).
 
     ``endpoints`` maps ``laser`` and ``meter`` to a serial port and ``cooler``, ``sensor``,
-    ``interlock`` to ``{"host":..., "port":...}`` or ``{"port": "socket://..."}``. Limits never
-    change here, nor timing: anything but an address is refused (``check_endpoints``). A
-    ``meter`` endpoint moves the setup's energy meter; a setup without one ignores it.
+    ``sensor2``, ``interlock`` to ``{"host":..., "port":...}`` or ``{"port": "socket://..."}``.
+    Limits never change here, nor timing: anything but an address is refused
+    (``check_endpoints``). A ``meter`` or ``sensor2`` endpoint moves the setup's energy meter
+    or second skin sensor; a setup without one ignores it.
     """
     check_endpoints(endpoints)
 
@@ -475,8 +476,8 @@ def with_endpoints(setup: Setup, endpoints: dict[str, Any]) -> Setup:
         laser = setup.laser
         transport = moved(laser.transport, {"port": endpoints["laser"]}, "laser")
         update["laser"] = laser.model_copy(update={"transport": transport})
-    for key in ("cooler", "sensor"):
-        if key in endpoints:
+    for key in ("cooler", "sensor", "sensor2"):
+        if key in endpoints and getattr(setup, key) is not None:  # sensor2 is optional
             dev: ModbusDevice = getattr(setup, key)
             transport = moved(dev.transport, endpoints[key], key)
             update[key] = dev.model_copy(update={"transport": transport})

@@ -870,18 +870,54 @@ class SkinTempBand(Band):
         return self
 
 
+class ThermalDoseLimits(Strict):
+    """Thermal dose from the measured skin-surface temperature (``monitor.core.thermal_dose``).
+
+    CEM43 (Sapareto & Dewey 1984) is validated for moderate rises over a 37-39 degC baseline
+    (Dewhirst et al. 2003), not for millisecond heating: by default it is a trend, a warning
+    at ``cem43_warn_min``. A profile may set ``cem43_halt_min``, a halting limit; the
+    skin-temperature band stays the hard limit either way.
+    """
+
+    cem43_warn_min: float = Field(
+        2.0,
+        gt=0,
+        description="CEM43 [min] at one treatment area that raises thermal_dose_warn",
+    )
+    cem43_halt_min: float | None = Field(
+        None, gt=0, description="CEM43 [min] at one treatment area that halts (none: trend only)"
+    )
+    source: str = Field(
+        "warning at 2 CEM43: van Rhoon et al. 2013 (below 2 CEM43 in uncontrolled conditions); "
+        "clinic default, review",
+        min_length=1,
+    )
+
+    @model_validator(mode="after")
+    def _warn_before_halt(self) -> ThermalDoseLimits:
+        if self.cem43_halt_min is not None and self.cem43_halt_min < self.cem43_warn_min:
+            raise ValueError(
+                f"cem43_halt_min {self.cem43_halt_min:g} is below cem43_warn_min "
+                f"{self.cem43_warn_min:g}: the warning would never come first"
+            )
+        return self
+
+
+class SensorDisagreement(Strict):
+    """Two skin sensors that read further apart than ``tolerance_c`` for longer than
+    ``max_ms`` halt: one of them is wrong, and nobody can tell which."""
+
+    tolerance_c: float = Field(gt=0, le=10)
+    max_ms: float = Field(gt=0, le=10_000)
+    source: str = Field(min_length=1)
+
+
 class Limits(Strict):
     skin_temp_c: SkinTempBand
     skin_temp_source: str
     skin_baseline_max_c: float = Field(
         description="The pre-pulse baseline (the lowest skin temperature between two pulses) "
         "above this halts: heat is building up, or the cooling is lost"
-    )
-    thermal_dose_max_cem43: float | None = Field(
-        None,
-        gt=0,
-        description="The accumulated thermal dose at the treatment site above this halts "
-        "(CEM43 minutes); left out: not checked",
     )
     test_spot_read_after_days: int = Field(
         TEST_SPOT_READ_AFTER_DAYS,
@@ -907,6 +943,16 @@ class Limits(Strict):
     )
     stale_ms: dict[Literal["sensor", "cooler", "laser"], Annotated[float, Field(gt=0)]]
     required_reaction_ms: float = Field(gt=0)
+    thermal_dose: ThermalDoseLimits = Field(default_factory=ThermalDoseLimits)
+    sensor_disagreement: SensorDisagreement | None = Field(
+        None, description="Needed (and allowed) only with a second skin sensor (sensor2)"
+    )
+    sensor_stuck_ms: float | None = Field(
+        None,
+        gt=0,
+        description="A skin reading bit-identical for this long while the sensor's sample "
+        "counter moves is a stuck sensor: halt (none: not checked)",
+    )
     table: str | None = Field(
         None,
         description="A limit table: a bundled name (nd-yag-1064) or a path relative to the "
@@ -981,6 +1027,12 @@ class Setup(Strict):
     laser: Laser
     cooler: Cooler
     sensor: SkinSensor
+    sensor2: ModbusDevice | None = Field(
+        None,
+        description="A second, redundant skin sensor on the same spot: the hotter reading is "
+        "checked against the high limit, the colder against the low one, and a disagreement "
+        "beyond limits.sensor_disagreement halts",
+    )
     interlock_output: InterlockOutput
     limits: Limits
     loop: Loop
@@ -1043,6 +1095,20 @@ class Setup(Strict):
                 f"{floor.lowest_c:g} degC that {self.cooler.method} cooling allows: "
                 f"{floor.source}"
             )
+        if self.sensor2 is not None:
+            for name in ("skin_temp_c", "fault_code"):
+                if name not in self.sensor2.registers:
+                    raise ValueError(f"sensor2.registers needs {name}")
+            if self.sensor2.freshness_method is None:
+                raise ValueError(
+                    "sensor2 needs a way to tell new data from old (sample_counter or freshness)"
+                )
+            if self.limits.sensor_disagreement is None:
+                raise ValueError(
+                    "a second skin sensor needs limits.sensor_disagreement (tolerance_c, max_ms)"
+                )
+        elif self.limits.sensor_disagreement is not None:
+            raise ValueError("limits.sensor_disagreement needs a second skin sensor (sensor2)")
         return self
 
 

@@ -104,12 +104,15 @@ def assumed_answer_ms(setup: Setup) -> dict[str, float]:
     proto, out = setup.laser.protocol, setup.interlock_output
     laser = max(_laser_txn_ms(setup, c.send) for c in (proto.status, proto.heartbeat, proto.stop))
     relay = coil_write_ms(out) if isinstance(out, ModbusCoilOutput) else SERIAL_LINE_MS
-    return {
+    assumed = {
         "sensor": read_block_ms(setup.sensor),
         "cooler": read_block_ms(setup.cooler),
         "laser": laser,
         "interlock": relay,
     }
+    if setup.sensor2 is not None:
+        assumed["sensor2"] = read_block_ms(setup.sensor2)
+    return assumed
 
 
 def _slower(assumed: float, measured: float | None) -> float:
@@ -202,7 +205,7 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
     assumed = assumed_answer_ms(setup)
     seen = {
         d: float(measured[d])
-        for d in DEVICES
+        for d in assumed
         if measured is not None and measured.get(d) is not None and not math.isnan(measured[d])
     }
 
@@ -211,23 +214,30 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
             return f"measured {seen[dev]:.2f} ms (assumed {assumed[dev]:.2f} ms)"
         return text
 
-    read = _slower(read_block_ms(sensor), seen.get("sensor"))
-    wait = poll_wait_ms(sensor.poll_period_ms, read)
-    wait_why = (
-        "a crossing just after a read waits a period"
-        if wait == sensor.poll_period_ms
-        else "the read outlasts the period: the next starts a period after it ends"
-    )
-    detection = (
-        Step("sensor response", sensor.sensor_response_ms, "sensor.sensor_response_ms"),
-        Step("poll period", wait, wait_why),
-        Step("sensor read", read, why("sensor", "request + reply + device answer time")),
-        Step(
-            "check cycle",
-            1000.0 / setup.loop.rate_hz,
-            f"one loop cycle at {setup.loop.rate_hz:g} Hz",
-        ),
-    )
+    def detection_of(name: str, dev: ModbusDevice) -> tuple[Step, ...]:
+        read = _slower(read_block_ms(dev), seen.get(name))
+        wait = poll_wait_ms(dev.poll_period_ms, read)
+        wait_why = (
+            "a crossing just after a read waits a period"
+            if wait == dev.poll_period_ms
+            else "the read outlasts the period: the next starts a period after it ends"
+        )
+        return (
+            Step(f"{name} response", dev.sensor_response_ms, f"{name}.sensor_response_ms"),
+            Step("poll period", wait, wait_why),
+            Step(f"{name} read", read, why(name, "request + reply + device answer time")),
+            Step(
+                "check cycle",
+                1000.0 / setup.loop.rate_hz,
+                f"one loop cycle at {setup.loop.rate_hz:g} Hz",
+            ),
+        )
+
+    # Two skin sensors: a crossing may show on either first; the slower path is the worst case.
+    paths = [detection_of("sensor", sensor)]
+    if setup.sensor2 is not None:
+        paths.append(detection_of("sensor2", setup.sensor2))
+    detection = max(paths, key=lambda steps: sum(s.ms for s in steps))
     in_flight = max(
         _laser_txn_ms(setup, proto.status.send), _laser_txn_ms(setup, proto.heartbeat.send)
     )
@@ -264,7 +274,7 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
         setup.limits.required_reaction_ms,
         assumed,
         seen,
-        frozen_sensor_step(setup, read),
+        frozen_sensor_step(setup, _slower(read_block_ms(sensor), seen.get("sensor"))),
     )
 
 
@@ -315,9 +325,16 @@ class LiveBudget:
         proto = laser.protocol
         self.required_ms = setup.limits.required_reaction_ms
         self.assumed = assumed_answer_ms(setup)
-        self._fixed_ms = sensor.sensor_response_ms + 1000.0 / setup.loop.rate_hz
+        self._cycle_ms = 1000.0 / setup.loop.rate_hz
+        self._fixed_ms = sensor.sensor_response_ms + self._cycle_ms
         self._period_ms = sensor.poll_period_ms
         self._read_ms = read_block_ms(sensor)
+        second = setup.sensor2
+        self._second: tuple[float, float, float] | None = (
+            None
+            if second is None
+            else (second.sensor_response_ms, second.poll_period_ms, read_block_ms(second))
+        )
         self._in_flight_ms = max(
             _laser_txn_ms(setup, proto.status.send), _laser_txn_ms(setup, proto.heartbeat.send)
         )
@@ -325,15 +342,24 @@ class LiveBudget:
         self._coil = isinstance(out, ModbusCoilOutput)
         self._relay_ms = coil_write_ms(out) if isinstance(out, ModbusCoilOutput) else SERIAL_LINE_MS
 
-    def total_ms(self, sensor_ms: float, laser_ms: float, interlock_ms: float) -> float:
+    def total_ms(
+        self,
+        sensor_ms: float,
+        laser_ms: float,
+        interlock_ms: float,
+        sensor2_ms: float = math.nan,
+    ) -> float:
         # ``x > y`` is False for NaN: an unmeasured device keeps its assumed time.
         read = sensor_ms if sensor_ms > self._read_ms else self._read_ms
-        wait = poll_wait_ms(self._period_ms, read)
+        detection = self._fixed_ms + poll_wait_ms(self._period_ms, read) + read
+        if self._second is not None:  # the slower of the two sensors' paths
+            response, period, assumed = self._second
+            read2 = sensor2_ms if sensor2_ms > assumed else assumed
+            detection2 = response + self._cycle_ms + poll_wait_ms(period, read2) + read2
+            detection = detection2 if detection2 > detection else detection
         in_flight = laser_ms if laser_ms > self._in_flight_ms else self._in_flight_ms
         stop = laser_ms if laser_ms > self._stop_ms else self._stop_ms
         relay = interlock_ms if interlock_ms > self._relay_ms else self._relay_ms
         relay_route = 2 * relay if self._coil else relay
         stop_route = in_flight + stop
-        return (
-            self._fixed_ms + wait + read + (stop_route if stop_route > relay_route else relay_route)
-        )
+        return detection + (stop_route if stop_route > relay_route else relay_route)

@@ -35,6 +35,7 @@ from firmware_bridge.halt_state import HaltState
 from firmware_bridge.live import (
     COOLER_CHANNELS,
     LASER_STATE_CODES,
+    SENSOR2_CHANNELS,
     SENSOR_CHANNELS,
     SETTING_CHANNELS,
     Ch,
@@ -242,6 +243,20 @@ class Bridge:
                 self.on_telemetry,
             ),
         ]
+        self.live.present[Dev.SENSOR2] = setup.sensor2 is not None
+        if setup.sensor2 is not None:  # a redundant skin sensor: a worker of its own
+            self._workers.append(
+                _RegisterWorker(
+                    Dev.SENSOR2,
+                    RegisterDevice(
+                        setup.sensor2, wires.registers(Dev.SENSOR2, setup.sensor2.transport)
+                    ),
+                    SENSOR2_CHANNELS,
+                    self.live,
+                    on_event,
+                    self.on_telemetry,
+                )
+            )
         self._laser_worker = _LaserWorker(self)
         self._output_worker = _OutputWorker(self, refresh_s)
         self._workers += [self._laser_worker, self._output_worker]
@@ -329,6 +344,24 @@ class Bridge:
             if time.monotonic() > deadline:
                 raise LinkLost(f"the interlock relay did not close within {timeout_s:g} s")
             time.sleep(0.001)
+
+    def open_relay(self) -> int:
+        """Withdraw the permit (the relay opens) and return the count of opening writes so
+        far, for ``wait_relay_opened``. The laser is not told: the relay's proof test."""
+        before = self.halt_state.open_writes
+        self.set_permit(False)
+        return before
+
+    def wait_relay_opened(self, after: int, timeout_s: float = 1.0) -> int | None:
+        """When (perf_counter_ns) the relay was written open by a write after ``after``
+        opening writes; None if none was made within ``timeout_s`` (the relay's link)."""
+        state = self.halt_state
+        deadline = time.monotonic() + timeout_s
+        while state.open_writes <= after:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.0005)
+        return state.last_open_ns
 
     def scheduling(self) -> dict[str, str]:
         return {w.name: w.scheduling for w in self._workers}

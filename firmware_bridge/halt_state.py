@@ -13,6 +13,9 @@ What it holds:
   relay was first written open after it. The first two are mirrored into ``LiveState``
   (``halt_ns``, ``stop_confirmed_ns``), where the interlock loop's ``laser_did_not_stop``
   check reads them; nothing else writes those two fields.
+- how many **opening writes** the relay worker has made, and when the last one was: the
+  relay's proof test at standby (``Bridge.open_relay``/``wait_relay_opened``) waits for one
+  made after it withdrew the permit, with no halt latched.
 
 Concurrency rule
 ----------------
@@ -80,6 +83,8 @@ class HaltState:
         self._halt_ns: int | None = None
         self._stop_confirmed_ns: int | None = None
         self._relay_opened_ns: int | None = None
+        self._open_writes = 0  # de-energising writes made, and when the last one was
+        self._last_open_ns = 0
 
     # --- reads (no lock: one attribute each) -----------------------------------------------
 
@@ -115,6 +120,17 @@ class HaltState:
     def relay_opened_ns(self) -> int | None:
         """When the relay was first written open after the latest halt latched, or None."""
         return self._relay_opened_ns
+
+    @property
+    def open_writes(self) -> int:
+        """How many de-energising writes the relay worker has made (a proof test waits for
+        one made after it withdrew the permit)."""
+        return self._open_writes
+
+    @property
+    def last_open_ns(self) -> int:
+        """When the last de-energising write was made (0: never)."""
+        return self._last_open_ns
 
     @property
     def stop_pending(self) -> bool:
@@ -169,8 +185,12 @@ class HaltState:
             if energised:
                 if not self._latched:  # a write a halt overtook closes nothing
                     self._closed_generation = max(self._closed_generation, generation)
-            elif self._latched and self._relay_opened_ns is None:
-                self._relay_opened_ns = self._clock_ns()
+            else:
+                now_ns = self._clock_ns()
+                self._open_writes += 1
+                self._last_open_ns = now_ns
+                if self._latched and self._relay_opened_ns is None:
+                    self._relay_opened_ns = now_ns
 
     def stop_to_send(self) -> int | None:
         """The stop request the laser worker should serve now, or None."""

@@ -39,6 +39,7 @@ class Dev(IntEnum):
     COOLER = 1
     LASER = 2
     INTERLOCK = 3
+    SENSOR2 = 4  # a second, redundant skin sensor; absent from most setups (``present``)
 
 
 class Ch(IntEnum):
@@ -54,10 +55,14 @@ class Ch(IntEnum):
     REP_RATE_HZ = 9
     LASER_STATE = 10
     LASER_PULSES = 11
+    SKIN_TEMP_2_C = 12  # the second skin sensor's reading (NaN without one)
+    SENSOR2_FAULT_CODE = 13
 
 
 # Register names in a profile that feed a checked channel. Other registers are only logged.
 SENSOR_CHANNELS = {"skin_temp_c": Ch.SKIN_TEMP_C, "fault_code": Ch.SENSOR_FAULT_CODE}
+#: The second skin sensor's registers (the same names as the first's) and their channels.
+SENSOR2_CHANNELS = {"skin_temp_c": Ch.SKIN_TEMP_2_C, "fault_code": Ch.SENSOR2_FAULT_CODE}
 COOLER_CHANNELS = {
     "plate_temp_c": Ch.PLATE_TEMP_C,
     "flow_l_min": Ch.FLOW_L_MIN,
@@ -83,6 +88,9 @@ class LiveState:
         self.value: npt.NDArray[np.float64] = np.full(len(Ch), np.nan)
         self.fresh_ns: npt.NDArray[np.int64] = np.zeros(len(Dev), dtype=np.int64)
         self.link_ok: npt.NDArray[np.bool_] = np.zeros(len(Dev), dtype=np.bool_)
+        # Which devices the setup has (the bridge says, once, before its workers start): an
+        # absent device (no second skin sensor) is never stale and never a lost link.
+        self.present: npt.NDArray[np.bool_] = np.ones(len(Dev), dtype=np.bool_)
         self.link_error: list[str | None] = [None] * len(Dev)
         # Why a channel holds NaN when its device said so (a sentinel): "sensor reports
         # over-range (0x7FFF)". None when the value is a value.

@@ -28,3 +28,7 @@ class SimClock:
 
     def now_s(self) -> float:
         return (self._wall() - self._t0) * self.speed
+
+    def wall_now(self) -> float:
+        """The wall clock this one runs on (``time.monotonic()`` unless injected)."""
+        return self._wall()

@@ -147,6 +147,7 @@ class LaserModel:
                 return "OK STANDBY"
             case ["STOP"]:
                 self.world.record("stop_received", state=self.state.value, fault=self.stop_fault)
+                self.world.notify("stop_received")
                 if self.stop_fault == "none":
                     return None
                 if self.stop_fault is None:
@@ -232,6 +233,17 @@ class LaserModel:
             raise ValueError(f"no laser setting {setting!r}")
         self.settings[setting] = value
 
+    def panel_arm(self) -> None:
+        """ARM pressed on the laser's own panel: READY, whatever its interlock input says
+        (an input jumpered or ignored: from now on it no longer follows the relay)."""
+        self.ignores_interlock = True
+        self.world.record("laser_panel_arm", state=self.state.value)
+        if self.state is LaserState.STANDBY and not self.service_mode:
+            self._go(LaserState.READY, "panel arm")
+            if self.world.trigger_pressed:
+                self._go(LaserState.FIRING, "trigger pressed")
+                self._next_pulse_s = self.world.t_s
+
     def on_trigger(self, pressed: bool) -> None:
         if pressed:
             self._maybe_fire()
@@ -269,6 +281,7 @@ class LaserModel:
             return
         delivered_j, fluence = self._emit()
         skin_c = self.world.skin.pulse(fluence)
+        self.world.pulse_heated_skin()
         self._next_pulse_s = t_s + 1.0 / self.settings["rep_rate_hz"]
         self.world.record(
             "pulse",
@@ -277,6 +290,7 @@ class LaserModel:
             skin_temp_c=skin_c,
             delivered_j=delivered_j,
         )
+        self.world.notify("pulse")
 
     def _maybe_fire(self) -> None:
         if (
@@ -294,6 +308,8 @@ class LaserModel:
         self.state = state
         if state is not LaserState.FIRING:
             self._next_pulse_s = None
+        if state is LaserState.READY:
+            self.world.notify("laser_ready")
 
 
 class SimLaser(PtyLineDevice):
@@ -301,6 +317,7 @@ class SimLaser(PtyLineDevice):
 
     def __init__(self, model: LaserModel, terminator: str = "\r\n") -> None:
         super().__init__(model, terminator)
+        self.laser = model
 
     def split_line(self) -> str | None:
         # The laser takes LF or CRLF, whatever its own terminator.
@@ -312,3 +329,6 @@ class SimLaser(PtyLineDevice):
     def on_overflow(self) -> str | None:
         # Line noise without a terminator: a real laser's input buffer would overflow too.
         return "ERR UNKNOWN COMMAND"
+
+    def disconnected(self) -> bool:
+        return self.laser.world.laser_link_lost  # the cable is out: nothing in, nothing out

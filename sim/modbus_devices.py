@@ -5,7 +5,11 @@ Each device speaks Modbus TCP framing by default; ``framing="rtu"`` serves RTU f
 pyserial's ``socket://HOST:PORT`` URL: the RTU code path of the bridge without a cable.
 
 Each device is built from its register map in the setup profile, so a profile with another
-map gets a simulator that speaks it. The pymodbus ``action`` hook sees every request: on a
+map gets a simulator that speaks it. Each has a ``role`` (``sensor``, ``sensor2``, ``cooler``,
+``interlock``: its endpoint's name) under which the world keeps its wire faults
+(``sim.world.DeviceFaults``): silent for good or for a while, late, answering every request
+with an exception, or with replies damaged on the wire (pymodbus' ``trace_packet`` hook
+rewrites the bytes as they leave). The pymodbus ``action`` hook sees every request: on a
 read it writes the model's value at that moment into the served registers, on a write it
 hands the value to the model (only registers marked ``writable`` accept writes).
 
@@ -45,7 +49,7 @@ from device_profiles.schema import (
     RegisterTable,
 )
 from sim.modbus_requests import STRICT_REQUESTS
-from sim.world import World
+from sim.world import DeviceFaults, SensorFaults, World
 
 _COIL_CODES = (1, 5, 15)  # read, write single/multiple
 #: The table each function code reaches (Modbus Application Protocol V1.1b3, 6).
@@ -61,9 +65,6 @@ _TABLE_OF: dict[int, RegisterTable] = {
 }
 #: ``SimDevice``'s order of non-shared blocks: coils, discrete inputs, holding, input.
 _SIM_TABLES: tuple[RegisterTable, ...] = ("coil", "discrete_input", "holding", "input")
-
-#: Flow through a working chiller's window circuit.
-WORKING_FLOW_L_MIN = 2.0
 
 #: A served skin value must come this far back inside the band before the next crossing is
 #: recorded again (ten noise standard deviations: noise alone never re-arms it).
@@ -97,9 +98,39 @@ class _TcpServed:
         self.host = "127.0.0.1"
         self.port = 0
         self.framing: Framing = framing
+        self._wire_rng = random.Random(f"{world.scenario.seed}-{self.role}-wire")
+        # Never set: a device that has gone silent keeps its requests waiting forever.
+        self._silence = asyncio.Event()
+
+    @property
+    def faults(self) -> DeviceFaults:
+        return self.world.devices[self.role]
 
     def sim_device(self) -> SimDevice:
         raise NotImplementedError
+
+    def answering(self) -> bool:
+        faults = self.faults
+        return not faults.link_lost and time.monotonic() >= faults.silent_until_wall
+
+    async def _misbehave(self) -> ExcCodes | None:
+        """Before a request is served: stay silent (it is never answered) or refuse it."""
+        if not self.answering():
+            await self._silence.wait()
+        code = self.faults.exception_code
+        return None if code is None else ExcCodes(code)
+
+    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+        """Bytes on the wire; a reply is damaged here when the device's wire is."""
+        mode = self.faults.garbage if sending else None
+        if mode is None:
+            return data
+        if mode == "truncated":
+            damaged = data[: len(data) // 2]
+        else:
+            damaged = bytes(self._wire_rng.randrange(256) for _ in range(len(data)))
+        self.world.record("wire_damaged", device=self.role, mode=mode, t_wall=time.time())
+        return damaged
 
     def _trace_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
         if sending and pdu.isError():
@@ -121,6 +152,7 @@ class _TcpServed:
             framer=framer,
             custom_pdu=STRICT_REQUESTS,
             trace_pdu=self._trace_pdu,
+            trace_packet=self._trace_packet,
         )
         await self._server.serve_forever(background=True)
         self.host = host
@@ -151,7 +183,16 @@ class RegisterDevice(_TcpServed):
     one, in one request) or it is exception 02, as one Modbus transaction is all or nothing.
     """
 
-    def __init__(self, profile: ModbusDevice, world: World, *, framing: Framing = "tcp") -> None:
+    def __init__(
+        self,
+        profile: ModbusDevice,
+        world: World,
+        *,
+        framing: Framing = "tcp",
+        role: str | None = None,
+    ) -> None:
+        if role is not None:
+            self.role = role
         super().__init__(world, framing)
         self.profile = profile
         self.device_id = device_id_of(profile.transport)
@@ -171,8 +212,6 @@ class RegisterDevice(_TcpServed):
         self._counter = 0
         # Raw words served in place of the model's value (a sentinel, a stuck converter).
         self.raw_overrides: dict[str, int] = {}
-        # Never set: a device that has gone silent keeps its requests waiting forever.
-        self._silence = asyncio.Event()
 
     def sim_device(self) -> SimDevice:
         tables: dict[RegisterTable, list[SimData]] = {t: [] for t in _SIM_TABLES}
@@ -213,12 +252,9 @@ class RegisterDevice(_TcpServed):
     def write(self, name: str, value: float) -> None:
         del name, value
 
-    def answering(self) -> bool:
-        return True
-
     def answer_delay_s(self) -> float:
         """Wall time a read's answer is held back after its value was taken (a slow device)."""
-        return 0.0
+        return self.faults.answer_delay_s
 
     def served(self, names: set[str], raw: dict[str, int]) -> None:
         del names, raw
@@ -238,8 +274,8 @@ class RegisterDevice(_TcpServed):
         current_registers: list[int],
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
-        if not self.answering():
-            await self._silence.wait()
+        if (refused := await self._misbehave()) is not None:
+            return refused
         self.world.advance()
         table = _TABLE_OF.get(function_code)
         if table is None or not any(t == table for t, _ in self.answers):
@@ -326,6 +362,10 @@ class SimSensor(RegisterDevice):
     on, whatever the skin model says (a benchmark's or a test's crossing at a chosen moment);
     ``force_skin_raw`` serves a raw word instead (a sentinel such as 0x7FFF, as a pyrometer
     does outside its measuring range); ``release_skin`` hands the register back to the model.
+
+    A setup's second skin sensor is another `SimSensor` with ``role="sensor2"``: the same
+    skin, its own noise, its own faults (``sim.world.SensorFaults``: frozen, stuck, offset,
+    drifting, noisy and spiking).
     """
 
     role = "sensor"
@@ -339,11 +379,13 @@ class SimSensor(RegisterDevice):
         noise_sd_c: float,
         seed: int,
         framing: Framing = "tcp",
+        role: str = "sensor",
     ) -> None:
-        super().__init__(profile, world, framing=framing)
+        super().__init__(profile, world, framing=framing, role=role)
         self.band = band
         self.noise_sd_c = noise_sd_c
-        self._rng = random.Random(seed)
+        # The first sensor keeps the scenario's seed as it was; a second one draws its own.
+        self._rng = random.Random(seed if role == "sensor" else f"{seed}-{role}")
         self.skin_temp_c = world.skin.temp_c
         self.over_limit_wall: float | None = None
         self._armed = True
@@ -374,13 +416,29 @@ class SimSensor(RegisterDevice):
         self.world.record("skin_released", t_wall=t_wall)
         return t_wall
 
+    @property
+    def sensor_faults(self) -> SensorFaults:
+        return self.world.sensors[self.role]
+
     def _maybe_measure(self) -> None:
-        if not self.world.sensor_frozen:
+        if not self.sensor_faults.frozen:
             super()._maybe_measure()
 
     def measure(self) -> None:
-        noise = self._rng.gauss(0.0, self.noise_sd_c)
-        self.skin_temp_c = self.world.skin.temp_c + self.world.skin_offset_c + noise
+        faults = self.sensor_faults
+        if faults.stuck:
+            if faults.stuck_c is None:  # stuck at whatever it read last
+                faults.stuck_c = self.skin_temp_c
+            self.skin_temp_c = faults.stuck_c
+            return
+        rng = self._rng
+        value = self.world.skin.temp_c + rng.gauss(0.0, self.noise_sd_c)
+        value += faults.error_at(self.world.t_s)
+        if faults.extra_noise_sd_c > 0:
+            value += rng.gauss(0.0, faults.extra_noise_sd_c)
+        if faults.spike_probability > 0 and rng.random() < faults.spike_probability:
+            value += faults.spike_c
+        self.skin_temp_c = value
 
     def values(self) -> dict[str, float]:
         skin = self.skin_temp_c if self.forced_c is None else self.forced_c
@@ -388,12 +446,6 @@ class SimSensor(RegisterDevice):
         if self.counter_name is not None:
             out[self.counter_name] = float(self._counter)
         return out
-
-    def answering(self) -> bool:
-        return not self.world.sensor_link_lost
-
-    def answer_delay_s(self) -> float:
-        return self.world.sensor_answer_delay_s
 
     def served(self, names: set[str], raw: dict[str, int]) -> None:
         if "skin_temp_c" not in names:
@@ -406,22 +458,53 @@ class SimSensor(RegisterDevice):
         if not self.band.low <= value <= self.band.high:
             self._armed = False
             self.over_limit_wall = time.time()
-            self.world.record("over_limit_served", value=value, t_wall=self.over_limit_wall)
+            self.world.record(
+                "over_limit_served", value=value, device=self.role, t_wall=self.over_limit_wall
+            )
 
 
 class SimCooler(RegisterDevice):
     """Contact-cooling chiller: plate temperature, flow, setpoint (writable), fault code.
 
     A failed chiller (scenario ``cooler_failure``) fails silently: its pump keeps the flow
-    and it reports no fault code; only the plate temperature shows it.
+    and it reports no fault code; only the plate temperature shows it. So do a chiller whose
+    control runs away cold (``plate_runaway``) and a failing pump (``cooler_flow_loss``).
+
+    The first served plate temperature outside the setup's trip band, or flow below its
+    minimum, is recorded (``cooler_out_of_band_served``, with its wall time): the fault
+    matrix measures the halt from it.
     """
 
     role = "cooler"
 
+    def __init__(self, profile: ModbusDevice, world: World, *, framing: Framing = "tcp") -> None:
+        super().__init__(profile, world, framing=framing)
+        limits = world.setup.limits
+        self.trip_band = (limits.cooler_plate_trip_c.low, limits.cooler_plate_trip_c.high)
+        self.flow_min = limits.cooler_flow_l_min_min
+        self.out_of_band_wall: float | None = None
+
+    def served(self, names: set[str], raw: dict[str, int]) -> None:
+        if self.out_of_band_wall is not None or not {"plate_temp_c", "flow_l_min"} <= names:
+            return
+        regs = self.profile.registers
+        plate = regs["plate_temp_c"].value_of(raw["plate_temp_c"])
+        flow = regs["flow_l_min"].value_of(raw["flow_l_min"])
+        low, high = self.trip_band
+        if not low <= plate <= high or flow < self.flow_min:
+            self.out_of_band_wall = time.time()
+            self.world.record(
+                "cooler_out_of_band_served",
+                plate_temp_c=plate,
+                flow_l_min=flow,
+                device=self.role,
+                t_wall=self.out_of_band_wall,
+            )
+
     def values(self) -> dict[str, float]:
         out = {
             "plate_temp_c": self.world.plate_temp_c() + self.world.plate_offset_c,
-            "flow_l_min": WORKING_FLOW_L_MIN,
+            "flow_l_min": self.world.flow_l_min(),
             "setpoint_c": self.world.plate.setpoint_c,
             "fault_code": 0.0,
         }
@@ -451,6 +534,9 @@ class SimRelay(_TcpServed):
         self.device_id = device_id_of(profile.transport)
         self.watchdog_s = profile.watchdog_ms / 1000.0
         self.last_write: float | None = None  # time.monotonic()
+        # The coil as written (what the module reads back and echoes): a welded contact
+        # (``world.relay_stuck_closed``) stays closed whatever this says.
+        self.energised = False
 
     def sim_device(self) -> SimDevice:
         # Bit addressing: coil c lives in bit c % 16 of register c // 16.
@@ -467,6 +553,7 @@ class SimRelay(_TcpServed):
             and self.last_write is not None
             and now - self.last_write > self.watchdog_s
         ):
+            self.energised = False
             self.world.set_relay(False, "watchdog")
 
     async def _action(
@@ -479,6 +566,8 @@ class SimRelay(_TcpServed):
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
         del start_address
+        if (refused := await self._misbehave()) is not None:
+            return refused
         self.world.advance()
         if function_code not in _COIL_CODES:
             return ExcCodes.ILLEGAL_FUNCTION
@@ -486,11 +575,12 @@ class SimRelay(_TcpServed):
             if address != self.coil or len(set_values) != 1:
                 return ExcCodes.ILLEGAL_ADDRESS
             self.last_write = time.monotonic()
-            self.world.set_relay(bool(set_values[0]), "write")
+            self.energised = bool(set_values[0])
+            self.world.set_relay(self.energised, "write")
             return None
         # A read, or the read-back pymodbus does to answer a write.
         if not address <= self.coil < address + count:
             return ExcCodes.ILLEGAL_ADDRESS
         bit = 1 << (self.coil % 16)
-        current_registers[0] = bit if self.world.relay_closed else 0
+        current_registers[0] = bit if self.energised else 0
         return None

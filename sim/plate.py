@@ -42,3 +42,23 @@ class ContactPlate:
         """The chiller stops cooling: the plate drifts toward ``to_c``."""
         self.working = False
         self._retarget(t_s, to_c, tau_s)
+
+
+class FirstOrder:
+    """A quantity that moves exponentially towards a target (a coolant flow that fails)."""
+
+    def __init__(self, value: float) -> None:
+        self._t0 = 0.0
+        self._v0 = value
+        self.target = value
+        self.tau_s = 1.0
+
+    def at(self, t_s: float) -> float:
+        dt = max(0.0, t_s - self._t0)
+        return self.target + (self._v0 - self.target) * math.exp(-dt / self.tau_s)
+
+    def retarget(self, t_s: float, target: float, tau_s: float) -> None:
+        self._v0 = self.at(t_s)
+        self._t0 = t_s
+        self.target = target
+        self.tau_s = tau_s

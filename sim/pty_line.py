@@ -68,10 +68,17 @@ class PtyLineDevice:
         """The answer to line noise that overflowed the input buffer (None: silence)."""
         return None
 
+    def disconnected(self) -> bool:
+        """True while the device's cable is out (a fault): what arrives is lost, nothing goes."""
+        return False
+
     def _on_readable(self) -> None:
         try:
             data = os.read(self._master, 4096)
         except (BlockingIOError, InterruptedError):
+            return
+        if self.disconnected():
+            self._buffer = b""
             return
         self._buffer += data
         while (line := self.split_line()) is not None:

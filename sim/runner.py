@@ -97,6 +97,7 @@ class SimRunner:
         self.world: World | None = None
         self.laser: LaserModel | None = None
         self.sensor: SimSensor | None = None
+        self.sensor2: SimSensor | None = None
         self.cooler: SimCooler | None = None
         self.relay: SimRelay | None = None
         self.meter: MeterModel | None = None
@@ -243,15 +244,22 @@ class SimRunner:
 
     def _snapshot(self) -> dict[str, Any]:
         assert self.world is not None and self.laser is not None
-        self.world.advance()
+        world = self.world
+        world.advance()
         return {
-            "sim_time_s": self.world.t_s,
+            "sim_time_s": world.t_s,
             "state": self.laser.state.value,
             "pulses": self.laser.pulses,
             "settings": dict(self.laser.settings),
-            "skin_temp_c": self.world.skin.temp_c,
-            "plate_temp_c": self.world.plate_temp_c(),
-            "relay_closed": self.world.relay_closed,
+            "skin_temp_c": world.skin.temp_c,
+            "plate_temp_c": world.plate_temp_c(),
+            "flow_l_min": world.flow_l_min(),
+            "relay_closed": world.relay_closed,
+            # Ground truth of the simulated skin (not what a sensor says): sim.world.
+            "peak_skin_temp_c": world.peak_skin_c,
+            "skin_omega": world.omega,
+            "skin_log_omega": world.log_omega,
+            "skin_cem43_min": world.cem43_min,
         }
 
     # --- the devices' thread ----------------------------------------------------------------
@@ -298,7 +306,21 @@ class SimRunner:
         )
         self.cooler = SimCooler(setup.cooler, world)
         self.relay = SimRelay(setup.interlock_output, world)
-        servers = {"cooler": self.cooler, "sensor": self.sensor, "interlock": self.relay}
+        servers: dict[str, SimSensor | SimCooler | SimRelay] = {
+            "cooler": self.cooler,
+            "sensor": self.sensor,
+            "interlock": self.relay,
+        }
+        if setup.sensor2 is not None:  # a redundant skin sensor on the same skin
+            self.sensor2 = servers["sensor2"] = SimSensor(
+                setup.sensor2,
+                world,
+                setup.limits.skin_temp_c,
+                noise_sd_c=self._noise_sd_c,
+                seed=scenario.seed,
+                framing="tcp" if self.sensor_framing == "tcp" else "rtu",
+                role="sensor2",
+            )
         meter: SimMeter | None = None
         if self.meter_description is not None:
             self.meter = MeterModel(

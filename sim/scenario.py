@@ -2,8 +2,10 @@
 
 A scenario file is YAML, validated strictly when it is loaded (unknown keys, wrong types,
 out-of-range values are refused with the offending field named), never when it is played.
-Event times ``t_s`` are simulated seconds since the simulator started. Files are read as
-YAML 1.2 (``device_profiles.datafile``), like setups.
+Its events (``sim.events``) happen at a time (``t_s``, simulated seconds since the simulator
+started) or on an event (``on``). A scenario in the fault matrix also names its risk
+(hazard, hazardous situation, harm, risk control) and how the matrix judges it (``matrix``).
+Files are read as YAML 1.2 (``device_profiles.datafile``), like setups.
 """
 
 from __future__ import annotations
@@ -11,13 +13,45 @@ from __future__ import annotations
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from device_profiles.datafile import find, format_errors, load_yaml
 from device_profiles.schema import SkinType
+from sim.events import (
+    HARNESS_ACTIONS,
+    CoolerFailure,
+    LaserOutputError,
+    LaserStopFault,
+    PanelSet,
+    ScenarioEvent,
+    SensorFreeze,
+    SensorLinkLost,
+    SensorSlow,
+    Trigger,
+)
+
+__all__ = [
+    "HARNESS_ACTIONS",
+    "CoolerFailure",
+    "LaserOutputError",
+    "LaserStopFault",
+    "MatrixEntry",
+    "PanelSet",
+    "RiskEntry",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioEvent",
+    "SensorFreeze",
+    "SensorLinkLost",
+    "SensorSlow",
+    "Trigger",
+    "load_scenario",
+    "parse_scenario",
+    "scenario_names",
+]
 
 
 class ScenarioError(Exception):
@@ -37,108 +71,58 @@ class RequestedSettings(_Strict):
     rep_rate_hz: float = Field(gt=0)
 
 
-class _Event(_Strict):
-    t_s: float = Field(ge=0)
+class RiskEntry(_Strict):
+    """The scenario as a row of the risk analysis (ISO 14971): what can go wrong, how it
+    reaches the patient, what it would do to them, and the control this scenario exercises."""
+
+    hazard: str = Field(min_length=1)
+    hazardous_situation: str = Field(min_length=1)
+    harm: str = Field(min_length=1)
+    risk_control: str = Field(min_length=1)
 
 
-class Trigger(_Event):
-    """The operator's footswitch on the laser."""
-
-    action: Literal["trigger"]
-    pressed: bool
-
-
-class CoolerFailure(_Event):
-    """The chiller stops cooling; the plate drifts exponentially to ``to_c``."""
-
-    action: Literal["cooler_failure"]
-    to_c: float = Field(ge=-50, le=60)
-    tau_s: float = Field(gt=0)
-
-
-class SensorFreeze(_Event):
-    """The sensor keeps answering, but its value and sample counter stop changing."""
-
-    action: Literal["sensor_freeze"]
-
-
-class SensorLinkLost(_Event):
-    """The sensor's Modbus server stops answering: requests time out."""
-
-    action: Literal["sensor_link_lost"]
-
-
-class SensorSlow(_Event):
-    """The sensor still answers, but ``answer_ms`` late (wall time: the bridge is real);
-    ``answer_ms: 0`` makes it prompt again. The value is taken when the request arrives, so
-    it is that much older when it is served."""
-
-    action: Literal["sensor_slow"]
-    answer_ms: float = Field(ge=0, le=5000)
-
-
-class PanelSet(_Event):
-    """Someone turns a knob on the laser's own panel; the laser stays in its state."""
-
-    action: Literal["panel_set"]
-    setting: Literal["fluence_j_cm2", "pulse_ms", "spot_mm", "rep_rate_hz"]
-    value: float = Field(gt=0)
-
-
-class LaserStopFault(_Event):
-    """The laser's own stop route fails from now on (a hostile device for the halt path).
-
-    ``stop_reply: lie`` answers STOP with its normal confirmation and keeps its state;
-    ``stop_reply: none`` never answers STOP (every other command still works). With
-    ``ignores_interlock`` its remote-interlock input is stuck too: it keeps reporting READY or
-    FIRING when the relay opens (the relay still cuts the beam: no pulse fires).
-    """
-
-    action: Literal["laser_stop_fault"]
-    stop_reply: Literal["lie", "none"]
-    ignores_interlock: bool = False
-
-
-class LaserOutputError(_Event):
-    """The laser delivers other than it is set to, from now on (a laser out of calibration).
-
-    Delivered energy per pulse = set energy x gain x (1 + drift_per_shot x n) + offset_j,
-    where n counts the pulses since this event (0 for the first) and the set energy is the
-    set fluence x the spot's area (pi x (spot_mm / 20)^2 cm^2). Never below 0 J. The skin
-    gets the delivered energy too. ``gain: 1.3`` is a laser 30 % hot.
-    """
-
-    action: Literal["laser_output_error"]
-    gain: float = Field(1.0, gt=0, le=10)
-    offset_j: float = Field(0.0, ge=-100, le=100)
-    drift_per_shot: float = Field(0.0, ge=-0.1, le=0.1)
-
-
-class SensorOffset(_Event):
-    """The skin sensor and the plate's thermometer read off from now on (out of calibration).
-
-    Each serves the true temperature plus its offset; a negative offset reads low, the
-    dangerous direction (the skin is hotter than shown). A calibration against a reference
-    thermometer must find it.
-    """
-
-    action: Literal["sensor_offset"]
-    skin_offset_c: float = Field(0.0, ge=-20, le=20)
-    plate_offset_c: float = Field(0.0, ge=-20, le=20)
-
-
-ScenarioEvent = Annotated[
-    Trigger
-    | CoolerFailure
-    | SensorFreeze
-    | SensorLinkLost
-    | SensorSlow
-    | PanelSet
-    | LaserStopFault
-    | LaserOutputError
-    | SensorOffset,
-    Field(discriminator="action"),
+#: How the fault matrix measures a scenario's deadline (``monitor.faults.deadlines``).
+DeadlineKind = Literal[
+    "crossing",
+    "stale",
+    "link",
+    "readback",
+    "unexpected_emission",
+    "answer_time",
+    "stuck",
+    "disagreement",
+    "dose",
+    "proof_test",
+    "device_watchdog",
+    "log",
 ]
+
+
+class MatrixEntry(_Strict):
+    """How the fault matrix (``laserguard faults run``) plays this scenario and judges it.
+
+    The simulator ignores this block. ``fault`` is the scenario action whose moment is the
+    onset (``measure_from: crossing`` measures from the first out-of-band value a device
+    served instead); ``detected_by`` lists the checks allowed to be the first halt (the
+    ``device_watchdog`` when the bridge is gone and the devices stop themselves);
+    ``deadline`` names the formula that turns the setup's reaction-time budget into this
+    scenario's deadline. ``relay_only``: the laser ignores STOP, only the relay can stop it.
+    ``setup_overrides`` are merged into the setup file for this run only (a test setup,
+    e.g. a dose limit scaled down so that a slow burn happens within seconds).
+    """
+
+    setup: str = "demo-ndyag-1064"
+    setup_overrides: dict[str, Any] = Field(default_factory=dict)
+    speed: float = Field(10.0, gt=0, le=100)
+    arm: bool = True
+    bridge_process: bool = False  # the bridge in its own process (to kill, stall or starve it)
+    fault: str = Field(min_length=1)
+    measure_from: Literal["fault", "crossing"] = "fault"
+    detected_by: list[str] = Field(min_length=1)
+    deadline: DeadlineKind
+    relay_only: bool = False
+    observe_s: float = Field(1.0, gt=0, le=30)  # wall s watched after the halt for pulses
+    timeout_s: float = Field(15.0, gt=0, le=300)  # wall s the fault may take to be detected
 
 
 class MeterSettings(_Strict):
@@ -166,10 +150,30 @@ class Scenario(_Strict):
     seed: int
     events: list[ScenarioEvent] = Field(default_factory=list)
     meter: MeterSettings = Field(default_factory=MeterSettings)
+    risk: RiskEntry | None = None
+    matrix: MatrixEntry | None = None
 
     def timeline(self) -> list[ScenarioEvent]:
-        """Events in the order they happen (stable for equal times)."""
-        return sorted(self.events, key=lambda e: e.t_s)
+        """The events at a time, in the order they happen (stable for equal times)."""
+        timed = [e for e in self.events if e.t_s is not None]
+        return sorted(timed, key=lambda e: e.t_s if e.t_s is not None else 0.0)
+
+    def triggered(self) -> list[ScenarioEvent]:
+        """The events on an event (``on``), in file order."""
+        return [e for e in self.events if e.on is not None]
+
+    @model_validator(mode="after")
+    def _matrix_needs_risk(self) -> Scenario:
+        if self.matrix is not None:
+            if self.risk is None:
+                raise ValueError("a scenario in the fault matrix names its risk (risk: ...)")
+            actions = {e.action for e in self.events}
+            if self.matrix.fault not in actions:
+                raise ValueError(
+                    f"matrix.fault {self.matrix.fault!r} is not an action of this scenario's "
+                    f"events ({', '.join(sorted(actions)) or 'none'})"
+                )
+        return self
 
 
 def scenarios_dir() -> Path:

@@ -65,6 +65,9 @@ class SkinModel:
         self.skin_type = skin_type
         self.wavelength_nm = wavelength_nm
         self.temp_c = temp_c
+        # A heat load the window does not remove (a scenario's skin_heat_load): the surface
+        # settles this much warmer than the plate alone would keep it.
+        self.heat_load_c = 0.0
 
     def pulse_rise_c(self, fluence_j_cm2: float) -> float:
         """Temperature rise the sensor sees from one pulse at ``fluence_j_cm2``."""
@@ -85,6 +88,6 @@ class SkinModel:
         """Let ``dt_s`` seconds pass with the window at ``plate_c`` (exact for constant plate)."""
         if dt_s < 0:
             raise ValueError(f"time runs forward only, got dt {dt_s}")
-        target = equilibrium_c(plate_c)
+        target = equilibrium_c(plate_c) + self.heat_load_c
         self.temp_c = target + (self.temp_c - target) * math.exp(-dt_s / TAU_S)
         return self.temp_c

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("device_profiles", "firmware_bridge", "monitor", "sim", "benchmarks")
+PACKAGES = ("device_profiles", "firmware_bridge", "monitor", "sim", "benchmarks", "thermal_dose")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -120,3 +120,23 @@ def test_item2_incidents_and_reports_stay_below_the_ui_and_the_core_knows_neithe
     out = lint_imports(tree)
     assert out.returncode != 0, out.stdout
     assert contract in out.stdout and f"{module} -> {target}" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "target"),
+    [
+        ("from sim.skin import SkinModel", "sim"),
+        ("from monitor.core.checks import CHECKS", "monitor"),
+        ("from device_profiles.schema import SkinType", "device_profiles"),
+    ],
+)
+def test_issue13_item2_the_shared_dose_module_imports_nothing_of_laserguard(
+    tree: Path, line: str, target: str
+) -> None:
+    """thermal_dose is shared by the simulator and the safety core: it must stay at the
+    bottom, or one of them would pull the other in through it."""
+    module = plant(tree, "thermal_dose.planted", line)
+    out = lint_imports(tree)
+    assert out.returncode != 0, out.stdout
+    assert "thermal_dose imports nothing of LaserGuard" in out.stdout
+    assert f"{module} -> {target}" in out.stdout

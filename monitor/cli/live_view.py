@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.core.checks import Severity
+from monitor.core.dose_meter import ThermalDose
 from monitor.core.records import State
 
 if TYPE_CHECKING:
@@ -63,6 +64,30 @@ def skin_scale(readings: list[float], limit_c: float) -> tuple[float, float]:
     return floor, limit_c + 1.0
 
 
+def dose_line(dose: ThermalDose | None) -> Text:
+    """The live thermal dose in one line: the current area against its levels, the session.
+
+    A lower bound (an unknown sample or a gap) shows ``≥``; total over any figures.
+    """
+    if dose is None:
+        return Text("thermal dose —")
+    cur, ses = dose.current, dose.session
+
+    def cem(f: float, complete: bool) -> str:
+        return ("" if complete else "≥") + ("inf" if f == float("inf") else f"{f:.3g}")
+
+    limit = "none" if dose.cem43_halt_min is None else f"{dose.cem43_halt_min:g}"
+    over_warn = cur.cem43_min >= dose.cem43_warn_min
+    over_halt = dose.cem43_halt_min is not None and cur.cem43_min >= dose.cem43_halt_min
+    style = "bold white on red" if over_halt else "bold yellow" if over_warn else ""
+    return Text(
+        f"thermal dose, area {cur.area}: {cem(cur.cem43_min, cur.complete)} CEM43 "
+        f"(warn {dose.cem43_warn_min:g}, limit {limit}), Ω≈{cur.omega:.2g} from the surface; "
+        f"session {cem(ses.cem43_min, ses.complete)} CEM43",
+        style=style,
+    )
+
+
 class LiveView:
     def __init__(self, title: str, duration_s: float | None) -> None:
         self.title = title
@@ -108,8 +133,9 @@ class LiveView:
             f"relay {'CLOSED (permit)' if s.permit else 'OPEN'}",
         )
         vals = Table(show_header=True, header_style="bold", box=None)
+        dual = s.links.get("sensor2") is not None
         for col in (
-            "skin °C",
+            *(["skin °C", "skin 2 °C"] if dual else ["skin °C"]),
             "plate °C",
             "flow L/min",
             "fluence J/cm²",
@@ -125,11 +151,13 @@ class LiveView:
             return "—" if x is None else fmt.format(x)
 
         skin = s.skin_temp_c
+        skin_cells = [f(s.skin_temp_2_c)] if dual else []
         skin_txt = Text(
             f(skin), style="bold red" if skin is not None and not lo <= skin <= hi else "bold"
         )
         vals.add_row(
             skin_txt,
+            *skin_cells,
             f(s.plate_temp_c),
             f(s.flow_l_min),
             f(st.fluence_j_cm2, "{:.1f}"),
@@ -177,7 +205,10 @@ class LiveView:
             hint.append(f"\n** calibration: {s.calibration_note}", style="bold yellow")
         links = "  ".join(f"{k} {'ok' if ok else 'LOST'}" for k, ok in s.links.items())
         progress = f"{t_s:6.1f} s" + (f" / {self.duration_s:g} s" if self.duration_s else "")
-        body = Group(head, Text(""), vals, Text(""), chart, Text(f"links: {links}"), hint, alarms)
+        dose = dose_line(s.thermal_dose)
+        body = Group(
+            head, Text(""), vals, Text(""), chart, dose, Text(f"links: {links}"), hint, alarms
+        )
         return Panel(
             body,
             title=f"{self.title} · session {s.session_id[:8]} · {progress}",

@@ -57,6 +57,7 @@ examples:
   laserguard incident list | show ID | tick ID STEP | complete ID ... | close ID ...
   laserguard followup due [--as-of DATE] | record ID --outcome resolved
   laserguard report session ID --html FILE | clinic --from DATE --to DATE [--csv|--json]
+  laserguard faults run [--json] [--write docs/fault-matrix.md]   the fault matrix
 
 """
     + EXIT_STATUS_EPILOG
@@ -395,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from monitor.cli.calibrate import add_calibrate_parser, add_calibration_parser
     from monitor.cli.check import add_check_parser
+    from monitor.cli.faults import add_faults_parser
     from monitor.cli.incidents import add_followup_parser, add_incident_parser
     from monitor.cli.profiles import add_profiles_parser
     from monitor.cli.reports import add_report_parser
@@ -414,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     add_calibrate_parser(sub)
     add_calibration_parser(sub)
+    add_faults_parser(sub)
     add_registered_commands(sub)
     return parser
 

@@ -39,8 +39,10 @@ from firmware_bridge.live import (
     Dev,
     LiveState,
 )
+from monitor.core.dose_meter import DoseMeter
 from monitor.core.gate import LimitTable
-from monitor.core.skin_checks import FreezeTimer, PulseBaseline, ThermalDoseMeter
+from monitor.core.skin_checks import FreezeTimer, PulseBaseline
+from monitor.core.skin_sensors import SkinSensors
 from monitor.core.treatment import DEMO_SITE
 
 
@@ -66,9 +68,6 @@ CHECKS: tuple[CheckSpec, ...] = (
         "skin too warm before the next pulse: heat is building up or the cooling is lost",
     ),
     CheckSpec("skin_frozen", Severity.HALT, "skin below freezing longer than the cooling allows"),
-    CheckSpec(
-        "thermal_dose_high", Severity.HALT, "thermal dose at the treatment site above its limit"
-    ),
     CheckSpec(
         "cooler_plate_high",
         Severity.HALT,
@@ -113,6 +112,18 @@ CHECKS: tuple[CheckSpec, ...] = (
         "laser_did_not_stop",
         Severity.HALT,
         "the laser did not stop: the relay is the only barrier, use the emergency stop",
+    ),
+    # Issue 13: redundant skin sensors, a stuck sensor, the thermal dose, a stuck relay.
+    CheckSpec("sensor2_stale", Severity.HALT, "no fresh sample from the second skin sensor"),
+    CheckSpec("sensor2_link", Severity.HALT, "lost communication with the second skin sensor"),
+    CheckSpec("sensor_disagreement", Severity.HALT, "the two skin sensors disagree"),
+    CheckSpec("sensor_stuck", Severity.HALT, "a skin reading stuck at one value"),
+    CheckSpec("thermal_dose_warn", Severity.WARN, "thermal dose at its warning level"),
+    CheckSpec("thermal_dose_high", Severity.HALT, "thermal dose at the profile's limit"),
+    CheckSpec(
+        "relay_stuck_closed",
+        Severity.HALT,
+        "the laser stayed READY after the relay opened: the relay does not cut emission",
     ),
 )
 
@@ -187,7 +198,6 @@ def link_check(dev: Dev) -> str:
 _COMPUTED = (
     "skin_baseline_high",
     "skin_frozen",
-    "thermal_dose_high",
     "cooler_plate_high",
     "cooler_plate_warn",
     "skin_too_warm_to_arm",
@@ -200,6 +210,11 @@ _COMPUTED = (
     "reaction_time_unmet",
     "reaction_time_exceeded",
     "laser_did_not_stop",
+    "sensor_disagreement",
+    "sensor_stuck",
+    "thermal_dose_warn",
+    "thermal_dose_high",
+    "relay_stuck_closed",
 )
 
 
@@ -296,7 +311,6 @@ class CheckEngine:
         self.table = LimitTable(lim.settings).for_treatment(site, setup.cooler.method)
         self.skin_low, self.skin_high = lim.skin_temp_c.low, lim.skin_temp_c.high
         self.baseline_max = lim.skin_baseline_max_c
-        self.dose_max = lim.thermal_dose_max_cem43
         # (a) the pre-pulse baseline is judged this long before the next pulse is due: the
         # reaction time, plus the laser's poll period by which a pulse is seen late.
         lead_ms = lim.required_reaction_ms + setup.laser.poll_period_ms
@@ -304,10 +318,7 @@ class CheckEngine:
         # (d) how long the skin may be below freezing, by the cooling method.
         self.freeze_hold_ms = SKIN_LOW_BY_COOLING[setup.cooler.method].freezing_hold_ms
         self.freeze = FreezeTimer(self.freeze_hold_ms)
-        # (c) the live thermal dose at the site: attached by whoever measures it; without it
-        # a dose limit in the setup cannot be checked and halts.
-        self.dose_meter: ThermalDoseMeter | None = None
-        self.thermal_dose_cem43 = float("nan")
+        # (c) the live thermal dose per treatment area: ``self.dose`` (a DoseMeter) below.
         self._cooling_required = True  # until settings were read: the safe side
         self.plate_warn = (lim.cooler_plate_temp_c.low, lim.cooler_plate_temp_c.high)
         self.plate_trip = (lim.cooler_plate_trip_c.low, lim.cooler_plate_trip_c.high)
@@ -317,12 +328,17 @@ class CheckEngine:
 
         # Per-device checks come from the device names. ``stale_ns`` is indexed by device; a
         # device without a staleness limit (the relay: its refresh is its own check) never
-        # goes stale here.
+        # goes stale here, nor does a device the setup does not have (no second sensor).
         self.stale_ns = np.full(len(Dev), np.inf)
         for name, ms in lim.stale_ms.items():
             self.stale_ns[Dev[name.upper()]] = ms * 1e6
-        stale_devs = [d for d in Dev if np.isfinite(self.stale_ns[d])]
+        if setup.sensor2 is not None:  # the second skin sensor is held to the first's limit
+            self.stale_ns[Dev.SENSOR2] = self.stale_ns[Dev.SENSOR]
+        stale_devs = [d for d in Dev if d is not Dev.INTERLOCK]
+        self._present = np.array([d is not Dev.SENSOR2 or setup.sensor2 is not None for d in Dev])
         slots = band_slots(lim)
+        if setup.sensor2 is not None:  # its fault code, like the first sensor's
+            slots += (BandSlot("device_fault", Ch.SENSOR2_FAULT_CODE, 0.0, 0.0, 0.0),)
         self._refuse_miswired(
             {
                 "band": {b.check for b in slots},
@@ -369,6 +385,16 @@ class CheckEngine:
         self._stale_hit = self._hit[nb : nb + ns]
         self._link_down = self._hit[nb + ns :]
 
+        # The skin reading each band check judges: with two sensors, the hotter for the high
+        # limit, the colder for the low one (``SkinSensors``). Written over those slots.
+        self.sensors = SkinSensors(setup)
+        self._k_skin_high = self._slot_of("skin_temp_high")
+        self._k_skin_low = self._slot_of("skin_temp_low")
+        self._k_skin_invalid = self._slot_of("skin_temp_invalid")
+        # The live thermal dose, fed each new checked skin sample; a longer silence than the
+        # sensor's staleness limit is a gap (the dose is then a lower bound).
+        self.dose = DoseMeter(lim.thermal_dose, gap_ns=float(self.stale_ns[Dev.SENSOR]))
+
         # The computed checks, by name.
         self._readback = index["settings_readback"]
         self._not_approved = index["settings_not_approved"]
@@ -381,11 +407,15 @@ class CheckEngine:
         self._did_not_stop = index["laser_did_not_stop"]
         self._baseline_high = index["skin_baseline_high"]
         self._frozen = index["skin_frozen"]
-        self._dose_high = index["thermal_dose_high"]
         self._plate_high = index["cooler_plate_high"]
         self._plate_warn = index["cooler_plate_warn"]
         self._too_warm = index["skin_too_warm_to_arm"]
         self._hot = index["skin_temp_high"]
+        self._disagreement = index["sensor_disagreement"]
+        self._stuck = index["sensor_stuck"]
+        self._dose_warn = index["thermal_dose_warn"]
+        self._dose_high = index["thermal_dose_high"]
+        self._relay_stuck = index["relay_stuck_closed"]
 
         # The read-back settings change rarely: the gate runs only when they do. One row per
         # setting, in the gate's argument order (``LASER_SETTINGS``), taken from its channel.
@@ -402,7 +432,9 @@ class CheckEngine:
         self.trend = PulseTrend()
         # The reaction-time budget again, from the answer times the device workers measure.
         self.live_budget = LiveBudget(setup)
-        self._assumed_ms = np.array([self.live_budget.assumed[d.name.lower()] for d in Dev])
+        self._assumed_ms = np.array(
+            [self.live_budget.assumed.get(d.name.lower(), np.inf) for d in Dev]
+        )
         self._slow = np.zeros(len(Dev), dtype=np.bool_)
         self._slow_seen_ns: int | None = None
         self.measured_reaction_ms = float("nan")
@@ -414,6 +446,14 @@ class CheckEngine:
         )
         self.did_not_stop = LatchedAlarm()
         self._judged_halt_ns = 0  # the halt whose stop confirmation was already judged
+        # Latched by the session's standby when the laser stayed READY after the relay opened
+        # (``Session.standby``: the relay opens first); reset by name, like did_not_stop.
+        self.relay_stuck = LatchedAlarm()
+
+    def _slot_of(self, check: str) -> int:
+        """The one band slot of ``check`` (in ``self.bands`` order)."""
+        (k,) = [k for k, b in enumerate(self.bands) if b.check == check]
+        return k
 
     def _refuse_miswired(self, wired: dict[str, set[str]]) -> None:
         """Each declared check is written by exactly one kind of wiring. A declared check that
@@ -446,6 +486,12 @@ class CheckEngine:
         above, below, nan, out = self._above, self._below, self._nan, self._out
         value = live.value
         value.take(self._slot_ch, out=x)
+        sensors = self.sensors
+        if sensors.update(live, now_ns):
+            self.dose.add(sensors.hot, sensors.last_sample_ns)
+        x[self._k_skin_high] = sensors.hot
+        x[self._k_skin_invalid] = sensors.hot  # NaN when either sensor's reading is
+        x[self._k_skin_low] = sensors.cold
         np.multiply(self._hyst, above, out=t)  # last cycle's state sets this cycle's edge
         np.subtract(self._hi, t, out=edge)
         np.greater(x, edge, out=above)
@@ -461,6 +507,7 @@ class CheckEngine:
         np.subtract(now_ns, self._fresh_ns, out=self._age)
         np.greater(self._age, self._stale_limit_ns, out=self._stale_hit)
         np.logical_not(live.link_ok, out=self._link_down)
+        np.logical_and(self._link_down, self._present, out=self._link_down)
         a.put(self._hit_check, self._hit)
         settings = self._settings
         value.take(self._setting_ch, out=settings)
@@ -478,7 +525,8 @@ class CheckEngine:
         state = value[Ch.LASER_STATE]
         a[self._laser_fault] = state == self._fault
         a[self._unexpected] = (not emission_permitted) and (state in self._can_emit)
-        skin = value[Ch.SKIN_TEMP_C]
+        # With two sensors the hotter reading is judged for heat, the colder for cold.
+        skin = sensors.hot
         firing = state == self._firing
         predicted = self.trend.update(now_ns, value[Ch.LASER_PULSES], skin)
         a[self._trend] = firing and predicted > self.skin_high
@@ -489,13 +537,7 @@ class CheckEngine:
         warm_edge = self.baseline_max - (self.hyst if a[self._too_warm] else 0.0)
         # Skin above the hard ceiling is its own (halting) check: this warning is for less.
         a[self._too_warm] = (not emission_permitted) and skin > warm_edge and not a[self._hot]
-        a[self._frozen] = self.freeze.update(now_ns, skin)
-        meter = self.dose_meter
-        if meter is not None:
-            self.thermal_dose_cem43 = meter.update(now_ns, skin)
-        a[self._dose_high] = self.dose_max is not None and not (
-            self.thermal_dose_cem43 <= self.dose_max
-        )
+        a[self._frozen] = self.freeze.update(now_ns, sensors.cold)
         # The plate's treatment band: outside it a warning (arming refused); above it while
         # the laser may fire at settings that require cooling, a halt instead.
         plate = value[Ch.PLATE_TEMP_C]
@@ -514,13 +556,20 @@ class CheckEngine:
         seen = self._slow_seen_ns
         a[self._answer_slow] = seen is not None and now_ns - seen < ANSWER_SLOW_HOLD_NS
         worst = live.answer_worst_ms
-        total = self.live_budget.total_ms(worst[Dev.SENSOR], worst[Dev.LASER], worst[Dev.INTERLOCK])
+        total = self.live_budget.total_ms(
+            worst[Dev.SENSOR], worst[Dev.LASER], worst[Dev.INTERLOCK], worst[Dev.SENSOR2]
+        )
         self.measured_reaction_ms = total
         too_slow = total > self.live_budget.required_ms
         a[self._reaction_unmet] = too_slow and not emission_permitted
         a[self._reaction_exceeded] = too_slow and emission_permitted
         self._judge_stop(live, now_ns, state)
         a[self._did_not_stop] = self.did_not_stop.latched
+        a[self._disagreement] = sensors.disagreement
+        a[self._stuck] = sensors.stuck
+        a[self._dose_warn] = self.dose.warn
+        a[self._dose_high] = self.dose.over_limit
+        a[self._relay_stuck] = self.relay_stuck.latched
         return a
 
     def _judge_stop(self, live: LiveState, now_ns: int, state: float) -> None:
@@ -553,8 +602,22 @@ class CheckEngine:
             )
         if name in _SKIN_WORDS:
             return _SKIN_WORDS[name](self, live)
-        if name == "skin_temp_invalid" and live.fault[Ch.SKIN_TEMP_C] is not None:
-            return f"skin temperature unknown: {live.fault[Ch.SKIN_TEMP_C]}"
+        if name == "skin_temp_invalid":
+            faults = [live.fault[c] for c in (Ch.SKIN_TEMP_C, Ch.SKIN_TEMP_2_C) if live.fault[c]]
+            if faults:
+                return "skin temperature unknown: " + "; ".join(str(f) for f in faults)
+        if name == "sensor_disagreement":
+            return self.sensors.disagreement_reason(live)
+        if name == "sensor_stuck":
+            return self.sensors.stuck_reason(live)
+        if name.startswith("thermal_dose"):
+            return self.dose.reason(halting=name == "thermal_dose_high")
+        if name == "relay_stuck_closed":
+            return (
+                f"the laser {self.relay_stuck.why}: the relay (or the laser's interlock input) "
+                "does not cut emission; do not treat until it is serviced. Reset it by name "
+                "(relay_stuck_closed) once the laser is in STANDBY"
+            )
         if name == "device_answer_slow":
             return self._answer_slow_reason(live)
         if name.startswith("reaction_time"):
@@ -566,7 +629,7 @@ class CheckEngine:
             )
         if name.startswith("skin_temp"):
             return (
-                f"skin temperature {v[Ch.SKIN_TEMP_C]:.2f} °C outside "
+                f"skin temperature {self.sensors.readings(live)} outside "
                 f"{self.skin_low:g}–{self.skin_high:g} °C"
             )
         for dev in Dev:
@@ -605,7 +668,7 @@ class CheckEngine:
             f"(median of its last {ANSWER_WINDOW}), the reaction-time budget assumes "
             f"{self._assumed_ms[d]:.1f} ms"
             for d in Dev
-            if live.answer_typical_ms[d] > self._assumed_ms[d]
+            if self._present[d] and live.answer_typical_ms[d] > self._assumed_ms[d]
         ]
         return (
             "; ".join(slow or ["a device answered slower than assumed"])
@@ -614,7 +677,7 @@ class CheckEngine:
         )
 
     def _reaction_reason(self, live: LiveState) -> str:
-        measured = {d.name.lower(): float(live.answer_worst_ms[d]) for d in Dev}
+        measured = {d.name.lower(): float(live.answer_worst_ms[d]) for d in Dev if self._present[d]}
         budget = reaction_budget(self.setup, measured)
         slow = budget.slower_than_assumed() or ["no device is slower than assumed now"]
         return (
@@ -656,21 +719,6 @@ def _frozen_words(engine: CheckEngine, live: LiveState) -> str:
     )
 
 
-def _dose_words(engine: CheckEngine, live: LiveState) -> str:
-    if engine.dose_meter is None:
-        return (
-            f"thermal dose limit {engine.dose_max:g} CEM43 set, but no live thermal dose is "
-            "measured: a limit that cannot be checked halts"
-        )
-    dose = engine.thermal_dose_cem43
-    if dose != dose:
-        return "the thermal dose at the treatment site is unknown: halted"
-    return (
-        f"thermal dose at the {engine.site} site {dose:.3g} CEM43, above the limit "
-        f"{engine.dose_max:g} CEM43"
-    )
-
-
 def _plate_high_words(engine: CheckEngine, live: LiveState) -> str:
     return (
         f"cooling plate {live.value[Ch.PLATE_TEMP_C]:.2f} °C above its treatment band "
@@ -682,6 +730,5 @@ _SKIN_WORDS = {
     "skin_baseline_high": _baseline_words,
     "skin_too_warm_to_arm": _too_warm_words,
     "skin_frozen": _frozen_words,
-    "thermal_dose_high": _dose_words,
     "cooler_plate_high": _plate_high_words,
 }

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from firmware_bridge.live import Ch, LiveState
+from firmware_bridge.live import LiveState
 from firmware_bridge.realtime import LOOP_PRIORITY, try_realtime
 from monitor.core.checks import CheckEngine
 
@@ -56,14 +56,20 @@ class InterlockLoop(threading.Thread):
         ring_samples: int = 4096,
         realtime: bool = False,
         on_failure: Callable[[str], None] = lambda why: None,
+        period_s: float = 0.0,
+        on_period: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(name="laserguard-interlock-loop", daemon=True)
         self.engine = engine
         self.live = live
-        self.period_ns = int(1e9 / rate_hz)
         self.halt = halt
         self.on_condition = on_condition
         self.on_failure = on_failure
+        # Called from the loop every ``period_s`` (0: never), after the cycle's checks: it must
+        # not block (it hands its work to another thread). The session's dose records.
+        self.period_ns = int(1e9 / rate_hz)
+        self._every_ns = int(period_s * 1e9)
+        self.on_period = on_period
         self.want_realtime = realtime
         self.realtime = "not started"
         self.emission_permitted = False
@@ -103,6 +109,7 @@ class InterlockLoop(threading.Thread):
 
     def _run(self) -> None:
         due = time.perf_counter_ns()
+        period_due = due + self._every_ns
         ring, late = len(self.skin_c), len(self.lateness_ms)
         data = self.live.new_data
         while not self._stopping.is_set():
@@ -124,8 +131,11 @@ class InterlockLoop(threading.Thread):
             e = self.evaluations
             self.last_cycle_ns = now
             self.skin_t_ns[e % ring] = now
-            self.skin_c[e % ring] = self.live.value[Ch.SKIN_TEMP_C]
+            self.skin_c[e % ring] = self.engine.sensors.hot  # the checked reading
             self.evaluations = e + 1
+            if self._every_ns and now >= period_due:
+                period_due = now + self._every_ns
+                self.on_period()
             if now >= due:  # a scheduled cycle (not one woken early by a new sample)
                 lateness = now - due
                 k = self.cycles

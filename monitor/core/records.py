@@ -83,6 +83,9 @@ class EventKind(StrEnum):
     VIEW_FAILURES = "view_failures"
     END_STANDBY_FAILED = "end_standby_failed"
     LOOP_LATENESS = "loop_lateness"
+    # The live thermal dose (monitor.core.dose_meter): every few seconds and at the end.
+    THERMAL_DOSE = "thermal_dose"
+    TREATMENT_AREA = "treatment_area"  # the handpiece moved to another treatment area
 
 
 @dataclass(frozen=True)

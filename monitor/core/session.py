@@ -57,7 +57,15 @@ from firmware_bridge.errors import BridgeError
 from firmware_bridge.live import ANSWER_MIN, Ch, Dev
 from monitor.core.bookkeeper import Bookkeeper
 from monitor.core.calibration_status import CalibrationStatus
-from monitor.core.checks import BLOCKS_ARMING, CHECKS, HALT_MASK, INDEX, CheckEngine, Severity
+from monitor.core.checks import (
+    BLOCKS_ARMING,
+    CHECKS,
+    HALT_MASK,
+    INDEX,
+    CheckEngine,
+    LatchedAlarm,
+    Severity,
+)
 from monitor.core.delivered import DeliveredEnergyWatch
 from monitor.core.errors import Refused
 from monitor.core.gate import GateResult, LimitTable, NoRowsForTreatment
@@ -87,6 +95,8 @@ __all__ = [
 ]
 
 SWITCH_INTERVAL_S = 0.0002
+#: How often the live thermal dose is written to the session's record (and at its end).
+DOSE_RECORD_PERIOD_S = 2.0
 
 
 @dataclass
@@ -193,7 +203,7 @@ class Session:
                     "site_stated": params.site is not None,
                     "cooling": str(cooling),
                     "skin_baseline_max_c": self.setup.limits.skin_baseline_max_c,
-                    "thermal_dose_max_cem43": self.setup.limits.thermal_dose_max_cem43,
+                    "thermal_dose_halt_cem43": self.setup.limits.thermal_dose.cem43_halt_min,
                 },
             },
         )
@@ -251,6 +261,8 @@ class Session:
             ring_samples=self.setup.loop.ring_samples,
             realtime=realtime,
             on_failure=self._loop_failed,
+            period_s=DOSE_RECORD_PERIOD_S,
+            on_period=self._dose_due,
         )
 
         # Halt first, words after: what the bridge's threads report is written down on the
@@ -279,6 +291,25 @@ class Session:
         """A bug in the session's own words: halt (a trip may be missing), and say so."""
         self.bridge.halt(f"session bookkeeping failed in {task}: {error}")
         self._event(EventKind.BOOKKEEPING_FAILED, {"task": task, "error": error})
+
+    def _dose_due(self) -> None:
+        """On the loop's thread, every DOSE_RECORD_PERIOD_S: the record is made elsewhere."""
+        self._bookkeeper.post(self._record_dose)
+
+    def _record_dose(self) -> None:
+        self._event(EventKind.THERMAL_DOSE, self.engine.dose.frozen().as_dict())
+
+    def set_treatment_area(self, area: str, who: str | None = None) -> None:
+        """The handpiece moves to treatment area ``area``: the dose checks follow the dose
+        accumulated there (a new area starts at none). The seam for treatment sites; until
+        the session has them, every session has one area, ``default``."""
+        if not area.strip():
+            raise Refused("a treatment area needs a name")
+        self._record_dose()  # the area left behind, as it was
+        self.engine.dose.set_area(area.strip())
+        self._event(
+            EventKind.TREATMENT_AREA, {"area": area.strip(), "by": who or self.params.operator}
+        )
 
     def _loop_failed(self, failure: str) -> None:
         self._halted_by("interlock_loop", f"interlock loop failed: {failure}")
@@ -511,15 +542,19 @@ class Session:
         self.bridge.start()
         deadline = time.monotonic() + self.connect_timeout_s
         live = self.bridge.live
+        present = [d for d in Dev if live.present[d]]  # no second skin sensor: not waited for
+        polled = [d for d in present if d is not Dev.INTERLOCK]  # the relay is written, not read
+        timed_devs = [d for d in present if d is not Dev.COOLER]  # on the reaction path
         while time.monotonic() < deadline:
             # Fresh, and the answer times that the reaction-time checks hold against the
             # budget measured: arming is never judged on an answer time not yet known.
-            timed = live.answers[[Dev.SENSOR, Dev.LASER, Dev.INTERLOCK]] >= ANSWER_MIN
-            if live.link_ok.all() and (live.fresh_ns[:3] > self.t0_ns).all() and timed.all():
+            timed = live.answers[timed_devs] >= ANSWER_MIN
+            fresh = live.fresh_ns[polled] > self.t0_ns
+            if live.link_ok[present].all() and fresh.all() and timed.all():
                 break
             time.sleep(0.01)
         else:
-            missing = [d.name.lower() for d in Dev if not live.link_ok[d]]
+            missing = [d.name.lower() for d in present if not live.link_ok[d]]
             why = f"devices did not answer within {self.connect_timeout_s:g} s: {', '.join(missing) or 'stale data, or too few answers timed'}"
             self.state = State.FAILED
             self._event(EventKind.CONNECT_FAILED, {"reason": why})
@@ -547,6 +582,7 @@ class Session:
         self.bridge.close()
         self._bookkeeper.close()  # the words of the last halts, before the log is closed
         self.loop.halted = True
+        self._record_dose()  # the dose at the end, after the loop's last sample
         self._event(
             EventKind.LOOP_LATENESS,
             {**self.loop.lateness().as_dict(), "workers": self.bridge.scheduling()},
@@ -686,7 +722,40 @@ class Session:
             )
         return status.blocker()
 
+    def _prove_relay(self) -> None:
+        """The relay's proof test, at every standby from READY or FIRING: the relay opens
+        first, and the laser must then report STANDBY by itself (its remote interlock opened)
+        within its staleness limit plus one serial timeout, the grace ``laser_did_not_stop``
+        also gives. A laser still READY or FIRING then: the relay (or the laser's interlock
+        input) does not cut emission, a latent fault no halt would show while the laser obeys
+        STOP. ``relay_stuck_closed`` is latched (a halt, reset by name after service); the
+        STANDBY command follows either way. While this runs the loop still counts emission
+        as permitted: the laser may be READY without that being an unexpected emission.
+        """
+        live = self.bridge.live
+        # Not gated on the laser's last reported state: that may be a poll older than ARM
+        # (a laser armed and firing within a millisecond still reads STANDBY here). The
+        # session is READY, so the relay was closed: prove it opens.
+        if self.engine.relay_stuck.latched:
+            return
+        opened_ns = self.bridge.wait_relay_opened(self.bridge.open_relay())
+        if opened_ns is None:
+            return  # the relay's link is down: interlock_link halts on its own
+        grace_ns = self.engine.stop_grace_ns
+        while time.perf_counter_ns() - opened_ns < grace_ns:
+            if int(live.fresh_ns[Dev.LASER]) > opened_ns and live.laser_state() == "STANDBY":
+                return
+            time.sleep(0.001)
+        state = live.laser_state()
+        if state in ("READY", "FIRING"):
+            late_ms = (time.perf_counter_ns() - opened_ns) / 1e6
+            why = f"still reported {state} {late_ms:.0f} ms after the relay was written open"
+            self.engine.relay_stuck.latch(time.perf_counter_ns(), why)
+
     def standby(self, who: str | None = None) -> None:
+        if self.state is State.READY:
+            self._prove_relay()
+
         def to_standby(laser: LaserDriver) -> None:
             laser.standby()
             self.bridge.publish_status(laser.status())
@@ -736,21 +805,28 @@ class Session:
     def acknowledge(self, who: str, reason: str, *, reset: Iterable[str] = ()) -> None:
         """A person releases a latched halt, with a reason. Refused while a cause persists.
 
-        ``laser_did_not_stop`` outlives its cause: only an acknowledgement that names it in
-        ``reset`` clears it, and only once the laser reports STANDBY again (fresh), so that
-        acknowledging one alarm never clears this one behind it.
+        ``laser_did_not_stop`` and ``relay_stuck_closed`` outlive their cause: only an
+        acknowledgement that names one in ``reset`` clears it, and only once the laser reports
+        STANDBY again (fresh), so that acknowledging one alarm never clears one behind it.
         """
         if not reason.strip():
             raise Refused("an acknowledgement needs a reason")
         resets = sorted(set(reset))
-        unknown = [name for name in resets if name != "laser_did_not_stop"]
+        latched = {
+            "laser_did_not_stop": self.engine.did_not_stop,
+            "relay_stuck_closed": self.engine.relay_stuck,
+        }
+        unknown = [name for name in resets if name not in latched]
         if unknown:
-            raise Refused(f"only laser_did_not_stop is reset by name, not {', '.join(unknown)}")
+            raise Refused(
+                f"only {' and '.join(latched)} are reset by name, not {', '.join(unknown)}"
+            )
         with self._lock:
             if self.state is not State.HALTED:
                 raise Refused(f"nothing to acknowledge (state {self.state})")
-        if self.engine.did_not_stop.latched:
-            self._reset_did_not_stop(who, reason, "laser_did_not_stop" in resets)
+        for name, alarm in latched.items():
+            if alarm.latched:
+                self._reset_latched(name, alarm, who, reason, name in resets)
         self._wait_fresh_evaluation()
         with self._lock:
             if self.state is not State.HALTED:
@@ -768,26 +844,28 @@ class Session:
             self.state = State.STANDBY
         self._event(EventKind.ACKNOWLEDGED, {"by": who, "reason": reason, "reset": resets})
 
-    def _reset_did_not_stop(self, who: str, reason: str, named: bool) -> None:
+    def _reset_latched(
+        self, name: str, alarm: LatchedAlarm, who: str, reason: str, named: bool
+    ) -> None:
         live = self.bridge.live
         age_ns = time.perf_counter_ns() - int(live.fresh_ns[Dev.LASER])
         fresh = bool(live.link_ok[Dev.LASER]) and age_ns <= self.engine.stale_ns[Dev.LASER]
         state = live.laser_state()
         if not named:
-            why = (
-                "the laser did not stop (laser_did_not_stop): the relay is the only barrier; "
-                "name it to reset it, once the laser is in STANDBY"
+            what = (
+                "the laser did not stop (laser_did_not_stop): the relay is the only barrier"
+                if name == "laser_did_not_stop"
+                else "the relay did not cut emission (relay_stuck_closed): have it serviced"
             )
+            why = f"{what}; name it to reset it, once the laser is in STANDBY"
         elif state != "STANDBY" or not fresh:
             why = (
-                f"laser_did_not_stop cannot be reset: the laser reports {state}"
+                f"{name} cannot be reset: the laser reports {state}"
                 f"{'' if fresh else ' (no fresh status)'}, not STANDBY; use the emergency stop"
             )
         else:
-            self.engine.did_not_stop.reset()
-            self._event(
-                EventKind.ALARM_RESET, {"check": "laser_did_not_stop", "by": who, "reason": reason}
-            )
+            alarm.reset()
+            self._event(EventKind.ALARM_RESET, {"check": name, "by": who, "reason": reason})
             return
         self._event(EventKind.ACKNOWLEDGE_REFUSED, {"by": who, "reason": reason, "why": why})
         raise Refused(why)
@@ -843,7 +921,7 @@ class Session:
             ),
             pulses=num(Ch.LASER_PULSES),
             pulses_out_of_limits=self.pulses_out_of_limits,
-            links={d.name.lower(): bool(live.link_ok[d]) for d in Dev},
+            links={d.name.lower(): bool(live.link_ok[d]) for d in Dev if live.present[d]},
             permit=self.bridge.permit,
             active_conditions=tuple(self.loop.active_names()),
             trips=tuple(self.trips),
@@ -859,10 +937,13 @@ class Session:
                         recent_worst_ms=num_of(live.answer_worst_ms[d]),
                     )
                     for d in Dev
+                    if live.present[d]
                 },
             ),
             skin_temp_band_c=(engine.skin_low, engine.skin_high),
             calibration_note=self._calibration_note(),
+            thermal_dose=engine.dose.frozen(),
+            skin_temp_2_c=num(Ch.SKIN_TEMP_2_C) if live.present[Dev.SENSOR2] else None,
         )
 
     def _calibration_note(self) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from device_profiles.schema import SkinType
+from monitor.core.dose_meter import ThermalDose
 from monitor.core.records import Payload, State, Trip
 from monitor.core.spots import TestSpots
 
@@ -99,6 +100,9 @@ class Snapshot:
     # The laser's calibration for the operator: why it blocks arming, or a warning that it
     # is due soon (monitor.core.calibration_status); None when there is nothing to say.
     calibration_note: str | None = None
+    # Issue 13: the live thermal dose, and the second skin sensor's reading (None without one).
+    thermal_dose: ThermalDose | None = None
+    skin_temp_2_c: float | None = None
 
     def as_dict(self) -> Payload:
         """JSON-safe, with the keys a snapshot has always had."""
@@ -123,4 +127,6 @@ class Snapshot:
             "reaction_time_ms": self.reaction_time.as_dict(),
             "limits": {"skin_temp_c": list(self.skin_temp_band_c)},
             "calibration_note": self.calibration_note,
+            "thermal_dose": None if self.thermal_dose is None else self.thermal_dose.as_dict(),
+            "skin_temp_2_c": self.skin_temp_2_c,
         }

@@ -59,6 +59,8 @@ CHANNEL_UNITS: Mapping[str, str] = {
     "rep_rate_hz": "Hz",
     "laser_state": "code",  # firmware_bridge.live.LASER_STATE_CODES
     "laser_pulses": "count",  # the laser's own pulse counter
+    "skin_temp_2_c": "degC",  # a second, redundant skin sensor
+    "sensor2_fault_code": "code",
 }
 
 

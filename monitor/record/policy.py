@@ -50,6 +50,7 @@ EventItem = tuple[str, str, dict[str, Any], float]
 STATUS_CHANNELS = frozenset(
     {
         int(Ch.SENSOR_FAULT_CODE),
+        int(Ch.SENSOR2_FAULT_CODE),
         int(Ch.COOLER_FAULT_CODE),
         int(Ch.COOLER_SETPOINT_C),
         int(Ch.LASER_STATE),

@@ -4,30 +4,18 @@
   absorption by wavelength, a target vessel, a cooling boundary, an IR sensor and the
   Henriques–Moritz damage integral. Opt-in: the simulator's default skin is still the
   lumped `sim.skin.SkinModel`.
-- `dose`: incremental CEM43 and Arrhenius Ω, standalone (imports only math and NumPy) so
-  the monitor can take it over.
+- Thermal dose (CEM43 and the Arrhenius Ω) lives in the ``thermal_dose`` package, shared
+  with the monitor's safety core (docs/architecture.md).
 
 See docs/physics.md for the model, its sources and what it leaves out.
 """
 
 from sim.physics.cooling import ColdAir, ContactCooling, Cooling, CryogenSpray, NoCooling
-from sim.physics.dose import (
-    HENRIQUES_MORITZ,
-    ArrheniusConstants,
-    ArrheniusDose,
-    ArrheniusField,
-    Cem43Dose,
-)
 from sim.physics.layered import LayeredSkin, LayeredSkinConfig, Peaks, SkinReading
 from sim.physics.tissue import MELANIN_FRACTION, SkinGeometry
 
 __all__ = [
-    "HENRIQUES_MORITZ",
     "MELANIN_FRACTION",
-    "ArrheniusConstants",
-    "ArrheniusDose",
-    "ArrheniusField",
-    "Cem43Dose",
     "ColdAir",
     "ContactCooling",
     "Cooling",

@@ -37,7 +37,6 @@ from sim.physics.cooling import (
     NoCooling,
     SurfaceBoundary,
 )
-from sim.physics.dose import SECOND_DEGREE_OMEGA, ArrheniusField
 from sim.physics.optics import deposition_j_m2, skin_optics
 from sim.physics.sensor import IrSensor
 from sim.physics.tissue import (
@@ -48,6 +47,7 @@ from sim.physics.tissue import (
     SkinGeometry,
     build_grid,
 )
+from thermal_dose.dose import SECOND_DEGREE_OMEGA, ArrheniusField
 
 #: How much each sampling step may grow over the last one, away from a pulse or a change of
 #: boundary.

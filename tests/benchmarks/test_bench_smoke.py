@@ -76,3 +76,21 @@ def test_only_runs_the_named_benchmarks_and_prints_a_table() -> None:
     assert "gate_settings_per_s" in done.stdout and "log_rows_per_s" in done.stdout
     assert "halt_latency_ms" not in done.stdout
     assert "pymodbus" in done.stdout.splitlines()[0]
+
+
+@pytest.mark.timeout(90)
+def test_issue13_the_physics_and_dose_costs_are_in_laserguard_bench() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--json", "--only", "physics"],
+        cwd=REPO, capture_output=True, text=True, timeout=80, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    for name in (
+        "layered_session_10min_s",
+        "dose_cem43_ns_per_sample",
+        "dose_arrhenius_ns_per_sample",
+        "dose_meter_ns_per_sample",
+    ):
+        result = report["results"][name]
+        assert result["value"] and result["floor"] and result["floor_name"], name

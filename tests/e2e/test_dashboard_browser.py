@@ -71,8 +71,8 @@ def scenario_file(tmp: Path) -> Path:
     scenario = load_scenario("cooling-failure").model_dump(mode="json")
     scenario["name"] = "cooling-failure-skin-held"
     scenario["events"] += [
-        {"t_s": SKIN_HELD_FROM_S, "action": "sensor_offset", "skin_offset_c": 18.0},
-        {"t_s": SKIN_HELD_UNTIL_S, "action": "sensor_offset", "skin_offset_c": 0.0},
+        {"t_s": SKIN_HELD_FROM_S, "action": "sensor_offset", "offset_c": 18.0},
+        {"t_s": SKIN_HELD_UNTIL_S, "action": "sensor_offset", "offset_c": 0.0},
     ]
     path = tmp / "cooling-failure-skin-held.yaml"
     path.write_text(yaml.safe_dump(scenario), encoding="utf-8")

@@ -242,3 +242,25 @@ def test_item3_no_bridge_worker_writes_another_objects_fields() -> None:
             if not (isinstance(owner, ast.Name) and owner.id == "self"):
                 offenders.append(f"line {node.lineno}: {ast.unparse(target)}")
     assert offenders == []
+
+
+def test_issue13_item4_every_opening_write_is_counted_for_the_relay_proof() -> None:
+    """The relay's proof test (at standby, no halt latched) withdraws the permit and waits for
+    an opening write made after it: each de-energising write counts, with its time, latched or
+    not; energising writes never count, and the halt's own relay_opened_ns keeps its rule."""
+    state = HaltState(LiveState(), clock_ns=Clock())
+    generation = state.set_permit(True)
+    state.relay_written(True, generation)
+    assert state.open_writes == 0 and state.last_open_ns == 0
+    before = state.open_writes
+    state.set_permit(False)
+    state.relay_written(False, generation)
+    assert state.open_writes == before + 1
+    first = state.last_open_ns
+    assert first > 0
+    assert state.relay_opened_ns is None  # no halt latched: not a halt's opening
+    state.relay_written(False, generation)
+    assert state.open_writes == before + 2 and state.last_open_ns > first
+    state.halt()
+    state.relay_written(False, generation)
+    assert state.relay_opened_ns == state.last_open_ns  # the halt's first opening write

@@ -134,7 +134,7 @@ def test_item3_the_daily_check_is_short_and_recorded_as_such(bench: OpenCalBench
 def test_item2_a_skin_sensor_reading_low_fails_and_says_it_is_the_dangerous_direction(
     bench: OpenCalBench,
 ) -> None:
-    rig = bench({"t_s": 0.0, "action": "sensor_offset", "skin_offset_c": -1.0})
+    rig = bench({"t_s": 0.0, "action": "sensor_offset", "offset_c": -1.0})
     cert = rig.run()
     assert cert.verdict is Verdict.FAIL
     assert "skin-temperature sensor reads LOW by 1.0" in cert.reason
@@ -147,7 +147,7 @@ def test_item2_a_skin_sensor_reading_low_fails_and_says_it_is_the_dangerous_dire
 
 
 def test_item2_a_plate_thermometer_reading_high_fails(bench: OpenCalBench) -> None:
-    rig = bench({"t_s": 0.0, "action": "sensor_offset", "plate_offset_c": 0.8})
+    rig = bench({"t_s": 0.0, "action": "plate_offset", "offset_c": 0.8})
     cert = rig.run()
     assert cert.verdict is Verdict.FAIL
     assert "cooling plate thermometer reads HIGH by 0.8" in cert.reason

@@ -109,3 +109,38 @@ def test_item2_a_laser_that_did_not_stop_is_shown_above_everything() -> None:
     text = console.export_text()
     assert "*** THE LASER DID NOT STOP: the relay is the only barrier, use the emergency" in text
     assert "*** 1 pulse(s) fired at settings outside the approved limits" in text
+
+
+def render_dose(dose: object, **changes: Any) -> str:
+    snap = snapshot("READY", 38.0, thermal_dose=dose, **changes)
+    history = np.array((30.0, 38.0))
+    session = SimpleNamespace(
+        snapshot=lambda: snap,
+        loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(len(history)), history)),
+    )
+    console = Console(width=160, record=True, color_system=None)
+    console.print(LiveView("slow-burn", 20.0).render(session, 13.0))  # type: ignore[arg-type]
+    return console.export_text()
+
+
+def test_issue13_item2_the_view_shows_the_live_dose_against_its_levels() -> None:
+    from device_profiles.schema import ThermalDoseLimits
+    from monitor.core.dose_meter import DoseMeter
+
+    meter = DoseMeter(ThermalDoseLimits(cem43_warn_min=1.0, cem43_halt_min=2.0), gap_ns=40e6)
+    for k in range(2 * 60 * 200 + 1):  # 2 minutes at 43.5 °C: 2^0.5 × 2 ≈ 2.83 CEM43
+        meter.add(43.5, k * 5_000_000)
+    text = render_dose(meter.frozen())
+    assert "thermal dose, area default: 2.83 CEM43 (warn 1, limit 2)" in text
+    assert "session 2.83 CEM43" in text
+
+    meter.add(float("nan"), 2 * 60 * 200 * 5_000_000 + 5_000_000)  # a sentinel: unknown
+    assert "area default: ≥2.83 CEM43" in render_dose(meter.frozen())
+    assert "thermal dose —" in render_dose(None)
+
+
+def test_issue13_item3_the_view_shows_both_skin_sensors() -> None:
+    links = {"sensor": True, "cooler": True, "laser": True, "interlock": True, "sensor2": True}
+    text = render_dose(None, links=links, skin_temp_2_c=37.25)
+    assert "skin 2 °C" in text and "37.25" in text
+    assert "skin 2 °C" not in render_dose(None)

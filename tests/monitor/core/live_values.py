@@ -17,6 +17,8 @@ IN_RANGE = {
     Ch.REP_RATE_HZ: 1.0,
     Ch.LASER_STATE: LASER_STATE_CODES["STANDBY"],
     Ch.LASER_PULSES: 0.0,
+    Ch.SKIN_TEMP_2_C: 22.0,  # read only with a second skin sensor: agrees with the first
+    Ch.SENSOR2_FAULT_CODE: 0.0,
 }
 
 

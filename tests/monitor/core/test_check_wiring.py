@@ -18,7 +18,7 @@ import monitor.core.checks as checks_module
 from device_profiles.clinical import CoolingMethod
 from device_profiles.laser_state import LaserState
 from device_profiles.loader import load
-from device_profiles.schema import Band, Limits, Setup, SkinTempBand, SkinType
+from device_profiles.schema import Band, Limits, Setup, SkinTempBand, SkinType, ThermalDoseLimits
 from firmware_bridge.live import ANSWER_WINDOW, Ch, Dev, LiveState
 from monitor.core.checks import CHECKS, CheckEngine, CheckSpec, Severity
 from tests.monitor.core.live_values import healthy
@@ -51,8 +51,10 @@ def store(ch: Ch, value: float, *, permitted: bool = False) -> Recipe:
 
 
 def stale(dev: Dev) -> Recipe:
+    limit_ms = STALE_MS["sensor" if dev is Dev.SENSOR2 else dev.name.lower()]
+
     def go(engine: CheckEngine, live: LiveState, now: int) -> bool:
-        live.fresh_ns[dev] = now - int((STALE_MS[dev.name.lower()] + 1.0) * 1e6)
+        live.fresh_ns[dev] = now - int((limit_ms + 1.0) * 1e6)
         return False
 
     return go
@@ -107,22 +109,6 @@ def frozen_for(ms: float) -> Recipe:
     return go
 
 
-class FixedDose:
-    def __init__(self, cem43: float) -> None:
-        self.cem43 = cem43
-
-    def update(self, now_ns: int, skin_c: float) -> float:
-        return self.cem43
-
-
-def dose(cem43: float) -> Recipe:
-    def go(engine: CheckEngine, live: LiveState, now: int) -> bool:
-        engine.dose_meter = FixedDose(cem43)
-        return True
-
-    return go
-
-
 def slow_tail(*, permitted: bool) -> Recipe:
     """The sensor's median answer is prompt (no notice), its slowest quarter breaks the
     reaction-time budget (29 ms within a 30 ms timeout: only the budget sees it)."""
@@ -147,12 +133,60 @@ def stop_never_confirmed(engine: CheckEngine, live: LiveState, now: int) -> bool
     return True  # while a halt is latched the loop counts the emission as permitted
 
 
+DUAL: Setup = load("demo-ndyag-1064-dual-sensor").setup
+# A dose limit below its warning level, so that the halting check can fire alone (built
+# without validation: no profile may say this).
+HALT_ONLY_DOSE = SETUP.model_copy(
+    update={
+        "limits": SETUP.limits.model_copy(
+            update={
+                "thermal_dose": ThermalDoseLimits.model_construct(
+                    cem43_warn_min=1e9, cem43_halt_min=1.0, source="test"
+                )
+            }
+        )
+    }
+)
+
+
+def sensors_apart(engine: CheckEngine, live: LiveState, now: int) -> bool:
+    """The second sensor reads 3 °C above the first, for longer than the allowed time."""
+    live.store(Ch.SKIN_TEMP_2_C, 35.0)
+    engine.evaluate(live, now - int(0.2e9), emission_permitted=False)
+    return False
+
+
+def stuck_reading(engine: CheckEngine, live: LiveState, now: int) -> bool:
+    """Fresh samples keep coming (counter moving), the reading never changes."""
+    limit_ns = int(SETUP.limits.sensor_stuck_ms * 1e6)  # type: ignore[operator]
+    for t in range(now - 2 * limit_ns, now, 5_000_000):
+        live.fresh_ns[:] = t
+        engine.evaluate(live, t, emission_permitted=False)
+    live.fresh_ns[:] = now
+    return False
+
+
+def dose_of(cem43_min: float) -> Recipe:
+    """The current treatment area has had ``cem43_min`` at 43 °C (the reading is healthy now)."""
+
+    def go(engine: CheckEngine, live: LiveState, now: int) -> bool:
+        engine.dose.add(43.0, now - int(cem43_min * 60e9) - 1)
+        engine.dose.add(43.0, now - 1)
+        return False
+
+    return go
+
+
+def relay_stuck(engine: CheckEngine, live: LiveState, now: int) -> bool:
+    engine.relay_stuck.latch(now, "stayed READY 80 ms after the relay was written open")
+    return False
+
+
 RECIPES: dict[str, Recipe] = {
     "skin_temp_high": store(Ch.SKIN_TEMP_C, 48.5, permitted=True),
     "skin_temp_low": store(Ch.SKIN_TEMP_C, 1.5),
     "skin_baseline_high": warm_baseline,
     "skin_frozen": frozen_for(150.0),
-    "thermal_dose_high": dose(2.5),
     "cooler_plate_high": store(Ch.PLATE_TEMP_C, 16.0, permitted=True),
     "skin_too_warm_to_arm": store(Ch.SKIN_TEMP_C, 31.0),
     "skin_temp_invalid": store(Ch.SKIN_TEMP_C, float("nan")),
@@ -176,6 +210,13 @@ RECIPES: dict[str, Recipe] = {
     "reaction_time_unmet": slow_tail(permitted=False),
     "reaction_time_exceeded": slow_tail(permitted=True),
     "laser_did_not_stop": stop_never_confirmed,
+    "sensor2_stale": stale(Dev.SENSOR2),
+    "sensor2_link": link_down(Dev.SENSOR2),
+    "sensor_disagreement": sensors_apart,
+    "sensor_stuck": stuck_reading,
+    "thermal_dose_warn": dose_of(3.0),
+    "thermal_dose_high": dose_of(2.0),
+    "relay_stuck_closed": relay_stuck,
 }
 # Cryogen cooling: the skin may dip to -10 °C for a spurt, never stay below freezing. The
 # bundled 1064 nm rows are for contact cooling: here they stand for cryogen ones.
@@ -193,13 +234,13 @@ CRYOGEN = SETUP.model_copy(
         ),
     }
 )
-DOSE_LIMITED = SETUP.model_copy(
-    update={"limits": SETUP.limits.model_copy(update={"thermal_dose_max_cem43": 2.0})}
-)
 SETUP_FOR = {
     "cooler_plate_trip": WIDE_WARN,
     "skin_frozen": CRYOGEN,
-    "thermal_dose_high": DOSE_LIMITED,
+    "sensor2_stale": DUAL,
+    "sensor2_link": DUAL,
+    "sensor_disagreement": DUAL,
+    "thermal_dose_high": HALT_ONLY_DOSE,
 }
 DECLARED = [c.name for c in CHECKS]
 SEVERITY = {c.name: c.severity for c in CHECKS}

@@ -235,7 +235,8 @@ def test_item5_a_session_without_a_map_is_read_with_the_legacy_map(backend: Back
         ]
 
 
-@pytest.mark.parametrize("stray", [12, -1, 5000, 2**31 - 1])
+# 14: one past the last channel (issue 13 added 12 and 13, the second skin sensor).
+@pytest.mark.parametrize("stray", [14, -1, 5000, 2**31 - 1])
 def test_item5_a_channel_outside_the_sessions_map_is_refused(backend: Backend, stray: int) -> None:
     with backend.open() as log:
         sid = start(log)

@@ -23,7 +23,7 @@ from sim.physics import (
     SkinGeometry,
     SkinReading,
 )
-from sim.physics.dose import FIRST_DEGREE_OMEGA, SECOND_DEGREE_OMEGA
+from thermal_dose.dose import FIRST_DEGREE_OMEGA, SECOND_DEGREE_OMEGA
 
 #: The handpiece rests on the skin this long before the first pulse.
 PRECOOL_S = 2.0

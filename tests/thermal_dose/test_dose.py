@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.physics.dose import (
+from thermal_dose.dose import (
     HENRIQUES_MORITZ,
     ArrheniusDose,
     ArrheniusField,

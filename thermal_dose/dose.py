@@ -1,7 +1,10 @@
 """Thermal dose, accumulated one temperature sample at a time: CEM43 and the Arrhenius Ω.
 
-Standalone on purpose: this module imports only ``math`` and NumPy, nothing of the simulator,
-so the monitor can take it over (the lead plans to move it into the safety core).
+Standalone on purpose: this module imports only ``math`` and NumPy, nothing of LaserGuard. The
+simulator's layered skin model integrates Ω with it (`ArrheniusField`), the simulator's lumped
+skin keeps its ground-truth Ω with it, and the monitor's safety core accumulates the live dose
+from the measured skin temperature with it (`monitor.core.thermal_dose`): one copy of the
+constants and of the log-space arithmetic for all three (docs/architecture.md).
 
 Two measures of how much heat a piece of tissue has taken:
 
