@@ -75,7 +75,13 @@ class SkinSensors:
         self.hot = _NAN
         self.cold = _NAN
         self.last_sample_ns = 0  # when the newest fresh sample (of either sensor) was taken
-        self.disagree_since_ns = 0  # 0: they agree (within the tolerance)
+        # Time spent disagreeing, counted up while the sensors are apart and down (to 0) while
+        # they agree: an up-down counter. A single agreeing sample does not reset it, so a
+        # sensor that reads off but crosses the other's reading now and then (pulsed heating
+        # sampled at different moments by the two sensors) still accumulates to a halt, while
+        # brief transients of healthy sensors (apart less than half the time) never do.
+        self.disagree_ns = 0.0
+        self._judged_ns = 0  # when the counter was last updated
         self.disagreement = False
         self.stuck = False
         self.widest_c = 0.0  # the widest disagreement since they last agreed, for the words
@@ -92,22 +98,22 @@ class SkinSensors:
             second = float(v[Ch.SKIN_TEMP_2_C])
             new = self.watches[1].update(live) or new
             stuck = stuck or self.watches[1].stuck_for_ns() > self.stuck_limit_ns
+            dt_ns = now_ns - self._judged_ns if self._judged_ns else 0
+            self._judged_ns = now_ns
             if first != first or second != second:
-                self.hot = self.cold = _NAN
-                self.disagree_since_ns = 0
+                self.hot = self.cold = _NAN  # skin_temp_invalid halts on it
             else:
                 self.hot, self.cold = (first, second) if first >= second else (second, first)
                 apart = self.hot - self.cold
                 if apart > self.tolerance_c:
-                    if self.disagree_since_ns == 0:
-                        self.disagree_since_ns = now_ns
+                    if self.disagree_ns == 0.0 or apart > self.widest_c:
                         self.widest_c = apart
-                    elif apart > self.widest_c:
-                        self.widest_c = apart
+                    self.disagree_ns += dt_ns
+                elif self.disagree_ns > dt_ns:
+                    self.disagree_ns -= dt_ns
                 else:
-                    self.disagree_since_ns = 0
-            since = self.disagree_since_ns
-            self.disagreement = since != 0 and now_ns - since > self.disagree_max_ns
+                    self.disagree_ns = 0.0
+            self.disagreement = self.disagree_ns > self.disagree_max_ns
         self.stuck = stuck
         if new:
             fresh = self.watches[0].fresh_ns
@@ -128,8 +134,8 @@ class SkinSensors:
     def disagreement_reason(self, live: LiveState) -> str:
         return (
             f"the two skin sensors read {self.readings(live)}, up to {self.widest_c:.2f} °C "
-            f"apart, beyond the {self.tolerance_c:g} °C tolerance for more than "
-            f"{self.disagree_max_ns / 1e6:g} ms: one of them is wrong; check both sensors' "
+            f"apart, beyond the {self.tolerance_c:g} °C tolerance for {self.disagree_max_ns / 1e6:g} ms "
+            "more than they agreed: one of them is wrong; check both sensors' "
             "windows and aim"
         )
 

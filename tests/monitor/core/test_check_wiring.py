@@ -151,7 +151,7 @@ HALT_ONLY_DOSE = SETUP.model_copy(
 
 def sensors_apart(engine: CheckEngine, live: LiveState, now: int) -> bool:
     """The second sensor reads 3 °C above the first, for longer than the allowed time."""
-    live.store(Ch.SKIN_TEMP_2_C, 35.0)
+    live.store(Ch.SKIN_TEMP_2_C, 25.0)
     engine.evaluate(live, now - int(0.2e9), emission_permitted=False)
     return False
 
