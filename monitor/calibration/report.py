@@ -68,24 +68,6 @@ def render_svg(cert: Certificate) -> str:
         f'<line x1="{x(0):.1f}" y1="{y(0):.1f}" x2="{x(top):.1f}" y2="{y(top):.1f}" '
         'stroke="#555" stroke-width="1"/>'
     )
-    # Axes and ticks.
-    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
-    step = _nice_step(top)
-    v = 0.0
-    while v <= top + 1e-9:
-        out.append(
-            f'<line x1="{x(v):.1f}" y1="{TOP + ph}" x2="{x(v):.1f}" y2="{TOP + ph + 5}" '
-            'stroke="#333"/>'
-            f'<text x="{x(v):.1f}" y="{TOP + ph + 18}" text-anchor="middle">{v:g}</text>'
-            f'<line x1="{LEFT - 5}" y1="{y(v):.1f}" x2="{LEFT}" y2="{y(v):.1f}" stroke="#333"/>'
-            f'<text x="{LEFT - 8}" y="{y(v) + 4:.1f}" text-anchor="end">{v:g}</text>'
-        )
-        v += step
-    out.append(
-        f'<text x="{LEFT + pw / 2}" y="{H - 20}" text-anchor="middle">set energy (J)</text>'
-        f'<text x="18" y="{TOP + ph / 2}" text-anchor="middle" '
-        f'transform="rotate(-90 18 {TOP + ph / 2})">delivered energy, meter reading (J)</text>'
-    )
     spots = sorted({p.spot_mm for p in cert.points})
     colour = {s: SPOT_COLOURS[i % len(SPOT_COLOURS)] for i, s in enumerate(spots)}
     for p in cert.points:
@@ -114,6 +96,24 @@ def render_svg(cert: Certificate) -> str:
             ' stroke="#000" stroke-dasharray="8 4" stroke-width="1.2"/>'
         )
     out.append("</g>")
+    # Axes, ticks and their numbers: outside the clip, as they lie outside the plot area.
+    out.append(f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
+    step = _nice_step(top)
+    v = 0.0
+    while v <= top + 1e-9:
+        out.append(
+            f'<line x1="{x(v):.1f}" y1="{TOP + ph}" x2="{x(v):.1f}" y2="{TOP + ph + 5}" '
+            'stroke="#333"/>'
+            f'<text x="{x(v):.1f}" y="{TOP + ph + 18}" text-anchor="middle">{v:g}</text>'
+            f'<line x1="{LEFT - 5}" y1="{y(v):.1f}" x2="{LEFT}" y2="{y(v):.1f}" stroke="#333"/>'
+            f'<text x="{LEFT - 8}" y="{y(v) + 4:.1f}" text-anchor="end">{v:g}</text>'
+        )
+        v += step
+    out.append(
+        f'<text x="{LEFT + pw / 2}" y="{H - 20}" text-anchor="middle">set energy (J)</text>'
+        f'<text x="18" y="{TOP + ph / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 18 {TOP + ph / 2})">delivered energy, meter reading (J)</text>'
+    )
     # Legend.
     ly = TOP + 14
     items = [(f"{s:g} mm spot: shots (dots), means (squares)", colour[s]) for s in spots]
