@@ -5,9 +5,11 @@ scenario. Users come from ``laserguard users add`` with the password on stdin.
 
 The simulator is the serve process's child: this test has no handle on it, so the cause that
 persists after the halt is scripted in the scenario. The test's scenario file is the bundled
-cooling-failure with the skin reading held above its band for a while after the halt
-(``sensor_offset``), then released: the reset is refused while it persists, in the service's
-words on the page, and done once it has cleared.
+cooling-failure (its settings require epidermal cooling, so the warming plate halts:
+``cooler_plate_high``), with the skin reading held above its band for a while after the halt
+(``sensor_offset``), then released, and the chiller restarted by the staff
+(``cooler_failure`` back to 5 °C): the reset is refused while a cause persists, in the
+service's words on the page, and done once every cause has cleared.
 
 Screenshots of the live and the halted page go to ``$LASERGUARD_SCREENSHOTS`` when it is set
 (``LASERGUARD_SCREENSHOTS=docs/img`` renders the README's), else into the test's tmp folder.
@@ -43,6 +45,7 @@ PASSWORD = "correct horse battery staple"
 #: The scenario's times count from the first arm (``serve --demo`` holds the timeline).
 SKIN_HELD_FROM_S = 24.0
 SKIN_HELD_UNTIL_S = 38.0
+CHILLER_RESTARTED_S = 40.0
 
 
 def chromium() -> str:
@@ -67,12 +70,14 @@ def add_user(users: Path, name: str, role: str) -> None:
 
 
 def scenario_file(tmp: Path) -> Path:
-    """The bundled cooling-failure, and the skin reading held high after the halt."""
+    """The bundled cooling-failure, the skin reading held high after the halt, and the
+    chiller restarted after that."""
     scenario = load_scenario("cooling-failure").model_dump(mode="json")
     scenario["name"] = "cooling-failure-skin-held"
     scenario["events"] += [
-        {"t_s": SKIN_HELD_FROM_S, "action": "sensor_offset", "offset_c": 18.0},
+        {"t_s": SKIN_HELD_FROM_S, "action": "sensor_offset", "offset_c": 30.0},
         {"t_s": SKIN_HELD_UNTIL_S, "action": "sensor_offset", "offset_c": 0.0},
+        {"t_s": CHILLER_RESTARTED_S, "action": "cooler_failure", "to_c": 5.0, "tau_s": 1.0},
     ]
     path = tmp / "cooling-failure-skin-held.yaml"
     path.write_text(yaml.safe_dump(scenario), encoding="utf-8")
@@ -169,21 +174,21 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
             expect(page.locator("#stale")).to_be_hidden()
             page.screenshot(path=str(shots / "console-live.png"))
 
-            # The chiller fails; the skin passes its band: HALTED, a high-priority alarm,
-            # flashing within 1.4-2.8 Hz, with its shape and words.
+            # The chiller fails; the plate leaves its band while the settings need cooling:
+            # HALTED, a high-priority alarm with its shape and words.
             expect(page.locator("#state")).to_have_attribute("data-state", "HALTED", timeout=60_000)
-            high = page.locator(".alarm[data-check=skin_temp_high]")
-            expect(high).to_be_visible()
-            expect(high).to_have_attribute("data-priority", "high")
-            expect(high.locator(".shape")).to_have_text("!!!")
-            expect(high).to_contain_text("HIGH PRIORITY")
+            plate = page.locator(".alarm[data-check=cooler_plate_high]")
+            expect(plate).to_be_visible()
+            expect(plate).to_have_attribute("data-priority", "high")
+            expect(plate.locator(".shape")).to_have_text("!!!")
+            expect(plate).to_contain_text("HIGH PRIORITY")
             expect(page.locator("#relay")).to_contain_text("OPEN")
-            warn = page.locator(".alarm[data-check=cooler_plate_warn]")
-            expect(warn).to_have_attribute("data-priority", "medium")
-            assert 0.4 <= flash_hz(page, ".alarm[data-check=cooler_plate_warn]") <= 0.8
 
-            # The skin is held hot: the reset is refused, and the page shows why.
+            # The skin reading is held hot: a second high-priority alarm, flashing within
+            # 1.4-2.8 Hz; its reset is refused, and the page shows why.
+            high = page.locator(".alarm[data-check=skin_temp_high]")
             expect(high).to_have_attribute("data-active", "true", timeout=40_000)
+            expect(high).to_have_attribute("data-priority", "high")
             assert 1.4 <= flash_hz(page, ".alarm[data-check=skin_temp_high]") <= 2.8
             page.screenshot(path=str(shots / "console-halted.png"))
             high.locator(".reset-reason").fill("skin looks fine")
@@ -191,9 +196,10 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
             expect(high.locator(".refused")).to_contain_text("the cause is still present")
             expect(page.locator("#state")).to_have_attribute("data-state", "HALTED")
 
-            # The cause clears; each latched alarm reset with a reason, one at a time; the
-            # halt goes to STANDBY, never READY.
+            # The causes clear (the skin reading released, the chiller restarted); each latched
+            # alarm reset with a reason, one at a time; the halt goes to STANDBY, never READY.
             expect(high).to_have_attribute("data-active", "false", timeout=40_000)
+            expect(plate).to_have_attribute("data-active", "false", timeout=40_000)
             for _ in range(10):
                 latched = page.locator(".alarm[data-latched=true][data-active=false]")
                 if latched.count() == 0:
@@ -205,16 +211,12 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
             expect(page.locator("#state")).to_have_attribute("data-state", "STANDBY")
             expect(page.locator("#relay")).to_contain_text("OPEN")
 
-            # The chiller is still failed: arming again is refused, in the bridge's words.
-            page.click("#arm-button")
-            expect(page.locator("#command-result")).to_contain_text("cooler_plate_warn")
-
             # End the session; the printable aftercare sheet, with the emergency contact.
             page.click("#view-session details summary")
             page.fill("#end-reason", "cooling failed")
             page.click("#end-button")
             expect(page.locator("#view-ended")).to_be_visible()
-            expect(page.locator("#ended-summary")).to_contain_text("skin_temp_high")
+            expect(page.locator("#ended-summary")).to_contain_text("cooler_plate_high")
             with context.expect_page() as sheet_info:
                 page.click("#aftercare-link")
             sheet = sheet_info.value
