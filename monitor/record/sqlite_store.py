@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from monitor.record.anchor import HeadAnchor
 from monitor.record.chain import (
     GENESIS_HASH,
     KIND_END,
@@ -456,15 +457,22 @@ class SessionLog(ChainLog):
         *,
         read_only: bool = False,
         max_field_chars: int | None = None,
+        anchor: HeadAnchor | None = None,
     ) -> None:
         self._sqlite = SqliteStore(path, read_only=read_only)
-        super().__init__(self._sqlite, max_field_chars=max_field_chars)
+        super().__init__(self._sqlite, max_field_chars=max_field_chars, anchor=anchor)
 
     @property
     def path(self) -> Path:
         return self._sqlite.path
 
 
-def open_recorder(path: str | Path, *, max_field_chars: int | None = None) -> LogRecorder:
-    """A recorder over the SQLite session log at ``path`` (made if missing), closed with it."""
-    return LogRecorder(SessionLog(path, max_field_chars=max_field_chars), owns_log=True)
+def open_recorder(
+    path: str | Path, *, max_field_chars: int | None = None, anchor: HeadAnchor | None = None
+) -> LogRecorder:
+    """A recorder over the SQLite session log at ``path`` (made if missing), closed with it.
+
+    With ``anchor``, a log behind its signed checkpoints is refused (``LogBehindCheckpoint``)
+    and the head is checkpointed as the session is written."""
+    log = SessionLog(path, max_field_chars=max_field_chars, anchor=anchor)
+    return LogRecorder(log, owns_log=True)
