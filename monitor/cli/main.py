@@ -52,6 +52,7 @@ examples:
   laserguard calibration list | show ID | report ID
   laserguard sessions list | show ID | verify [ID] [--setup NAME]
   laserguard keys init | anchor --setup NAME        sign checkpoints of the log's head
+  laserguard fleet ship | status | verify --fleet DSN   the clinic chain's PostgreSQL store
   laserguard users add NAME --role admin             the console's first administrator
   laserguard serve --demo [--scenario cooling-failure]   bridge + console on the simulator
   laserguard profiles list | show NAME | validate FILE | schema | timing NAME
@@ -372,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from monitor.cli.calibrate import add_calibrate_parser, add_calibration_parser
     from monitor.cli.check import add_check_parser
+    from monitor.cli.fleet import add_fleet_parser
     from monitor.cli.incidents import add_followup_parser, add_incident_parser
     from monitor.cli.keys import add_keys_parser
     from monitor.cli.profiles import add_profiles_parser
@@ -393,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_parser(sub)
     add_calibration_parser(sub)
     add_keys_parser(sub)
+    add_fleet_parser(sub)
     add_registered_commands(sub)
     return parser
 
