@@ -37,7 +37,8 @@ def _yoyo_uri(dsn: str) -> str:
     except psycopg.ProgrammingError as e:
         raise FleetError(f"the fleet connection string is not valid: {e}") from e
     database = params.pop("dbname", None)
-    return str(DatabaseURI("postgresql+psycopg", None, None, None, None, database, params))
+    path = "/" + (database or "")  # yoyo reads the database from the path after its "/"
+    return str(DatabaseURI("postgresql+psycopg", None, None, None, None, path, params))
 
 
 def _backend(dsn: str):  # type: ignore[no-untyped-def]  # yoyo is untyped
