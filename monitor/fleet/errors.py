@@ -11,7 +11,12 @@
 
 from __future__ import annotations
 
-__all__ = ["FleetError", "FleetUnreachable", "ShipmentRefused"]
+__all__ = ["FleetError", "FleetUnreachable", "ShipmentRefused", "one_line"]
+
+
+def one_line(e: BaseException) -> str:
+    """A driver's message on one line (libpq's run over several)."""
+    return " ".join(str(e).split())
 
 
 class FleetError(Exception):

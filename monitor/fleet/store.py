@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from monitor.fleet.errors import FleetError, FleetUnreachable, ShipmentRefused
+from monitor.fleet.errors import FleetError, FleetUnreachable, ShipmentRefused, one_line
 from monitor.record.chain import GENESIS_HASH, KIND_TELEMETRY, event_hash, telemetry_digest
 from monitor.record.store import StoredEvent, TelemetryRows
 
@@ -136,9 +136,9 @@ class FleetStore:
         try:
             self._conn = psycopg.connect(dsn, connect_timeout=connect_timeout_s)
         except psycopg.OperationalError as e:
-            raise FleetUnreachable(f"cannot reach the fleet store: {e}".strip()) from e
+            raise FleetUnreachable(f"cannot reach the fleet store: {one_line(e)}".strip()) from e
         except psycopg.Error as e:
-            raise FleetError(f"cannot open the fleet store: {e}") from e
+            raise FleetError(f"cannot open the fleet store: {one_line(e)}") from e
 
     def close(self) -> None:
         self._conn.close()
@@ -154,9 +154,11 @@ class FleetStore:
         try:
             yield
         except psycopg.OperationalError as e:
-            raise FleetUnreachable(f"{doing}: the fleet store went away: {e}".strip()) from e
+            raise FleetUnreachable(
+                f"{doing}: the fleet store went away: {one_line(e)}".strip()
+            ) from e
         except psycopg.Error as e:
-            raise FleetError(f"{doing}: {e}") from e
+            raise FleetError(f"{doing}: {one_line(e)}") from e
 
     def head(self, bridge_id: str) -> tuple[int, str] | None:
         with self._errors("reading the chain head"):
@@ -283,10 +285,10 @@ class FleetChainReader:
             self._conn.rollback()
         except psycopg.OperationalError as e:
             raise FleetUnreachable(
-                f"reading {self._bridge_id}: the fleet store went away: {e}"
+                f"reading {self._bridge_id}: the fleet store went away: {one_line(e)}"
             ) from e
         except psycopg.Error as e:
-            raise FleetError(f"reading {self._bridge_id}: {e}") from e
+            raise FleetError(f"reading {self._bridge_id}: {one_line(e)}") from e
         return rows
 
     def scan_events(self, lo: int, hi: int) -> Iterator[StoredEvent]:

@@ -182,7 +182,7 @@ def test_item1_unreachable_store_is_one_sentence_exit_1(
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("laserguard fleet ship: cannot reach the fleet store")
-    assert "Traceback" not in err
+    assert "Traceback" not in err and err.count("\n") == 1
 
 
 class SessionLogReader:
