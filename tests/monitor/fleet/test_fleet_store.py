@@ -17,7 +17,7 @@ from monitor.fleet.schema import pending
 from monitor.fleet.shipper import ship
 from monitor.fleet.store import FleetStore, Shipment
 from monitor.record.verify import walk_span
-from tests.monitor.fleet.conftest import Cluster
+from benchmarks.pg_cluster import Cluster
 from tests.monitor.fleet.logs import local_counts, make_log
 
 pytestmark = pytest.mark.fleet
