@@ -204,3 +204,22 @@ class SessionLogReader:
 
     def __exit__(self, *exc: object) -> None:
         self._log.close()
+
+
+def test_item1_fleet_verify_finds_an_edit_made_in_the_database(
+    fleet_dsn: str, sql: Sql, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("a", "b"):
+        db = tmp_path / f"{name}.sqlite3"
+        make_log(db, sessions=1)
+        with FleetStore(fleet_dsn) as fleet:
+            ship(db, fleet, f"laser-{name}")
+    assert main(["fleet", "verify", "--fleet", fleet_dsn]) == 0
+    capsys.readouterr()
+    # Someone with the database's owner role drops the guard and edits one value.
+    sql("ALTER TABLE telemetry DISABLE TRIGGER telemetry_append_only")
+    sql("UPDATE telemetry SET value = value + 1 WHERE bridge_id = 'laser-b' AND idx = 7")
+    assert main(["fleet", "verify", "--fleet", fleet_dsn]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("OK: laser-a")
+    assert out[1].startswith("BROKEN: laser-b") and "do not match digest" in out[1]
