@@ -11,13 +11,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from benchmarks.pg_cluster import Cluster
 from monitor.cli.main import main
 from monitor.fleet.errors import FleetUnreachable, ShipmentRefused
 from monitor.fleet.schema import pending
 from monitor.fleet.shipper import ship
 from monitor.fleet.store import FleetStore, Shipment
 from monitor.record.verify import walk_span
-from benchmarks.pg_cluster import Cluster
 from tests.monitor.fleet.logs import local_counts, make_log
 
 pytestmark = pytest.mark.fleet

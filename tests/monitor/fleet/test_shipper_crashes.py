@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.pg_cluster import Cluster
 from monitor.fleet.errors import FleetError
 from monitor.fleet.shipper import ship
 from monitor.fleet.store import FleetStore
 from monitor.record.verify import walk_span
-from benchmarks.pg_cluster import Cluster
 from tests.monitor.fleet.logs import local_counts, make_log
 
 pytestmark = pytest.mark.fleet
