@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.cli.common import DEFAULT_SETUP, add_db_arg, fail
@@ -120,14 +121,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         with FleetStore(_dsn(args)) as fleet:
             bridges = fleet.bridges()
+            activity = {a.bridge_id: a for a in fleet.activity()}
     except FleetError as e:
         return fail(_command(args), ExitStatus.REFUSED, e)
     if args.json:
-        print(json.dumps([b.__dict__ for b in bridges], indent=2))
+        doc = [{**b.__dict__, "activity": getattr(activity.get(b.bridge_id), "__dict__", None)}
+               for b in bridges]  # fmt: skip
+        print(json.dumps(doc, indent=2))
         return int(ExitStatus.OK)
     for b in bridges:
         refused = f"; {b.n_refusals} refused, last: {b.last_refusal}" if b.n_refusals else ""
         print(f"{b.bridge_id}  clinic {b.clinic or '-'}  head seq {b.head_seq}{refused}")
+        a = activity.get(b.bridge_id)
+        if a is not None and a.last_session_at is not None:
+            last = datetime.fromtimestamp(a.last_session_at, tz=UTC).isoformat(timespec="minutes")
+            halts = ", ".join(f"{k} {n}" for k, n in a.halts_by_cause.items()) or "none"
+            print(f"  {a.sessions} sessions, last started {last}; halts by cause: {halts}")
     if not bridges:
         print("(no bridges have shipped)")
     return int(ExitStatus.OK)

@@ -27,10 +27,23 @@ import numpy as np
 import psycopg
 
 from monitor.fleet.errors import FleetError, FleetUnreachable, ShipmentRefused, one_line
-from monitor.record.chain import GENESIS_HASH, KIND_TELEMETRY, event_hash, telemetry_digest
+from monitor.record.chain import (
+    GENESIS_HASH,
+    KIND_START,
+    KIND_TELEMETRY,
+    event_hash,
+    telemetry_digest,
+)
 from monitor.record.store import StoredEvent, TelemetryRows
 
-__all__ = ["BridgeStatus", "FleetChainReader", "FleetStore", "Shipment", "copy_telemetry"]
+__all__ = [
+    "BridgeActivity",
+    "BridgeStatus",
+    "FleetChainReader",
+    "FleetStore",
+    "Shipment",
+    "copy_telemetry",
+]
 
 _EVENT_COLUMNS = "seq, session_id, t_wall, kind, payload, prev_hash, hash"
 _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -45,6 +58,16 @@ class Shipment:
     events: Sequence[StoredEvent]
     telemetry: Sequence[TelemetryRows]
     clinic: str | None = None
+
+
+@dataclass(frozen=True)
+class BridgeActivity:
+    """What the fleet's records say of one laser: its sessions and its halts, by cause."""
+
+    bridge_id: str
+    sessions: int
+    last_session_at: float | None
+    halts_by_cause: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -266,6 +289,27 @@ class FleetStore:
         return [
             BridgeStatus(str(r[0]), r[1], int(r[2]), str(r[3]), float(r[4]), int(r[5]), r[6])
             for r in rows
+        ]
+
+    def activity(self) -> list[BridgeActivity]:
+        """Every laser's sessions and halts by cause (``trip`` events by their ``check``)."""
+        with self._errors("reading the fleet's sessions"):
+            sessions = self._conn.execute(
+                "SELECT bridge_id, count(*), max(t_wall) FROM events WHERE kind = %s"
+                " GROUP BY bridge_id",
+                (KIND_START,),
+            ).fetchall()
+            halts = self._conn.execute(
+                "SELECT bridge_id, payload::jsonb ->> 'check', count(*) FROM events"
+                " WHERE kind = 'trip' GROUP BY 1, 2 ORDER BY 1, 3 DESC"
+            ).fetchall()
+            self._conn.rollback()
+        by_bridge: dict[str, dict[str, int]] = {}
+        for bid, check, n in halts:
+            by_bridge.setdefault(str(bid), {})[str(check)] = int(n)
+        return [
+            BridgeActivity(str(b), int(n), float(t), by_bridge.get(str(b), {}))
+            for b, n, t in sessions
         ]
 
     def reader(self, bridge_id: str) -> FleetChainReader:

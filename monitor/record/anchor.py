@@ -224,7 +224,8 @@ class HeadAnchor:
         now = self._clock()
         with self._lock:
             last = self._entries[-1] if self._entries else None
-            if last is not None and (last.seq, last.hash) == (head.seq, head.hash):
+            # Commits of two threads may report out of order: a checkpoint never goes back.
+            if last is not None and head.seq <= last.seq and head.chain == last.chain:
                 return
             due = self._last_write is None or now - self._last_write >= self._period_s
             if not (session_ended or due):

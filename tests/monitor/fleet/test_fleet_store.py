@@ -17,6 +17,7 @@ from monitor.fleet.errors import FleetUnreachable, ShipmentRefused
 from monitor.fleet.schema import pending
 from monitor.fleet.shipper import ship
 from monitor.fleet.store import FleetStore, Shipment
+from monitor.record.sqlite_store import SessionLog
 from monitor.record.verify import walk_span
 from tests.monitor.fleet.logs import local_counts, make_log
 
@@ -223,3 +224,23 @@ def test_item1_fleet_verify_finds_an_edit_made_in_the_database(
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("OK: laser-a")
     assert out[1].startswith("BROKEN: laser-b") and "do not match digest" in out[1]
+
+
+def test_item2_fleet_status_shows_each_lasers_sessions_and_halts_by_cause(
+    fleet_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "a.sqlite3"
+    make_log(db, sessions=2)
+    with SessionLog(db) as log:
+        sid = log.start_session(operator="op", patient_id="P-7", skin_type="IV",
+                                profile_name="p", profile_digest="d", mode="test")  # fmt: skip
+        for check in ("skin_temp_high", "skin_temp_high", "cooler_flow_low"):
+            log.append(sid, "trip", {"check": check, "reason": "r", "t_s": 1.0,
+                                     "severity": "HALT"})  # fmt: skip
+        log.end_session(sid, "halted")
+    with FleetStore(fleet_dsn) as fleet:
+        ship(db, fleet, "laser-a")
+    assert main(["fleet", "status", "--fleet", fleet_dsn]) == 0
+    out = capsys.readouterr().out
+    assert "laser-a" in out and "3 sessions" in out
+    assert "halts by cause: skin_temp_high 2, cooler_flow_low 1" in out
