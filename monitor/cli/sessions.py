@@ -72,6 +72,15 @@ def add_sessions_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         help="only the span of this session (id or unique prefix); default: the whole file",
     )
     p_verify.add_argument(
+        "--fleet",
+        default=None,
+        metavar="DSN",
+        help="also hold the log's head against what the fleet store holds of this bridge",
+    )
+    p_verify.add_argument(
+        "--bridge", default=None, help="this log's bridge id in the fleet (default: the setup's)"
+    )
+    p_verify.add_argument(
         "--setup",
         default=DEFAULT_SETUP,
         help="setup whose anchor key checks the log's signed head checkpoints [%(default)s]",
@@ -258,6 +267,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     f"{args.db} has signed checkpoints ({cp_file.name}) but setup {setup.name}"
                     " names no anchor key to check them: give its setup (--setup)"
                 )
+            if args.fleet and (anchor is None or anchor.ok):
+                anchor = _fleet_check(log, args.fleet, args.bridge or setup.name) or anchor
     except CheckpointForged as e:
         print(f"FORGED CHECKPOINT: {e}")
         return EXIT_TAMPERED
@@ -283,6 +294,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
             + _anchor_note(anchor)
         )
     return EXIT_OK if result.ok and anchored else EXIT_TAMPERED
+
+
+def _fleet_check(log: SessionLog, dsn: str, bridge: str) -> AnchorCheck | None:
+    """The log next to the head the fleet store holds of it (None: nothing shipped yet)."""
+    from monitor.fleet.errors import FleetError
+    from monitor.fleet.store import FleetStore
+
+    try:
+        with FleetStore(dsn) as fleet:
+            head = fleet.anchored_head(bridge)
+    except FleetError as e:
+        raise SessionLogError(f"the fleet store could not be asked: {e}") from e
+    return None if head is None else log.compare_head([head])
 
 
 def _anchor_note(anchor: AnchorCheck | None) -> str:

@@ -34,6 +34,7 @@ from monitor.record.chain import (
     event_hash,
     telemetry_digest,
 )
+from monitor.record.checkpoints import Checkpoint
 from monitor.record.store import StoredEvent, TelemetryRows
 
 __all__ = [
@@ -190,6 +191,21 @@ class FleetStore:
             ).fetchone()
             self._conn.rollback()
         return None if row is None else (int(row[0]), str(row[1]))
+
+    def anchored_head(self, bridge_id: str) -> Checkpoint | None:
+        """The bridge's head as the fleet holds it, as a checkpoint ``anchor.compare`` reads
+        (its signature is the database's word: the row is not signed)."""
+        with self._errors("reading the chain head"):
+            row = self._conn.execute(
+                "SELECT b.chain, h.seq, h.hash, extract(epoch FROM h.shipped_at)"
+                " FROM chain_heads h JOIN bridges b USING (bridge_id)"
+                " WHERE bridge_id = %s AND h.seq > 0",
+                (bridge_id,),
+            ).fetchone()
+            self._conn.rollback()
+        if row is None:
+            return None
+        return Checkpoint(1, str(row[0]), int(row[1]), str(row[2]), float(row[3]), "fleet")
 
     def stored_hash(self, bridge_id: str, seq: int) -> str | None:
         with self._errors("reading an event"):

@@ -244,3 +244,25 @@ def test_item2_fleet_status_shows_each_lasers_sessions_and_halts_by_cause(
     out = capsys.readouterr().out
     assert "laser-a" in out and "3 sessions" in out
     assert "halts by cause: skin_temp_high 2, cooler_flow_low 1" in out
+
+
+def test_item3_sessions_verify_holds_the_log_against_the_fleets_head(
+    fleet_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "a.sqlite3"
+    make_log(db, sessions=2)
+    with FleetStore(fleet_dsn) as fleet:
+        ship(db, fleet, "laser-a")
+    verify = ["sessions", "verify", "--db", str(db), "--fleet", fleet_dsn, "--bridge", "laser-a"]
+    assert main(verify) == 0
+    capsys.readouterr()
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER events_no_delete")
+    conn.execute("DROP TRIGGER telemetry_no_delete")
+    conn.execute("DELETE FROM events WHERE seq > 10")
+    conn.execute("DELETE FROM telemetry WHERE batch_seq > 10")
+    conn.commit()
+    conn.close()
+    assert main(verify) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("TRUNCATED:") and "events seq 11.." in out
