@@ -7,12 +7,15 @@ leave a binary or truncated checkpoint file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor.record.anchor import (
     HeadAnchor,
@@ -256,3 +259,44 @@ def test_item3_a_key_that_is_not_the_setups_is_refused(
     other_public = format_public_key(make_private_key(tmp_path / "other.key"))
     with pytest.raises(CheckpointUnreadable, match="does not belong"):
         anchor_for(db, other_public)
+
+
+ANY_JSON = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=70)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.one_of(
+        st.binary(max_size=2048),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+            ),
+            max_leaves=20,
+        ).map(
+            lambda doc: json.dumps({"format": "laserguard-checkpoints/1", "entries": doc}).encode()
+        ),
+        # Entries of the right shape with values of any type: the type checks, then the
+        # signature check, must refuse each.
+        st.lists(
+            st.fixed_dictionaries(
+                {k: ANY_JSON for k in ("n", "chain", "seq", "hash", "t_wall", "why", "sig")}
+            ),
+            max_size=3,
+        ).map(
+            lambda es: json.dumps({"format": "laserguard-checkpoints/1", "entries": es}).encode()
+        ),
+    )
+)
+def test_item3_any_checkpoint_file_is_read_or_refused_in_words(
+    keyed: tuple[Path, str], data: bytes
+) -> None:
+    """Whatever lies in the checkpoint file, reading it ends in a typed refusal, never a crash."""
+    db, public = keyed
+    checkpoint_path(db).write_bytes(data)
+    with contextlib.suppress(CheckpointUnreadable, CheckpointForged):
+        checkpoints_for(db, public).read()
