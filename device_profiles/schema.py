@@ -1017,6 +1017,19 @@ class Clinic(Strict):
     aftercare_instructions: str = Field(min_length=1)
 
 
+class RecordAnchor(Strict):
+    """The key that signs this laser's checkpoints of its session log's head.
+
+    Only the public half is in the profile (made by ``laserguard keys init``): whoever checks
+    a log trusts the profile, not a key file beside the log.
+    """
+
+    public_key: str = Field(
+        pattern=r"^ed25519:[0-9a-f]{64}$",
+        description="ed25519: and the 32-byte public key in hex",
+    )
+
+
 class Setup(Strict):
     """A clinic setup: the devices beside one laser, and the limits for it."""
 
@@ -1039,6 +1052,7 @@ class Setup(Strict):
     clinic: Clinic | None = None
     energy_meter: EnergyMeterSetup | None = None
     calibration: CalibrationPolicy | None = None
+    anchor: RecordAnchor | None = None
 
     @model_validator(mode="after")
     def _calibrated_with_a_meter(self) -> Setup:

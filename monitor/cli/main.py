@@ -29,9 +29,12 @@ from monitor.cli.common import (
 )
 from monitor.cli.exit_status import EPILOG as EXIT_STATUS_EPILOG
 from monitor.cli.exit_status import BadInput, ExitStatus
+from monitor.cli.keys import add_anchor_key_arg
 from monitor.cli.risk_file import load_risk
 from monitor.core.risk import RiskOutcome
 from monitor.core.session import no_contraindications_declared
+from monitor.record.anchor import LogBehindCheckpoint
+from monitor.record.checkpoints import CheckpointForged
 from monitor.record.sqlite_store import SessionLogError
 from sim.scenario import ScenarioError
 
@@ -48,7 +51,9 @@ examples:
   laserguard calibrate --demo --who "B. Engineer"   calibration against the simulator
   laserguard calibrate --daily --who NAME --endpoints FILE    the daily output check
   laserguard calibration list | show ID | report ID
-  laserguard sessions list | show ID | verify [ID]
+  laserguard sessions list | show ID | verify [ID] [--setup NAME]
+  laserguard keys init | anchor --setup NAME        sign checkpoints of the log's head
+  laserguard fleet ship | status | verify --fleet DSN   the clinic chain's PostgreSQL store
   laserguard users add NAME --role admin             the console's first administrator
   laserguard serve --demo [--scenario cooling-failure]   bridge + console on the simulator
   laserguard profiles list | show NAME | validate FILE | schema | timing NAME
@@ -178,6 +183,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     import time
 
     from monitor.calibration.status import calibration_status
+    from monitor.cli.keys import bridge_anchor, key_path
     from monitor.cli.live_view import LiveView
     from monitor.cli.shutdown import sigint_deferred
     from monitor.cli.view_guard import ViewGuard
@@ -205,7 +211,9 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             "--arm needs the settings to arm with: --fluence --pulse-ms --spot-mm --rate-hz"
         )
     book, sheets = load_book(), load_patient_information()  # unreadable: refused, nothing opened
-    log_recorder = open_recorder(db_path(args.db))
+    db = db_path(args.db)
+    anchor = bridge_anchor(loaded.setup, db, key_path(args, db))
+    log_recorder = open_recorder(db, anchor=anchor)  # behind its checkpoints: refused
     try:  # only a real laser's certificates count for a clinical session
         calibration = calibration_status(
             log_recorder.log, setup, accept_simulated=args.mode != "clinical"
@@ -391,13 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not ask for SCHED_FIFO for the interlock loop (asked for by default)",
     )
     add_db_arg(bridge)
+    add_anchor_key_arg(bridge)
     add_settings_args(bridge)
     bridge.set_defaults(func=cmd_bridge)
 
     from monitor.cli.calibrate import add_calibrate_parser, add_calibration_parser
     from monitor.cli.check import add_check_parser
     from monitor.cli.faults import add_faults_parser
+    from monitor.cli.fleet import add_fleet_parser
     from monitor.cli.incidents import add_followup_parser, add_incident_parser
+    from monitor.cli.keys import add_keys_parser
     from monitor.cli.profiles import add_profiles_parser
     from monitor.cli.reports import add_report_parser
     from monitor.cli.serve import add_serve_parser
@@ -417,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_parser(sub)
     add_calibration_parser(sub)
     add_faults_parser(sub)
+    add_keys_parser(sub)
+    add_fleet_parser(sub)
     add_registered_commands(sub)
     return parser
 
@@ -447,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
+    except (LogBehindCheckpoint, CheckpointForged) as e:  # the log's head is not as signed
+        return fail(args.command, ExitStatus.REFUSED, e)
     except (BadInput, ProfileError, ProtocolError, ScenarioError, SessionLogError) as e:
         return fail(args.command, ExitStatus.BAD_INPUT, e)
     except BrokenPipeError:  # `laserguard ... | head`: the reader left; say nothing more

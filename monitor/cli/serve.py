@@ -32,10 +32,13 @@ from device_profiles.loader import bundled_names, load, with_endpoints
 from monitor.cli.common import DEFAULT_SETUP, add_db_arg, db_path, fail, load_setup, positive
 from monitor.cli.demo import default_run_dir, simulator
 from monitor.cli.exit_status import BadInput, ExitStatus
+from monitor.cli.keys import add_anchor_key_arg, bridge_anchor, key_path
 from monitor.cli.shutdown import sigint_deferred
 from monitor.control.host import HEARTBEAT_TIMEOUT_S, HostConfig, SessionHost
 from monitor.control.server import ControlServer
 from monitor.core.records import SessionMode
+from monitor.record.recorder import LogRecorder
+from monitor.record.sqlite_store import open_recorder
 from monitor.service.roles import Role
 from monitor.service.users import UserError, UserStore, users_path
 from sim.control import SimControl, SimControlError
@@ -166,6 +169,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         loaded, setup = load_setup(args.setup, args.endpoints)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # The setup's anchor key, if any: each session's log is checked against its checkpoints.
+    bridge_anchor(loaded.setup, db, key_path(args, db))  # refused now, before anything starts
+    anchored = loaded.setup.anchor is not None
+
+    def recorder_for(path: Path) -> LogRecorder:
+        anchor = bridge_anchor(loaded.setup, path, key_path(args, path)) if anchored else None
+        return open_recorder(path, anchor=anchor)
+
     try:
         password = _demo_users(users_file) if args.demo and not args.users else None
         if UserStore(users_file).enabled_count() == 0:
@@ -210,7 +221,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 meta=meta,
                 on_armed=on_armed,
             )
-            host = SessionHost(config).start()
+            host = SessionHost(config, recorder_factory=recorder_for).start()
             server = ControlServer(sock, host).start()
             stack.callback(server.close)
             console = ConsoleProcess(
@@ -294,6 +305,7 @@ def add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--scenario", default="normal", help="with --demo: the scenario [%(default)s]")
     p.add_argument("--speed", type=positive, default=1.0, help="with --demo: simulator speed")
     add_db_arg(p)
+    add_anchor_key_arg(p)
     p.add_argument(
         "--users", default=None, metavar="PATH", help="users file (default: beside --db)"
     )

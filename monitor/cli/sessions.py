@@ -1,8 +1,10 @@
 """`sessions` subcommands: list, show, verify and plot the session log.
 
 Exit codes: 0 success, 1 the log failed verification (a broken chain, or a damaged file:
-``show`` and ``plot`` then refuse rather than display part of a session), 2 the log could
-not be read (missing file, not a session log, unknown or ambiguous session id).
+``show`` and ``plot`` then refuse rather than display part of a session; for ``verify``
+also a log behind its signed checkpoints, truncated, rolled back or replaced, or a forged
+checkpoint), 2 the log could not be read (missing file, not a session log, unknown or
+ambiguous session id, an unreadable checkpoint file, checkpoints but no key to check them).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from monitor.cli.common import add_db_arg
+from device_profiles.loader import load
+from monitor.cli.common import DEFAULT_SETUP, add_db_arg
 from monitor.cli.exit_status import ExitStatus
+from monitor.record.anchor import AnchorCheck, Verdict, checkpoint_path, checkpoints_for
 from monitor.record.channels import ChannelMap
+from monitor.record.checkpoints import CheckpointForged
 from monitor.record.sqlite_store import (
     Event,
     SessionInfo,
@@ -65,6 +70,20 @@ def add_sessions_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         nargs="?",
         default=None,
         help="only the span of this session (id or unique prefix); default: the whole file",
+    )
+    p_verify.add_argument(
+        "--fleet",
+        default=None,
+        metavar="DSN",
+        help="also hold the log's head against what the fleet store holds of this bridge",
+    )
+    p_verify.add_argument(
+        "--bridge", default=None, help="this log's bridge id in the fleet (default: the setup's)"
+    )
+    p_verify.add_argument(
+        "--setup",
+        default=DEFAULT_SETUP,
+        help="setup whose anchor key checks the log's signed head checkpoints [%(default)s]",
     )
     common(p_verify)
     p_verify.set_defaults(func=cmd_verify)
@@ -234,23 +253,69 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    setup = load(args.setup).setup
+    cp_file = checkpoint_path(Path(args.db))
     try:
         with _open(args.db) as log:
             result = log.verify(args.session_id)
+            anchor: AnchorCheck | None = None
+            if setup.anchor is not None:
+                entries = checkpoints_for(Path(args.db), setup.anchor.public_key).read()
+                anchor = log.compare_head(entries)
+            elif cp_file.exists():
+                raise SessionLogError(
+                    f"{args.db} has signed checkpoints ({cp_file.name}) but setup {setup.name}"
+                    " names no anchor key to check them: give its setup (--setup)"
+                )
+            if args.fleet and (anchor is None or anchor.ok):
+                anchor = _fleet_check(log, args.fleet, args.bridge or setup.name) or anchor
+    except CheckpointForged as e:
+        print(f"FORGED CHECKPOINT: {e}")
+        return EXIT_TAMPERED
     except SessionLogError as e:
         return _error(e)
+    anchored = anchor is None or anchor.ok
     if args.json:
-        print(json.dumps(asdict(result), indent=2))
-    elif result.ok:
+        doc: dict[str, Any] = asdict(result)
+        doc["anchor"] = (
+            None if anchor is None else {"verdict": str(anchor.verdict), "message": anchor.message}
+        )
+        print(json.dumps(doc, indent=2))
+    elif not result.ok and result.damaged:
+        print(f"DAMAGED: {result.reason}")
+    elif not result.ok:
+        print(f"TAMPERED/BROKEN at seq {result.first_bad_seq}: {result.reason}")
+    elif anchor is not None and not anchor.ok:
+        print(f"{str(anchor.verdict).upper()}: {anchor.message}")
+    else:
         print(
             f"OK: {result.n_events} events, {result.n_telemetry_rows} telemetry rows, chain intact"
             + _legacy_note(result.legacy_channel_maps)
+            + _anchor_note(anchor)
         )
-    elif result.damaged:
-        print(f"DAMAGED: {result.reason}")
-    else:
-        print(f"TAMPERED/BROKEN at seq {result.first_bad_seq}: {result.reason}")
-    return EXIT_OK if result.ok else EXIT_TAMPERED
+    return EXIT_OK if result.ok and anchored else EXIT_TAMPERED
+
+
+def _fleet_check(log: SessionLog, dsn: str, bridge: str) -> AnchorCheck | None:
+    """The log next to the head the fleet store holds of it (None: nothing shipped yet)."""
+    from monitor.fleet.errors import FleetError
+    from monitor.fleet.store import FleetStore
+
+    try:
+        with FleetStore(dsn) as fleet:
+            head = fleet.anchored_head(bridge)
+    except FleetError as e:
+        raise SessionLogError(f"the fleet store could not be asked: {e}") from e
+    return None if head is None else log.compare_head([head])
+
+
+def _anchor_note(anchor: AnchorCheck | None) -> str:
+    # No key in the setup and no checkpoints beside the log: the line stays as it always was.
+    if anchor is None:
+        return ""
+    if anchor.verdict is Verdict.NOT_ANCHORED:
+        return "; head not anchored (no checkpoints yet)"
+    return f"; {anchor.message}"
 
 
 def _legacy_note(n_sessions: int) -> str:

@@ -30,8 +30,10 @@ a calibration run, an incident. It lives in the same hash chain, under its own i
 telemetry and no channel map, and ``sessions()`` does not list it. Appends, the end, and the
 marking of one whose writer died work as for a session (``records.py`` reads them back).
 
-What a chain alone cannot show is truncation of the newest events: keep the head hash from
-``verify`` somewhere else if that matters.
+What a chain alone cannot show is truncation of the newest events: with a ``HeadAnchor``
+(``monitor.record.anchor``) the head is checkpointed, signed, outside the store after commits
+(every session end, and periodically), and a writer refuses to open a log that is behind its
+checkpoints.
 
 Every payload is bounded before it is hashed (``chain.bound_payload``): no caller, and no
 device whose words end up in a payload, can make one record large.
@@ -54,6 +56,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from monitor.record.anchor import AnchorCheck, HeadAnchor, HeadInfo, compare, head_info
 from monitor.record.chain import (
     GENESIS_HASH,
     KIND_END,
@@ -69,6 +72,7 @@ from monitor.record.chain import (
     telemetry_digest,
 )
 from monitor.record.channels import START_FIELD, ChannelMap, channel_map_of, current_channel_map
+from monitor.record.checkpoints import Checkpoint
 from monitor.record.errors import SessionLogDamaged, SessionLogError
 from monitor.record.session_info import (
     SessionInfo,
@@ -141,8 +145,15 @@ class ChainLog:
     The log owns its store: ``close()`` closes it.
     """
 
-    def __init__(self, store: Store, *, max_field_chars: int | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_field_chars: int | None = None,
+        anchor: HeadAnchor | None = None,
+    ) -> None:
         self._store = store
+        self._anchor = anchor
         self._read_only = store.read_only
         self._max_field_chars = max_field_chars or DEFAULT_MAX_FIELD_CHARS
         # Reentrant: the appends inside a batch() take it again on the same thread.
@@ -159,6 +170,9 @@ class ChainLog:
         if self._read_only:
             return
         try:
+            if anchor is not None:  # before anything is written: a rolled-back log stays as found
+                with self._reading() as r:
+                    anchor.check_open(r, store.name)
             self._mark_interrupted()
         except BaseException:
             self._locks.close()
@@ -444,10 +458,13 @@ class ChainLog:
             if self._writer is not None:  # inside batch(): the outer transaction commits
                 yield self._writer
                 return
+            head: HeadInfo | None = None
             try:
                 with self._store.writing() as writer:
                     self._writer = writer
                     yield writer
+                    if self._anchor is not None:
+                        head = head_info(writer)
             except BaseException:
                 self._pending_end.clear()
                 raise
@@ -458,6 +475,8 @@ class ChainLog:
             self._ended[session_id] = True
             self._maps.pop(session_id, None)
             self._locks.release(session_id)
+        if self._anchor is not None:  # committed; a checkpoint that fails raises (and halts)
+            self._anchor.committed(head, session_ended=bool(ended))
 
     def _require_open(self, w: StoreWriter, session_id: str) -> None:
         if session_id in self._pending_end:
@@ -634,6 +653,11 @@ class ChainLog:
                 return result
         except SessionLogDamaged as e:
             return damaged_result(str(e))
+
+    def compare_head(self, entries: list[Checkpoint]) -> AnchorCheck:
+        """This log next to its signed checkpoints (``anchor.compare``)."""
+        with self._reading() as r:
+            return compare(r, entries, self._store.name)
 
     def read_verified(self, session_id: str) -> SessionRecord:
         """One whole session for a report, read along its chain span and checked as read.

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from monitor.record.anchor import HeadAnchor
 from monitor.record.chain import (
     GENESIS_HASH,
     KIND_END,
@@ -147,6 +148,34 @@ def _arrays(rows: list[Any]) -> TelemetryArrays:
     return t_arr, ch_arr, v_arr
 
 
+_ROW = np.dtype(
+    [
+        ("batch_seq", "<i8"), ("idx", "<i8"), ("t_s", "<f8"), ("channel", "<i4"),
+        ("is_null", "u1"), ("value", "<f8"),
+    ]
+)  # fmt: skip
+
+
+def _batches_at_once(rows: Iterable[Any]) -> Iterator[TelemetryRows]:
+    """Rows (batch_seq, idx, t_s, channel, value IS NULL, IFNULL(value, 0)) grouped by batch,
+    converted in one C loop instead of one Python call per row per column (verification and
+    the shipper read every row of a log this way). NULL is NaN: SQLite cannot store NaN."""
+    arr = np.fromiter(rows, dtype=_ROW)
+    if arr.shape[0] == 0:
+        return
+    arr["value"][arr["is_null"] != 0] = np.nan
+    cuts = np.flatnonzero(np.diff(arr["batch_seq"])) + 1
+    for part in np.split(arr, cuts):
+        yield TelemetryRows(
+            int(part["batch_seq"][0]),
+            part["idx"].copy(),
+            None,
+            part["t_s"].copy(),
+            part["channel"].copy(),
+            part["value"].copy(),
+        )
+
+
 def _in(values: Sequence[str]) -> str:
     return f"IN ({','.join('?' * len(values))})"
 
@@ -249,11 +278,20 @@ class _Reader:
         return (_stored(r) for r in rows)
 
     def scan_telemetry(self, lo: int, hi: int) -> Iterator[TelemetryRows]:
-        extra = ", session_id" if self._rows_carry_session else ""
         # The current format is a WITHOUT ROWID table whose primary key *is* the table, so
         # this is still a range read.
+        if not self._rows_carry_session:
+            yield from _batches_at_once(
+                self._conn.execute(
+                    "SELECT batch_seq, idx, t_s, channel, value IS NULL, IFNULL(value, 0.0)"
+                    " FROM telemetry NOT INDEXED WHERE batch_seq >= ? AND batch_seq <= ?"
+                    " ORDER BY batch_seq, idx",
+                    (lo, hi),
+                )
+            )
+            return
         rows = self._conn.execute(
-            f"SELECT batch_seq, idx{extra}, t_s, channel, value FROM telemetry NOT INDEXED"
+            "SELECT batch_seq, idx, session_id, t_s, channel, value FROM telemetry NOT INDEXED"
             " WHERE batch_seq >= ? AND batch_seq <= ? ORDER BY batch_seq, idx",
             (lo, hi),
         )
@@ -456,15 +494,22 @@ class SessionLog(ChainLog):
         *,
         read_only: bool = False,
         max_field_chars: int | None = None,
+        anchor: HeadAnchor | None = None,
     ) -> None:
         self._sqlite = SqliteStore(path, read_only=read_only)
-        super().__init__(self._sqlite, max_field_chars=max_field_chars)
+        super().__init__(self._sqlite, max_field_chars=max_field_chars, anchor=anchor)
 
     @property
     def path(self) -> Path:
         return self._sqlite.path
 
 
-def open_recorder(path: str | Path, *, max_field_chars: int | None = None) -> LogRecorder:
-    """A recorder over the SQLite session log at ``path`` (made if missing), closed with it."""
-    return LogRecorder(SessionLog(path, max_field_chars=max_field_chars), owns_log=True)
+def open_recorder(
+    path: str | Path, *, max_field_chars: int | None = None, anchor: HeadAnchor | None = None
+) -> LogRecorder:
+    """A recorder over the SQLite session log at ``path`` (made if missing), closed with it.
+
+    With ``anchor``, a log behind its signed checkpoints is refused (``LogBehindCheckpoint``)
+    and the head is checkpointed as the session is written."""
+    log = SessionLog(path, max_field_chars=max_field_chars, anchor=anchor)
+    return LogRecorder(log, owns_log=True)

@@ -19,8 +19,9 @@ was walked and checked, never what a lookup returned.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -33,9 +34,10 @@ from monitor.record.chain import (
     telemetry_digest,
 )
 from monitor.record.channels import ChannelMap, channel_map_of
-from monitor.record.store import StoreReader, TelemetryArrays
+from monitor.record.store import StoredEvent, TelemetryArrays, TelemetryRows
 
 __all__ = [
+    "ChainScan",
     "Event",
     "SessionData",
     "VerifyResult",
@@ -46,6 +48,15 @@ __all__ = [
 
 _MAX_REPORTED = 3
 _NO_END = 2**62
+
+
+class ChainScan(Protocol):
+    """All verification reads of a store: its rows themselves (every ``StoreReader`` is one,
+    and so is one bridge's chain in the fleet store)."""
+
+    def scan_events(self, lo: int, hi: int) -> Iterator[StoredEvent]: ...
+
+    def scan_telemetry(self, lo: int, hi: int) -> Iterator[TelemetryRows]: ...
 
 
 @dataclass(frozen=True)
@@ -97,7 +108,7 @@ def integrity_reason(problems: list[str]) -> str:
 
 
 def walk_span(
-    store: StoreReader,
+    store: ChainScan,
     lo: int,
     hi: int | None,
     target: str | None,
@@ -176,7 +187,7 @@ def walk_span(
 
 
 def _check_telemetry(
-    store: StoreReader,
+    store: ChainScan,
     lo: int,
     hi_seq: int,
     target: str | None,

@@ -3,7 +3,6 @@ real session on the simulator, with the cooling-failure scenario: what an operat
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
