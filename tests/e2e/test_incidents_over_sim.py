@@ -85,15 +85,15 @@ def test_must_show_cooling_failure_incident_from_halt_to_follow_up_and_report(
         assert session.request_settings(SETTINGS).ok
         session.arm()
         wait_for(lambda: session.trips, 40, "the cooling-failure halt")
-        assert session.trips[0].check == "skin_temp_high"
+        assert session.trips[0].check == "cooler_plate_high"
         # The draft opens while the session runs, with the burn protocol shown at once.
         wait_for(lambda: recorder.drafts, 10, "the draft incident")
-        shown = recorder.protocol_for("skin_temp_high")
+        shown = recorder.protocol_for("cooler_plate_high")
         assert shown is not None and shown.id == "burn_or_blister"
         draft = clinic.incidents.get(recorder.drafts[0])
         assert draft.status is IncidentStatus.DRAFT
         assert draft.protocol is not None and draft.protocol["id"] == "burn_or_blister"
-        assert draft.trigger is not None and draft.trigger["check"] == "skin_temp_high"
+        assert draft.trigger is not None and draft.trigger["check"] == "cooler_plate_high"
         # The operator ticks the checklist as the steps are done, still in the session.
         for step, who in ((1, "nurse-a"), (2, "nurse-a"), (3, "nurse-b")):
             clinic.incidents.tick(draft.incident_id, step, by=who)
@@ -143,7 +143,7 @@ def test_must_show_cooling_failure_incident_from_halt_to_follow_up_and_report(
     text = html.read_text()
     assert "Chain verified" in text and "Thermal burn or blister" in text
     assert "blister at review" in text and "data:image/png;base64," in text
-    assert "<svg" in text and "skin_temp_high" in text
+    assert "<svg" in text and "cooler_plate_high" in text
 
     if CHROMIUM is None:
         assert not os.environ.get("LASERGUARD_REQUIRE_BROWSER"), "chromium is required here"

@@ -45,11 +45,12 @@ def test_item1_must_show_cooling_failure_halts_with_industrial_devices(ir_rig: R
     wait_for(lambda: ir_rig.sim_events("stop_received"), 2, "the stop at the laser")
     assert ir_rig.sim is not None
     wait_for(lambda: not ir_rig.sim.snapshot()["relay_closed"], 2, "the relay (unit 3) to open")
-    # The float32 crossed the limit as a temperature: the word order was read right.
+    # The float32 was read as a temperature (a word-swapped misread gives values like 1e-38
+    # or 1e+38): a contact-cooled skin warming pulse by pulse, every reading plausible.
     session.recorder.flush()
     _t, ch, val = ir_rig.log.telemetry(session.session_id)
     skin = val[ch == 0]
-    assert skin.min() > 20.0 and skin.max() > 40.0
+    assert 5.0 < skin.min() < 20.0 and 25.0 < skin.max() < 50.0
 
 
 def test_item2_must_show_a_frozen_pyrometer_halts_within_its_stated_time(ir_rig: Rig) -> None:
