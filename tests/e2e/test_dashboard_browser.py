@@ -172,6 +172,7 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
             expect(page.locator("#relay")).to_contain_text("CLOSED")
             page.wait_for_timeout(4000)  # some chart, a few pulses
             expect(page.locator("#stale")).to_be_hidden()
+            page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(shots / "console-live.png"))
 
             # The chiller fails; the plate leaves its band while the settings need cooling:
@@ -190,6 +191,7 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
             expect(high).to_have_attribute("data-active", "true", timeout=40_000)
             expect(high).to_have_attribute("data-priority", "high")
             assert 1.4 <= flash_hz(page, ".alarm[data-check=skin_temp_high]") <= 2.8
+            page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(shots / "console-halted.png"))
             high.locator(".reset-reason").fill("skin looks fine")
             high.locator(".reset-button").click()

@@ -17,6 +17,7 @@ const page = {
   me: null,
   info: null,           // GET /api/session of the running session
   sessionId: null,
+  endedId: null,        // the session this page just ended: its last snapshots are not news
   lastSnapshot: null,
   previewed: null,      // the settings (JSON) whose gate verdict passed, unchanged since
   questions: [],
@@ -202,13 +203,20 @@ function limitsText(rows, key) {
   }).join("; ");
 }
 
-function outOfLimits(rows, settings, key) {
+function holds(row, settings, key) {
   const v = settings[key];
-  if (typeof v !== "number") return false;
-  const row = rows.find((r) => !r.contraindicated && settings.spot_mm >= r.spot_mm.min && settings.spot_mm <= r.spot_mm.max);
-  if (!row) return true;
-  if (key === "rep_rate_hz") return v > row.rep_rate_hz_max;
-  return v < row[key].min || v > row[key].max;
+  if (typeof v !== "number") return true;
+  if (key === "rep_rate_hz") return v <= row.rep_rate_hz_max;
+  return v >= row[key].min && v <= row[key].max;
+}
+
+// For the display only (the gate decides): a setting is out when no row of this skin type's
+// table holds all the settings together, and no row holds this one.
+function outOfLimits(rows, settings, key) {
+  if (typeof settings[key] !== "number") return false;
+  const usable = rows.filter((r) => !r.contraindicated);
+  if (usable.some((r) => SETTINGS.every((k) => holds(r, settings, k)))) return false;
+  return !usable.some((r) => holds(r, settings, key));
 }
 
 function proposed() {
@@ -284,6 +292,7 @@ $("end-button").addEventListener("click", async () => {
 function ended(summary) {
   page.info = null;
   page.sessionId = null;
+  page.endedId = summary.session_id;
   const trips = (summary.trips || []).map((t) => t.check);
   $("ended-summary").textContent = `Session ${summary.session_id.slice(0, 8)} ended (${summary.state}). ` +
     (trips.length ? `Halts: ${[...new Set(trips)].join(", ")}.` : "No halt.") +
@@ -305,7 +314,8 @@ function onEvent(ev) {
 function onSnapshot(msg) {
   page.lastSnapshot = msg;
   const s = msg.session;
-  if (page.me && !page.finding && ((s && s.session_id !== page.sessionId) ||
+  if (page.me && !page.finding && ((s && s.session_id !== page.sessionId &&
+      s.session_id !== page.endedId) ||
       (!s && page.sessionId && page.view === "session"))) {
     // A session started or ended from another console, or the page was reloaded.
     page.finding = true;
@@ -324,7 +334,12 @@ function onSnapshot(msg) {
   $("v-pulses").textContent = s.pulses === null ? "–" : String(Math.round(s.pulses));
   const dose = s.thermal_dose && s.thermal_dose.current;
   $("dose-box").hidden = !dose;
-  if (dose) $("v-dose").textContent = `${num(Number(dose.cem43_min), 2)} / ${s.thermal_dose.cem43_halt_min}`;
+  if (dose) {
+    const halt = s.thermal_dose.cem43_halt_min;
+    const limit = halt === null || halt === undefined
+      ? `warn at ${s.thermal_dose.cem43_warn_min}` : `halt at ${halt}`;
+    $("v-dose").textContent = `${num(Number(dose.cem43_min), 2)} (${limit})`;
+  }
   const trend = (msg.alarms || []).some((a) => a.check === "skin_temp_trend" && a.active);
   chart.trend = trend;
   $("trend").hidden = !trend;
