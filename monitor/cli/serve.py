@@ -29,6 +29,8 @@ from pathlib import Path
 from types import FrameType
 
 from device_profiles.loader import bundled_names, load, with_endpoints
+from device_profiles.protocols import ProtocolError, load_patient_information
+from monitor.calibration.status import calibration_status
 from monitor.cli.common import DEFAULT_SETUP, add_db_arg, db_path, fail, load_setup, positive
 from monitor.cli.demo import default_run_dir, simulator
 from monitor.cli.exit_status import BadInput, ExitStatus
@@ -36,8 +38,13 @@ from monitor.cli.keys import add_anchor_key_arg, bridge_anchor, key_path
 from monitor.cli.shutdown import sigint_deferred
 from monitor.control.host import HEARTBEAT_TIMEOUT_S, HostConfig, SessionHost
 from monitor.control.server import ControlServer
+from monitor.core.calibration_status import CalibrationStatus
+from monitor.core.recorder import Recorder
 from monitor.core.records import SessionMode
-from monitor.record.recorder import LogRecorder
+from monitor.incidents.clinic import ClinicRecords
+from monitor.incidents.hook import IncidentRecorder
+from monitor.incidents.photos import PhotoStore
+from monitor.incidents.protocols import load_book
 from monitor.record.sqlite_store import open_recorder
 from monitor.service.roles import Role
 from monitor.service.users import UserError, UserStore, users_path
@@ -173,9 +180,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     bridge_anchor(loaded.setup, db, key_path(args, db))  # refused now, before anything starts
     anchored = loaded.setup.anchor is not None
 
-    def recorder_for(path: Path) -> LogRecorder:
+    # The clinic's records beside each console session's, as `laserguard bridge` keeps them:
+    # draft incidents on halts, the patient sheets, the follow-up (unreadable data: refused).
+    try:
+        book, sheets = load_book(), load_patient_information()
+    except ProtocolError as e:
+        raise BadInput(str(e)) from e
+    mode = SessionMode.DEMO if args.demo else SessionMode(args.mode)
+
+    def recorder_for(path: Path) -> IncidentRecorder:
         anchor = bridge_anchor(loaded.setup, path, key_path(args, path)) if anchored else None
-        return open_recorder(path, anchor=anchor)
+        inner = open_recorder(path, anchor=anchor)
+        clinic = ClinicRecords.over(
+            inner.log, photos=PhotoStore.beside(path), book=book, sheets=sheets
+        )
+        return IncidentRecorder(inner, clinic)
+
+    def calibration_for(recorder: Recorder) -> CalibrationStatus | None:
+        """The laser's calibration as its log records it; only a real laser's certificates
+        count for a clinical session (as for `laserguard bridge`)."""
+        assert isinstance(recorder, IncidentRecorder)
+        return calibration_status(
+            recorder.log, loaded.setup, accept_simulated=mode is not SessionMode.CLINICAL
+        )
 
     try:
         password = _demo_users(users_file) if args.demo and not args.users else None
@@ -215,11 +242,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 loaded,
                 setup,
                 db,
-                SessionMode.DEMO if args.demo else SessionMode(args.mode),
+                mode,
                 realtime=args.realtime,
                 heartbeat_timeout_s=args.heartbeat_timeout_s,
                 meta=meta,
                 on_armed=on_armed,
+                calibration_for=calibration_for,
             )
             host = SessionHost(config, recorder_factory=recorder_for).start()
             server = ControlServer(sock, host).start()

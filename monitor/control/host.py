@@ -50,6 +50,7 @@ from monitor.control.protocol import (
     StartSession,
     json_safe,
 )
+from monitor.core.calibration_status import CalibrationStatus
 from monitor.core.errors import Refused
 from monitor.core.gate import GateResult
 from monitor.core.recorder import Recorder
@@ -103,6 +104,10 @@ class HostConfig:
     # Called on the command thread after each arm the session carried out (``serve --demo``
     # starts the simulator's scenario then); it must not raise, and never decides anything.
     on_armed: Callable[[], None] | None = None
+    # The laser's calibration status, read from the log the session's recorder writes
+    # (``monitor.calibration``); None: none is given, and a setup with a calibration policy
+    # then refuses to arm. An error reading it refuses the session.
+    calibration_for: Callable[[Recorder], CalibrationStatus | None] | None = None
 
 
 def _gate(result: GateResult) -> dict[str, object]:
@@ -361,6 +366,19 @@ class SessionHost:
         except SkinTypingError as e:
             raise CommandFailed(ErrorKind.BAD_REQUEST, str(e)) from e
         risk = self._risk(cmd)
+        try:
+            inner = self._recorder_factory(self.config.db_path)
+        except SessionLogError as e:
+            raise CommandFailed(ErrorKind.REFUSED, f"the session log cannot be opened: {e}") from e
+        calibration = None
+        if self.config.calibration_for is not None:
+            try:
+                calibration = self.config.calibration_for(inner)
+            except Exception as e:  # any failure to read it refuses the session, said so
+                inner.close()
+                raise CommandFailed(
+                    ErrorKind.REFUSED, f"the laser's calibration status cannot be read: {e}"
+                ) from e
         params = SessionParams(
             operator=cmd.who,
             patient_id=cmd.patient_id,
@@ -369,11 +387,8 @@ class SessionHost:
             mode=self.config.mode,
             skin_typing=typing,
             meta={**self.config.meta, "started_from": "console", "bridge_pid": os.getpid()},
+            calibration=calibration,
         )
-        try:
-            inner = self._recorder_factory(self.config.db_path)
-        except SessionLogError as e:
-            raise CommandFailed(ErrorKind.REFUSED, f"the session log cannot be opened: {e}") from e
         recorder = TeeRecorder(inner, self.feed, inner.close)
         try:
             session = Session(

@@ -16,6 +16,8 @@ from monitor.control.client import ControlClient
 from monitor.control.host import HostConfig, SessionHost
 from monitor.control.protocol import ApplySettings, Arm, Settings, SnapshotMessage, StartSession
 from monitor.control.server import ControlServer
+from monitor.core.calibration_status import CalibrationStatus
+from monitor.core.recorder import Recorder
 from monitor.core.records import SessionMode
 from monitor.record.sqlite_store import SessionLog
 from sim.control import SimControl, SimSpec
@@ -53,10 +55,16 @@ class ChannelRig:
         self.clients: list[ControlClient] = []
 
     def start(
-        self, scenario: str, *, speed: float = 1.0, heartbeat_timeout_s: float = 1.0
+        self,
+        scenario: str,
+        *,
+        speed: float = 1.0,
+        heartbeat_timeout_s: float = 1.0,
+        calibration_for: Callable[[Recorder], CalibrationStatus | None] | None = None,
     ) -> ControlClient:
         spec = SimSpec(
             run_dir=str(self.tmp / "sim"),
+            setup=self.loaded.source,
             scenario=scenario,
             speed=speed,
             log_file=str(self.tmp / "sim.log"),
@@ -70,6 +78,7 @@ class ChannelRig:
             SessionMode.TEST,
             realtime=False,
             heartbeat_timeout_s=heartbeat_timeout_s,
+            calibration_for=calibration_for,
         )
         self.host = SessionHost(config).start()
         self.server = ControlServer(self.socket, self.host).start()

@@ -178,3 +178,33 @@ def test_item3_resetting_one_alarm_never_resets_another_behind_it(rig: ChannelRi
     assert back is not None and back["latched"] is True
     with pytest.raises(ControlError, match="arming needs STANDBY"):
         client.call(Arm(who="op.jo"))
+
+
+@pytest.mark.timeout(90)
+def test_item5_a_console_session_arms_only_under_the_calibration_its_log_holds(
+    tmp_path: Path,
+) -> None:
+    """Issue 11 through the console: a setup with a calibration policy, and a log with no
+    calibration in it. The console's session is given the status the log holds (as
+    `laserguard serve` gives it), and arming is refused with the reason."""
+    from device_profiles.loader import load
+    from monitor.calibration.status import calibration_status
+    from monitor.record.recorder import LogRecorder
+
+    loaded = load("demo-ndyag-1064-cal")
+
+    def status(recorder: object) -> object:
+        assert isinstance(recorder, LogRecorder)
+        return calibration_status(recorder.log, loaded.setup, accept_simulated=True)
+
+    r = ChannelRig(loaded, tmp_path)
+    try:
+        client = r.start("normal", calibration_for=status)  # type: ignore[arg-type]
+        r.start_session(client)
+        client.call(ApplySettings(who="op.jo", settings=Settings(**SETTINGS)))
+        with pytest.raises(ControlError, match="no calibration of laser .* is on record") as refused:
+            client.call(Arm(who="op.jo"))
+        assert refused.value.kind == "refused"
+        assert state(client) != "READY"
+    finally:
+        r.close()
