@@ -202,7 +202,9 @@ def test_item5_a_console_session_arms_only_under_the_calibration_its_log_holds(
         client = r.start("normal", calibration_for=status)  # type: ignore[arg-type]
         r.start_session(client)
         client.call(ApplySettings(who="op.jo", settings=Settings(**SETTINGS)))
-        with pytest.raises(ControlError, match="no calibration of laser .* is on record") as refused:
+        with pytest.raises(
+            ControlError, match=r"no calibration of laser .* is on record"
+        ) as refused:
             client.call(Arm(who="op.jo"))
         assert refused.value.kind == "refused"
         assert state(client) != "READY"
