@@ -394,6 +394,7 @@ class CheckEngine:
         # The live thermal dose, fed each new checked skin sample; a longer silence than the
         # sensor's staleness limit is a gap (the dose is then a lower bound).
         self.dose = DoseMeter(lim.thermal_dose, gap_ns=float(self.stale_ns[Dev.SENSOR]))
+        self.dose.set_area(str(site))  # the treatment site is the area (issue 12 item 7c)
 
         # The computed checks, by name.
         self._readback = index["settings_readback"]

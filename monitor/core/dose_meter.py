@@ -4,9 +4,9 @@ The interlock loop feeds every new skin-temperature sample (the checked one: the
 two redundant sensors) to ``DoseMeter.add``, timed by when the sample was fresh. Each sample
 counts as held for the time since the previous one. The dose accumulates per **treatment
 area** (the tissue under the handpiece while that area is current) and for the whole
-session. The session has no concept of treatment sites yet: there is one area, ``default``;
-``set_area`` is the seam a site concept will use (an area's dose stays with it when the
-handpiece moves on, and comes back when it returns).
+session. The check engine starts each session on its treatment site's area (``legs``,
+``face``, ...); ``set_area`` moves the handpiece to another area (an area's dose stays with it
+when the handpiece moves on, and comes back when it returns).
 
 What the figures mean, and do not:
 

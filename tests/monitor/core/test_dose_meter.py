@@ -155,7 +155,8 @@ def test_issue13_item2_the_dose_halt_fires_on_the_sample_that_reaches_the_limit(
     assert 60.0 <= (fired_at - T0) / 1e9 <= 62.0
     assert engine.dose.frozen().current.cem43_min == pytest.approx(2.0, abs=0.001)
     reason = engine.reason(high, live)
-    assert "profile's limit 2 CEM43" in reason and "'default'" in reason
+    # The dose is the treatment site's (the engine's site: the demo's legs).
+    assert "profile's limit 2 CEM43" in reason and f"'{engine.site}'" in reason
 
 
 def test_issue13_item2_the_dose_follows_the_hotter_of_two_sensors() -> None:
