@@ -3,6 +3,7 @@ single pulses, then the laser is paused until a clinician ends the pause."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,10 @@ def test_item14_a_pulse_counter_that_jumps_past_the_test_spots_halts(rig: Rig) -
     assert [t.check for t in session.trips] == ["test_spots_exceeded"]
     assert "5 pulses in test-spot mode, 3 allowed" in session.trips[0].reason
     wait_for(lambda: sim.snapshot()["relay_closed"] is False, 2, "the relay open")
+    # A person acknowledges after the stop has been judged (its grace time, as a person would:
+    # acknowledging inside it leaves laser_did_not_stop to be judged after the release).
+    time.sleep(session.engine.stop_grace_ns / 1e9 + 0.05)
+    assert [t.check for t in session.trips] == ["test_spots_exceeded"]
     # Acknowledging the halt does not skip the clinician's review of the test sites.
     session.acknowledge("nurse-1", "counter checked")
     with pytest.raises(Refused, match="test spots done"):
