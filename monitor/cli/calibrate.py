@@ -250,6 +250,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     if args.demo and args.endpoints:
         raise BadInput("--demo starts its own simulator: give --endpoints or --demo, not both")
+    if args.demo:
+        from sim.scenario import load_scenario
+
+        load_scenario(args.scenario)  # a wrong scenario is bad input, before anything starts
     loaded, setup = load_setup(args.setup, args.endpoints)
     policy = setup.calibration
     if policy is None or loaded.meter is None:

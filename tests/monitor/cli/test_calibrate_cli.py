@@ -100,6 +100,7 @@ def test_item3_a_hot_laser_fails_with_one_sentence_and_exit_1(tmp_path: Path) ->
         (("--skin-ref", "30,hot"), "reference temperatures are numbers"),
         ((), "give --skin-ref and --plate-ref (there is no terminal to ask)"),
         (("--demo", "--endpoints", "x.json"), "give --endpoints or --demo, not both"),
+        (("--demo", "--scenario", "nope"), "no scenario file or bundled scenario named 'nope'"),
     ],
 )
 def test_item3_bad_input_exits_2_in_one_sentence(
