@@ -19,15 +19,13 @@ Not yet part of ``laserguard bench``; the lead wires it in.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks.run import machine, table
+from benchmarks.run import standalone_main
 from benchmarks.stats import Check, Result
 from device_profiles.laser_state import LaserState
 from device_profiles.loader import load
@@ -118,22 +116,7 @@ def run(quick: bool) -> list[Result]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.check_bench", description=__doc__)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--quick", action="store_true", help="small n: a smoke run, not figures")
-    args = parser.parse_args(argv)
-    t0 = time.monotonic()
-    results = run(args.quick)
-    report = {
-        "machine": machine(),
-        "scheduling": {},
-        "quick": bool(args.quick),
-        "duration_s": round(time.monotonic() - t0, 1),
-        "results": {r.name: r.as_dict() for r in results},
-        "pass": all(c.passed for r in results for c in r.checks),
-    }
-    print(json.dumps(report, indent=2) if args.json else table(report))
-    return 0
+    return standalone_main("python -m benchmarks.check_bench", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,29 @@ class Sizes:
 RTU_READ_SLACK_MS = 3.0
 
 
+def standalone_main(
+    prog: str, doc: str | None, run: Callable[[bool], list[Result]], argv: list[str] | None
+) -> int:
+    """``python -m benchmarks.<one>``: run one benchmark module's figures alone, printed as
+    ``laserguard bench`` prints them (a table, or one JSON object)."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="small n: a smoke run, not figures")
+    args = parser.parse_args(argv)
+    t0 = time.monotonic()
+    results = run(args.quick)
+    report = {
+        "machine": machine(),
+        "scheduling": {},
+        "quick": bool(args.quick),
+        "duration_s": round(time.monotonic() - t0, 1),
+        "results": {r.name: r.as_dict() for r in results},
+        "pass": all(c.passed for r in results for c in r.checks),
+    }
+    print(json.dumps(report, indent=2) if args.json else table(report))
+    return 0
+
+
 def progress(text: str) -> None:
     print(f"[bench] {text}", file=sys.stderr, flush=True)
 
