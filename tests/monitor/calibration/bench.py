@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,10 @@ def ctrl_c() -> None:
 
 def passing_status(laser_id: str = "demo-ndyag-1064-cal") -> CalibrationStatus:
     """A calibration that passed an hour ago and holds 100 more days (typed data, as a front
-    end hands it to a session)."""
-    now = datetime.now(UTC)
+    end hands it to a session). "Now" is the status's own fixed clock, not the wall's: run
+    between midnight and one o'clock, an hour ago would be yesterday, and the daily check is
+    judged by the calendar day."""
+    now = datetime(2026, 12, 1, 12, 0).astimezone()
     passed = CalibrationOutcome(
         "c" * 32,
         now - timedelta(hours=1),
@@ -107,7 +109,7 @@ def passing_status(laser_id: str = "demo-ndyag-1064-cal") -> CalibrationStatus:
         "all points within",
         now.date() + timedelta(days=100),
     )
-    return CalibrationStatus(laser_id, 182, 14, True, passed, None)
+    return CalibrationStatus(laser_id, 182, 14, True, passed, None, clock=lambda: now)
 
 
 class CalBench:
