@@ -590,6 +590,10 @@ class CheckEngine:
         if state in self._can_emit and not self.did_not_stop.latched:  # words only once
             self.did_not_stop.latch(now_ns, f"still reported {LaserState.from_code(state)}")
 
+    def stop_judged(self, halt_ns: int) -> bool:
+        """Whether the halt latched at ``halt_ns`` has had its STOP judged (``_judge_stop``)."""
+        return self._judged_halt_ns == halt_ns
+
     def reason(self, index: int, live: LiveState) -> str:
         """Plain words for a check that just became active (not on the hot path)."""
         v = live.value

@@ -97,6 +97,9 @@ __all__ = [
 SWITCH_INTERVAL_S = 0.0002
 #: How often the live thermal dose is written to the session's record (and at its end).
 DOSE_RECORD_PERIOD_S = 2.0
+#: Beyond the stop grace, how long an acknowledgement waits for the loop to judge the STOP
+#: (a few loop cycles on a loaded machine).
+_STOP_JUDGEMENT_SLACK_NS = 500_000_000
 
 
 @dataclass
@@ -824,6 +827,7 @@ class Session:
         with self._lock:
             if self.state is not State.HALTED:
                 raise Refused(f"nothing to acknowledge (state {self.state})")
+        self._wait_stop_judged()
         for name, alarm in latched.items():
             if alarm.latched:
                 self._reset_latched(name, alarm, who, reason, name in resets)
@@ -843,6 +847,23 @@ class Session:
             self.loop.halted = False
             self.state = State.STANDBY
         self._event(EventKind.ACKNOWLEDGED, {"by": who, "reason": reason, "reset": resets})
+
+    def _wait_stop_judged(self) -> None:
+        """Wait (at most the stop grace, about a quarter of a second) until the loop has judged
+        whether the laser confirmed this halt's STOP. Releasing the halt before would drop that
+        judgement, and with it a ``laser_did_not_stop`` alarm. A loop that cannot judge refuses.
+        """
+        halt_ns = int(self.bridge.live.halt_ns)
+        if halt_ns == 0:
+            return
+        deadline_ns = halt_ns + self.engine.stop_grace_ns + _STOP_JUDGEMENT_SLACK_NS
+        while not self.engine.stop_judged(halt_ns):
+            if not self.loop.is_alive() or time.perf_counter_ns() > deadline_ns:
+                raise Refused(
+                    "the laser's answer to STOP has not been judged yet (the interlock loop "
+                    "did not run): the halt stays; acknowledge again"
+                )
+            time.sleep(0.001)
 
     def _reset_latched(
         self, name: str, alarm: LatchedAlarm, who: str, reason: str, named: bool

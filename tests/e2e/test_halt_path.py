@@ -376,3 +376,25 @@ def test_item11_the_simulator_ends_with_a_killed_demo(tmp_path: Path) -> None:
 
     wait_for(sim_gone, 10, "the simulator to end")
     assert sim_events(run_dir, "stopped")
+
+
+@pytest.mark.timeout(90)
+def test_an_acknowledgement_within_the_stop_grace_waits_for_the_stop_to_be_judged(
+    rig: Rig,
+) -> None:
+    # A laser that never answers STOP, halted and acknowledged at once: the acknowledgement
+    # used to release the halt before the grace ran out, so laser_did_not_stop was never
+    # judged and the alarm behind the halt was lost.
+    session = rig.start("normal", speed=2.0)
+    sim = rig.sim
+    assert sim is not None
+    assert session.request_settings(SETTINGS).ok
+    session.arm()
+    wait_for(lambda: sim.snapshot()["pulses"] >= 1, 10, "the laser to fire")
+    sim.call(lambda: sim.laser.break_stop("none") if sim.laser else None)
+    session.emergency_halt("nurse-1", "patient moved")
+    with pytest.raises(Refused, match="laser_did_not_stop"):
+        session.acknowledge("nurse-1", "patient settled")
+    assert session.state is State.HALTED
+    trip = next(t for t in session.trips if t.check == "laser_did_not_stop")
+    assert "had not confirmed STOP" in trip.reason
