@@ -119,6 +119,7 @@ _WORDS = {
     Permission.ATTEST: "attest a relative contraindication",
     Permission.END_TEST_SPOT_PAUSE: "end a test-spot pause",
     Permission.SIGN_OFF_INCIDENTS: "sign off incidents",
+    Permission.RECORD_INCIDENTS: "record incidents or tick a protocol's checklist",
     Permission.CALIBRATE: "calibrate",
     Permission.PROFILES: "manage profiles",
     Permission.MANAGE_USERS: "manage users",

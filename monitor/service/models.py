@@ -6,8 +6,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+)
 
+from device_profiles.clinical import TestSpotReading, TreatmentSite
 from device_profiles.schema import SkinType
 from monitor.control.protocol import (
     CheckName,
@@ -22,6 +31,7 @@ from monitor.service.roles import Role
 __all__ = [
     "AttestationBody",
     "HaltBody",
+    "ProtocolStepBody",
     "ReasonBody",
     "RequiredReasonBody",
     "ResetBody",
@@ -69,6 +79,24 @@ class StartSessionBody(_Body):
         max_length=64, description="every question of GET /api/contraindications: true or false"
     )
     attestation: AttestationBody | None = None
+    site: TreatmentSite | None = Field(
+        None,
+        description="face, periorbital, legs or body; a clinical session without it is "
+        "refused (demo and test sessions treat the legs). The questionnaire is judged for it",
+    )
+    test_spots: list[TestSpotReading] = Field(
+        default_factory=list,
+        max_length=16,
+        description="the patient's test spots and their readings (types IV-VI need one)",
+    )
+
+
+class ProtocolStepBody(_Body):
+    """One immediate step of the protocol shown for a halt of ``check``, done."""
+
+    check: CheckName
+    step: StrictInt = Field(ge=1, le=64, description="1-based, as the checklist shows it")
+    note: Reason = ""
 
 
 class ReasonBody(_Body):
