@@ -60,6 +60,8 @@ class ServiceState:
     signins: SignIns = field(default_factory=SignIns)
     throttle: Throttle = field(default_factory=Throttle)
     limiter: CommandLimiter = field(default_factory=CommandLimiter)
+    # Wall-clock seconds now, for the clinic's records (a test controls when follow-ups fall due).
+    clock: Callable[[], float] = time.time
 
 
 @dataclass(frozen=True)

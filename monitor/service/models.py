@@ -26,11 +26,19 @@ from monitor.control.protocol import (
     Reason,
     Settings,
 )
+from monitor.incidents.followups import Outcome
+from monitor.incidents.incidents import CloseOutcome
 from monitor.service.roles import Role
 
 __all__ = [
+    "AmendBody",
     "AttestationBody",
+    "CloseBody",
+    "CompleteBody",
+    "FollowUpBody",
+    "FollowUpOutcomeBody",
     "HaltBody",
+    "OpenIncidentBody",
     "ProtocolStepBody",
     "ReasonBody",
     "RequiredReasonBody",
@@ -38,6 +46,7 @@ __all__ = [
     "Settings",
     "SignInBody",
     "StartSessionBody",
+    "TickBody",
     "UserBody",
 ]
 
@@ -97,6 +106,91 @@ class ProtocolStepBody(_Body):
     check: CheckName
     step: StrictInt = Field(ge=1, le=64, description="1-based, as the checklist shows it")
     note: Reason = ""
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Words = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+RecordId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=4, max_length=64, pattern=r"^[0-9a-f]+$"),
+]
+When = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=10, max_length=40),
+]
+ProtocolId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+
+
+class DetailsBody(_Body):
+    """An incident's details, every one given (the back end checks type and grade against
+    the protocol book, and that ``noticed_at`` is not in the future)."""
+
+    type: ProtocolId = Field(description="the complication: a protocol id of GET /api/protocols")
+    severity: StrictInt = Field(ge=1, le=5, description="a grade of the book's severity scale")
+    body_site: Text
+    noticed_at: When = Field(description="ISO 8601 date-time (no zone: the clinic's)")
+    noticed_by: Text
+    actions_taken: Text
+    referral: Text = Field(description="where referred, or 'none'")
+
+    def given(self) -> dict[str, object]:
+        return self.model_dump()
+
+
+class ChangesBody(_Body):
+    """A correction's new values: only those given change."""
+
+    type: ProtocolId | None = None
+    severity: StrictInt | None = Field(None, ge=1, le=5)
+    body_site: Text | None = None
+    noticed_at: When | None = None
+    noticed_by: Text | None = None
+    actions_taken: Text | None = None
+    referral: Text | None = None
+
+    def given(self) -> dict[str, object]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class OpenIncidentBody(_Body):
+    session_id: RecordId
+    details: DetailsBody
+    trigger_seq: StrictInt | None = Field(
+        None, ge=1, description="the halt or alarm it follows (its seq in the session's log)"
+    )
+
+
+class CompleteBody(DetailsBody):
+    pass
+
+
+class AmendBody(_Body):
+    why: NeededReason
+    changes: ChangesBody
+
+
+class CloseBody(_Body):
+    outcome: CloseOutcome = Field(description="a draft: no_injury; documented: resolved/referred")
+    reason: NeededReason
+
+
+class TickBody(_Body):
+    step: StrictInt = Field(ge=1, le=64, description="1-based, as the checklist shows it")
+    note: Reason = ""
+
+
+class FollowUpBody(_Body):
+    session_id: RecordId
+    incident_id: RecordId | None = None
+    due_from: When | None = Field(None, description="default: now")
+    due_by: When = Field(description="ISO 8601; a window that has closed is refused")
+    method: Text = Field(description="phone call, visit, ...")
+    reason: NeededReason
+
+
+class FollowUpOutcomeBody(_Body):
+    outcome: Outcome
+    note: Words = ""
 
 
 class ReasonBody(_Body):
