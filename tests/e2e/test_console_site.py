@@ -13,7 +13,14 @@ import pytest
 from device_profiles.clinical import TreatmentSite
 from device_profiles.loader import LoadedSetup
 from monitor.control.client import ControlClient, ControlError
-from monitor.control.protocol import ApplySettings, Arm, ConfirmEyeShields, EndSession, Settings
+from monitor.control.protocol import (
+    ApplySettings,
+    Arm,
+    ConfirmEyeShields,
+    EndSession,
+    ProtocolStep,
+    Settings,
+)
 from monitor.core.records import SessionMode
 from monitor.record.sqlite_store import SessionLog
 from tests.e2e.conftest import SETTINGS, wait_for
@@ -120,3 +127,44 @@ def test_item1_periorbital_from_the_console_arms_only_after_the_eye_shields(
         assert confirmed.payload["by"] == "nurse.kim" and confirmed.payload["site"] == "periorbital"
     finally:
         rig.close()
+
+
+@pytest.mark.timeout(120)
+def test_item2_protocol_steps_over_the_channel_are_logged_once_in_order_with_who(
+    rig: ChannelRig,
+) -> None:
+    """The checklist of a halt's protocol, ticked over the channel (a cause whose protocol
+    opens no draft, or before the draft exists): in the session's log, once per step."""
+    client = rig.start("cooling-failure", speed=2.0)
+    info = rig.armed(client)
+    sid = str(info["session_id"])
+    with pytest.raises(ControlError, match="has not halted on cooler_plate_high"):
+        client.call(ProtocolStep(who="op.jo", check="cooler_plate_high", step=1))
+    wait_snapshot(
+        client,
+        lambda s: (
+            s.session is not None and any(t.check == "cooler_plate_high" for t in s.session.trips)
+        ),
+        60,
+        "the cooling-failure halt",
+    )
+    for step, who in ((2, "op.jo"), (1, "nurse.kim")):
+        done = client.call(ProtocolStep(who=who, check="cooler_plate_high", step=step))
+        assert done["protocol_id"] == "burn_or_blister"
+    with pytest.raises(ControlError, match="ticked already") as again:
+        client.call(ProtocolStep(who="op.jo", check="cooler_plate_high", step=2))
+    assert again.value.kind == "refused"
+    with pytest.raises(ControlError, match="steps 1 to"):
+        client.call(ProtocolStep(who="op.jo", check="cooler_plate_high", step=60))
+    logged = wait_for(
+        lambda: (lambda e: e if len(e) == 2 else None)(
+            rig.log_events(sid, ["console_protocol_step"])
+        ),
+        5,
+        "both steps logged",
+    )
+    assert [(e.payload["step"], e.payload["by"]) for e in logged] == [
+        (2, "op.jo"),
+        (1, "nurse.kim"),
+    ]
+    assert logged[0].payload["text"] and logged[0].payload["protocol_id"] == "burn_or_blister"
