@@ -136,8 +136,11 @@ def test_item2_protocol_steps_over_the_channel_are_logged_once_in_order_with_who
     """The checklist of a halt's protocol, ticked over the channel (a cause whose protocol
     opens no draft, or before the draft exists): in the session's log, once per step."""
     client = rig.start("cooling-failure", speed=2.0)
-    info = rig.armed(client)
+    info = rig.start_session(client)
     sid = str(info["session_id"])
+    standby(client)
+    client.call(ApplySettings(who="op.jo", settings=Settings(**SETTINGS)))
+    client.call(Arm(who="op.jo"))
     with pytest.raises(ControlError, match="has not halted on cooler_plate_high"):
         client.call(ProtocolStep(who="op.jo", check="cooler_plate_high", step=1))
     wait_snapshot(
