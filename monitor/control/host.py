@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from device_profiles.clinical import TreatmentSite
 from device_profiles.loader import LoadedSetup, load_contraindications
+from device_profiles.protocols import Protocol, ProtocolBook, load_protocols
 from device_profiles.schema import Contraindications, Setup
 from monitor.control.alarms import AlarmBook, ResetRefused
 from monitor.control.feed import EventFeed, TeeRecorder
@@ -38,12 +40,14 @@ from monitor.control.protocol import (
     Arm,
     AttachConsole,
     Command,
+    ConfirmEyeShields,
     EmergencyHalt,
     EndSession,
     EndTestSpotPause,
     ErrorKind,
     Ping,
     ProposeSettings,
+    ProtocolStep,
     Reset,
     SessionInfoCmd,
     Standby,
@@ -80,6 +84,8 @@ class ConsoleEvent(StrEnum):
     LOST = "console_lost"
     ALARM_RESET = "console_alarm_reset"
     RESET_REFUSED = "console_reset_refused"
+    # One step of the emergency protocol shown for a halt, done: who, which step, its words.
+    PROTOCOL_STEP = "console_protocol_step"
 
 
 class CommandFailed(Exception):
@@ -128,9 +134,14 @@ class SessionHost:
         *,
         recorder_factory: Callable[[Path], Recorder] = open_recorder,
         form: Contraindications | None = None,
+        protocols: ProtocolBook | None = None,
     ) -> None:
         self.config = config
         self.feed = EventFeed()
+        # The emergency protocols the console shows at a halt (bundled by default; `serve`
+        # checks the same book against the halt causes before anything starts).
+        self._protocols = protocols if protocols is not None else load_protocols().book
+        self._steps_done: dict[str, set[int]] = {}  # per protocol id, this session
         self._recorder_factory = recorder_factory
         self._form = form if form is not None else load_contraindications()
         self._session: Session | None = None
@@ -305,11 +316,60 @@ class SessionHost:
             case EndTestSpotPause():
                 session.end_test_spot_pause(cmd.who, cmd.reason)
                 return {"state": str(session.state)}
+            case ConfirmEyeShields():
+                session.confirm_eye_shields(cmd.who)
+                return {"eye_shields_confirmed_by": session.eye_shields_confirmed_by}
+            case ProtocolStep():
+                return self._protocol_step(session, cmd)
             case EndSession():
                 why = f"ended by {cmd.who}" + (f": {cmd.reason}" if cmd.reason else "")
                 self._audit(session, cmd, True, "ending")
                 return self._end(session, why)
         raise CommandFailed(ErrorKind.BAD_REQUEST, f"{type(cmd).__name__} is not a session command")
+
+    def protocol_for(self, check: str) -> Protocol | None:
+        """The emergency protocol the console shows for a halt of ``check`` (None: the halt
+        implies no exposure of the patient, or the book does not name the cause)."""
+        cause = self._protocols.halt_causes.get(check)
+        if cause is None or cause.protocol is None:
+            return None
+        return self._protocols.protocol(cause.protocol)
+
+    def _protocol_step(self, session: Session, cmd: ProtocolStep) -> dict[str, object]:
+        """A step of the protocol shown for a halt of this session, done: recorded once, in
+        the order done, with who (the log's time is when)."""
+        if not any(t.check == cmd.check for t in session.trips):
+            raise CommandFailed(
+                ErrorKind.REFUSED, f"this session has not halted on {cmd.check}: no protocol shown"
+            )
+        protocol = self.protocol_for(cmd.check)
+        if protocol is None:
+            raise CommandFailed(
+                ErrorKind.REFUSED, f"a halt on {cmd.check} has no emergency protocol to tick"
+            )
+        steps = protocol.immediate_steps
+        if cmd.step > len(steps):
+            raise CommandFailed(
+                ErrorKind.BAD_REQUEST,
+                f"the protocol {protocol.id} has steps 1 to {len(steps)}, not {cmd.step}",
+            )
+        with self._lock:
+            done = self._steps_done.setdefault(protocol.id, set())
+            if cmd.step in done:
+                raise CommandFailed(ErrorKind.REFUSED, f"step {cmd.step} is ticked already")
+            done.add(cmd.step)
+        payload: Payload = {
+            "check": cmd.check,
+            "protocol_id": protocol.id,
+            "step": cmd.step,
+            "text": steps[cmd.step - 1],
+            "by": cmd.who,
+            "note": cmd.note,
+        }
+        self._record(session, ConsoleEvent.PROTOCOL_STEP, payload)
+        with self._lock:
+            ticked = sorted(done)
+        return {"protocol_id": protocol.id, "step": cmd.step, "ticked": ticked}
 
     def _require_session(self) -> Session:
         session = self._session
@@ -352,7 +412,16 @@ class SessionHost:
                 statement=cmd.attestation.statement,
                 covers=frozenset(cmd.attestation.covers),
             )
-        return assess(cmd.answers, attestation, form)
+        # Judged for this laser and site, as `laserguard bridge` judges a risk file (a recent
+        # tan weighs by wavelength, reflux by site); no site: the strictest reading.
+        return assess(
+            cmd.answers,
+            attestation,
+            form,
+            wavelength_nm=self.config.setup.laser.wavelength_nm,
+            site=cmd.site,
+            test_spots=tuple(cmd.test_spots),
+        )
 
     def _start_session(self, cmd: StartSession, conn: int) -> dict[str, object]:
         running = self._session
@@ -388,6 +457,7 @@ class SessionHost:
             skin_typing=typing,
             meta={**self.config.meta, "started_from": "console", "bridge_pid": os.getpid()},
             calibration=calibration,
+            site=cmd.site,
         )
         recorder = TeeRecorder(inner, self.feed, inner.close)
         try:
@@ -409,6 +479,8 @@ class SessionHost:
             recorder.close()
             raise CommandFailed(ErrorKind.REFUSED, f"the session did not start: {e}") from e
         self._alarms = AlarmBook()
+        with self._lock:
+            self._steps_done = {}
         self._recorder = recorder
         self._bind_console(conn)
         self._session = session
@@ -550,6 +622,10 @@ class SessionHost:
             "setup": f"{session.setup.name} v{session.setup.version}",
             "profile_digest": session.loaded.digest,
             "skin_type": params.skin_type.value,
+            "site": str(session.site),
+            "site_stated": params.site is not None,
+            "eye_shields_needed": session.site is TreatmentSite.PERIORBITAL,
+            "eye_shields_confirmed_by": session.eye_shields_confirmed_by,
             "skin_typing": None if params.skin_typing is None else params.skin_typing.as_record(),
             "risk": json_safe(params.risk.as_record()),
             "test_spots": None if session.test_spots is None else session.test_spots.as_record(),

@@ -24,7 +24,10 @@ never raised into the session).
 Commands (``Command``): ``ping`` (the console's heartbeat), ``session_info``,
 ``start_session``, ``propose_settings`` (the gate's verdict; changes nothing),
 ``apply_settings``, ``arm``, ``standby``, ``emergency_halt``, ``reset`` (one condition, with a
-reason), ``end_test_spot_pause``, ``end_session``, ``attach_console``. Nothing in the set can
+reason), ``end_test_spot_pause``, ``confirm_eye_shields`` (periorbital treatment arms only
+after it), ``protocol_step`` (one step of the emergency protocol shown for a halt, done),
+``end_session``, ``attach_console``. ``start_session`` states the treatment site (a
+clinical session without one is refused by the session) and the patient's test spots. Nothing in the set can
 widen a limit or arm past the gate: each command calls the session's own method.
 """
 
@@ -41,11 +44,13 @@ from pydantic import (
     Field,
     StrictBool,
     StrictFloat,
+    StrictInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
 )
 
+from device_profiles.clinical import TestSpotReading, TreatmentSite
 from device_profiles.schema import SkinType
 
 __all__ = [
@@ -145,6 +150,11 @@ class StartSession(_Cmd):
     melanin_index: StrictFloat | None = Field(None, ge=0, le=99)
     answers: dict[QuestionId, StrictBool] = Field(max_length=64)
     attestation: AttestationIn | None = None
+    # Where on the body; a clinical session without it is refused (demo and test: the legs).
+    # The risk questionnaire is judged for this site and the setup's laser.
+    site: TreatmentSite | None = None
+    # The patient's test spots and their readings (types IV-VI, and rows that ask for one).
+    test_spots: list[TestSpotReading] = Field(default_factory=list, max_length=16)
 
 
 class ProposeSettings(_Cmd):
@@ -189,6 +199,25 @@ class EndTestSpotPause(_Cmd):
     reason: NeededReason
 
 
+class ConfirmEyeShields(_Cmd):
+    """``who`` checked that the patient wears eye shields (periorbital treatment arms only
+    after this, recorded with the name)."""
+
+    cmd: Literal["confirm_eye_shields"] = "confirm_eye_shields"
+    who: Who
+
+
+class ProtocolStep(_Cmd):
+    """One immediate step of the emergency protocol shown for a halt of ``check`` is done:
+    recorded in the running session's log with who and when, in the order done."""
+
+    cmd: Literal["protocol_step"] = "protocol_step"
+    who: Who
+    check: CheckName
+    step: StrictInt = Field(ge=1, le=64)
+    note: Reason = ""
+
+
 class EndSession(_Cmd):
     cmd: Literal["end_session"] = "end_session"
     who: Who
@@ -213,6 +242,8 @@ Command = Annotated[
     | EmergencyHalt
     | Reset
     | EndTestSpotPause
+    | ConfirmEyeShields
+    | ProtocolStep
     | EndSession
     | AttachConsole,
     Field(discriminator="cmd"),
@@ -222,7 +253,8 @@ COMMAND_NAMES = tuple(
     str(m.model_fields["cmd"].default)
     for m in (
         Ping, SessionInfoCmd, StartSession, ProposeSettings, ApplySettings, Arm, Standby,
-        EmergencyHalt, Reset, EndTestSpotPause, EndSession, AttachConsole,
+        EmergencyHalt, Reset, EndTestSpotPause, ConfirmEyeShields, ProtocolStep, EndSession,
+        AttachConsole,
     )
 )  # fmt: skip
 

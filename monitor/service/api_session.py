@@ -20,10 +20,12 @@ from monitor.control.protocol import (
     ApplySettings,
     Arm,
     AttestationIn,
+    ConfirmEyeShields,
     EmergencyHalt,
     EndSession,
     EndTestSpotPause,
     ProposeSettings,
+    ProtocolStep,
     Reset,
     SessionInfoCmd,
     Settings,
@@ -33,6 +35,7 @@ from monitor.control.protocol import (
 from monitor.service.deps import Principal, ServiceState, get_state, need, refuse_role
 from monitor.service.models import (
     HaltBody,
+    ProtocolStepBody,
     ReasonBody,
     RequiredReasonBody,
     ResetBody,
@@ -48,6 +51,7 @@ Viewer = Annotated[Principal, Depends(need(Permission.VIEW))]
 Treater = Annotated[Principal, Depends(need(Permission.TREAT))]
 Halter = Annotated[Principal, Depends(need(Permission.EMERGENCY_HALT))]
 Clinician = Annotated[Principal, Depends(need(Permission.END_TEST_SPOT_PAUSE))]
+Recorder = Annotated[Principal, Depends(need(Permission.RECORD_INCIDENTS))]
 
 
 def send(st: ServiceState, command: BaseModel) -> dict[str, Any]:
@@ -128,6 +132,8 @@ def start_session(body: StartSessionBody, who: Treater, st: State) -> dict[str, 
         melanin_index=body.melanin_index,
         answers=body.answers,
         attestation=attestation,
+        site=body.site,
+        test_spots=body.test_spots,
     )
     return send(st, cmd)
 
@@ -170,6 +176,24 @@ def reset(body: ResetBody, who: Treater, st: State) -> dict[str, Any]:
 @router.post("/session/test-spot-pause/end", summary="A clinician ends the test-spot pause")
 def end_test_spot_pause(body: RequiredReasonBody, who: Clinician, st: State) -> dict[str, Any]:
     return send(st, EndTestSpotPause(who=who.name, reason=body.reason))
+
+
+@router.post(
+    "/session/eye-shields",
+    summary="The signed-in user checked the patient's eye shields (periorbital arms only then)",
+)
+def confirm_eye_shields(who: Treater, st: State) -> dict[str, Any]:
+    return send(st, ConfirmEyeShields(who=who.name))
+
+
+@router.post(
+    "/session/protocol-steps",
+    summary="One step of the emergency protocol shown for a halt, done (recorded with who)",
+)
+def protocol_step(body: ProtocolStepBody, who: Recorder, st: State) -> dict[str, Any]:
+    """For a halt whose protocol opens no draft incident (a draft has its own checklist:
+    ``POST /api/incidents/{id}/ticks``); refused for a halt this session did not have."""
+    return send(st, ProtocolStep(who=who.name, check=body.check, step=body.step, note=body.note))
 
 
 @router.post("/session/end", summary="End the session: laser to STANDBY, log closed")

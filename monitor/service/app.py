@@ -17,7 +17,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from device_profiles.loader import load_contraindications
 from device_profiles.schema import Contraindications
-from monitor.service import api_records, api_session, api_users, live
+from monitor.incidents.photos import MAX_PHOTO_BYTES
+from monitor.service import (
+    api_incidents,
+    api_records,
+    api_reports,
+    api_session,
+    api_users,
+    live,
+)
 from monitor.service.deps import ServiceState
 from monitor.service.errors import BodyLimit, install_handlers
 from monitor.service.port import ControlPort
@@ -99,8 +107,12 @@ def create_app(
     app.include_router(api_users.router)
     app.include_router(api_session.router)
     app.include_router(api_records.router)
+    app.include_router(api_incidents.router)
+    app.include_router(api_reports.router)
     app.include_router(live.router)
     app.mount("/", StaticFiles(directory=static_dir, html=True), name="pages")
-    app.add_middleware(BodyLimit)
+    app.add_middleware(
+        BodyLimit, large=api_incidents.photo_upload_path, large_limit=MAX_PHOTO_BYTES + 1024
+    )
     app.add_middleware(SecurityHeaders)
     return app

@@ -60,6 +60,8 @@ class ServiceState:
     signins: SignIns = field(default_factory=SignIns)
     throttle: Throttle = field(default_factory=Throttle)
     limiter: CommandLimiter = field(default_factory=CommandLimiter)
+    # Wall-clock seconds now, for the clinic's records (a test controls when follow-ups fall due).
+    clock: Callable[[], float] = time.time
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ _WORDS = {
     Permission.ATTEST: "attest a relative contraindication",
     Permission.END_TEST_SPOT_PAUSE: "end a test-spot pause",
     Permission.SIGN_OFF_INCIDENTS: "sign off incidents",
+    Permission.RECORD_INCIDENTS: "record incidents or tick a protocol's checklist",
     Permission.CALIBRATE: "calibrate",
     Permission.PROFILES: "manage profiles",
     Permission.MANAGE_USERS: "manage users",

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -75,19 +76,32 @@ def install_handlers(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over ``limit`` bytes is refused with 413, unread."""
+    """ASGI middleware: a request body over ``limit`` bytes is refused with 413, unread.
+    Paths for which ``large(path)`` holds (a photo upload) may send up to ``large_limit``."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int = MAX_BODY_BYTES,
+        *,
+        large: Callable[[str], bool] | None = None,
+        large_limit: int = MAX_BODY_BYTES,
+    ) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.large = large
+        self.large_limit = large_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.default_limit
+        if self.large is not None and self.large(str(scope.get("path", ""))):
+            limit = self.large_limit
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._refuse(send, limit)
                 return
         seen = 0
 
@@ -96,17 +110,17 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _TooLarge
             return message
 
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await self._refuse(send)
+            await self._refuse(send, limit)
 
-    async def _refuse(self, send: Send) -> None:
-        body = f'{{"detail":"the request body is over {self.limit} bytes"}}'.encode()
+    async def _refuse(self, send: Send, limit: int) -> None:
+        body = f'{{"detail":"the request body is over {limit} bytes"}}'.encode()
         await send(
             {
                 "type": "http.response.start",

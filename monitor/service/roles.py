@@ -9,13 +9,16 @@ treat                   yes       yes        no      no       no
 emergency_halt          yes       yes        yes     no       no
 attest                  no        yes        no      no       no
 end_test_spot_pause     no        yes        no      no       no
+record_incidents        yes       yes        no      no       no
 sign_off_incidents      no        yes        no      no       no
 calibrate, profiles     no        no         yes     no       no
 manage_users            no        no         no      no       yes
 ======================  ========  =========  ======  =======  =====
 
 ``treat``: start a session, preview and apply settings, arm, stand by, reset an alarm, end
-the session, print the aftercare sheet. A clinician also runs treatments (a physician at the
+the session, print the aftercare sheet, confirm the eye shields. ``record_incidents``: tick the
+emergency protocol's checklist, record an incident, attach its photos, schedule a follow-up
+and record its outcome; ``sign_off_incidents``: complete, correct and close an incident. A clinician also runs treatments (a physician at the
 laser). The auditor reads and changes nothing. The administrator manages users and sees the
 live view, not the patients' records. No permission widens a limit or arms past the gate:
 every command is judged by the session itself.
@@ -44,6 +47,7 @@ class Permission(StrEnum):
     ATTEST = "attest"
     END_TEST_SPOT_PAUSE = "end_test_spot_pause"
     SIGN_OFF_INCIDENTS = "sign_off_incidents"
+    RECORD_INCIDENTS = "record_incidents"
     CALIBRATE = "calibrate"
     PROFILES = "profiles"
     MANAGE_USERS = "manage_users"
@@ -51,7 +55,9 @@ class Permission(StrEnum):
 
 _P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OPERATOR: frozenset({_P.VIEW, _P.READ_RECORDS, _P.TREAT, _P.EMERGENCY_HALT}),
+    Role.OPERATOR: frozenset(
+        {_P.VIEW, _P.READ_RECORDS, _P.TREAT, _P.EMERGENCY_HALT, _P.RECORD_INCIDENTS}
+    ),
     Role.CLINICIAN: frozenset(
         {
             _P.VIEW,
@@ -61,6 +67,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             _P.ATTEST,
             _P.END_TEST_SPOT_PAUSE,
             _P.SIGN_OFF_INCIDENTS,
+            _P.RECORD_INCIDENTS,
         }
     ),
     Role.BIOMED: frozenset(

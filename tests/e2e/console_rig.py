@@ -61,6 +61,8 @@ class ChannelRig:
         speed: float = 1.0,
         heartbeat_timeout_s: float = 1.0,
         calibration_for: Callable[[Recorder], CalibrationStatus | None] | None = None,
+        mode: SessionMode = SessionMode.TEST,
+        recorder_factory: Callable[[Path], Recorder] | None = None,
     ) -> ControlClient:
         spec = SimSpec(
             run_dir=str(self.tmp / "sim"),
@@ -75,12 +77,16 @@ class ChannelRig:
             self.loaded,
             setup,
             self.db,
-            SessionMode.TEST,
+            mode,
             realtime=False,
             heartbeat_timeout_s=heartbeat_timeout_s,
             calibration_for=calibration_for,
         )
-        self.host = SessionHost(config).start()
+        self.host = (
+            SessionHost(config)
+            if recorder_factory is None
+            else SessionHost(config, recorder_factory=recorder_factory)
+        ).start()
         self.server = ControlServer(self.socket, self.host).start()
         return self.client()
 
@@ -92,9 +98,8 @@ class ChannelRig:
         return c
 
     def start_session(self, client: ControlClient, **extra: Any) -> dict[str, Any]:
-        cmd = StartSession(
-            who="op.jo", patient_id="PAT-0042", skin_type=SkinType.III, answers=all_no(), **extra
-        )
+        fields: dict[str, Any] = {"answers": all_no(), **extra}
+        cmd = StartSession(who="op.jo", patient_id="PAT-0042", skin_type=SkinType.III, **fields)
         return client.call(cmd)
 
     def armed(self, client: ControlClient) -> dict[str, Any]:

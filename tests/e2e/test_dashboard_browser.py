@@ -97,6 +97,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     users = tmp_path / "users.sqlite3"
     add_user(users, "admin.first", "admin")
     add_user(users, "op.jo", "operator")
+    add_user(users, "dr.vega", "clinician")
     s = Served(tmp_path, scenario=str(scenario_file(tmp_path)), users=users)
     try:
         yield s
@@ -143,6 +144,7 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
             # Start: the questionnaire comes from the service's form; every question answered.
             page.fill("#patient-id", "PAT-0042")
             page.select_option("#skin-type", "III")
+            page.select_option("#site", "legs")  # the treatment site, a required choice
             page.click("#start-button")
             expect(page.locator("#start-error")).to_contain_text("Answer every question")
             questions = page.locator("#questions li")
@@ -186,6 +188,17 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
             expect(plate).to_contain_text("HIGH PRIORITY")
             expect(page.locator("#relay")).to_contain_text("OPEN")
 
+            # Issue 10 item 1: the halt's emergency protocol at once, with its checklist; the
+            # operator ticks the steps as they are done, onto the draft the halt opened.
+            burn = page.locator(".protocol[data-protocol=burn_or_blister]")
+            expect(burn).to_be_visible()
+            expect(burn).to_contain_text("Draft incident", timeout=15_000)
+            for step in (1, 2, 3):
+                burn.locator(f"li[data-step='{step}'] .tick-button").click()
+                expect(burn.locator(f"li[data-step='{step}'] .tick")).to_contain_text("op.jo")
+            burn.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "console-protocol.png"))
+
             # The skin reading is held hot: a second high-priority alarm, flashing within
             # 1.4-2.8 Hz; its reset is refused, and the page shows why.
             high = page.locator(".alarm[data-check=skin_temp_high]")
@@ -226,6 +239,7 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
             sheet.wait_for_load_state()
             expect(sheet.locator("h1")).to_contain_text("After your laser treatment")
             expect(sheet.locator(".contact")).to_contain_text("+")
+            protocol_signed_off_by_a_clinician(browser, url, served)
         except AssertionError as e:
             page.screenshot(path=str(tmp_path / "failed.png"))
             raise AssertionError(
@@ -234,5 +248,39 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
             ) from e
         finally:
             browser.close()
-    for name in ("console-live.png", "console-halted.png"):
+    for name in ("console-live.png", "console-halted.png", "console-protocol.png"):
         assert (shots / name).stat().st_size > 10_000, name
+
+
+def protocol_signed_off_by_a_clinician(browser: Any, url: str, served: Served) -> None:
+    """Issue 10 items 2-3 in the console: a second user, the clinician, finds the draft with
+    the operator's ticks, completes it, and schedules a follow-up."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(url)
+    page.fill("#signin-name", "dr.vega")
+    page.fill("#signin-password", PASSWORD)
+    page.click("#signin-button")
+    page.click("#records-button")
+    draft = page.locator("#incidents tr[data-status=draft]").first
+    expect(draft).to_be_visible()
+    draft.locator(".open-incident").click()
+    box = page.locator("#incident")
+    expect(box).to_contain_text("op.jo")  # the operator's ticks, with who
+    form = box.locator(".incident-form")
+    form.locator("select[name=severity]").select_option("1")
+    form.locator("input[name=body_site]").fill("left calf")
+    form.locator("input[name=noticed_by]").fill("op.jo")
+    form.locator("input[name=actions_taken]").fill("cooled 15 min, skin inspected")
+    form.locator("input[name=referral]").fill("none")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#incident")).to_have_attribute("data-status", "documented")
+    expect(box).to_contain_text("completed")
+    box.locator(".followup-due").fill("2099-01-01T10:00")
+    box.locator(".followup-reason").fill("check the calf")
+    box.locator(".schedule-followup").click()
+    expect(page.locator("#followups")).to_contain_text("SCHEDULED")
+    context.close()

@@ -8,6 +8,7 @@ import { LiveFeed } from "./live.js";
 import { TempChart } from "./chart.js";
 import { AlarmList } from "./alarms.js";
 import { ProtocolPanel } from "./protocol.js";
+import { Records } from "./records.js";
 
 const $ = (id) => document.getElementById(id);
 const SETTINGS = ["fluence_j_cm2", "pulse_ms", "spot_mm", "rep_rate_hz"];
@@ -31,7 +32,8 @@ const alarms = new AlarmList($("alarms"), (check, reason) =>
       : `Reset ${check}; still latched: ${r.data.still_latched.join(", ") || "none"}`, true);
     return r;
   }));
-const protocol = new ProtocolPanel($("alarms"));
+const protocol = new ProtocolPanel($("protocol"), () => can("record_incidents"));
+const records = new Records(can);
 const feed = new LiveFeed(onSnapshot, onEvent, () => {});
 
 function can(permission) {
@@ -45,7 +47,7 @@ function say(id, text, good = false) {
 }
 
 function show(view) {
-  for (const v of ["signin", "start", "session", "ended"]) $(`view-${v}`).hidden = v !== view;
+  for (const v of ["signin", "start", "session", "ended", "records"]) $(`view-${v}`).hidden = v !== view;
   page.view = view;
 }
 
@@ -81,6 +83,7 @@ async function signedIn(me) {
   document.body.classList.remove("signed-out");
   $("who-name").textContent = `${me.username} (${me.role})`;
   $("halt-button").hidden = !can("emergency_halt");
+  $("records-button").hidden = !can("read_records");
   feed.start();
   await findSession();
 }
@@ -155,7 +158,8 @@ $("start-form").addEventListener("submit", async (ev) => {
   say("start-error", "");
   const { out, missing } = answers();
   if (missing.length) { say("start-error", `Answer every question (yes or no): ${missing.join(", ")}`); return; }
-  const body = { patient_id: $("patient-id").value.trim(), answers: out };
+  if (!$("site").value) { say("start-error", "Choose the treatment site."); return; }
+  const body = { patient_id: $("patient-id").value.trim(), answers: out, site: $("site").value };
   if ($("skin-type").value) body.skin_type = $("skin-type").value;
   if ($("melanin-index").value !== "") body.melanin_index = Number($("melanin-index").value);
   const covers = attestationNeeded();
@@ -180,6 +184,8 @@ function enterSession(info) {
   $("s-skin").textContent = info.skin_type;
   $("s-operator").textContent = info.operator;
   $("s-mode").textContent = `${info.mode} mode`;
+  $("s-site").textContent = info.site || "";
+  eyeShields(info);
   const rows = info.limits_for_skin_type || [];
   for (const key of SETTINGS) $(`l-${key}`).textContent = limitsText(rows, key);
   $("verdict").hidden = true;
@@ -191,6 +197,30 @@ function enterSession(info) {
   }
   show("session");
 }
+
+function eyeShields(info) {
+  const needed = Boolean(info.eye_shields_needed);
+  $("eye-shields").hidden = !needed;
+  $("eye-shields").className = info.eye_shields_confirmed_by ? "ok-text" : "refusal";
+  $("eye-shields-button").hidden = !needed || Boolean(info.eye_shields_confirmed_by) || !can("treat");
+  if (info.eye_shields_confirmed_by) {
+    $("eye-shields").textContent = `Eye shields checked by ${info.eye_shields_confirmed_by}.`;
+  }
+}
+
+$("eye-shields-button").addEventListener("click", async () => {
+  const r = await api("POST", "/api/session/eye-shields");
+  if (!r.ok) { say("command-result", r.detail); return; }
+  eyeShields({ ...page.info, eye_shields_confirmed_by: r.data.eye_shields_confirmed_by });
+});
+
+$("records-button").addEventListener("click", async () => {
+  page.before = page.view === "records" ? page.before : page.view;
+  show("records");
+  await records.open();
+});
+
+$("records-back").addEventListener("click", () => show(page.before || "session"));
 
 function limitsText(rows, key) {
   if (!rows.length) return "no row for this skin type: treatment refused";
@@ -300,6 +330,8 @@ function ended(summary) {
   const link = $("aftercare-link");
   link.href = summary.aftercare_url || `/api/sessions/${summary.session_id}/aftercare`;
   link.hidden = !can("read_records");
+  $("report-link").href = `/api/reports/session/${summary.session_id}`;
+  $("report-link").hidden = !can("read_records");
   show("ended");
 }
 

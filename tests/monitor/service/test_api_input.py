@@ -27,6 +27,13 @@ MALFORMED = [
     ("/api/session", {**START, "melanin_index": 150}, "melanin_index"),
     ("/api/session", {**START, "answers": {**ANSWERS, "pregnancy": "no"}}, "answers.pregnancy"),
     ("/api/session", {k: v for k, v in START.items() if k != "answers"}, "answers"),
+    ("/api/session", {**START, "site": "arm"}, "site"),
+    ("/api/session", {**START, "site": 3}, "site"),
+    ("/api/session", {**START, "test_spots": [{"done_on": "2026-01-01"}]}, "test_spots.0"),
+    ("/api/session", {**START, "test_spots": "legs"}, "test_spots"),
+    ("/api/session/protocol-steps", {"check": "cooler_flow_low", "step": "1"}, "step"),
+    ("/api/session/protocol-steps", {"check": "cooler_flow_low", "step": 0}, "step"),
+    ("/api/session/protocol-steps", {"step": 1}, "check"),
     ("/api/session/reset", {"condition": "skin_temp_high"}, "reason"),
     ("/api/session/reset", {"condition": "skin_temp_high", "reason": "   "}, "reason"),
     ("/api/session/reset", {"condition": "DROP TABLE", "reason": "x"}, "condition"),
@@ -157,3 +164,32 @@ def test_item6_no_session_running_is_404_on_get_session(one_app: Console) -> Non
     finally:
         del console.fake.replies["session_info"]
     assert r.status_code == 404 and r.json()["detail"] == "no session is running"
+
+
+def test_item1_the_site_and_test_spots_reach_the_bridge_as_given(console: Console) -> None:
+    spot = {
+        "done_on": "2026-03-02", "read_on": "2026-03-16", "read_by": "Dr. Vega",
+        "site": "legs", "wavelength_nm": 1064, "fluence_j_cm2": 100.0, "pulse_ms": 30.0,
+        "spot_mm": 3.0, "result": "no_reaction",
+    }  # fmt: skip
+    body = {**START, "site": "periorbital", "test_spots": [spot]}
+    r = console.client.post("/api/session", json=body, headers=console.as_(Role.OPERATOR))
+    assert r.status_code == 201, r.text
+    (cmd,) = console.fake.calls
+    assert str(cmd.site) == "periorbital"  # type: ignore[attr-defined]
+    (sent,) = cmd.test_spots  # type: ignore[attr-defined]
+    assert sent.read_by == "Dr. Vega" and sent.fluence_j_cm2 == 100.0
+
+
+def test_item1_a_clinical_start_without_a_site_is_409_in_the_sessions_words(
+    console: Console,
+) -> None:
+    words = "a clinical session states the treatment site: one of face, periorbital, legs, body"
+    console.fake.replies["start_session"] = ControlError(
+        "refused", f"the session was not started: {words}"
+    )
+    r = console.client.post("/api/session", json=START, headers=console.as_(Role.OPERATOR))
+    assert r.status_code == 409
+    assert r.json()["detail"].endswith(words)
+    (cmd,) = console.fake.calls
+    assert cmd.site is None  # type: ignore[attr-defined]
