@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from device_profiles.loader import load_contraindications
 from device_profiles.schema import Contraindications
-from monitor.service import api_records, api_session, api_users, live
+from monitor.service import api_fleet, api_records, api_session, api_users, live
 from monitor.service.deps import ServiceState
 from monitor.service.errors import BodyLimit, install_handlers
 from monitor.service.port import ControlPort
@@ -99,6 +99,7 @@ def create_app(
     app.include_router(api_users.router)
     app.include_router(api_session.router)
     app.include_router(api_records.router)
+    app.include_router(api_fleet.router)
     app.include_router(live.router)
     app.mount("/", StaticFiles(directory=static_dir, html=True), name="pages")
     app.add_middleware(BodyLimit)
