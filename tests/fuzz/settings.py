@@ -25,3 +25,11 @@ def fuzz(n: int | None = None) -> settings:
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         derandomize=False,
     )
+
+
+#: Inputs tried in this process, by every property (``python -m tests.fuzz`` prints it).
+TRIED = [0]
+
+
+def tried() -> None:
+    TRIED[0] += 1

@@ -17,7 +17,7 @@ from firmware_bridge.drivers import LaserDriver
 from firmware_bridge.errors import BridgeError, LinkLost, ProtocolError
 from firmware_bridge.transport import LineTransport, SerialLineTransport
 from tests.firmware_bridge.pty_peer import TERM, PtyPeer
-from tests.fuzz.settings import fuzz
+from tests.fuzz.settings import fuzz, tried
 
 LASERS = [load(n).setup.laser for n in bundled_names()]
 LASERS = list({laser.model: laser for laser in LASERS if hasattr(laser, "protocol")}.values())
@@ -53,6 +53,7 @@ def near_miss(laser: object) -> st.SearchStrategy[str]:
 def test_item5_any_laser_reply_is_a_typed_error_or_a_reading(
     laser: object, data: st.DataObject
 ) -> None:
+    tried()
     reply = data.draw(st.one_of(st.text(max_size=300), near_miss(laser)))
     driver = LaserDriver(laser, Lies(reply))  # type: ignore[arg-type]
     driver._identified_at = 0  # identified already: every line below is the fuzzed reply
