@@ -75,6 +75,13 @@ class LaserDriver:
     def _transact(self, line: str, pattern: re.Pattern[str]) -> re.Match[str]:
         self._identify()
         reply = self.transport.request(line)
+        limit = self.profile.protocol.max_reply_bytes
+        if len(reply) > limit:
+            # A flood is no reply: refused in bounded words, whatever the device sent.
+            raise ProtocolError(
+                f"reply to {line!r} is longer than the profile's max_reply_bytes {limit}: "
+                f"{reply[:80]!r}... ({len(reply)} characters)"
+            )
         m = pattern.fullmatch(reply)
         if m is not None:
             return m

@@ -12,6 +12,11 @@ period of its session.
 The whole log is verified first (``ChainLog.verify``: the file's own integrity, its indexes
 against its tables, every hash and telemetry digest), and the result is part of the
 summary; the counts then come from the lookups that the verification has just vouched for.
+
+The source is one or more ``ClinicRecords``: one local log (``laserguard report clinic``),
+or every laser's chain in the fleet store (``monitor.fleet.view``: a ``ClinicRecords`` over
+each bridge's ``FleetBridgeStore``). Several sources are counted as one clinic chain; the
+verification is each chain's, and fails if any fails, naming it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import io
 import itertools
 import json
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from monitor.incidents.clinic import ClinicRecords
@@ -216,17 +222,57 @@ def _max_fluence(clinic: ClinicRecords, session_id: str) -> float | None:
     return best
 
 
+def _combined(results: Sequence[tuple[str, VerifyResult]]) -> VerifyResult:
+    """One verdict over several chains: the first that fails, named; else their sums."""
+    if len(results) == 1:
+        return results[0][1]
+    for name, r in results:
+        if not r.ok:
+            return replace(r, reason=f"{name}: {r.reason}")
+    return VerifyResult(
+        ok=True,
+        n_events=sum(r.n_events for _, r in results),
+        n_telemetry_rows=sum(r.n_telemetry_rows for _, r in results),
+        first_bad_seq=None,
+        reason="",
+        legacy_channel_maps=sum(r.legacy_channel_maps for _, r in results),
+    )
+
+
 def build_clinic_summary(
-    clinic: ClinicRecords,
+    clinic: ClinicRecords | Sequence[tuple[str, ClinicRecords]],
     t_from: float,
     t_to: float,
     *,
     as_of: float | None = None,
     mode: str | None = None,
 ) -> ClinicSummary:
+    """The summary of one clinic's log, or of named sources (``(name, records)``) as one."""
+    sources = [("", clinic)] if isinstance(clinic, ClinicRecords) else list(clinic)
+    if not sources:
+        raise ValueError("a clinic summary needs at least one source")
+    verification = _combined([(name, c.log.verify()) for name, c in sources])
+    now = sources[0][1].followups.clock() if as_of is None else as_of
+    sessions: list[SessionRow] = []
+    incidents: list[IncidentRow] = []
+    drafts: list[str] = []
+    overdue: list[dict[str, Any]] = []
+    for _, c in sources:
+        part = _collect(c, t_from, t_to, now, mode)
+        sessions += part.sessions
+        incidents += part.incidents
+        drafts += part.drafts_open
+        overdue += part.overdue
+    sessions.sort(key=lambda s: s.started)
+    overdue.sort(key=lambda f: (str(f["due_by"]), str(f["followup_id"])))
+    return ClinicSummary(t_from, t_to, now, sessions, incidents, drafts, overdue, verification)
+
+
+def _collect(
+    clinic: ClinicRecords, t_from: float, t_to: float, now: float, mode: str | None
+) -> ClinicSummary:
+    """One source's sessions, incidents, drafts and overdue follow-ups (not verified here)."""
     log = clinic.log
-    verification = log.verify()
-    now = clinic.followups.clock() if as_of is None else as_of
     starts = {e.session_id: e.payload for e in log.start_events()}
     rows: dict[str, SessionRow] = {}
     for info in log.sessions():
@@ -271,6 +317,7 @@ def build_clinic_summary(
     overdue = [
         f.as_dict(now) for f in clinic.followups.select() if f.status(now) is FollowUpStatus.OVERDUE
     ]
+    unverified = VerifyResult(False, 0, 0, None, "not verified")  # the caller verifies
     return ClinicSummary(
-        t_from, t_to, now, list(rows.values()), incidents, drafts, overdue, verification
+        t_from, t_to, now, list(rows.values()), incidents, drafts, overdue, unverified
     )

@@ -19,6 +19,7 @@ from device_profiles.loader import load_contraindications
 from device_profiles.schema import Contraindications
 from monitor.incidents.photos import MAX_PHOTO_BYTES
 from monitor.service import (
+    api_fleet,
     api_incidents,
     api_records,
     api_reports,
@@ -109,6 +110,7 @@ def create_app(
     app.include_router(api_records.router)
     app.include_router(api_incidents.router)
     app.include_router(api_reports.router)
+    app.include_router(api_fleet.router)
     app.include_router(live.router)
     app.mount("/", StaticFiles(directory=static_dir, html=True), name="pages")
     app.add_middleware(

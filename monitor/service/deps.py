@@ -125,6 +125,7 @@ _WORDS = {
     Permission.CALIBRATE: "calibrate",
     Permission.PROFILES: "manage profiles",
     Permission.MANAGE_USERS: "manage users",
+    Permission.READ_FLEET: "read the fleet view",
 }
 
 

@@ -13,6 +13,7 @@ record_incidents        yes       yes        no      no       no
 sign_off_incidents      no        yes        no      no       no
 calibrate, profiles     no        no         yes     no       no
 manage_users            no        no         no      no       yes
+read_fleet              no        yes        no      yes      yes
 ======================  ========  =========  ======  =======  =====
 
 ``treat``: start a session, preview and apply settings, arm, stand by, reset an alarm, end
@@ -22,6 +23,10 @@ and record its outcome; ``sign_off_incidents``: complete, correct and close an i
 laser). The auditor reads and changes nothing. The administrator manages users and sees the
 live view, not the patients' records. No permission widens a limit or arms past the gate:
 every command is judged by the session itself.
+
+``read_fleet``: the fleet view across clinics (``api_fleet``), read-only. Not the operator's:
+an operator runs the laser in front of them, and the fleet view shows other clinics' lasers,
+follow-ups and patient pseudonyms, which that work does not need (least privilege).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class Permission(StrEnum):
     CALIBRATE = "calibrate"
     PROFILES = "profiles"
     MANAGE_USERS = "manage_users"
+    READ_FLEET = "read_fleet"
 
 
 _P = Permission
@@ -68,13 +74,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             _P.END_TEST_SPOT_PAUSE,
             _P.SIGN_OFF_INCIDENTS,
             _P.RECORD_INCIDENTS,
+            _P.READ_FLEET,
         }
     ),
     Role.BIOMED: frozenset(
         {_P.VIEW, _P.READ_RECORDS, _P.EMERGENCY_HALT, _P.CALIBRATE, _P.PROFILES}
     ),
-    Role.AUDITOR: frozenset({_P.VIEW, _P.READ_RECORDS}),
-    Role.ADMIN: frozenset({_P.VIEW, _P.MANAGE_USERS}),
+    Role.AUDITOR: frozenset({_P.VIEW, _P.READ_RECORDS, _P.READ_FLEET}),
+    Role.ADMIN: frozenset({_P.VIEW, _P.MANAGE_USERS, _P.READ_FLEET}),
 }
 
 

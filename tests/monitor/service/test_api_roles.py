@@ -78,7 +78,7 @@ def test_item5_every_role_with_the_permission_gets_through(
 
 def test_item5_the_auditor_reads_and_changes_nothing(console: Console) -> None:
     perms = ROLE_PERMISSIONS[Role.AUDITOR]
-    assert perms == {Permission.VIEW, Permission.READ_RECORDS}
+    assert perms == {Permission.VIEW, Permission.READ_RECORDS, Permission.READ_FLEET}
     for ep in ENDPOINTS:
         if ep.method == "POST" and ep.permission is not None:
             assert ep.permission not in perms, ep
