@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,6 +32,7 @@ from device_profiles.loader import (
     parse_skin_meter,
     parse_table,
 )
+from device_profiles.poll_choice import poll_plan
 from device_profiles.schema import Contraindications, LimitTableFile, SettingsLimit, Setup
 from device_profiles.timing import reaction_budget
 
@@ -58,8 +60,18 @@ def add_profiles_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--contraindications", action="store_true", help="the risk questions format instead"
     )
     sch.set_defaults(func=cmd_schema)
-    tim = sub.add_parser("timing", help="a setup's worst-case reaction-time budget")
+    tim = sub.add_parser(
+        "timing",
+        help="a setup's worst-case reaction-time budget, and the sensor poll period it needs",
+    )
     tim.add_argument("name")
+    tim.add_argument(
+        "--required-ms",
+        type=float,
+        metavar="MS",
+        help="the reaction time to plan the skin-sensor poll for "
+        "(default: the profile's required_reaction_ms)",
+    )
     tim.set_defaults(func=cmd_timing)
     return p
 
@@ -271,5 +283,14 @@ def cmd_timing(args: argparse.Namespace) -> int:
     except ProfileError as e:
         print(f"laserguard profiles: {e}", file=sys.stderr)
         return 2
+    required = args.required_ms
+    if required is not None and not (math.isfinite(required) and 0 < required <= 10_000):
+        print(
+            f"laserguard profiles: --required-ms must be above 0 and at most 10000 ms, "
+            f"not {required:g}",
+            file=sys.stderr,
+        )
+        return 2
     print(reaction_budget(ld.setup).format(), file=_out(args))
+    print(poll_plan(ld.setup, required).format(), file=_out(args))
     return 0
