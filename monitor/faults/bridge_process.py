@@ -132,12 +132,25 @@ def _serve(conn: multiprocessing.connection.Connection, spec: BridgeSpec) -> Non
         conn.send(("ended",))
 
 
+def _context() -> Any:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 class BridgeProcess:
     """The parent's handle on a bridge child process."""
 
+    @staticmethod
+    def warm_up() -> None:
+        """Start the forkserver (and its imports, a few seconds) now, not at the first start."""
+        from multiprocessing import forkserver
+
+        _context()
+        forkserver.ensure_running()
+
     def __init__(self, spec: BridgeSpec) -> None:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
+        ctx = _context()
         self.spec = spec
         self.report = BridgeReport()
         self._conn, child = ctx.Pipe()
@@ -148,7 +161,7 @@ class BridgeProcess:
 
     @property
     def pid(self) -> int:
-        pid = self._proc.pid
+        pid: int | None = self._proc.pid
         if pid is None:
             raise RuntimeError("the bridge process has not started")
         return pid
