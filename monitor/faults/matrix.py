@@ -454,6 +454,11 @@ def render_markdown(rows: list[MatrixRow], *, header: str = "") -> str:
         "process, the trip) → emission stopped at the simulator, against the deadline the",
         "setup's reaction-time budget gives (`monitor/faults/deadlines.py`). Peak Ω: the",
         "simulator's ground-truth Arrhenius damage integral (first degree at 0.53).",
+        "Host faults (`host_fault`) are carried out for real by the runner: the bridge-* rows",
+        "run the bridge in its own process and SIGKILL or SIGSTOP/SIGCONT it (the laser's",
+        "heartbeat watchdog must stop it: `device_watchdog`); the log-* rows put the session",
+        "log on a file system of its own and fill it or have the kernel remount it read-only",
+        "(`monitor/faults/log_disk.py`; needs root, as CI has).",
         "",
     ]
     if header:
@@ -467,6 +472,8 @@ def render_markdown(rows: list[MatrixRow], *, header: str = "") -> str:
     ]
     for r in rows:
         outcome = "safe" if r.ok else "FAILED: " + "; ".join(r.problems)
+        if r.log_disk:
+            outcome += f" (log on {r.log_disk})"
         if r.arm_retries or r.pre_fault_halts:
             outcome += (
                 f" (host load: {r.arm_retries} arm retries, {r.pre_fault_halts} pre-fault halts)"
