@@ -195,7 +195,7 @@ class BridgeProcess:
                 self._changed.notify_all()
         with self._changed:
             if not rep.ended and not rep.error:
-                rep.error = rep.error or "the bridge process is gone"
+                rep.error = "the bridge process is gone"
             self._changed.notify_all()
 
     def wait(self, what: str, timeout_s: float = _START_TIMEOUT_S) -> bool:

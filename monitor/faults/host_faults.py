@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from device_profiles.schema import ModbusCoilOutput, Setup
 from device_profiles.timing import reaction_budget
@@ -32,6 +32,9 @@ from monitor.faults.deadlines import SIM_TICK_MS
 from monitor.record.sqlite_store import SessionLog
 from sim.control import SimControl
 from sim.scenario import Scenario
+
+if TYPE_CHECKING:  # matrix imports this module; the row type is only for the checker
+    from monitor.faults.matrix import MatrixRow
 
 __all__ = ["committed_events", "is_host_fault", "kept_problems", "play_in_bridge_process"]
 
@@ -76,7 +79,7 @@ def _first(events: list[dict[str, Any]], pred: Callable[[dict[str, Any]], bool])
 
 
 def play_in_bridge_process(
-    sc: Scenario, sim: SimControl, setup: Setup, db: Path, row: Any, deadline_ms: float
+    sc: Scenario, sim: SimControl, setup: Setup, db: Path, row: MatrixRow, deadline_ms: float
 ) -> None:
     """Run ``sc`` (``bridge_kill`` or ``bridge_stall``) with the bridge in its own process and
     fill ``row`` (a ``MatrixRow``): when emission stopped after the fault, by which watchdog,
@@ -106,7 +109,7 @@ def _play(
     sim: SimControl,
     setup: Setup,
     db: Path,
-    row: Any,
+    row: MatrixRow,
     deadline_ms: float,
     bridge: BridgeProcess,
 ) -> None:
@@ -160,7 +163,7 @@ def _play(
 
 
 def _judge_watchdogs(
-    row: Any, setup: Setup, after: list[dict[str, Any]], t_fault: float, deadline_ms: float
+    row: MatrixRow, setup: Setup, after: list[dict[str, Any]], t_fault: float, deadline_ms: float
 ) -> None:
     """Emission stopped by the devices themselves within the laser's heartbeat deadline, the
     relay opened within its watchdog's, and no pulse after emission stopped."""
@@ -190,7 +193,7 @@ def _judge_watchdogs(
 
 
 def _judge_resume(
-    row: Any,
+    row: MatrixRow,
     setup: Setup,
     bridge: BridgeProcess,
     t_fault: float,
@@ -215,7 +218,9 @@ def _judge_resume(
         )
 
 
-def _judge_next_start(row: Any, db: Path, killed: str | None, committed: dict[int, str]) -> None:
+def _judge_next_start(
+    row: MatrixRow, db: Path, killed: str | None, committed: dict[int, str]
+) -> None:
     """The next writer to open the log marks the killed session interrupted; nothing that
     was committed before the kill is lost and the chain verifies."""
     with SessionLog(db) as log:

@@ -44,6 +44,7 @@ from monitor.faults.log_disk import DiskKind, LogDisk, LogDiskError
 from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from sim.control import SimControl, SimControlError, SimSpec
+from sim.events import HostFault
 from sim.scenario import MatrixEntry, Scenario, load_scenario, scenario_names
 
 __all__ = ["FIRST_DEGREE_OMEGA", "MatrixRow", "matrix_scenarios", "render_markdown", "run_one"]
@@ -154,9 +155,8 @@ _LOG_FAULTS: dict[str, DiskKind] = {"log_disk_full": "full", "log_read_only": "r
 def _log_fault(sc: Scenario) -> DiskKind | None:
     """The log-disk fault this scenario announces, if any."""
     for e in sc.events:
-        kind = _LOG_FAULTS.get(str(getattr(e, "fault", "")))
-        if e.action == "host_fault" and kind is not None:
-            return kind
+        if isinstance(e, HostFault) and e.fault in _LOG_FAULTS:
+            return _LOG_FAULTS[e.fault]
     return None
 
 
