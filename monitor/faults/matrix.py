@@ -253,6 +253,8 @@ def _run_in_process(
                 row.problems.append(f"the session did not start: {e}")
                 return row
             committed = _play(sc, session, sim, row, disk)
+            if disk is not None and committed is not None:
+                row.problems.extend(_stays_halted(sc, session, disk))
             if disk is None:
                 session.recorder.flush()
                 logged = log.events(session.session_id, kinds=["trip"])
@@ -267,6 +269,25 @@ def _run_in_process(
     if disk is not None and committed is not None:
         row.problems.extend(_log_kept(disk, committed, db.parent.parent / "copy"))
     return row
+
+
+def _stays_halted(sc: Scenario, session: Session, disk: LogDisk) -> list[str]:
+    """After the log failed, treatment may not resume, not even once the disk has room again
+    (the writer has dropped what came after the failure): the halt cannot be acknowledged
+    and arming is refused."""
+    if disk.kind == "full":
+        disk.free()
+    try:
+        session.acknowledge("fault-matrix", "the disk has room again")
+    except Refused:
+        pass
+    else:
+        return ["the halt was acknowledged although the session log had failed"]
+    try:
+        session.arm()
+    except Refused:
+        return []
+    return ["the laser was armed again although the session log had failed"]
 
 
 def _log_kept(disk: LogDisk, committed: dict[int, str], copy_dir: Path) -> list[str]:
