@@ -150,6 +150,10 @@ def _started(spec: SimSpec, row: MatrixRow) -> Iterator[SimControl | None]:
 
 
 _LOG_FAULTS: dict[str, DiskKind] = {"log_disk_full": "full", "log_read_only": "read_only"}
+_DISK_WORDS: dict[DiskKind, str] = {
+    "full": "tmpfs filled to ENOSPC",
+    "read_only": "ext4 on a loop device, remounted read-only by a file-system error",
+}
 
 
 def _log_fault(sc: Scenario) -> DiskKind | None:
@@ -205,11 +209,7 @@ def _run(sc: Scenario, work: Path) -> MatrixRow:
         return row
     try:
         with LogDisk(work / "disk", disk_kind) as disk:
-            row.log_disk = (
-                "tmpfs filled to ENOSPC"
-                if disk_kind == "full"
-                else ("ext4 on a loop device, remounted read-only by a file-system error")
-            )
+            row.log_disk = _DISK_WORDS[disk_kind]
             return _run_in_process(sc, loaded, setup, spec, disk.log_path, row, disk)
     except LogDiskError as e:
         row.problems.append(f"the log's disk: {e}")
@@ -254,7 +254,7 @@ def _run_in_process(
                 return row
             committed = _play(sc, session, sim, row, disk)
             if disk is not None and committed is not None:
-                row.problems.extend(_stays_halted(sc, session, disk))
+                row.problems.extend(_stays_halted(session, disk))
             if disk is None:
                 session.recorder.flush()
                 logged = log.events(session.session_id, kinds=["trip"])
@@ -271,7 +271,7 @@ def _run_in_process(
     return row
 
 
-def _stays_halted(sc: Scenario, session: Session, disk: LogDisk) -> list[str]:
+def _stays_halted(session: Session, disk: LogDisk) -> list[str]:
     """After the log failed, treatment may not resume, not even once the disk has room again
     (the writer has dropped what came after the failure): the halt cannot be acknowledged
     and arming is refused."""
