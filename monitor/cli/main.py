@@ -274,6 +274,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         print(f"draft incident {incident_id[:8]} opened: a clinician must close or complete it")
     for problem in recorder.problems:
         print(f"laserguard bridge: {problem}", file=sys.stderr)
+    if recorder.failed:  # a full or read-only disk: the reason cannot be in the log itself
+        print(f"laserguard bridge: the session log failed: {recorder.failed}", file=sys.stderr)
     print(
         f"session {session.session_id} ended; trips: {[t.check for t in session.trips]}"
         + (f"; PULSES OUT OF LIMITS: {out_of_limits}" if out_of_limits else "")

@@ -17,15 +17,23 @@ Two clocks are used (``DeadlineRule.measured_from``):
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from device_profiles.schema import Setup
 from device_profiles.timing import assumed_answer_ms, reaction_budget
+from monitor.record.recorder import LogRecorder
+from sim.runner import TICK_S
 
-__all__ = ["HARNESS_POLL_MS", "DeadlineRule", "deadline_for"]
+__all__ = ["HARNESS_POLL_MS", "LOG_DRAIN_MS", "SIM_TICK_MS", "DeadlineRule", "deadline_for"]
 
 #: How often the matrix runner reads the simulator's record for an announced operator action.
 HARNESS_POLL_MS = 5.0
+#: The simulated devices check their watchdogs once a tick (wall time).
+SIM_TICK_MS = TICK_S * 1000.0
+#: The longest the session log's writer waits between two writes (telemetry alone; an event
+#: is written within its shorter flush interval): a broken disk is found by the next write.
+LOG_DRAIN_MS = float(inspect.signature(LogRecorder).parameters["telemetry_flush_s"].default) * 1e3
 
 
 @dataclass(frozen=True)
@@ -82,4 +90,14 @@ def deadline_for(kind: str, setup: Setup) -> DeadlineRule:
                 f"{laser_wait_ms:g} + budget {budget_ms:.1f} ms"
             )
             return DeadlineRule(wait + budget_ms, "fault", why)
+        case "device_watchdog":
+            # The bridge is gone (killed) or frozen: nothing LaserGuard does counts. The laser
+            # drops to STANDBY by itself when no heartbeat came for heartbeat_timeout_ms; the
+            # simulator checks once a tick, and the check may fall just after the timeout.
+            hb_ms = setup.laser.heartbeat_timeout_ms
+            why = f"laser heartbeat_timeout_ms {hb_ms:g} + 2 simulator ticks {SIM_TICK_MS:g} ms"
+            return DeadlineRule(hb_ms + 2 * SIM_TICK_MS, "fault", why)
+        case "log":
+            why = f"log writer's longest wait {LOG_DRAIN_MS:g} + budget {budget_ms:.1f} ms"
+            return DeadlineRule(LOG_DRAIN_MS + budget_ms, "fault", why)
     raise ValueError(f"the fault matrix cannot judge deadline kind {kind!r} yet")

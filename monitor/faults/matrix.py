@@ -34,9 +34,17 @@ from monitor.core.errors import Refused
 from monitor.core.records import SessionMode, State
 from monitor.core.session import Session, SessionParams, no_contraindications_declared
 from monitor.faults.deadlines import HARNESS_POLL_MS, deadline_for
+from monitor.faults.host_faults import (
+    committed_events,
+    is_host_fault,
+    kept_problems,
+    play_in_bridge_process,
+)
+from monitor.faults.log_disk import DiskKind, LogDisk, LogDiskError
 from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from sim.control import SimControl, SimControlError, SimSpec
+from sim.events import HostFault
 from sim.scenario import MatrixEntry, Scenario, load_scenario, scenario_names
 
 __all__ = ["FIRST_DEGREE_OMEGA", "MatrixRow", "matrix_scenarios", "render_markdown", "run_one"]
@@ -73,6 +81,7 @@ class MatrixRow:
     relay_closed: bool | None = None
     arm_retries: int = 0  # arming refused by a loaded host, then retried (``_arm``)
     pre_fault_halts: int = 0  # halts before the fault happened, acknowledged (``_play``)
+    log_disk: str = ""  # the log-disk rows: which real file system ran (``log_disk``)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -140,6 +149,21 @@ def _started(spec: SimSpec, row: MatrixRow) -> Iterator[SimControl | None]:
         sim.stop()
 
 
+_LOG_FAULTS: dict[str, DiskKind] = {"log_disk_full": "full", "log_read_only": "read_only"}
+_DISK_WORDS: dict[DiskKind, str] = {
+    "full": "tmpfs filled to ENOSPC",
+    "read_only": "ext4 on a loop device, remounted read-only by a file-system error",
+}
+
+
+def _log_fault(sc: Scenario) -> DiskKind | None:
+    """The log-disk fault this scenario announces, if any."""
+    for e in sc.events:
+        if isinstance(e, HostFault) and e.fault in _LOG_FAULTS:
+            return _LOG_FAULTS[e.fault]
+    return None
+
+
 def _run(sc: Scenario, work: Path) -> MatrixRow:
     m, risk = sc.matrix, sc.risk
     assert m is not None and risk is not None
@@ -167,8 +191,44 @@ def _run(sc: Scenario, work: Path) -> MatrixRow:
     spec = SimSpec(
         run_dir=str(work / "sim"), setup=m.setup, scenario=sc.name, speed=m.speed, realtime=True
     )
-    log = SessionLog(work / f"{sc.name}.sqlite3")
+    if m.bridge_process:
+        with _started(spec, row) as sim:
+            if sim is None:
+                return row
+            play_in_bridge_process(
+                sc, sim, setup, work / f"{sc.name}.sqlite3", row, rule.deadline_ms
+            )
+            _judge_end(row, sim.snapshot(), m)
+        return row
+    disk_kind = _log_fault(sc)
+    if disk_kind is None:
+        return _run_in_process(sc, loaded, setup, spec, work / f"{sc.name}.sqlite3", row, None)
+    unavailable = LogDisk.unavailable(disk_kind)
+    if unavailable is not None:
+        row.problems.append(f"not run: {unavailable}")
+        return row
+    try:
+        with LogDisk(work / "disk", disk_kind) as disk:
+            row.log_disk = _DISK_WORDS[disk_kind]
+            return _run_in_process(sc, loaded, setup, spec, disk.log_path, row, disk)
+    except LogDiskError as e:
+        row.problems.append(f"the log's disk: {e}")
+        return row
+
+
+def _run_in_process(
+    sc: Scenario,
+    loaded: LoadedSetup,
+    setup: Setup,
+    spec: SimSpec,
+    db: Path,
+    row: MatrixRow,
+    disk: LogDisk | None,
+) -> MatrixRow:
+    """The session in this process; ``disk``: the log's own file system, for a log fault."""
+    log = SessionLog(db)
     session: Session | None = None
+    committed: dict[int, str] | None = None
     try:
         with _started(spec, row) as sim:
             if sim is None:
@@ -192,18 +252,54 @@ def _run(sc: Scenario, work: Path) -> MatrixRow:
             except (Refused, BridgeError) as e:
                 row.problems.append(f"the session did not start: {e}")
                 return row
-            _play(sc, session, sim, row)
-            session.recorder.flush()
-            logged = log.events(session.session_id, kinds=["trip"])
-            if row.detected_by is not None and not any(
-                e.payload.get("check") == row.detected_by for e in logged
-            ):
-                row.problems.append(f"the halt {row.detected_by} is not in the session log")
+            committed = _play(sc, session, sim, row, disk)
+            if disk is not None and committed is not None:
+                row.problems.extend(_stays_halted(session, disk))
+            if disk is None:
+                session.recorder.flush()
+                logged = log.events(session.session_id, kinds=["trip"])
+                if row.detected_by is not None and not any(
+                    e.payload.get("check") == row.detected_by for e in logged
+                ):
+                    row.problems.append(f"the halt {row.detected_by} is not in the session log")
     finally:
         if session is not None:
             session.end("fault matrix scenario finished")
         log.close()
+    if disk is not None and committed is not None:
+        row.problems.extend(_log_kept(disk, committed, db.parent.parent / "copy"))
     return row
+
+
+def _stays_halted(session: Session, disk: LogDisk) -> list[str]:
+    """After the log failed, treatment may not resume, not even once the disk has room again
+    (the writer has dropped what came after the failure): the halt cannot be acknowledged
+    and arming is refused."""
+    if disk.kind == "full":
+        disk.free()
+    try:
+        session.acknowledge("fault-matrix", "the disk has room again")
+    except Refused:
+        pass
+    else:
+        return ["the halt was acknowledged although the session log had failed"]
+    try:
+        session.arm()
+    except Refused:
+        return []
+    return ["the laser was armed again although the session log had failed"]
+
+
+def _log_kept(disk: LogDisk, committed: dict[int, str], copy_dir: Path) -> list[str]:
+    """After a log-disk fault: everything committed before it is still there and verifies
+    (the full disk given room again; the read-only one read from a copy of its files)."""
+    if disk.kind == "full":
+        disk.free()
+        path = disk.log_path
+    else:
+        path = disk.copy_out(copy_dir)
+    with SessionLog(path) as log:
+        return kept_problems(log, committed)
 
 
 def _arm(sc: Scenario, session: Session, row: MatrixRow) -> bool:
@@ -235,6 +331,8 @@ def _is_onset(e: dict[str, Any], m: MatrixEntry) -> bool:
     fault, or for the relay's proof test the operator's STANDBY that runs it."""
     if m.deadline == "proof_test":
         return e["kind"] == "harness" and e.get("action") == "operator"
+    if m.fault == "host_fault":
+        return is_host_fault(e)
     return e["kind"] == "scenario" and e.get("action") == m.fault
 
 
@@ -253,11 +351,30 @@ def _rearm(sc: Scenario, session: Session, row: MatrixRow) -> bool:
     return False
 
 
-def _play(sc: Scenario, session: Session, sim: SimControl, row: MatrixRow) -> None:
+def _carry_out(ev: dict[str, Any], disk: LogDisk | None) -> tuple[float, dict[int, str]]:
+    """A log-disk fault, for real: (the wall time the disk became full or read-only, what was
+    committed just before)."""
+    if disk is None:
+        raise LogDiskError(f"host fault {ev.get('fault')} needs the log on a disk of its own")
+    committed = committed_events(disk.log_path)
+    if disk.kind == "full":
+        disk.fill()
+    else:
+        disk.make_read_only()
+    return time.time(), committed
+
+
+def _play(
+    sc: Scenario, session: Session, sim: SimControl, row: MatrixRow, disk: LogDisk | None
+) -> dict[int, str] | None:
+    """Arm, carry out what the simulator announces, wait for the halt and judge it. For a
+    log-disk fault: the events committed before it (seq -> hash)."""
     m = sc.matrix
     assert m is not None
+    committed: dict[int, str] | None = None
+    t_host: float | None = None  # when the harness made a host fault happen
     if m.arm and not _arm(sc, session, row):
-        return
+        return committed
     before = len(session.trips)  # halts of a loaded host before arming are not the scenario's
     deadline = time.monotonic() + m.timeout_s
     seen = 0
@@ -268,6 +385,8 @@ def _play(sc: Scenario, session: Session, sim: SimControl, row: MatrixRow) -> No
         for ev in fresh:
             if ev["kind"] == "harness" and ev.get("action") == "operator":
                 session.standby("fault-matrix operator")
+            if is_host_fault(ev) and t_host is None:
+                t_host, committed = _carry_out(ev, disk)
             fault_seen = fault_seen or (ev["kind"] in ("scenario", "harness") and _is_onset(ev, m))
         if len(session.trips) > before:
             # The fault may have happened after the poll above and caused this halt: read the
@@ -279,12 +398,12 @@ def _play(sc: Scenario, session: Session, sim: SimControl, row: MatrixRow) -> No
             # scenario tests. Count it, acknowledge, re-arm and wait for the fault again.
             row.pre_fault_halts += 1
             if not _rearm(sc, session, row):
-                return
+                return committed
             before = len(session.trips)
         time.sleep(HARNESS_POLL_MS / 1000.0)
     if len(session.trips) == before:
         row.problems.append(f"no halt within {m.timeout_s:g} s")
-        return
+        return committed
     trip = session.trips[before]
     trip_wall = session.t0_wall + trip.t_s
     row.detected_by = trip.check
@@ -296,8 +415,8 @@ def _play(sc: Scenario, session: Session, sim: SimControl, row: MatrixRow) -> No
     onset = _first(events, lambda e: _is_onset(e, m))
     if onset is None:
         row.problems.append(f"the halt came before the fault {m.fault} happened")
-        return
-    t_onset = float(onset["t_wall"])
+        return committed
+    t_onset = float(onset["t_wall"]) if t_host is None else t_host
     if t_onset < session.t0_wall:
         row.problems.append(f"the fault {m.fault} came before the session was watching")
     row.detection_ms = round((trip_wall - t_onset) * 1000.0, 1)
@@ -318,6 +437,13 @@ def _play(sc: Scenario, session: Session, sim: SimControl, row: MatrixRow) -> No
         )
         if row.pulses_after_stop:
             row.problems.append(f"{row.pulses_after_stop} pulse(s) after emission stopped")
+    _judge_end(row, snap, m)
+    return committed
+
+
+def _judge_end(row: MatrixRow, snap: dict[str, Any], m: MatrixEntry) -> None:
+    """The simulator's state at the end: not emitting (or the relay open, where only it can
+    stop the laser), and the skin's ground-truth Ω below first degree."""
     row.final_state = str(snap["state"])
     row.relay_closed = bool(snap["relay_closed"])
     emitting = row.final_state in _EMITTING
@@ -349,6 +475,11 @@ def render_markdown(rows: list[MatrixRow], *, header: str = "") -> str:
         "process, the trip) → emission stopped at the simulator, against the deadline the",
         "setup's reaction-time budget gives (`monitor/faults/deadlines.py`). Peak Ω: the",
         "simulator's ground-truth Arrhenius damage integral (first degree at 0.53).",
+        "Host faults (`host_fault`) are carried out for real by the runner: the bridge-* rows",
+        "run the bridge in its own process and SIGKILL or SIGSTOP/SIGCONT it (the laser's",
+        "heartbeat watchdog must stop it: `device_watchdog`); the log-* rows put the session",
+        "log on a file system of its own and fill it or have the kernel remount it read-only",
+        "(`monitor/faults/log_disk.py`; needs root, as CI has).",
         "",
     ]
     if header:
@@ -362,6 +493,8 @@ def render_markdown(rows: list[MatrixRow], *, header: str = "") -> str:
     ]
     for r in rows:
         outcome = "safe" if r.ok else "FAILED: " + "; ".join(r.problems)
+        if r.log_disk:
+            outcome += f" (log on {r.log_disk})"
         if r.arm_retries or r.pre_fault_halts:
             outcome += (
                 f" (host load: {r.arm_retries} arm retries, {r.pre_fault_halts} pre-fault halts)"

@@ -23,6 +23,7 @@ from typing import Self
 from monitor.core.recorder import PulseGap
 from monitor.core.records import EventKind, Payload, SessionStart
 from monitor.record.chain_log import ChainLog
+from monitor.record.errors import SessionLogError
 from monitor.record.policy import (
     DEFAULT_REPEATS,
     DEVICE_FIELD_CHARS,
@@ -66,6 +67,7 @@ class LogRecorder:
             max_field_chars=max_field_chars,
         )
         self._closed = False
+        self._end_failed: str | None = None
 
     def _failed(self, reason: str) -> None:
         # The writer reports a failure once; before the session started writing nobody halts
@@ -76,7 +78,8 @@ class LogRecorder:
 
     @property
     def failed(self) -> str | None:
-        return self._writer.failed
+        """Why the log could not be written (during the session, or its end); None: it was."""
+        return self._writer.failed or self._end_failed
 
     @property
     def backlog(self) -> int:
@@ -115,9 +118,17 @@ class LogRecorder:
         return None if gap is None else PulseGap(EventKind(gap[0]), gap[1])
 
     def end_session(self, session_id: str, reason: str) -> None:
+        """Write what is queued, then the session's end. A log that cannot be written (a full
+        or read-only disk) does not raise here, at the end of a session whose laser is already
+        stopped: the end stays unwritten, ``failed`` says why, the failure handler hears it,
+        and the next writer to open the log marks the session interrupted."""
         self._writer.flush()
         self._writer.close()
-        self.log.end_session(session_id, reason)
+        try:
+            self.log.end_session(session_id, reason)
+        except SessionLogError as e:
+            self._end_failed = f"the session's end could not be written: {e}"
+            self._failed(self._end_failed)
 
     def close(self) -> None:
         if self._closed:

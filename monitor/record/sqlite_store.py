@@ -476,10 +476,15 @@ class SqliteStore:
                 yield _Reader(conn, self._rows_carry_session)
                 conn.execute("COMMIT")
             except BaseException as e:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error as rollback_error:
-                    raise SessionLogError(f"session log rollback failed: {rollback_error}") from e
+                # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR): a
+                # second ROLLBACK would fail and hide why the write failed (a full disk).
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error as rollback_error:
+                        raise SessionLogError(
+                            f"session log rollback failed: {rollback_error}"
+                        ) from e
                 if isinstance(e, sqlite3.Error):
                     raise _sqlite_error(self._path, e, "writing the") from e
                 raise

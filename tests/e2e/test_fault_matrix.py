@@ -14,9 +14,18 @@ import pytest
 
 from device_profiles.loader import load
 from monitor.faults import FIRST_DEGREE_OMEGA, MatrixRow, matrix_scenarios, run_one
+from monitor.faults.log_disk import LogDisk
 from sim.scenario import load_scenario
 
 SCENARIOS = matrix_scenarios()
+#: The host-fault rows, each with a test of its own below.
+HOST_ROWS = (
+    "bridge-killed-armed",
+    "bridge-killed-firing",
+    "bridge-stalled",
+    "log-disk-full",
+    "log-read-only",
+)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "fault-matrix.md"
 
 
@@ -32,7 +41,7 @@ def assert_safe(name: str) -> MatrixRow:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("name", [n for n in SCENARIOS if n != "slow-burn"])
+@pytest.mark.parametrize("name", [n for n in SCENARIOS if n not in ("slow-burn", *HOST_ROWS)])
 def test_issue13_item5_every_fault_ends_safe_within_its_deadline(name: str) -> None:
     assert_safe(name)
 
@@ -45,6 +54,52 @@ def test_issue13_item5_a_slow_burn_under_the_surface_limit_is_halted_by_the_dose
     assert row.detected_by == "thermal_dose_high"
     high = load("demo-ndyag-1064").setup.limits.skin_temp_c.high
     assert row.peak_skin_c is not None and 40.0 < row.peak_skin_c < high
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["bridge-killed-armed", "bridge-killed-firing"])
+def test_item1a_a_killed_bridge_leaves_the_laser_in_standby_and_its_session_interrupted(
+    name: str,
+) -> None:
+    """SIGKILL to the bridge's own process, armed or firing: the laser's heartbeat watchdog
+    (and the relay's) stop it within the heartbeat deadline, no pulse after, and the next
+    start marks the session interrupted with every committed event kept (the row's problems
+    say otherwise: ``monitor.faults.host_faults``)."""
+    row = assert_safe(name)
+    assert row.detected_by == "device_watchdog"
+    heartbeat_ms = load("demo-ndyag-1064").setup.laser.heartbeat_timeout_ms
+    assert row.halt_ms is not None and row.halt_ms <= heartbeat_ms + 10.0
+    assert row.final_state == "STANDBY" and row.relay_closed is False
+
+
+@pytest.mark.e2e
+def test_item1b_a_frozen_bridge_is_stopped_by_the_watchdog_and_halts_when_it_runs_again() -> None:
+    """SIGSTOP for 600 ms (longer than the 250 ms heartbeat timeout), then SIGCONT: the laser
+    drops to STANDBY while the bridge has no CPU; on resuming, the bridge halts on its stale
+    data within its reaction budget instead of carrying on."""
+    row = assert_safe("bridge-stalled")
+    assert row.detected_by in ("sensor_stale", "laser_stale", "cooler_stale", "interlock_loop")
+    assert row.detection_ms is not None and row.detection_ms >= 600.0  # only after it resumed
+    assert row.final_state == "STANDBY" and row.relay_closed is False
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("name", "kind"), [("log-disk-full", "full"), ("log-read-only", "read_only")]
+)
+def test_item1c_a_full_or_read_only_log_disk_halts_and_keeps_what_was_written(
+    name: str, kind: str
+) -> None:
+    """The session log's file system fills up (a real tmpfs) or is remounted read-only by the
+    kernel (a real ext4 error): the session halts on ``session_log`` and every event committed
+    before the fault is still there and verifies. Needs root (CI is root); without it the
+    page-count unit tests in tests/monitor/record/test_log_disk_full.py stand in."""
+    why = LogDisk.unavailable(kind)  # type: ignore[arg-type]
+    if why is not None:
+        pytest.skip(f"{name}: {why}")
+    row = assert_safe(name)
+    assert row.detected_by == "session_log"
+    assert row.log_disk
 
 
 def test_issue13_item5_the_matrix_covers_the_fault_kinds_and_names_their_risk() -> None:
@@ -73,8 +128,16 @@ def test_issue13_item5_the_matrix_covers_the_fault_kinds_and_names_their_risk() 
         "panel_set",
         "laser_panel_arm",
         "skin_heat_load",
+        "host_fault",
     ):
         assert needed in faults, needed
+    host = {
+        str(getattr(e, "fault", ""))
+        for n in SCENARIOS
+        for e in load_scenario(n).events
+        if e.action == "host_fault"
+    }
+    assert host == {"bridge_kill", "bridge_stall", "log_disk_full", "log_read_only"}
     table = DOCS.read_text(encoding="utf-8")
     for name in SCENARIOS:
         assert f"| {name} |" in table, f"docs/fault-matrix.md lacks {name}: rerun the matrix"

@@ -24,7 +24,7 @@ def test_issue13_item5_deadlines_are_the_budget_plus_the_named_wait() -> None:
     with pytest.raises(ValueError, match="sensor_disagreement"):
         deadline_for("disagreement", setup)  # a one-sensor setup has no such deadline
     with pytest.raises(ValueError, match="cannot judge"):
-        deadline_for("log", setup)
+        deadline_for("answer_time", setup)
 
 
 def test_issue13_item5_the_table_shows_failures_and_the_host_load() -> None:
