@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
@@ -46,6 +46,9 @@ from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from sim.control import SimControl, SimSpec
 from sim.modbus_devices import SensorLine
+
+if TYPE_CHECKING:
+    from benchmarks.tail_probe import TailProbe, TrialRecord
 
 SETUP = "demo-ndyag-1064"
 SETTINGS = {"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
@@ -104,10 +107,15 @@ class Trials:
     crossing_ms: list[float] = field(default_factory=list)  # skin_forced -> stop_received
     floor_ms: list[float] = field(default_factory=list)  # a bare read, once per trial
     other_trips: dict[str, int] = field(default_factory=dict)  # halts for another cause
+    # With a probe attached (`benchmarks.tail_probe`): each timed trial's steps and context.
+    records: list[TrialRecord] = field(default_factory=list)
 
 
 class HaltRig:
     """A simulator child process and a READY session against it."""
+
+    #: Attached by the tail benchmark: each trial is then split into its steps.
+    probe: TailProbe | None = None
 
     def __init__(self, sim: SimControl, loaded: LoadedSetup, log: SessionLog) -> None:
         self.sim = sim
@@ -171,9 +179,12 @@ class HaltRig:
             out.other_trips["between trials"] = out.other_trips.get("between trials", 0) + 1
             self.recover(out)
         since, n_trips = self.sim.event_count(), len(s.trips)
+        probe = self.probe
+        before = probe.mark() if probe is not None else None  # before the wait: not timed
         time.sleep(self.rng.uniform(0.0, self.poll_s))
         self.sim.force_skin(self.limit_c + 1.0)
         stop = self.sim.wait_event("stop_received", since, _TRIAL_TIMEOUT_S)
+        after = probe.mark() if probe is not None else None
         events = self.sim.events_since(since)
         self.sim.release_skin()
         if stop is None:
@@ -187,6 +198,10 @@ class HaltRig:
                 raise BenchError(f"the stop did not follow a served crossing: {events}")
             out.served_ms.append((stop["t_wall"] - served["t_wall"]) * 1000.0)
             out.crossing_ms.append((stop["t_wall"] - forced["t_wall"]) * 1000.0)
+            if probe is not None and before is not None and after is not None:
+                record = probe.attribute(before, after, served["t_wall"], stop["t_wall"])
+                if record is not None:
+                    out.records.append(record)
         else:
             out.other_trips[cause] = out.other_trips.get(cause, 0) + 1
         self.recover(out)
