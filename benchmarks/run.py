@@ -31,7 +31,7 @@ from benchmarks.rtu_line import BAUD_RATES, rtu_line_reads
 from benchmarks.stats import Check, Result, latency_stats
 from benchmarks.stress import cpu_hogs
 from benchmarks.tail import SLOW_MS, TailSizes, tail_results
-from benchmarks.tail_probe import attribution_table
+from benchmarks.tail_probe import attribution_table, stall_table
 
 NAMES = (
     "halt", "halt_rtu", "rtu_line", "loop", "gate", "log", "log_size", "stressed", "console_flood",
@@ -493,12 +493,15 @@ def table(report: dict[str, Any]) -> str:
     notes = [""]
     for name, r in report["results"].items():
         for k, v in r["notes"].items():
-            if k == "attribution":  # a table of its own, below
+            if k in ("attribution", "late_cycles"):  # tables of their own, below
                 continue
             notes.append(f"{name}: {k} = {json.dumps(v)}")
     for name, r in report["results"].items():
         if "attribution" in r["notes"]:
             notes += ["", attribution_table(r["notes"]["attribution"], name)]
+        if "late_cycles" in r["notes"]:
+            late = r["value"].get("missed", 0)
+            notes += ["", stall_table(r["notes"]["late_cycles"], name, late)]
     return "\n".join(head + lines + notes)
 
 

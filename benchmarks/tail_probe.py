@@ -147,6 +147,8 @@ class TailProbe:
         self.hash_spans: deque[tuple[int, int]] = deque(maxlen=_EVENTS_KEPT)
         self.laser_spans: deque[tuple[str, int, int]] = deque(maxlen=_EVENTS_KEPT)
         self.sensor_stores: deque[tuple[int, float]] = deque(maxlen=_EVENTS_KEPT)
+        # Other Python work in the process, timed by whoever runs it (the live view's frames).
+        self.view_spans: deque[tuple[int, int]] = deque(maxlen=_EVENTS_KEPT)
         self._gc_start = 0
         self._restore: list[Callable[[], None]] = []
         self._attach()
@@ -260,7 +262,7 @@ class TailProbe:
             STEPS[i]: (points[i + 1] - points[i]) / 1e6 for i in range(len(STEPS))
         }  # a clock offset error shows as a negative first or last step, not hidden
         ctx: dict[str, float] = {}
-        in_flight = [(k, s, e) for k, s, e in self.laser_spans if s < halt_ns < e and k != "stop"]
+        in_flight = [(k, s, e) for k, s, e in laser if s < halt_ns < e and k != "stop"]
         ctx["laser_tx_in_flight_ms"] = max(
             ((e - halt_ns) / 1e6 for _, _, e in in_flight), default=0
         )
@@ -273,6 +275,8 @@ class TailProbe:
         ctx["writer_tx_n"], ctx["writer_tx_ms"] = n, ms
         n, ms = _overlap_ms(_recent(self.hash_spans, lookback, 0), served, received)
         ctx["hash_n"], ctx["hash_ms"] = n, ms
+        n, ms = _overlap_ms(_recent(self.view_spans, lookback, 0), served, received)
+        ctx["view_n"], ctx["view_ms"] = n, ms
         for key, attr in (("minflt", "minflt"), ("majflt", "majflt"), ("nivcsw", "nivcsw")):
             total = 0
             for name in PATH_THREADS:
@@ -323,6 +327,65 @@ class TailProbe:
             },
         }
 
+    # --- the loop's late cycles --------------------------------------------------------------
+
+    def stall_summary(
+        self, stalls: list[tuple[int, int]], lo: int, hi: int
+    ) -> list[dict[str, Any]]:
+        """For each kind of work, how many of the loop's late cycles (each the span from its
+        deadline to when it ran) it overlapped, next to the share of the window it covered
+        (work that covers 5 % of the time but overlaps 80 % of the stalls is a cause)."""
+        kinds: dict[str, list[tuple[int, int]]] = {
+            "garbage collection": [(a, b) for a, b, _ in _recent(self.gc_spans, lo, 0)],
+            "log writer transaction (SQLite, commit)": _recent(self.writer_spans, lo, 0),
+            "hashing (the chain)": _recent(self.hash_spans, lo, 0),
+            "live view frame (rich, in the safety process)": _recent(self.view_spans, lo, 0),
+        }
+        out = []
+        span_ns = max(1, hi - lo)
+        unexplained = list(stalls)
+        for name, spans in kinds.items():
+            spans = [(a, b) for a, b in spans if a <= hi]
+            hit = [(d, r) for d, r in stalls if any(a < r and b > d for a, b in spans)]
+            unexplained = [
+                (d, r) for d, r in unexplained if not any(a < r and b > d for a, b in spans)
+            ]
+            covered = sum(min(b, hi) - max(a, lo) for a, b in spans if b > lo)
+            out.append(
+                {
+                    "cause": name,
+                    "late_cycles": len(hit),
+                    "share_of_late": round(len(hit) / len(stalls), 3) if stalls else 0.0,
+                    "share_of_time": round(covered / span_ns, 4),
+                    "worst_ms": round(max(((r - d) / 1e6 for d, r in hit), default=0.0), 3),
+                }
+            )
+        out.append(
+            {
+                "cause": "none of the above (other threads holding the GIL, the kernel)",
+                "late_cycles": len(unexplained),
+                "share_of_late": round(len(unexplained) / len(stalls), 3) if stalls else 0.0,
+                "share_of_time": float("nan"),
+                "worst_ms": round(max(((r - d) / 1e6 for d, r in unexplained), default=0.0), 3),
+            }
+        )
+        return out
+
+
+def stall_table(rows: list[dict[str, Any]], title: str, late: int) -> str:
+    lines = [
+        f"{title}: {late} cycles later than one period",
+        f"  {'overlapping the late cycle':<62}{'late':>6}{'share':>7}{'of time':>9}  worst ms",
+    ]
+    for r in rows:
+        time_share = r["share_of_time"]
+        shown = "-" if time_share != time_share else f"{time_share:.1%}"
+        lines.append(
+            f"  {r['cause']:<62}{r['late_cycles']:>6}{r['share_of_late']:>7.0%}{shown:>9}"
+            f"  {r['worst_ms']:g}"
+        )
+    return "\n".join(lines)
+
 
 #: A cause, as a test on a trial's context, and the magnitude shown as its worst.
 CAUSES: tuple[tuple[str, Callable[[dict[str, float]], bool], str], ...] = (
@@ -332,6 +395,7 @@ CAUSES: tuple[tuple[str, Callable[[dict[str, float]], bool], str], ...] = (
     ("garbage collection, gen 2", lambda c: c["gc_max_gen"] >= 2, "gc_ms"),
     ("log writer transaction (SQLite, commit)", lambda c: c["writer_tx_n"] > 0, "writer_tx_ms"),
     ("hashing (the chain)", lambda c: c["hash_n"] > 0, "hash_ms"),
+    ("live view frame (rich, in the safety process)", lambda c: c["view_n"] > 0, "view_ms"),
     ("page faults on the halt path's threads", lambda c: c["path_minflt"] + c["path_majflt"] > 0,
      "path_minflt"),
     ("major page faults (process)", lambda c: c["process_majflt"] > 0, "process_majflt"),
