@@ -247,7 +247,7 @@ class HaltRig:
                             out.other_trips.get("laser_did_not_stop", 0) + 1
                         )
                     s.acknowledge("bench", "benchmark trial", reset=reset)
-                if s.engine.dose.warn():
+                if s.engine.dose.warn:
                     # Thousands of forced crossings add up to a thermal dose at the treatment
                     # area (the warning refuses arming): the handpiece moves on, as it would.
                     self.areas += 1
