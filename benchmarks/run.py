@@ -409,7 +409,8 @@ class Bench:
         progress(
             f"the long run: {t.trials} halt trials and a {t.session_s:g} s armed session, idle "
             f"then with two CPU hogs (console {'flooded' if t.console else 'not started'}, "
-            f"live view, log writer); trials over {t.slow_ms:g} ms attributed"
+            f"live view {'rendering' if t.view else 'off'}, log writer); trials over "
+            f"{t.slow_ms:g} ms attributed"
         )
         self.results.extend(tail_results(t))
 
@@ -533,6 +534,8 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                       help="armed session seconds per phase of the long run (default 600)")  # fmt: skip
     long.add_argument("--slow-ms", type=_positive_float, default=None, metavar="MS",
                       help=f"attribute the trials slower than this (default {SLOW_MS:g})")  # fmt: skip
+    long.add_argument("--no-view", action="store_true",
+                      help="the long run without the live view rendering (to weigh its share)")  # fmt: skip
     long.add_argument("--no-console", action="store_true",
                       help="the long run without the flooded console service (a cheaper smoke run)")  # fmt: skip
     parser.set_defaults(func=run_bench)
@@ -596,6 +599,7 @@ def run_bench(args: argparse.Namespace) -> int:
             session_s=args.session_s or tail.session_s,
             slow_ms=args.slow_ms or tail.slow_ms,
             console=tail.console and not args.no_console,
+            view=tail.view and not args.no_view,
         ),
     )
     m = machine()

@@ -61,6 +61,7 @@ class TailSizes:
     session_s: float = 600.0
     slow_ms: float = SLOW_MS
     console: bool = True  # the console service, flooded (off: a cheaper smoke run)
+    view: bool = True  # the live view rendering in the safety process (off: to weigh it)
 
     def expected_s(self) -> float:
         """A generous bound on the whole run, for the flooder's own time limit."""
@@ -198,7 +199,9 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
             rig.recover(Trials())  # armed as a person would, past a halt at the start
             flood = stack.enter_context(_console(base, sock, sizes))
             probe = TailProbe(session)
-            view = stack.enter_context(_LiveViewThread(session, probe.view_spans))
+            view = _LiveViewThread(session, probe.view_spans)
+            if sizes.view:
+                stack.enter_context(view)
             stack.callback(probe.close)
             rig.probe = probe
             run_phase(rig, probe, phases[0], sizes)
