@@ -578,13 +578,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    if args.only:
-        selected = {n.strip() for n in args.only.split(",")}
+def selection(only: str | None, long: bool) -> set[str]:
+    """The benchmarks a command line names: ``--only``'s, else all but the long run;
+    ``--long`` adds the long run (alone, without ``--only``)."""
+    if only:
+        selected = {n.strip() for n in only.split(",")}
     else:
-        selected = {LONG} if args.long else set(NAMES) - {LONG}
-    if args.long:
+        selected = {LONG} if long else set(NAMES) - {LONG}
+    if long:
         selected.add(LONG)
+    return selected
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    selected = selection(args.only, args.long)
     unknown = selected - set(NAMES)
     if unknown:
         print(f"bench: unknown benchmark {', '.join(sorted(unknown))}; one of {', '.join(NAMES)}",

@@ -64,10 +64,10 @@ class SleepFloor:
         if not self._conn.poll(self.seconds + 60.0):
             raise RuntimeError("the sleep floor's process did not finish its window")
         _, late = self._conn.recv()
-        self.close()
         return late
 
     def close(self) -> None:
+        """Stop the child if it still runs. Safe to call twice."""
         if self._proc.is_alive():
             self._proc.terminate()
         self._proc.join(5.0)

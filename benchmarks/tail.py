@@ -41,7 +41,7 @@ from benchmarks.halt import SETUP, BenchError, Trials
 from benchmarks.sleep_floor import SleepFloor
 from benchmarks.stats import Check, Result, lateness_stats, tail_stats
 from benchmarks.stress import cpu_hogs
-from benchmarks.tail_probe import Mark, TailProbe, summarize
+from benchmarks.tail_probe import Mark, TailProbe, stall_summary, summarize
 from device_profiles.loader import load
 from monitor.cli.live_view import LiveView
 from monitor.core.session import Session
@@ -140,26 +140,31 @@ def loop_window(
 
 
 def run_phase(rig: HostedHaltRig, probe: TailProbe, phase: Phase, sizes: TailSizes) -> None:
-    t0 = time.monotonic()
-    try:
-        rig.run(sizes.trials, phase.trials)
-    except BenchError as e:  # the session would not re-arm: report what was measured, and why
-        phase.aborted = str(e)[:300]
-    phase.seconds["trials"] = round(time.monotonic() - t0, 1)
     session = rig.session
+    # Started now, so that its start-up overlaps the trials; it waits for go().
     floor = SleepFloor(session.loop.period_ns, sizes.session_s)
-    phase.floor_scheduling = floor.scheduling
-    n_trips = len(session.trips)
-    before: Mark = probe.mark()
-    floor.go()
-    t0 = time.monotonic()
-    phase.lateness_ms, stalls = loop_window(session, sizes.session_s)
-    phase.seconds["session"] = round(time.monotonic() - t0, 1)
-    after = probe.mark()
-    phase.window = probe.window(before, after)
-    phase.stalls = probe.stall_summary(stalls, before.t_ns, after.t_ns)
-    phase.floor_ms = np.asarray(floor.result())
-    phase.trips_in_window = [t.check for t in session.trips[n_trips:]]
+    try:
+        t0 = time.monotonic()
+        try:
+            rig.run(sizes.trials, phase.trials)
+        except BenchError as e:  # the session would not re-arm: report what was measured
+            phase.aborted = str(e)[:300]
+        phase.seconds["trials"] = round(time.monotonic() - t0, 1)
+        phase.floor_scheduling = floor.scheduling
+        n_trips = len(session.trips)
+        before: Mark = probe.mark()
+        floor.go()
+        t0 = time.monotonic()
+        phase.lateness_ms, stalls = loop_window(session, sizes.session_s)
+        phase.seconds["session"] = round(time.monotonic() - t0, 1)
+        after = probe.mark()
+        phase.window = probe.window(before, after)
+        kinds = probe.stall_kinds(before.t_ns)
+        phase.stalls = stall_summary(kinds, stalls, before.t_ns, after.t_ns)
+        phase.floor_ms = np.asarray(floor.result())
+        phase.trips_in_window = [t.check for t in session.trips[n_trips:]]
+    finally:
+        floor.close()
 
 
 @contextmanager

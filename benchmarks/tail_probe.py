@@ -329,47 +329,59 @@ class TailProbe:
 
     # --- the loop's late cycles --------------------------------------------------------------
 
-    def stall_summary(
-        self, stalls: list[tuple[int, int]], lo: int, hi: int
-    ) -> list[dict[str, Any]]:
-        """For each kind of work, how many of the loop's late cycles (each the span from its
-        deadline to when it ran) it overlapped, next to the share of the window it covered
-        (work that covers 5 % of the time but overlaps 80 % of the stalls is a cause)."""
-        kinds: dict[str, list[tuple[int, int]]] = {
+    def stall_kinds(self, lo: int) -> dict[str, list[tuple[int, int]]]:
+        """The timed work since ``lo`` that can hold the GIL, by kind (``stall_summary``)."""
+        return {
             "garbage collection": [(a, b) for a, b, _ in _recent(self.gc_spans, lo, 0)],
             "log writer transaction (SQLite, commit)": _recent(self.writer_spans, lo, 0),
             "hashing (the chain)": _recent(self.hash_spans, lo, 0),
             "live view frame (rich, in the safety process)": _recent(self.view_spans, lo, 0),
         }
-        out = []
-        span_ns = max(1, hi - lo)
-        unexplained = list(stalls)
-        for name, spans in kinds.items():
-            spans = [(a, b) for a, b in spans if a <= hi]
-            hit = [(d, r) for d, r in stalls if any(a < r and b > d for a, b in spans)]
-            unexplained = [
-                (d, r) for d, r in unexplained if not any(a < r and b > d for a, b in spans)
-            ]
-            covered = sum(min(b, hi) - max(a, lo) for a, b in spans if b > lo)
-            out.append(
-                {
-                    "cause": name,
-                    "late_cycles": len(hit),
-                    "share_of_late": round(len(hit) / len(stalls), 3) if stalls else 0.0,
-                    "share_of_time": round(covered / span_ns, 4),
-                    "worst_ms": round(max(((r - d) / 1e6 for d, r in hit), default=0.0), 3),
-                }
-            )
-        out.append(
-            {
-                "cause": "none of the above (other threads holding the GIL, the kernel)",
-                "late_cycles": len(unexplained),
-                "share_of_late": round(len(unexplained) / len(stalls), 3) if stalls else 0.0,
-                "share_of_time": float("nan"),
-                "worst_ms": round(max(((r - d) / 1e6 for d, r in unexplained), default=0.0), 3),
-            }
-        )
-        return out
+
+
+def _overlapping(spans: list[tuple[int, int]], stalls: np.ndarray[Any, Any]) -> Any:
+    """For each stall (row: deadline, ran), whether any span (start, end) overlaps it."""
+    if not spans or not len(stalls):
+        return np.zeros(len(stalls), dtype=bool)
+    arr = np.array(sorted(spans), dtype=np.int64)
+    reach = np.maximum.accumulate(arr[:, 1])  # the latest end among spans started so far
+    before = np.searchsorted(arr[:, 0], stalls[:, 1], side="left")  # spans started < ran
+    return (before > 0) & (reach[np.maximum(before - 1, 0)] > stalls[:, 0])
+
+
+def stall_summary(
+    kinds: dict[str, list[tuple[int, int]]], stalls: list[tuple[int, int]], lo: int, hi: int
+) -> list[dict[str, Any]]:
+    """For each kind of work, how many of the loop's late cycles (each the span from its
+    deadline to when it ran) it overlapped, next to the share of the window [lo, hi] it
+    covered: work that covers 5 % of the time but overlaps 80 % of the late cycles is a
+    cause; work that overlaps them as often as it covers the time is not."""
+    late = np.array(stalls, dtype=np.int64).reshape(-1, 2)
+    length_ms = (late[:, 1] - late[:, 0]) / 1e6
+    n = len(late)
+    span_ns = max(1, hi - lo)
+    explained = np.zeros(n, dtype=bool)
+    out = []
+
+    def row(name: str, hit: Any, share_of_time: float) -> dict[str, Any]:
+        count = int(hit.sum())
+        return {
+            "cause": name,
+            "late_cycles": count,
+            "share_of_late": round(count / n, 3) if n else 0.0,
+            "share_of_time": share_of_time,
+            "worst_ms": round(float(length_ms[hit].max()), 3) if count else 0.0,
+        }
+
+    for name, spans in kinds.items():
+        spans = [(a, b) for a, b in spans if a <= hi and b >= lo]
+        hit = _overlapping(spans, late)
+        explained |= hit
+        covered = sum(min(b, hi) - max(a, lo) for a, b in spans)
+        out.append(row(name, hit, round(covered / span_ns, 4)))
+    none = "none of the above (other threads holding the GIL, the kernel)"
+    out.append(row(none, ~explained, float("nan")))
+    return out
 
 
 def stall_table(rows: list[dict[str, Any]], title: str, late: int) -> str:
