@@ -536,6 +536,10 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                       help=f"attribute the trials slower than this (default {SLOW_MS:g})")  # fmt: skip
     long.add_argument("--no-view", action="store_true",
                       help="the long run without the live view rendering (to weigh its share)")  # fmt: skip
+    long.add_argument("--no-hogs", action="store_true",
+                      help="the long run's idle phase only (no second phase with two CPU hogs)")  # fmt: skip
+    long.add_argument("--view-realtime", action="store_true",
+                      help="an experiment: the live view's thread at SCHED_FIFO priority 10")  # fmt: skip
     long.add_argument("--no-console", action="store_true",
                       help="the long run without the flooded console service (a cheaper smoke run)")  # fmt: skip
     parser.set_defaults(func=run_bench)
@@ -607,6 +611,8 @@ def run_bench(args: argparse.Namespace) -> int:
             slow_ms=args.slow_ms or tail.slow_ms,
             console=tail.console and not args.no_console,
             view=tail.view and not args.no_view,
+            view_realtime=args.view_realtime,
+            hogs=tail.hogs and not args.no_hogs,
         ),
     )
     m = machine()

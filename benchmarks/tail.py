@@ -43,6 +43,7 @@ from benchmarks.stats import Check, Result, lateness_stats, tail_stats
 from benchmarks.stress import cpu_hogs
 from benchmarks.tail_probe import Mark, TailProbe, stall_summary, summarize
 from device_profiles.loader import load
+from firmware_bridge.realtime import try_realtime
 from monitor.cli.live_view import LiveView
 from monitor.core.session import Session
 
@@ -53,6 +54,9 @@ VIEW_TICK_S = 0.25
 #: How often the loop's lateness ring is copied out during a window (the ring holds 65 s).
 RING_COPY_S = 5.0
 HOGS = 2
+#: The live view's priority in the ``view_realtime`` experiment: below every thread of the
+#: halt path (`firmware_bridge.realtime`), above every ordinary process.
+VIEW_PRIORITY = 10
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class TailSizes:
     slow_ms: float = SLOW_MS
     console: bool = True  # the console service, flooded (off: a cheaper smoke run)
     view: bool = True  # the live view rendering in the safety process (off: to weigh it)
+    # The live view's thread at a low SCHED_FIFO priority: an experiment on the mechanism
+    # (a thread preempted while it holds the GIL keeps the loop waiting: priority inversion).
+    view_realtime: bool = False
+    hogs: bool = True  # the second phase, with two CPU hogs
 
     def expected_s(self) -> float:
         """A generous bound on the whole run, for the flooder's own time limit."""
@@ -85,9 +93,13 @@ class Phase:
 class _LiveViewThread:
     """The live view, rendered in the safety process as the demo renders it (to a buffer)."""
 
-    def __init__(self, session: Session, spans: deque[tuple[int, int]]) -> None:
+    def __init__(
+        self, session: Session, spans: deque[tuple[int, int]], realtime: bool = False
+    ) -> None:
         self.session = session
         self.spans = spans
+        self.realtime = realtime
+        self.scheduling = "SCHED_OTHER"
         self.view = LiveView("LaserGuard bench", None)
         self.console = Console(file=io.StringIO(), width=100, force_terminal=True)
         self.frames = 0
@@ -96,6 +108,8 @@ class _LiveViewThread:
         self._t0 = time.monotonic()
 
     def _run(self) -> None:
+        if self.realtime:
+            self.scheduling = try_realtime(VIEW_PRIORITY)
         while not self._stop.wait(VIEW_TICK_S):
             buf = self.console.file
             assert isinstance(buf, io.StringIO)
@@ -204,15 +218,21 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
             rig.recover(Trials())  # armed as a person would, past a halt at the start
             flood = stack.enter_context(_console(base, sock, sizes))
             probe = TailProbe(session)
-            view = _LiveViewThread(session, probe.view_spans)
+            view = _LiveViewThread(session, probe.view_spans, sizes.view_realtime)
             if sizes.view:
                 stack.enter_context(view)
             stack.callback(probe.close)
             rig.probe = probe
             run_phase(rig, probe, phases[0], sizes)
-            with cpu_hogs(max_s=sizes.trials * 0.5 + sizes.session_s + 120.0, n=HOGS):
-                run_phase(rig, probe, phases[1], sizes)
-            context["live_view_frames"] = view.frames
+            if sizes.hogs:
+                with cpu_hogs(max_s=sizes.trials * 0.5 + sizes.session_s + 120.0, n=HOGS):
+                    run_phase(rig, probe, phases[1], sizes)
+            else:
+                phases.pop()
+            context["live_view"] = {
+                "frames": view.frames,
+                "scheduling": view.scheduling if sizes.view else "off",
+            }
             context["period_ms"] = session.loop.period_ns / 1e6
             context["scheduling"] = {
                 "interlock_loop": session.loop.realtime,
@@ -228,7 +248,7 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
 def tail_results(sizes: TailSizes) -> list[Result]:
     """The long run's figures, each next to its floor; the attribution in the notes."""
     phases, context = tail_run(sizes)
-    idle, hogs = phases
+    idle, hogs = phases[0], (phases[1] if len(phases) > 1 else None)
     out: list[Result] = []
     halt = {p.name: tail_stats(p.trials.served_ms) for p in phases}
     floor = {p.name: tail_stats(p.trials.floor_ms) for p in phases}
@@ -263,23 +283,10 @@ def tail_results(sizes: TailSizes) -> list[Result]:
             {**notes(idle), **context},
         )
     )
-    out.append(
-        Result(
-            "tail_halt_cpu_hogs_ms",
-            "ms",
-            halt["cpu_hogs"],
-            "tail_halt_ms (idle, same run)",
-            halt["idle"],
-            [
-                Check("p99", "≤ 2 × idle p99", halt["cpu_hogs"]["p99"], 2 * halt["idle"]["p99"]),
-                Check("max", "≤ 2 × idle max", halt["cpu_hogs"]["max"], 2 * halt["idle"]["max"]),
-                Check("n", f"{sizes.trials} trials run", ran(hogs), sizes.trials, False),
-            ],
-            {**notes(hogs), "cpu_hogs": HOGS, "floor_modbus_roundtrip_ms": floor["cpu_hogs"]},
-        )
-    )
+    if hogs is not None:
+        out.append(_hogs_result(sizes, halt, floor, ran(hogs), notes(hogs)))
     for p, name in ((idle, "tail_loop_lateness_ms"), (hogs, "tail_loop_lateness_cpu_hogs_ms")):
-        if p.name not in loop:
+        if p is None or p.name not in loop:
             continue
         out.append(
             Result(
@@ -298,3 +305,25 @@ def tail_results(sizes: TailSizes) -> list[Result]:
             )
         )
     return out
+
+
+def _hogs_result(
+    sizes: TailSizes,
+    halt: dict[str, dict[str, float]],
+    floor: dict[str, dict[str, float]],
+    ran: int,
+    notes: dict[str, Any],
+) -> Result:
+    return Result(
+        "tail_halt_cpu_hogs_ms",
+        "ms",
+        halt["cpu_hogs"],
+        "tail_halt_ms (idle, same run)",
+        halt["idle"],
+        [
+            Check("p99", "≤ 2 × idle p99", halt["cpu_hogs"]["p99"], 2 * halt["idle"]["p99"]),
+            Check("max", "≤ 2 × idle max", halt["cpu_hogs"]["max"], 2 * halt["idle"]["max"]),
+            Check("n", f"{sizes.trials} trials run", ran, sizes.trials, False),
+        ],
+        {**notes, "cpu_hogs": HOGS, "floor_modbus_roundtrip_ms": floor["cpu_hogs"]},
+    )
