@@ -25,6 +25,7 @@ is as common in fast trials as in slow ones explains nothing).
 from __future__ import annotations
 
 import gc
+import os
 import resource
 import threading
 import time
@@ -58,6 +59,7 @@ class ThreadCounters:
     majflt: int
     nvcsw: int  # voluntary context switches (it slept)
     nivcsw: int  # involuntary: the scheduler took the CPU away
+    cpu_ticks: int = 0  # user + system time, in clock ticks (a thread's CPU holds the GIL)
 
 
 def _thread_counters(tid: int) -> ThreadCounters | None:
@@ -80,6 +82,7 @@ def _thread_counters(tid: int) -> ThreadCounters | None:
         majflt=int(fields[9]),
         nvcsw=switches.get("voluntary_ctxt_switches", 0),
         nivcsw=switches.get("nonvoluntary_ctxt_switches", 0),
+        cpu_ticks=int(fields[11]) + int(fields[12]),
     )
 
 
@@ -221,17 +224,19 @@ class TailProbe:
 
     # --- counters ----------------------------------------------------------------------------
 
-    def _tids(self) -> dict[str, int]:
+    def _tids(self, every: bool) -> dict[str, int]:
+        """Native ids of the named threads (``every``: of every Python thread, by name and
+        id, for the window's CPU shares)."""
         wanted = set(PATH_THREADS + OTHER_THREADS)
         return {
-            t.name: t.native_id
+            (t.name if t.name in wanted else f"{t.name}#{t.native_id}"): t.native_id
             for t in threading.enumerate()
-            if t.name in wanted and t.native_id is not None
+            if (every or t.name in wanted) and t.native_id is not None
         }
 
-    def mark(self) -> Mark:
+    def mark(self, every: bool = False) -> Mark:
         threads = {}
-        for name, tid in self._tids().items():
+        for name, tid in self._tids(every).items():
             c = _thread_counters(tid)
             if c is not None:
                 threads[name] = c
@@ -297,7 +302,9 @@ class TailProbe:
         gcs = [(s, e, g) for s, e, g in _recent(self.gc_spans, lo, 0) if s <= hi]
         gc_ms = [(e - s) / 1e6 for s, e, _ in gcs]
         writer = [(e - s) / 1e6 for s, e in _recent(self.writer_spans, lo, 0) if s <= hi]
-        threads: dict[str, dict[str, int]] = {}
+        threads: dict[str, dict[str, float]] = {}
+        tick_s = 1.0 / os.sysconf("SC_CLK_TCK")
+        seconds = max(1e-9, (hi - lo) / 1e9)
         for name, b in after.threads.items():
             a = before.threads.get(name)
             if a is None:
@@ -306,6 +313,8 @@ class TailProbe:
                 "minflt": b.minflt - a.minflt,
                 "majflt": b.majflt - a.majflt,
                 "nivcsw": b.nivcsw - a.nivcsw,
+                # The share of one core this thread used: Python code running holds the GIL.
+                "cpu_share": round((b.cpu_ticks - a.cpu_ticks) * tick_s / seconds, 4),
             }
         return {
             "seconds": round((hi - lo) / 1e9, 1),
