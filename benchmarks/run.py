@@ -37,7 +37,7 @@ NAMES = (
     "halt", "halt_rtu", "rtu_line", "loop", "gate", "log", "log_size", "stressed", "console_flood",
     "physics", "tail",
 )  # fmt: skip
-#: Not in the default run: the long run (issue 15) takes about 40 minutes at its full size.
+#: Not in the default run: the long run (issue 15) takes about 70 minutes at its full size.
 LONG = "tail"
 
 
