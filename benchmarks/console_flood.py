@@ -181,10 +181,10 @@ class _Service:
 
 
 class _Flooder:
-    def __init__(self, service: _Service) -> None:
+    def __init__(self, service: _Service, max_s: float = FLOOD_MAX_S) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.flood_client", service.url,
-             "--token", service.token, "--max-s", str(FLOOD_MAX_S)],
+             "--token", service.token, "--max-s", str(max_s)],
             stdout=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         assert self.proc.stdout is not None

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
@@ -46,6 +46,9 @@ from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from sim.control import SimControl, SimSpec
 from sim.modbus_devices import SensorLine
+
+if TYPE_CHECKING:
+    from benchmarks.tail_probe import TailProbe, TrialRecord
 
 SETUP = "demo-ndyag-1064"
 SETTINGS = {"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
@@ -104,10 +107,19 @@ class Trials:
     crossing_ms: list[float] = field(default_factory=list)  # skin_forced -> stop_received
     floor_ms: list[float] = field(default_factory=list)  # a bare read, once per trial
     other_trips: dict[str, int] = field(default_factory=dict)  # halts for another cause
+    # With a probe attached (`benchmarks.tail_probe`): each timed trial's steps and context.
+    records: list[TrialRecord] = field(default_factory=list)
 
 
 class HaltRig:
     """A simulator child process and a READY session against it."""
+
+    #: Attached by the tail benchmark: each trial is then split into its steps.
+    probe: TailProbe | None = None
+    #: How many halts for other causes ``recover`` rides out before it gives up.
+    recover_attempts = 5
+    #: Treatment areas the benchmark moved to after the first (the dose warning).
+    areas = 0
 
     def __init__(self, sim: SimControl, loaded: LoadedSetup, log: SessionLog) -> None:
         self.sim = sim
@@ -171,9 +183,12 @@ class HaltRig:
             out.other_trips["between trials"] = out.other_trips.get("between trials", 0) + 1
             self.recover(out)
         since, n_trips = self.sim.event_count(), len(s.trips)
+        probe = self.probe
+        before = probe.mark() if probe is not None else None  # before the wait: not timed
         time.sleep(self.rng.uniform(0.0, self.poll_s))
         self.sim.force_skin(self.limit_c + 1.0)
         stop = self.sim.wait_event("stop_received", since, _TRIAL_TIMEOUT_S)
+        after = probe.mark() if probe is not None else None
         events = self.sim.events_since(since)
         self.sim.release_skin()
         if stop is None:
@@ -183,23 +198,36 @@ class HaltRig:
         if cause == "skin_temp_high":
             forced = next(e for e in events if e["kind"] == "skin_forced")
             served = next((e for e in events if e["kind"] == "over_limit_served"), None)
+            if stop["t_wall"] < forced["t_wall"]:  # a halt raced the crossing (the supervisor)
+                out.other_trips["halted before the crossing"] = (
+                    out.other_trips.get("halted before the crossing", 0) + 1
+                )
+                self.recover(out)
+                return
             if served is None or not forced["t_wall"] <= served["t_wall"] <= stop["t_wall"]:
                 raise BenchError(f"the stop did not follow a served crossing: {events}")
             out.served_ms.append((stop["t_wall"] - served["t_wall"]) * 1000.0)
             out.crossing_ms.append((stop["t_wall"] - forced["t_wall"]) * 1000.0)
+            if probe is not None and before is not None and after is not None:
+                record = probe.attribute(before, after, served["t_wall"], stop["t_wall"])
+                if record is not None:
+                    out.records.append(record)
         else:
             out.other_trips[cause] = out.other_trips.get(cause, 0) + 1
         self.recover(out)
         out.floor_ms.append(self.floor_read_ms())
 
-    def recover(self, out: Trials, attempts: int = 5) -> None:
+    def recover(self, out: Trials, attempts: int | None = None) -> None:
         """What a person does after a halt, as fast as the session lets them.
 
         A halt for another cause while re-arming (a stale sample on a loaded machine) is
         counted and recovered from too; only a session that will not re-arm at all fails.
         """
         s = self.session
-        for _ in range(attempts):
+        attempts = attempts or self.recover_attempts
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(0.1 * attempt)  # a loaded machine: give the devices time to settle
             n_trips = len(s.trips)
             wait_until(lambda: s.state in (State.HALTED, State.STANDBY), 2.0, "HALTED or STANDBY")
             try:
@@ -219,6 +247,13 @@ class HaltRig:
                             out.other_trips.get("laser_did_not_stop", 0) + 1
                         )
                     s.acknowledge("bench", "benchmark trial", reset=reset)
+                if s.engine.dose.warn:
+                    # Thousands of forced crossings add up to a thermal dose at the treatment
+                    # area (the warning refuses arming): the handpiece moves on, as it would.
+                    self.areas += 1
+                    s.set_treatment_area(f"bench-area-{self.areas}", "bench")
+                    key = "moved to a fresh treatment area (thermal dose warning)"
+                    out.other_trips[key] = out.other_trips.get(key, 0) + 1
                 s.arm()  # an arm refused in STANDBY (relay slow to close) is simply retried
                 return
             except Refused as e:

@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,11 +30,15 @@ from benchmarks.loop import loop_lateness, sleep_lateness
 from benchmarks.rtu_line import BAUD_RATES, rtu_line_reads
 from benchmarks.stats import Check, Result, latency_stats
 from benchmarks.stress import cpu_hogs
+from benchmarks.tail import SLOW_MS, TailSizes, tail_results
+from benchmarks.tail_probe import attribution_table, stall_table
 
 NAMES = (
     "halt", "halt_rtu", "rtu_line", "loop", "gate", "log", "log_size", "stressed", "console_flood",
-    "physics",
+    "physics", "tail",
 )  # fmt: skip
+#: Not in the default run: the long run (issue 15) takes about 70 minutes at its full size.
+LONG = "tail"
 
 
 @dataclass(frozen=True)
@@ -49,11 +53,15 @@ class Sizes:
     log_size_s: float
     flood_n: int = 200
     quick: bool = False
+    tail: TailSizes = field(default_factory=TailSizes)
 
     @classmethod
     def for_run(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(20, 10, 10, 1.0, 100_000, 10_000, 10_000, 2.0, flood_n=10, quick=True)
+            return cls(
+                20, 10, 10, 1.0, 100_000, 10_000, 10_000, 2.0, flood_n=10, quick=True,
+                tail=TailSizes(trials=20, session_s=2.0),
+            )  # fmt: skip
         return cls(500, 500, 200, 10.0, 1_000_000, 100_000, 200_000, 20.0, flood_n=200)
 
 
@@ -396,6 +404,16 @@ class Bench:
             )
         )
 
+    def tail(self) -> None:
+        t = self.sizes.tail
+        progress(
+            f"the long run: {t.trials} halt trials and a {t.session_s:g} s armed session, idle "
+            f"then with two CPU hogs (console {'flooded' if t.console else 'not started'}, "
+            f"live view {'rendering' if t.view else 'off'}, log writer); trials over "
+            f"{t.slow_ms:g} ms attributed"
+        )
+        self.results.extend(tail_results(t))
+
     def physics(self) -> None:
         # Imported here: physics_bench imports this module (machine, table).
         from benchmarks.physics_bench import run as physics_run
@@ -413,6 +431,7 @@ class Bench:
             ({"log_size"}, self.log_size),
             ({"console_flood"}, self.console_flood),
             ({"physics"}, self.physics),
+            ({"tail"}, self.tail),
         ]
         for names, step in steps:
             if names & self.selected:
@@ -475,7 +494,15 @@ def table(report: dict[str, Any]) -> str:
     notes = [""]
     for name, r in report["results"].items():
         for k, v in r["notes"].items():
+            if k in ("attribution", "late_cycles"):  # tables of their own, below
+                continue
             notes.append(f"{name}: {k} = {json.dumps(v)}")
+    for name, r in report["results"].items():
+        if "attribution" in r["notes"]:
+            notes += ["", attribution_table(r["notes"]["attribution"], name)]
+        if "late_cycles" in r["notes"]:
+            late = r["value"].get("missed", 0)
+            notes += ["", stall_table(r["notes"]["late_cycles"], name, late)]
     return "\n".join(head + lines + notes)
 
 
@@ -495,6 +522,26 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--only", default=None, metavar="NAME[,NAME]", help=f"run only these: {', '.join(NAMES)}"
     )
+    long = parser.add_argument_group("the long run (issue 15: the tail; not in the default run)")
+    long.add_argument(
+        "--long", action="store_true",
+        help="run the long run (same as --only tail): 5,000 halt trials and a 10-minute armed "
+        "session, idle and with two CPU hogs",
+    )  # fmt: skip
+    long.add_argument("--trials", type=_positive_int, default=None, metavar="N",
+                      help="halt trials per phase of the long run (default 5000)")  # fmt: skip
+    long.add_argument("--session-s", type=_positive_float, default=None, metavar="S",
+                      help="armed session seconds per phase of the long run (default 600)")  # fmt: skip
+    long.add_argument("--slow-ms", type=_positive_float, default=None, metavar="MS",
+                      help=f"attribute the trials slower than this (default {SLOW_MS:g})")  # fmt: skip
+    long.add_argument("--no-view", action="store_true",
+                      help="the long run without the live view rendering (to weigh its share)")  # fmt: skip
+    long.add_argument("--no-hogs", action="store_true",
+                      help="the long run's idle phase only (no second phase with two CPU hogs)")  # fmt: skip
+    long.add_argument("--view-realtime", action="store_true",
+                      help="an experiment: the live view's thread at SCHED_FIFO priority 10")  # fmt: skip
+    long.add_argument("--no-console", action="store_true",
+                      help="the long run without the flooded console service (a cheaper smoke run)")  # fmt: skip
     parser.set_defaults(func=run_bench)
     return parser
 
@@ -515,16 +562,62 @@ def register(subparsers: Any) -> None:
     add_bench_parser(subparsers)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
+    return value
+
+
+def selection(only: str | None, long: bool) -> set[str]:
+    """The benchmarks a command line names: ``--only``'s, else all but the long run;
+    ``--long`` adds the long run (alone, without ``--only``)."""
+    if only:
+        selected = {n.strip() for n in only.split(",")}
+    else:
+        selected = {LONG} if long else set(NAMES) - {LONG}
+    if long:
+        selected.add(LONG)
+    return selected
+
+
 def run_bench(args: argparse.Namespace) -> int:
-    selected = set(NAMES) if not args.only else {n.strip() for n in args.only.split(",")}
+    selected = selection(args.only, args.long)
     unknown = selected - set(NAMES)
     if unknown:
         print(f"bench: unknown benchmark {', '.join(sorted(unknown))}; one of {', '.join(NAMES)}",
               file=sys.stderr)  # fmt: skip
         return 2
+    sizes = Sizes.for_run(args.quick)
+    tail = sizes.tail
+    sizes = replace(
+        sizes,
+        tail=TailSizes(
+            trials=args.trials or tail.trials,
+            session_s=args.session_s or tail.session_s,
+            slow_ms=args.slow_ms or tail.slow_ms,
+            console=tail.console and not args.no_console,
+            view=tail.view and not args.no_view,
+            view_realtime=args.view_realtime,
+            hogs=tail.hogs and not args.no_hogs,
+        ),
+    )
     m = machine()
     progress(f"{m['cores']} cores, Python {m['python']}, load {m['load_avg_1m_at_start']}")
-    bench = Bench(Sizes.for_run(args.quick), selected)
+    bench = Bench(sizes, selected)
     t0 = time.monotonic()
     bench.run()
     report = {

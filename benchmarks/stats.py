@@ -28,6 +28,22 @@ def latency_stats(samples_ms: Sequence[float] | np.ndarray[Any, Any]) -> dict[st
     }
 
 
+def tail_stats(samples_ms: Sequence[float] | np.ndarray[Any, Any]) -> dict[str, float]:
+    """p50, p99, p99.9, max and n of a set of durations in ms (the long run's figures)."""
+    data = np.asarray(samples_ms, dtype=np.float64)
+    if data.size == 0:
+        nan = float("nan")
+        return {"p50": nan, "p99": nan, "p999": nan, "max": nan, "n": 0}
+    p50, p99, p999 = np.percentile(data, [50, 99, 99.9])
+    return {
+        "p50": round(float(p50), 4),
+        "p99": round(float(p99), 4),
+        "p999": round(float(p999), 4),
+        "max": round(float(data.max()), 4),
+        "n": int(data.size),
+    }
+
+
 def lateness_stats(late_ms: np.ndarray[Any, Any], period_ms: float) -> dict[str, float]:
     """p50, p99, p99.9, max and missed deadlines (late by more than a period) of a loop."""
     data = np.asarray(late_ms, dtype=np.float64)

@@ -79,6 +79,9 @@ class InterlockLoop(threading.Thread):
         self.skin_t_ns: npt.NDArray[np.int64] = np.zeros(n, dtype=np.int64)
         self.skin_c: npt.NDArray[np.float64] = np.full(n, np.nan)
         self.lateness_ms: npt.NDArray[np.float64] = np.zeros(max(n, 65536))
+        # When each scheduled cycle ran (perf_counter_ns), beside its lateness: a late cycle
+        # can be laid against what else the process did meanwhile (benchmarks.tail).
+        self.cycle_ns: npt.NDArray[np.int64] = np.zeros(len(self.lateness_ms), dtype=np.int64)
         self.cycles = 0  # scheduled cycles (lateness is measured on these)
         self.evaluations = 0  # every evaluation: scheduled ones and those woken by new data
         self.missed = 0
@@ -139,6 +142,7 @@ class InterlockLoop(threading.Thread):
             if now >= due:  # a scheduled cycle (not one woken early by a new sample)
                 lateness = now - due
                 k = self.cycles
+                self.cycle_ns[k % late] = now
                 self.lateness_ms[k % late] = lateness / 1e6
                 if lateness > self.period_ns:
                     self.missed += 1
