@@ -6,6 +6,7 @@ of its profile speaks.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -78,9 +79,12 @@ class LaserDriver:
         limit = self.profile.protocol.max_reply_bytes
         if len(reply) > limit:
             # A flood is no reply: refused in bounded words, whatever the device sent.
+            # Kept as evidence as the session log keeps any long text: a prefix, the size
+            # and the hash of the whole reply.
+            raw = reply.encode("utf-8", "surrogatepass")
             raise ProtocolError(
                 f"reply to {line!r} is longer than the profile's max_reply_bytes {limit}: "
-                f"{reply[:80]!r}... ({len(reply)} characters)"
+                f"{reply[:80]!r}… ({len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()})"
             )
         m = pattern.fullmatch(reply)
         if m is not None:
