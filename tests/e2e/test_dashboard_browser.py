@@ -198,6 +198,9 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
                 expect(burn.locator(f"li[data-step='{step}'] .tick")).to_contain_text("op.jo")
             burn.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "console-protocol.png"))
+            # The draft the ticks went onto (a later halt on another cause may open another).
+            ticked_draft = burn.get_attribute("data-incident")
+            assert ticked_draft
 
             # The skin reading is held hot: a second high-priority alarm, flashing within
             # 1.4-2.8 Hz; its reset is refused, and the page shows why.
@@ -239,7 +242,7 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
             sheet.wait_for_load_state()
             expect(sheet.locator("h1")).to_contain_text("After your laser treatment")
             expect(sheet.locator(".contact")).to_contain_text("+")
-            protocol_signed_off_by_a_clinician(browser, url, served)
+            protocol_signed_off_by_a_clinician(browser, url, served, ticked_draft)
         except AssertionError as e:
             page.screenshot(path=str(tmp_path / "failed.png"))
             raise AssertionError(
@@ -252,7 +255,9 @@ def test_item2_browser_signs_in_runs_cooling_failure_halt_reset_end_aftercare(
         assert (shots / name).stat().st_size > 10_000, name
 
 
-def protocol_signed_off_by_a_clinician(browser: Any, url: str, served: Served) -> None:
+def protocol_signed_off_by_a_clinician(
+    browser: Any, url: str, served: Served, incident_id: str
+) -> None:
     """Issue 10 items 2-3 in the console: a second user, the clinician, finds the draft with
     the operator's ticks, completes it, and schedules a follow-up."""
     from playwright.sync_api import expect
@@ -265,7 +270,7 @@ def protocol_signed_off_by_a_clinician(browser: Any, url: str, served: Served) -
     page.fill("#signin-password", PASSWORD)
     page.click("#signin-button")
     page.click("#records-button")
-    draft = page.locator("#incidents tr[data-status=draft]").first
+    draft = page.locator(f"#incidents tr[data-status=draft][data-incident='{incident_id}']")
     expect(draft).to_be_visible()
     draft.locator(".open-incident").click()
     box = page.locator("#incident")

@@ -101,6 +101,7 @@ export class ProtocolPanel {
       const box = document.createElement("section");
       box.className = "protocol";
       box.dataset.protocol = p.id;
+      if (entry.incident) box.dataset.incident = entry.incident;
       const h = document.createElement("h2");
       h.textContent = `Emergency protocol: ${p.title}`;
       const why = document.createElement("p");
