@@ -30,8 +30,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from device_profiles.schema import (
+    BinaryFrameProtocol,
+    LaserProtocol,
     ModbusCoilOutput,
     ModbusDevice,
     ModbusRtuTransport,
@@ -88,11 +91,47 @@ def poll_wait_ms(period_ms: float, read_ms: float) -> float:
     return period_ms if read_ms < period_ms else read_ms + period_ms
 
 
-def _laser_txn_ms(setup: Setup, send: str) -> float:
+LaserTxn = Literal["status", "heartbeat", "stop", "standby"]
+
+
+def _laser_txn_ms(setup: Setup, what: LaserTxn) -> float:
+    """One of the laser's transactions, by the kind of its remote interface.
+
+    A line: the command and the longest reply line. Binary frames: the request frame and its
+    reply frame (the status reply with its payload). Modbus: a status is the map's read; the
+    heartbeat a register write and its read-back; a command a coil write, its read-back and
+    the status read that verifies it.
+    """
     laser = setup.laser
-    proto, term = laser.protocol, len(laser.protocol.terminator)
-    wire = serial_ms(len(send) + term + proto.max_reply_bytes + term, laser.transport)
-    return wire + laser.response_ms
+    proto, lt = laser.protocol, laser.transport
+    if isinstance(proto, LaserProtocol) and isinstance(lt, SerialTransport):
+        term = len(proto.terminator)
+        send = getattr(proto, what).send
+        return serial_ms(len(send) + term + proto.max_reply_bytes + term, lt) + laser.response_ms
+    if isinstance(proto, BinaryFrameProtocol) and isinstance(lt, SerialTransport):
+        payload = proto.payload_bytes(proto.status_fields) if what == "status" else 0
+        frames = proto.frame_bytes(0) + proto.frame_bytes(payload)
+        return serial_ms(frames, lt) + laser.response_ms
+    if isinstance(lt, SerialTransport):
+        raise ValueError(f"laser {laser.model}: {proto.kind} over a serial line")
+    dev = laser.modbus_device
+    status = read_block_ms(dev)
+    if what == "status":
+        return status
+    if what == "heartbeat":
+        words = dev.registers["heartbeat"].words
+        write = modbus_ms(lt, 9 + 2 * words if words > 1 else 8, 8, laser.response_ms)
+        return write + modbus_ms(lt, 8, 5 + 2 * words, laser.response_ms)
+    coil = modbus_ms(lt, 8, 8, laser.response_ms) + modbus_ms(lt, 8, 6, laser.response_ms)
+    return coil + status
+
+
+def laser_wire(setup: Setup) -> str:
+    """How the laser is reached, in words, for the budget's table."""
+    lt = setup.laser.transport
+    if isinstance(lt, ModbusTcpTransport):
+        return "over Modbus TCP"
+    return f"at {lt.baudrate} baud"
 
 
 def assumed_answer_ms(setup: Setup) -> dict[str, float]:
@@ -101,8 +140,8 @@ def assumed_answer_ms(setup: Setup) -> dict[str, float]:
     The bridge measures each device's transactions against these (the laser's slowest of a
     status poll, a heartbeat and a stop; the relay's coil write; the devices' block read).
     """
-    proto, out = setup.laser.protocol, setup.interlock_output
-    laser = max(_laser_txn_ms(setup, c.send) for c in (proto.status, proto.heartbeat, proto.stop))
+    out = setup.interlock_output
+    laser = max(_laser_txn_ms(setup, c) for c in ("status", "heartbeat", "stop"))
     relay = coil_write_ms(out) if isinstance(out, ModbusCoilOutput) else SERIAL_LINE_MS
     assumed = {
         "sensor": read_block_ms(setup.sensor),
@@ -200,8 +239,7 @@ class ReactionBudget:
 def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -> ReactionBudget:
     """The worst case from the profile; with ``measured`` (device name → recent worst answer
     time in ms), each answer time slower than assumed replaces the assumption."""
-    sensor, laser, out = setup.sensor, setup.laser, setup.interlock_output
-    proto, lt = laser.protocol, laser.transport
+    sensor, out = setup.sensor, setup.interlock_output
     assumed = assumed_answer_ms(setup)
     seen = {
         d: float(measured[d])
@@ -238,9 +276,7 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
     if setup.sensor2 is not None:
         paths.append(detection_of("sensor2", setup.sensor2))
     detection = max(paths, key=lambda steps: sum(s.ms for s in steps))
-    in_flight = max(
-        _laser_txn_ms(setup, proto.status.send), _laser_txn_ms(setup, proto.heartbeat.send)
-    )
+    in_flight = max(_laser_txn_ms(setup, "status"), _laser_txn_ms(setup, "heartbeat"))
     stop_route = (
         Step(
             "laser in flight",
@@ -249,8 +285,8 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
         ),
         Step(
             "stop command",
-            _slower(_laser_txn_ms(setup, proto.stop.send), seen.get("laser")),
-            why("laser", f"at {lt.baudrate} baud"),
+            _slower(_laser_txn_ms(setup, "stop"), seen.get("laser")),
+            why("laser", laser_wire(setup)),
         ),
     )
     relay = seen.get("interlock")
@@ -306,13 +342,12 @@ def pulse_to_standby_ms(setup: Setup, laser_ms: float | None = None) -> float:
     ``laser_ms`` (the laser's measured answer time), a slower answer replaces the assumed one.
     """
     laser = setup.laser
-    proto = laser.protocol
     worker_period_ms = min(laser.poll_period_ms, laser.heartbeat_period_ms)
-    transactions = (proto.heartbeat.send, proto.status.send, proto.standby.send)
+    transactions: tuple[LaserTxn, ...] = ("heartbeat", "status", "standby")
     return (
         laser.poll_period_ms
         + worker_period_ms
-        + sum(_slower(_laser_txn_ms(setup, send), laser_ms) for send in transactions)
+        + sum(_slower(_laser_txn_ms(setup, what), laser_ms) for what in transactions)
     )
 
 
@@ -321,8 +356,7 @@ class LiveBudget:
     loop recomputes it every cycle from the measured answer times (NaN: not yet measured)."""
 
     def __init__(self, setup: Setup) -> None:
-        sensor, laser, out = setup.sensor, setup.laser, setup.interlock_output
-        proto = laser.protocol
+        sensor, out = setup.sensor, setup.interlock_output
         self.required_ms = setup.limits.required_reaction_ms
         self.assumed = assumed_answer_ms(setup)
         self._cycle_ms = 1000.0 / setup.loop.rate_hz
@@ -335,10 +369,8 @@ class LiveBudget:
             if second is None
             else (second.sensor_response_ms, second.poll_period_ms, read_block_ms(second))
         )
-        self._in_flight_ms = max(
-            _laser_txn_ms(setup, proto.status.send), _laser_txn_ms(setup, proto.heartbeat.send)
-        )
-        self._stop_ms = _laser_txn_ms(setup, proto.stop.send)
+        self._in_flight_ms = max(_laser_txn_ms(setup, "status"), _laser_txn_ms(setup, "heartbeat"))
+        self._stop_ms = _laser_txn_ms(setup, "stop")
         self._coil = isinstance(out, ModbusCoilOutput)
         self._relay_ms = coil_write_ms(out) if isinstance(out, ModbusCoilOutput) else SERIAL_LINE_MS
 
