@@ -636,6 +636,16 @@ class ModbusLaserProtocol(Strict):
             raise ValueError(f"identify.name {self.identify.name!r} is not in registers")
         return self
 
+    def part(self, part: Literal["all", "status", "state"]) -> dict[str, Register]:
+        """The registers a status poll reads (``status``), or that verify a command (``state``)."""
+        if part == "all":
+            return dict(self.registers)
+        if part == "state":
+            names = {"state", "status_word", "emission"}
+            return {n: r for n, r in self.registers.items() if n in names}
+        commands = {*MODBUS_LASER_COMMANDS, "heartbeat"}
+        return {n: r for n, r in self.registers.items() if n not in commands}
+
     @property
     def has_service_mode(self) -> bool:
         return False
@@ -781,9 +791,11 @@ class Laser(Strict):
             raise ValueError(f"a {self.protocol.kind} laser needs {wanted}")
         return self
 
-    @property
-    def modbus_device(self) -> ModbusDevice:
-        """A Modbus laser's register map as a Modbus device (its reads, its budget)."""
+    def modbus_device(self, part: Literal["all", "status", "state"] = "all") -> ModbusDevice:
+        """A Modbus laser's register map as a Modbus device (its reads, its budget).
+
+        ``status``: what a status poll reads (not the command coils nor the heartbeat);
+        ``state``: what verifies a command (the state, the status word, the emission bit)."""
         proto = self.protocol
         if not isinstance(proto, ModbusLaserProtocol) or isinstance(
             self.transport, SerialTransport
@@ -794,7 +806,7 @@ class Laser(Strict):
             transport=self.transport,
             response_ms=self.response_ms,
             poll_period_ms=self.poll_period_ms,
-            registers=proto.registers,
+            registers=proto.part(part),
             byte_order=proto.byte_order,
             word_order=proto.word_order,
             read_gap_max=proto.read_gap_max,

@@ -114,16 +114,15 @@ def _laser_txn_ms(setup: Setup, what: LaserTxn) -> float:
         return serial_ms(frames, lt) + laser.response_ms
     if isinstance(lt, SerialTransport):
         raise ValueError(f"laser {laser.model}: {proto.kind} over a serial line")
-    dev = laser.modbus_device
-    status = read_block_ms(dev)
+    dev = laser.modbus_device()
     if what == "status":
-        return status
+        return read_block_ms(laser.modbus_device("status"))
     if what == "heartbeat":
         words = dev.registers["heartbeat"].words
         write = modbus_ms(lt, 9 + 2 * words if words > 1 else 8, 8, laser.response_ms)
         return write + modbus_ms(lt, 8, 5 + 2 * words, laser.response_ms)
     coil = modbus_ms(lt, 8, 8, laser.response_ms) + modbus_ms(lt, 8, 6, laser.response_ms)
-    return coil + status
+    return coil + read_block_ms(laser.modbus_device("state"))
 
 
 def laser_wire(setup: Setup) -> str:

@@ -51,7 +51,9 @@ class ModbusLaserDriver(LaserDriver):
         self.profile = profile
         self.proto = profile.protocol
         self.transport = transport
-        self.device = RegisterDevice(profile.modbus_device, transport)
+        self.device = RegisterDevice(profile.modbus_device(), transport)
+        self.status_device = RegisterDevice(profile.modbus_device("status"), transport)
+        self.state_device = RegisterDevice(profile.modbus_device("state"), transport)
         self._identified_at = -1
         self._beat = 0
 
@@ -75,6 +77,26 @@ class ModbusLaserDriver(LaserDriver):
     def _status_of(self, values: dict[str, float], faults: dict[str, str]) -> LaserStatus:
         if faults:
             raise ProtocolError(f"laser status unreadable: {faults}")
+        return LaserStatus(
+            state=self._judge_state(values),
+            pulses=int(values["pulses"]),
+            settings={name: values[name] for name in LASER_SETTINGS},
+            delivered_j=values.get("delivered_j"),
+        )
+
+    def status(self) -> LaserStatus:
+        self._identify()
+        reading = self.status_device.read()
+        return self._status_of(reading.values, reading.faults)
+
+    def _state(self) -> LaserState:
+        """The state alone (state register, fault bits, emission): what verifies a command."""
+        reading = self.state_device.read()
+        if reading.faults:
+            raise ProtocolError(f"laser state unreadable: {reading.faults}")
+        return self._judge_state(reading.values)
+
+    def _judge_state(self, values: dict[str, float]) -> LaserState:
         code = int(values["state"])
         if code != values["state"] or code not in self.proto.states:
             raise ProtocolError(f"unknown laser state code {values['state']:g}")
@@ -83,17 +105,7 @@ class ModbusLaserDriver(LaserDriver):
             state = LaserState.FAULT
         if values.get("emission", 0.0) != 0.0:
             state = LaserState.FIRING  # it emits, whatever the state register says
-        return LaserStatus(
-            state=state,
-            pulses=int(values["pulses"]),
-            settings={name: values[name] for name in LASER_SETTINGS},
-            delivered_j=values.get("delivered_j"),
-        )
-
-    def status(self) -> LaserStatus:
-        self._identify()
-        reading = self.device.read()
-        return self._status_of(reading.values, reading.faults)
+        return state
 
     def _write(self, name: str, value: float) -> None:
         self._identify()
@@ -105,27 +117,31 @@ class ModbusLaserDriver(LaserDriver):
             raise DeviceRejected(name, str(e)) from e
 
     def set(self, name: str, value: float) -> float:
+        """Written and read back (``RegisterDevice.write``): the read-back is confirmed."""
         self._write(name, value)
-        return self.status().settings[name]
+        reg = self.proto.registers[name]
+        words = self.transport.read_table(reg.table, reg.address, reg.words)
+        return reg.value_of(join(reg, words, self.device.layout))
 
-    def _command(self, name: str) -> LaserStatus:
+    def _command(self, name: str) -> LaserState:
+        """The command coil written 1 and read back, then the state it left."""
         self._write(name, 1.0)
-        return self.status()
+        return self._state()
 
     def arm(self) -> None:
-        st = self._command("arm")
-        if not st.state.can_emit:
-            raise DeviceRejected("arm", f"the laser reads {st.state} after ARM")
+        state = self._command("arm")
+        if not state.can_emit:
+            raise DeviceRejected("arm", f"the laser reads {state} after ARM")
 
     def standby(self) -> None:
-        st = self._command("standby")
-        if st.state.can_emit:
-            raise ProtocolError(f"the laser reads {st.state} after STANDBY")
+        state = self._command("standby")
+        if state.can_emit:
+            raise ProtocolError(f"the laser reads {state} after STANDBY")
 
     def stop(self) -> None:
-        st = self._command("stop")
-        if st.state is not LaserState.STANDBY:
-            raise ProtocolError(f"the laser acknowledged STOP but reads {st.state}")
+        state = self._command("stop")
+        if state is not LaserState.STANDBY:
+            raise ProtocolError(f"the laser acknowledged STOP but reads {state}")
 
     def heartbeat(self) -> None:
         self._beat = (self._beat + 1) % 0x8000

@@ -130,30 +130,60 @@ class LaserModel:
         self.world.advance()
         return reply
 
+    # --- the commands, whatever the wire (lines, registers, frames) ----------------------------
+
+    def heartbeat(self) -> None:
+        self.last_heartbeat = time.monotonic()
+        self.heartbeat_lost = False
+
+    def standby(self) -> None:
+        self._service(False, "standby command")
+        self._go(LaserState.STANDBY, "standby command")
+
+    def stop(self) -> bool:
+        """STOP received; False: the laser does not answer it (a silent-stop fault)."""
+        self.world.record("stop_received", state=self.state.value, fault=self.stop_fault)
+        self.world.notify("stop_received")
+        if self.stop_fault == "none":
+            return False
+        if self.stop_fault is None:
+            self._service(False, "stop command")
+            self._go(LaserState.STANDBY, "stop command")
+        return True
+
+    def arm(self) -> str | None:
+        """ARM; the reason it is refused, or None."""
+        reply = self._arm()
+        return reply[4:] if reply.startswith("ERR ") else None
+
+    def set_setting(self, name: str, value: float) -> str | None:
+        """A setter; the reason it is refused, or None."""
+        if not math.isfinite(value) or value <= 0:
+            return "BAD VALUE"
+        if self.state is not LaserState.STANDBY:
+            return "NOT IN STANDBY"
+        self.settings[name] = value
+        return None
+
+    def reported_state(self) -> LaserState:
+        """The state the laser reports: a lying STOP keeps it READY or FIRING."""
+        return self.state
+
     def _dispatch(self, command: str) -> str | None:
         words = command.split()
         match words:
             case ["STATUS?"]:
                 return self.status_line()
             case ["HB"]:
-                self.last_heartbeat = time.monotonic()
-                self.heartbeat_lost = False
+                self.heartbeat()
                 return "OK HB"
             case ["ARM"]:
                 return self._arm()
             case ["STANDBY"]:
-                self._service(False, "standby command")
-                self._go(LaserState.STANDBY, "standby command")
+                self.standby()
                 return "OK STANDBY"
             case ["STOP"]:
-                self.world.record("stop_received", state=self.state.value, fault=self.stop_fault)
-                self.world.notify("stop_received")
-                if self.stop_fault == "none":
-                    return None
-                if self.stop_fault is None:
-                    self._service(False, "stop command")
-                    self._go(LaserState.STANDBY, "stop command")
-                return "OK STOPPED"
+                return "OK STOPPED" if self.stop() else None
             case ["SERVICE", "ON"]:
                 if self.state is not LaserState.STANDBY:
                     return "ERR NOT IN STANDBY"
@@ -210,11 +240,9 @@ class LaserModel:
             value = float(text)
         except ValueError:
             return "ERR BAD VALUE"
-        if not math.isfinite(value) or value <= 0:
-            return "ERR BAD VALUE"
-        if self.state is not LaserState.STANDBY:
-            return "ERR NOT IN STANDBY"
-        self.settings[_SETTER_WORDS[word]] = value
+        refused = self.set_setting(_SETTER_WORDS[word], value)
+        if refused is not None:
+            return f"ERR {refused}"
         return f"OK {word}=" + _SETTER_FORMATS[word].format(value)
 
     def status_line(self) -> str:

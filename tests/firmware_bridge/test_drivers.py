@@ -16,8 +16,8 @@ from device_profiles.registers import decode, encode
 from device_profiles.schema import ModbusDevice, Register, RegisterTable, SerialLineOutput, Setup
 from firmware_bridge.drivers import (
     InterlockOutputDriver,
-    LineLaserDriver,
     LaserStatus,
+    LineLaserDriver,
     RegisterDevice,
 )
 from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
