@@ -15,13 +15,20 @@ import pytest
 from device_profiles.loader import bundled_names, load
 from monitor.core.session import State
 from tests.e2e.conftest import SETTINGS, Rig, wait_for
+from tests.sim.own_laser import own_laser_setup
 
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture(params=bundled_names())
+#: A clinic's own file with its own laser command set (tests/sim/own_laser.py), beside the
+#: bundled ones: it needs no code either.
+OWN = "clinic-own-laser"
+
+
+@pytest.fixture(params=[*bundled_names(), OWN])
 def bundled_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
-    loaded = load(str(request.param))
+    name = str(request.param)
+    loaded = load(own_laser_setup(tmp_path) if name == OWN else name)
     # A setup that requires a calibration refuses to arm before one is run; its devices are
     # what this test is about, so it runs here without that policy (the calibration itself:
     # tests/monitor/calibration, tests/e2e/test_console_channel.py).
