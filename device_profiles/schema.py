@@ -1290,6 +1290,41 @@ class Setup(Strict):
             )
         return self
 
+    def rtu_devices(self) -> dict[str, ModbusRtuTransport]:
+        """Every device reached over Modbus RTU, by its name in the setup."""
+        out = self.interlock_output
+        transports = {
+            "laser": self.laser.transport,
+            "cooler": self.cooler.transport,
+            "sensor": self.sensor.transport,
+            "sensor2": None if self.sensor2 is None else self.sensor2.transport,
+            "interlock_output": out.transport if isinstance(out, ModbusCoilOutput) else None,
+        }
+        return {k: t for k, t in transports.items() if isinstance(t, ModbusRtuTransport)}
+
+    @model_validator(mode="after")
+    def _shared_rtu_lines(self) -> Setup:
+        """Devices on one RTU port share its wire: one baud rate, parity and stop bits, and a
+        unit id each (two devices answering one id would both reply, garbling the line)."""
+        by_port: dict[str, list[tuple[str, ModbusRtuTransport]]] = {}
+        for who, t in self.rtu_devices().items():
+            by_port.setdefault(t.port, []).append((who, t))
+        for port, users in by_port.items():
+            (first, ft), *others = users
+            for who, t in others:
+                if (t.baudrate, t.parity, t.stopbits) != (ft.baudrate, ft.parity, ft.stopbits):
+                    raise ValueError(
+                        f"{first} and {who} share the RTU port {port} but not its settings "
+                        "(baudrate, parity, stopbits): one wire has one"
+                    )
+            ids = [t.device_id for _, t in users]
+            if len(set(ids)) != len(ids):
+                names = ", ".join(who for who, _ in users)
+                raise ValueError(
+                    f"{names} share the RTU port {port}: each needs its own device_id, not {ids}"
+                )
+        return self
+
     @model_validator(mode="after")
     def _line_output_on_a_line_laser(self) -> Setup:
         out = self.interlock_output

@@ -82,6 +82,37 @@ def coil_write_ms(out: ModbusCoilOutput) -> float:
     return modbus_ms(out.transport, 8, 8, out.response_ms)
 
 
+def _longest_request_ms(setup: Setup, who: str) -> float:
+    """The longest single request a device puts on its wire (a read block, a write)."""
+    out = setup.interlock_output
+    if who == "interlock_output" and isinstance(out, ModbusCoilOutput):
+        return coil_write_ms(out)
+    dev: ModbusDevice | None = {
+        "cooler": setup.cooler,
+        "sensor": setup.sensor,
+        "sensor2": setup.sensor2,
+        "laser": setup.laser.modbus_device() if who == "laser" else None,
+    }.get(who)
+    if dev is None:
+        return 0.0
+    reads = [modbus_ms(dev.transport, 8, b.reply_bytes, dev.response_ms) for b in dev.read_blocks]
+    writes = [modbus_ms(dev.transport, 8, 8, dev.response_ms)]  # a coil or register written
+    return max(reads + writes)
+
+
+def shared_line_wait_ms(setup: Setup, who: str, requests: int) -> float:
+    """On an RTU port shared with other devices (issue 14), each of ``who``'s ``requests``
+    may find another device's request on the wire and wait for it to end: the longest one."""
+    rtu = setup.rtu_devices()
+    mine = rtu.get(who)
+    if mine is None:
+        return 0.0
+    others = [o for o, t in rtu.items() if o != who and t.port == mine.port]
+    if not others:
+        return 0.0
+    return requests * max(_longest_request_ms(setup, o) for o in others)
+
+
 def poll_wait_ms(period_ms: float, read_ms: float) -> float:
     """From a crossing just after a read's sample to the start of the next read.
 
@@ -259,9 +290,16 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
             if wait == dev.poll_period_ms
             else "the read outlasts the period: the next starts a period after it ends"
         )
+        shared = shared_line_wait_ms(setup, name, len(dev.read_blocks))
+        sharing = (
+            (Step("shared line", shared, "another device's request may be on the wire"),)
+            if shared
+            else ()
+        )
         return (
             Step(f"{name} response", dev.sensor_response_ms, f"{name}.sensor_response_ms"),
             Step("poll period", wait, wait_why),
+            *sharing,
             Step(f"{name} read", read, why(name, "request + reply + device answer time")),
             Step(
                 "check cycle",
@@ -297,6 +335,10 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
             ),
             Step("relay opens", coil, why("interlock", "coil write + module answer time")),
         )
+        if shared := shared_line_wait_ms(setup, "interlock_output", 1):
+            relay_route += (
+                Step("shared line", shared, "another device's request may be on the wire"),
+            )
     else:
         line_ms = _slower(SERIAL_LINE_MS, relay)
         relay_route = (
@@ -362,16 +404,23 @@ class LiveBudget:
         self._fixed_ms = sensor.sensor_response_ms + self._cycle_ms
         self._period_ms = sensor.poll_period_ms
         self._read_ms = read_block_ms(sensor)
+        self._fixed_ms += shared_line_wait_ms(setup, "sensor", len(sensor.read_blocks))
         second = setup.sensor2
         self._second: tuple[float, float, float] | None = (
             None
             if second is None
-            else (second.sensor_response_ms, second.poll_period_ms, read_block_ms(second))
+            else (
+                second.sensor_response_ms
+                + shared_line_wait_ms(setup, "sensor2", len(second.read_blocks)),
+                second.poll_period_ms,
+                read_block_ms(second),
+            )
         )
         self._in_flight_ms = max(_laser_txn_ms(setup, "status"), _laser_txn_ms(setup, "heartbeat"))
         self._stop_ms = _laser_txn_ms(setup, "stop")
         self._coil = isinstance(out, ModbusCoilOutput)
         self._relay_ms = coil_write_ms(out) if isinstance(out, ModbusCoilOutput) else SERIAL_LINE_MS
+        self._relay_line_ms = shared_line_wait_ms(setup, "interlock_output", 1)
 
     def total_ms(
         self,
@@ -391,6 +440,6 @@ class LiveBudget:
         in_flight = laser_ms if laser_ms > self._in_flight_ms else self._in_flight_ms
         stop = laser_ms if laser_ms > self._stop_ms else self._stop_ms
         relay = interlock_ms if interlock_ms > self._relay_ms else self._relay_ms
-        relay_route = 2 * relay if self._coil else relay
+        relay_route = 2 * relay + self._relay_line_ms if self._coil else relay
         stop_route = in_flight + stop
         return detection + (stop_route if stop_route > relay_route else relay_route)

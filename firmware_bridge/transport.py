@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import termios
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -282,11 +283,19 @@ class ModbusRegisterTransport(RegisterTransport):
     On RTU the client is `FramedSerialClient`, which reads a reply by its frame length
     instead of pymodbus' polling of ``in_waiting`` (`firmware_bridge.rtu_client`)."""
 
-    def __init__(self, cfg: ModbusTcpTransport | ModbusRtuTransport) -> None:
+    def __init__(
+        self, cfg: ModbusTcpTransport | ModbusRtuTransport, line: SharedRtuLine | None = None
+    ) -> None:
         self._cfg = cfg
         timeout_s = cfg.timeout_ms / 1000.0
         self._client: Any
-        if isinstance(cfg, ModbusTcpTransport):
+        # One request at a time on the wire: the line's lock when devices share an RTU port
+        # (each worker thread then waits for the other's transaction), else this one's own.
+        self._lock = line.lock if line is not None else threading.Lock()
+        if line is not None:
+            self._where = f"{cfg.port} unit {cfg.device_id}"
+            self._client = line.client
+        elif isinstance(cfg, ModbusTcpTransport):
             self._where = f"{cfg.host}:{cfg.port}"
             # retries=0: a missed answer is lost communication, never silently retried.
             self._client = ModbusTcpClient(
@@ -304,6 +313,8 @@ class ModbusRegisterTransport(RegisterTransport):
                 reconnect_delay=0,
             )
         self._device_id = cfg.device_id
+        if line is not None:
+            return  # the line's client has our reply classes already
         # Replies are decoded by our classes, which keep what pymodbus' own would discard
         # (byte count, frame length, the raw coil echo) so that `modbus_reply` can check it.
         for reply_class in REPLY_CLASSES:
@@ -318,15 +329,16 @@ class ModbusRegisterTransport(RegisterTransport):
     def _call(self, what: str, function_code: int, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """One transaction; the reply is returned only once it is known to answer this request."""
         where = f"{what} at {self._where}"
-        try:
-            self.ensure_open()
-            reply = fn(*args, device_id=self._device_id, **kwargs)
-        except ModbusException as e:
-            self._client.close()
-            raise LinkLost(f"{where}: {e}") from e
-        except OSError as e:
-            self._client.close()
-            raise LinkLost(f"{where}: {e}") from e
+        with self._lock:
+            try:
+                self.ensure_open()
+                reply = fn(*args, device_id=self._device_id, **kwargs)
+            except ModbusException as e:
+                self._client.close()
+                raise LinkLost(f"{where}: {e}") from e
+            except OSError as e:
+                self._client.close()
+                raise LinkLost(f"{where}: {e}") from e
         with self._garbled():
             check_header(where, reply, function_code, self._device_id)
         if reply.isError():
@@ -388,7 +400,28 @@ class ModbusRegisterTransport(RegisterTransport):
             check_coil_echo(f"{what} at {self._where}", reply, address, value)
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            self._client.close()
+
+
+class SharedRtuLine:
+    """One RTU serial port that several devices (each its own unit id) share: one client,
+    one lock, so that one request is on the wire at a time, as RS-485 allows."""
+
+    def __init__(self, cfg: ModbusRtuTransport) -> None:
+        self.port = cfg.port
+        self.lock = threading.Lock()
+        self.client = FramedSerialClient(
+            cfg.port,
+            baudrate=cfg.baudrate,
+            parity=cfg.parity,
+            stopbits=cfg.stopbits,
+            timeout=cfg.timeout_ms / 1000.0,
+            retries=0,
+            reconnect_delay=0,
+        )
+        for reply_class in REPLY_CLASSES:
+            self.client.register(reply_class)
 
 
 class TransportFactory(Protocol):
@@ -408,7 +441,18 @@ class TransportFactory(Protocol):
 
 
 class WireTransports:
-    """The real wires: pyserial for a serial line, pymodbus for Modbus TCP and RTU."""
+    """The real wires: pyserial for a serial line, pymodbus for Modbus TCP and RTU.
+
+    Devices whose profiles name the same RTU port share it (`SharedRtuLine`): the setup has
+    checked that they agree on the line's settings and differ in unit id."""
+
+    def __init__(self) -> None:
+        self._rtu_lines: dict[str, SharedRtuLine] = {}
+
+    def shared_line(self, cfg: ModbusRtuTransport) -> SharedRtuLine:
+        if cfg.port not in self._rtu_lines:
+            self._rtu_lines[cfg.port] = SharedRtuLine(cfg)
+        return self._rtu_lines[cfg.port]
 
     def line(self, device: Dev, cfg: SerialTransport, terminator: str) -> SerialLineTransport:
         del device  # the profile's transport says all there is to say
@@ -418,6 +462,8 @@ class WireTransports:
         self, device: Dev, cfg: ModbusTcpTransport | ModbusRtuTransport
     ) -> ModbusRegisterTransport:
         del device
+        if isinstance(cfg, ModbusRtuTransport):
+            return ModbusRegisterTransport(cfg, self.shared_line(cfg))
         return ModbusRegisterTransport(cfg)
 
     def frames(
