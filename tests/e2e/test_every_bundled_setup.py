@@ -7,6 +7,7 @@ relay open. A new bundled file is in this test by being in the folder."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,3 +53,44 @@ def test_item5_every_bundled_setup_runs_the_cooling_failure_to_a_halt(bundled_ri
     assert bundled_rig.sim is not None
     wait_for(lambda: not bundled_rig.sim.snapshot()["relay_closed"], 2, "the relay to open")
     wait_for(lambda: bundled_rig.sim.snapshot()["state"] == "STANDBY", 2, "the laser in STANDBY")
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        # The Modbus laser's STOP is verified at once: the state read after the coil says
+        # FIRING, so the STOP itself fails and is sent again.
+        ("demo-ndyag-1064-modbus-laser", "had not confirmed STOP"),
+        # The binary laser confirms STOP with a frame; its status then says FIRING.
+        ("demo-ndyag-1064-binary-laser", "still reported FIRING"),
+    ],
+    ids=["modbus", "binary"],
+)
+def test_item4_a_laser_that_lies_about_stop_is_caught_and_the_relay_cuts_the_beam(
+    tmp_path: Path, name: str, why: str
+) -> None:
+    """laser-ignores-stop on the lasers that are not line-based: the laser acknowledges STOP
+    and keeps firing with a stuck interlock input; the halt names it, and no pulse is
+    fired after the relay opened."""
+    rig = Rig(load(name), tmp_path)
+    try:
+        session = rig.start("laser-ignores-stop", speed=2.0)
+        assert session.request_settings(SETTINGS).ok
+        session.arm()
+        wait_for(lambda: session.state is State.HALTED, 30, "the frozen-sensor halt")
+        wait_for(
+            lambda: any(t.check == "laser_did_not_stop" for t in session.trips),
+            5,
+            "laser_did_not_stop",
+        )
+        trip = next(t for t in session.trips if t.check == "laser_did_not_stop")
+        assert why in trip.reason, trip.reason
+        assert rig.sim is not None
+        wait_for(lambda: not rig.sim.snapshot()["relay_closed"], 2, "the relay to open")
+        opened = [e for e in rig.sim_events("relay") if not e["closed"]][0]["t_wall"]
+        time.sleep(1.5)  # the laser keeps "firing" into an open loop
+        late = [p for p in rig.sim_events("pulse") if p["t_wall"] > opened]
+        assert not late, late
+        assert len(rig.sim_events("stop_received")) >= 3  # sent again while it lies
+    finally:
+        rig.close()
