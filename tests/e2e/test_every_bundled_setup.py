@@ -87,7 +87,7 @@ def test_item4_a_laser_that_lies_about_stop_is_caught_and_the_relay_cuts_the_bea
         assert why in trip.reason, trip.reason
         assert rig.sim is not None
         wait_for(lambda: not rig.sim.snapshot()["relay_closed"], 2, "the relay to open")
-        opened = [e for e in rig.sim_events("relay") if not e["closed"]][0]["t_wall"]
+        opened = next(e for e in rig.sim_events("relay") if not e["closed"])["t_wall"]
         time.sleep(1.5)  # the laser keeps "firing" into an open loop
         late = [p for p in rig.sim_events("pulse") if p["t_wall"] > opened]
         assert not late, late
