@@ -59,7 +59,7 @@ class LaserPort:
             reply,
         )
         assert match, reply
-        return match.groupdict()
+        return {k: v for k, v in match.groupdict().items() if v is not None}
 
     def close(self) -> None:
         self.port.close()
