@@ -20,6 +20,7 @@ Python 3.11; the module has no type stubs, so it is reached through ``importlib`
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 import string
@@ -103,13 +104,21 @@ def _class_item(op: Any, av: Any) -> str:
     raise ReplyNotRenderable(f"the simulator cannot render {kind} in a character class")
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(pattern: str) -> tuple[list[Any], dict[int, str]]:
+    """The pattern's parse tree and its group names by number (parsed once: a status reply is
+    rendered some 50 times a second)."""
+    parsed = _parser.parse(pattern)
+    return list(parsed), {number: name for name, number in parsed.state.groupdict.items()}
+
+
 def render(what: str, pattern: str, groups: dict[str, str]) -> str:
     """A line that ``pattern`` fully matches, each named group holding ``groups[name]``."""
-    parsed = _parser.parse(pattern)
-    names = {number: name for name, number in parsed.state.groupdict.items()}
-    line = _render(list(parsed), groups, names)
+    items, names = _parsed(pattern)
+    line = _render(items, groups, names)
     m = re.fullmatch(pattern, line)
-    if m is None or any(m[name] != value for name, value in groups.items() if name in names):
+    named = set(names.values())
+    if m is None or any(m[name] != value for name, value in groups.items() if name in named):
         raise ReplyNotRenderable(
             f"the simulator cannot answer {what}: its reply pattern {pattern!r} does not "
             f"accept the line it renders, {line!r}"
