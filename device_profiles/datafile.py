@@ -33,11 +33,23 @@ def find(name_or_path: str | Path, folder: Path) -> Path | None:
     return candidate if candidate.exists() else None
 
 
+LASER_UNION_KINDS = (
+    "serial_commands", "modbus_registers", "binary_frames", "serial", "modbus_tcp", "modbus_rtu",
+)  # fmt: skip
+
+
 def format_errors(err: ValidationError) -> str:
     """One line per invalid field, named by its path (``sensor.poll_period_ms: ...``)."""
     lines = []
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        # A laser's protocol and transport are each one of several kinds: pydantic puts the
+        # kind in the path (``laser.protocol.serial_commands.arm``); the file has no such key.
+        loc = [
+            str(p)
+            for i, p in enumerate(e["loc"])
+            if not (e["loc"][0] == "laser" and i and p in LASER_UNION_KINDS)
+        ]
+        where = ".".join(loc) or "(top level)"
         msg = e["msg"]
         if e["type"].endswith("_type") and not isinstance(e["input"], dict | list):
             # "valid integer" alone hides that the file said `yes` or "1000"

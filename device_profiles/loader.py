@@ -435,12 +435,14 @@ def check_endpoints(endpoints: object, source: str = "endpoints") -> None:
         )
     for key in SERIAL_ENDPOINTS:
         port = endpoints.get(key)
+        if key == "laser" and isinstance(port, dict):  # a Modbus laser: checked as below
+            continue
         if key in endpoints and not (isinstance(port, str) and port):
             raise ProfileError(
                 f"{source}: the {key}'s endpoint is a serial port path or URL (text)"
             )
-    for key in MODBUS_ENDPOINTS:
-        if key not in endpoints:
+    for key in (*MODBUS_ENDPOINTS, "laser"):
+        if key not in endpoints or (key == "laser" and not isinstance(endpoints[key], dict)):
             continue
         ep = endpoints[key]
         if not isinstance(ep, dict):
@@ -474,7 +476,8 @@ def with_endpoints(setup: Setup, endpoints: dict[str, Any]) -> Setup:
     update: dict[str, Any] = {}
     if "laser" in endpoints:
         laser = setup.laser
-        transport = moved(laser.transport, {"port": endpoints["laser"]}, "laser")
+        ep = endpoints["laser"]  # a serial port, or a Modbus laser's host and port
+        transport = moved(laser.transport, ep if isinstance(ep, dict) else {"port": ep}, "laser")
         update["laser"] = laser.model_copy(update={"transport": transport})
     for key in ("cooler", "sensor", "sensor2"):
         if key in endpoints and getattr(setup, key) is not None:  # sensor2 is optional

@@ -569,14 +569,212 @@ class LaserProtocol(Strict):
         return "delivered_j" in re.compile(self.status.reply).groupindex
 
 
+# --- lasers that are not line-based (issue 14 item 4) -----------------------------------------
+
+#: The named values of a Modbus laser's register map, besides the four settings.
+MODBUS_LASER_STATUS = ("state", "pulses")
+MODBUS_LASER_COMMANDS = ("arm", "standby", "stop")
+
+
+class LaserIdentity(Strict):
+    """A register the laser identifies itself by (a model code, a serial number) and the
+    value this profile's laser holds there."""
+
+    name: str = Field(description="The register's name in the map")
+    value: RawValue
+
+
+class ModbusLaserProtocol(Strict):
+    """A laser whose remote interface is Modbus: settings, status and commands as registers.
+
+    ``registers`` is a register map as a Modbus device has it (``Register``). Required names:
+
+    - ``state`` (a code, ``states`` maps it to STANDBY/READY/FIRING/FAULT) and ``pulses``;
+    - each setting (``fluence_j_cm2``, ``pulse_ms``, ``spot_mm``, ``rep_rate_hz``), writable:
+      a write is read back and the read-back value is the confirmed one;
+    - ``arm``, ``standby``, ``stop``: writable coils; a command is the coil written 1 and
+      read back, then the state read: a STOP is confirmed only when the laser reads STANDBY
+      and its emission bit (if any) is clear;
+    - ``heartbeat``: a writable register the bridge writes a new count to every period.
+
+    Optional: ``status_word`` with a ``fault_mask`` (a set fault bit reads as FAULT),
+    ``emission`` (a discrete input, set while the laser emits: FIRING whatever ``state``
+    says), ``delivered_j`` (the last pulse's energy). A laser that refuses a command answers
+    with a Modbus exception (04, SERVER DEVICE FAILURE), which is a ``DeviceRejected``.
+    """
+
+    kind: Literal["modbus_registers"]
+    registers: dict[str, Register]
+    states: dict[int, Literal["STANDBY", "READY", "FIRING", "FAULT"]] = Field(
+        strict=False, description="Code in the state register -> state"
+    )
+    byte_order: Literal["big", "little"] = "big"
+    word_order: Literal["big", "little"] = "big"
+    read_gap_max: int = Field(0, ge=0, le=16)
+    identify: LaserIdentity | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModbusLaserProtocol:
+        regs = self.registers
+        needed = (*MODBUS_LASER_STATUS, *LASER_SETTINGS, *MODBUS_LASER_COMMANDS, "heartbeat")
+        missing = [n for n in needed if n not in regs]
+        if missing:
+            raise ValueError(f"registers lack {missing}")
+        for name in (*LASER_SETTINGS, "heartbeat"):
+            if not regs[name].writable or regs[name].is_bit:
+                raise ValueError(f"{name} must be a writable register")
+        for name in MODBUS_LASER_COMMANDS:
+            if regs[name].table != "coil" or not regs[name].writable:
+                raise ValueError(f"{name} must be a writable coil (a command)")
+        if "emission" in regs and not regs["emission"].is_bit:
+            raise ValueError("emission must be a bit (a coil or a discrete input)")
+        if "status_word" in regs and regs["status_word"].fault_mask is None:
+            raise ValueError("status_word needs a fault_mask (which bits are faults)")
+        if sorted(set(self.states.values())) != sorted(("STANDBY", "READY", "FIRING", "FAULT")):
+            raise ValueError("states must name a code for each of STANDBY, READY, FIRING, FAULT")
+        if self.identify is not None and self.identify.name not in regs:
+            raise ValueError(f"identify.name {self.identify.name!r} is not in registers")
+        return self
+
+    def part(self, part: Literal["all", "status", "state"]) -> dict[str, Register]:
+        """The registers a status poll reads (``status``), or that verify a command (``state``)."""
+        if part == "all":
+            return dict(self.registers)
+        if part == "state":
+            names = {"state", "status_word", "emission"}
+            return {n: r for n, r in self.registers.items() if n in names}
+        commands = {*MODBUS_LASER_COMMANDS, "heartbeat"}
+        return {n: r for n, r in self.registers.items() if n not in commands}
+
+    @property
+    def has_service_mode(self) -> bool:
+        return False
+
+    @property
+    def reports_delivered_energy(self) -> bool:
+        return "delivered_j" in self.registers
+
+
+FrameFieldType = Literal["uint8", "int16", "uint16", "int32", "uint32", "float32"]
+FIELD_BYTES: dict[str, int] = {
+    "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "float32": 4,
+}  # fmt: skip
+
+
+class FrameField(Strict):
+    """One value in a binary frame's payload: value = raw x scale."""
+
+    name: str
+    type: FrameFieldType
+    scale: float = Field(1.0, gt=0)
+
+
+class FrameCommand(Strict):
+    """A binary request (its command byte) and the command byte of the reply that confirms
+    it. A setter's request and reply carry the value as ``value`` (one field)."""
+
+    code: int = Field(strict=True, ge=0, le=0xFF)
+    reply: int = Field(strict=True, ge=0, le=0xFF)
+
+
+class FrameSetter(FrameCommand):
+    type: FrameFieldType
+    scale: float = Field(1.0, gt=0)
+
+
+class BinaryFrameProtocol(Strict):
+    """A serial laser that speaks binary frames, described as data.
+
+    Every frame, request or reply: ``start_byte``, a length byte (the bytes of command and
+    payload), the command byte, the payload, the checksum over length, command and payload
+    (``crc16_modbus``: two bytes, low byte first; ``xor8``: one byte). Payload fields are in
+    ``byte_order``. The status reply's payload is ``status_fields`` in order (``state``, a
+    code that ``states`` names; ``pulses``; each setting; optionally ``delivered_j``). A
+    refusal is a frame with command ``error_reply`` whose payload is the reason in ASCII.
+    ``identify``'s reply payload must be ``identity`` (ASCII) exactly.
+    """
+
+    kind: Literal["binary_frames"]
+    start_byte: int = Field(strict=True, ge=0, le=0xFF)
+    checksum: Literal["crc16_modbus", "xor8"]
+    byte_order: Literal["big", "little"] = "big"
+    status: FrameCommand
+    status_fields: list[FrameField]
+    states: dict[int, Literal["STANDBY", "READY", "FIRING", "FAULT"]] = Field(strict=False)
+    set: dict[str, FrameSetter]
+    arm: FrameCommand
+    standby: FrameCommand
+    stop: FrameCommand
+    heartbeat: FrameCommand
+    error_reply: int = Field(strict=True, ge=0, le=0xFF)
+    identify: FrameCommand | None = None
+    identity: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _complete(self) -> BinaryFrameProtocol:
+        missing = set(LASER_SETTINGS) - set(self.set)
+        if missing:
+            raise ValueError(f"no setter for {sorted(missing)}")
+        names = [f.name for f in self.status_fields]
+        if len(set(names)) != len(names):
+            raise ValueError("status_fields repeat a name")
+        lacking = {"state", "pulses", *LASER_SETTINGS} - set(names)
+        if lacking:
+            raise ValueError(f"status_fields lack {sorted(lacking)}")
+        if sorted(set(self.states.values())) != sorted(("STANDBY", "READY", "FIRING", "FAULT")):
+            raise ValueError("states must name a code for each of STANDBY, READY, FIRING, FAULT")
+        if (self.identify is None) != (self.identity is None):
+            raise ValueError("identify and identity go together")
+        if self.identity is not None and not self.identity.isascii():
+            raise ValueError("identity is ASCII text")
+        commands = [self.status, self.arm, self.standby, self.stop, self.heartbeat]
+        commands += list(self.set.values()) + ([self.identify] if self.identify else [])
+        codes = [c.code for c in commands]
+        if len(set(codes)) != len(codes):
+            raise ValueError("two commands share a command byte")
+        if self.error_reply in {c.reply for c in commands}:
+            raise ValueError("error_reply is also a command's reply byte")
+        if self.payload_bytes(self.status_fields) > 250:
+            raise ValueError("the status payload is longer than a length byte can say")
+        return self
+
+    @staticmethod
+    def payload_bytes(fields: list[FrameField]) -> int:
+        return sum(FIELD_BYTES[f.type] for f in fields)
+
+    @property
+    def checksum_bytes(self) -> int:
+        return 2 if self.checksum == "crc16_modbus" else 1
+
+    def frame_bytes(self, payload_bytes: int) -> int:
+        """A whole frame: start, length, command, payload, checksum."""
+        return 3 + payload_bytes + self.checksum_bytes
+
+    @property
+    def has_service_mode(self) -> bool:
+        return False
+
+    @property
+    def reports_delivered_energy(self) -> bool:
+        return any(f.name == "delivered_j" for f in self.status_fields)
+
+
+AnyLaserProtocol = Annotated[
+    LaserProtocol | ModbusLaserProtocol | BinaryFrameProtocol, Field(discriminator="kind")
+]
+LaserTransport = Annotated[
+    SerialTransport | ModbusTcpTransport | ModbusRtuTransport, Field(discriminator="kind")
+]
+
+
 class Laser(Strict):
     model: str
     wavelength_nm: float = Field(gt=200, lt=11_000)
-    transport: SerialTransport
+    transport: LaserTransport
     response_ms: float = Field(
         2.0, ge=0, le=1000, description="Worst-case time the device takes to answer (vendor spec)"
     )
-    protocol: LaserProtocol
+    protocol: AnyLaserProtocol
     poll_period_ms: float = Field(gt=0, le=1000)
     heartbeat_period_ms: float = Field(gt=0)
     heartbeat_timeout_ms: float = Field(
@@ -587,7 +785,32 @@ class Laser(Strict):
     def _heartbeat_fits(self) -> Laser:
         if self.heartbeat_period_ms * 2 > self.heartbeat_timeout_ms:
             raise ValueError("heartbeat_timeout_ms must be at least twice heartbeat_period_ms")
+        modbus = self.protocol.kind == "modbus_registers"
+        if modbus == isinstance(self.transport, SerialTransport):
+            wanted = "a Modbus transport" if modbus else "a serial transport"
+            raise ValueError(f"a {self.protocol.kind} laser needs {wanted}")
         return self
+
+    def modbus_device(self, part: Literal["all", "status", "state"] = "all") -> ModbusDevice:
+        """A Modbus laser's register map as a Modbus device (its reads, its budget).
+
+        ``status``: what a status poll reads (not the command coils nor the heartbeat);
+        ``state``: what verifies a command (the state, the status word, the emission bit)."""
+        proto = self.protocol
+        if not isinstance(proto, ModbusLaserProtocol) or isinstance(
+            self.transport, SerialTransport
+        ):
+            raise ValueError(f"laser {self.model} is not reached over Modbus")
+        return ModbusDevice(
+            model=self.model,
+            transport=self.transport,
+            response_ms=self.response_ms,
+            poll_period_ms=self.poll_period_ms,
+            registers=proto.part(part),
+            byte_order=proto.byte_order,
+            word_order=proto.word_order,
+            read_gap_max=proto.read_gap_max,
+        )
 
 
 # --- the hardware interlock output ------------------------------------------------------------
@@ -1064,6 +1287,51 @@ class Setup(Strict):
             raise ValueError(
                 "calibration needs the laser's service mode (laser.protocol.service_on, "
                 "service_off, service_shot): test shots are fired without a patient session"
+            )
+        return self
+
+    def rtu_devices(self) -> dict[str, ModbusRtuTransport]:
+        """Every device reached over Modbus RTU, by its name in the setup."""
+        out = self.interlock_output
+        transports = {
+            "laser": self.laser.transport,
+            "cooler": self.cooler.transport,
+            "sensor": self.sensor.transport,
+            "sensor2": None if self.sensor2 is None else self.sensor2.transport,
+            "interlock_output": out.transport if isinstance(out, ModbusCoilOutput) else None,
+        }
+        return {k: t for k, t in transports.items() if isinstance(t, ModbusRtuTransport)}
+
+    @model_validator(mode="after")
+    def _shared_rtu_lines(self) -> Setup:
+        """Devices on one RTU port share its wire: one baud rate, parity and stop bits, and a
+        unit id each (two devices answering one id would both reply, garbling the line)."""
+        by_port: dict[str, list[tuple[str, ModbusRtuTransport]]] = {}
+        for who, t in self.rtu_devices().items():
+            by_port.setdefault(t.port, []).append((who, t))
+        for port, users in by_port.items():
+            (first, ft), *others = users
+            for who, t in others:
+                if (t.baudrate, t.parity, t.stopbits) != (ft.baudrate, ft.parity, ft.stopbits):
+                    raise ValueError(
+                        f"{first} and {who} share the RTU port {port} but not its settings "
+                        "(baudrate, parity, stopbits): one wire has one"
+                    )
+            ids = [t.device_id for _, t in users]
+            if len(set(ids)) != len(ids):
+                names = ", ".join(who for who, _ in users)
+                raise ValueError(
+                    f"{names} share the RTU port {port}: each needs its own device_id, not {ids}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _line_output_on_a_line_laser(self) -> Setup:
+        out = self.interlock_output
+        if isinstance(out, SerialLineOutput) and self.laser.protocol.kind != "serial_commands":
+            raise ValueError(
+                f"a serial_line interlock output drives a line of the laser's command port: "
+                f"a {self.laser.protocol.kind} laser has none here; use a modbus_coil relay"
             )
         return self
 

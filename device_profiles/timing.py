@@ -30,8 +30,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from device_profiles.schema import (
+    BinaryFrameProtocol,
+    LaserProtocol,
     ModbusCoilOutput,
     ModbusDevice,
     ModbusRtuTransport,
@@ -79,6 +82,37 @@ def coil_write_ms(out: ModbusCoilOutput) -> float:
     return modbus_ms(out.transport, 8, 8, out.response_ms)
 
 
+def _longest_request_ms(setup: Setup, who: str) -> float:
+    """The longest single request a device puts on its wire (a read block, a write)."""
+    out = setup.interlock_output
+    if who == "interlock_output" and isinstance(out, ModbusCoilOutput):
+        return coil_write_ms(out)
+    dev: ModbusDevice | None = {
+        "cooler": setup.cooler,
+        "sensor": setup.sensor,
+        "sensor2": setup.sensor2,
+        "laser": setup.laser.modbus_device() if who == "laser" else None,
+    }.get(who)
+    if dev is None:
+        return 0.0
+    reads = [modbus_ms(dev.transport, 8, b.reply_bytes, dev.response_ms) for b in dev.read_blocks]
+    writes = [modbus_ms(dev.transport, 8, 8, dev.response_ms)]  # a coil or register written
+    return max(reads + writes)
+
+
+def shared_line_wait_ms(setup: Setup, who: str, requests: int) -> float:
+    """On an RTU port shared with other devices (issue 14), each of ``who``'s ``requests``
+    may find another device's request on the wire and wait for it to end: the longest one."""
+    rtu = setup.rtu_devices()
+    mine = rtu.get(who)
+    if mine is None:
+        return 0.0
+    others = [o for o, t in rtu.items() if o != who and t.port == mine.port]
+    if not others:
+        return 0.0
+    return requests * max(_longest_request_ms(setup, o) for o in others)
+
+
 def poll_wait_ms(period_ms: float, read_ms: float) -> float:
     """From a crossing just after a read's sample to the start of the next read.
 
@@ -88,11 +122,46 @@ def poll_wait_ms(period_ms: float, read_ms: float) -> float:
     return period_ms if read_ms < period_ms else read_ms + period_ms
 
 
-def _laser_txn_ms(setup: Setup, send: str) -> float:
+LaserTxn = Literal["status", "heartbeat", "stop", "standby"]
+
+
+def _laser_txn_ms(setup: Setup, what: LaserTxn) -> float:
+    """One of the laser's transactions, by the kind of its remote interface.
+
+    A line: the command and the longest reply line. Binary frames: the request frame and its
+    reply frame (the status reply with its payload). Modbus: a status is the map's read; the
+    heartbeat a register write and its read-back; a command a coil write, its read-back and
+    the status read that verifies it.
+    """
     laser = setup.laser
-    proto, term = laser.protocol, len(laser.protocol.terminator)
-    wire = serial_ms(len(send) + term + proto.max_reply_bytes + term, laser.transport)
-    return wire + laser.response_ms
+    proto, lt = laser.protocol, laser.transport
+    if isinstance(proto, LaserProtocol) and isinstance(lt, SerialTransport):
+        term = len(proto.terminator)
+        send = getattr(proto, what).send
+        return serial_ms(len(send) + term + proto.max_reply_bytes + term, lt) + laser.response_ms
+    if isinstance(proto, BinaryFrameProtocol) and isinstance(lt, SerialTransport):
+        payload = proto.payload_bytes(proto.status_fields) if what == "status" else 0
+        frames = proto.frame_bytes(0) + proto.frame_bytes(payload)
+        return serial_ms(frames, lt) + laser.response_ms
+    if isinstance(lt, SerialTransport):
+        raise ValueError(f"laser {laser.model}: {proto.kind} over a serial line")
+    dev = laser.modbus_device()
+    if what == "status":
+        return read_block_ms(laser.modbus_device("status"))
+    if what == "heartbeat":
+        words = dev.registers["heartbeat"].words
+        write = modbus_ms(lt, 9 + 2 * words if words > 1 else 8, 8, laser.response_ms)
+        return write + modbus_ms(lt, 8, 5 + 2 * words, laser.response_ms)
+    coil = modbus_ms(lt, 8, 8, laser.response_ms) + modbus_ms(lt, 8, 6, laser.response_ms)
+    return coil + read_block_ms(laser.modbus_device("state"))
+
+
+def laser_wire(setup: Setup) -> str:
+    """How the laser is reached, in words, for the budget's table."""
+    lt = setup.laser.transport
+    if isinstance(lt, ModbusTcpTransport):
+        return "over Modbus TCP"
+    return f"at {lt.baudrate} baud"
 
 
 def assumed_answer_ms(setup: Setup) -> dict[str, float]:
@@ -101,8 +170,8 @@ def assumed_answer_ms(setup: Setup) -> dict[str, float]:
     The bridge measures each device's transactions against these (the laser's slowest of a
     status poll, a heartbeat and a stop; the relay's coil write; the devices' block read).
     """
-    proto, out = setup.laser.protocol, setup.interlock_output
-    laser = max(_laser_txn_ms(setup, c.send) for c in (proto.status, proto.heartbeat, proto.stop))
+    out = setup.interlock_output
+    laser = max(_laser_txn_ms(setup, c) for c in ("status", "heartbeat", "stop"))
     relay = coil_write_ms(out) if isinstance(out, ModbusCoilOutput) else SERIAL_LINE_MS
     assumed = {
         "sensor": read_block_ms(setup.sensor),
@@ -200,8 +269,7 @@ class ReactionBudget:
 def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -> ReactionBudget:
     """The worst case from the profile; with ``measured`` (device name → recent worst answer
     time in ms), each answer time slower than assumed replaces the assumption."""
-    sensor, laser, out = setup.sensor, setup.laser, setup.interlock_output
-    proto, lt = laser.protocol, laser.transport
+    sensor, out = setup.sensor, setup.interlock_output
     assumed = assumed_answer_ms(setup)
     seen = {
         d: float(measured[d])
@@ -222,9 +290,16 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
             if wait == dev.poll_period_ms
             else "the read outlasts the period: the next starts a period after it ends"
         )
+        shared = shared_line_wait_ms(setup, name, len(dev.read_blocks))
+        sharing = (
+            (Step("shared line", shared, "another device's request may be on the wire"),)
+            if shared
+            else ()
+        )
         return (
             Step(f"{name} response", dev.sensor_response_ms, f"{name}.sensor_response_ms"),
             Step("poll period", wait, wait_why),
+            *sharing,
             Step(f"{name} read", read, why(name, "request + reply + device answer time")),
             Step(
                 "check cycle",
@@ -238,9 +313,7 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
     if setup.sensor2 is not None:
         paths.append(detection_of("sensor2", setup.sensor2))
     detection = max(paths, key=lambda steps: sum(s.ms for s in steps))
-    in_flight = max(
-        _laser_txn_ms(setup, proto.status.send), _laser_txn_ms(setup, proto.heartbeat.send)
-    )
+    in_flight = max(_laser_txn_ms(setup, "status"), _laser_txn_ms(setup, "heartbeat"))
     stop_route = (
         Step(
             "laser in flight",
@@ -249,8 +322,8 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
         ),
         Step(
             "stop command",
-            _slower(_laser_txn_ms(setup, proto.stop.send), seen.get("laser")),
-            why("laser", f"at {lt.baudrate} baud"),
+            _slower(_laser_txn_ms(setup, "stop"), seen.get("laser")),
+            why("laser", laser_wire(setup)),
         ),
     )
     relay = seen.get("interlock")
@@ -262,6 +335,10 @@ def reaction_budget(setup: Setup, measured: Mapping[str, float] | None = None) -
             ),
             Step("relay opens", coil, why("interlock", "coil write + module answer time")),
         )
+        if shared := shared_line_wait_ms(setup, "interlock_output", 1):
+            relay_route += (
+                Step("shared line", shared, "another device's request may be on the wire"),
+            )
     else:
         line_ms = _slower(SERIAL_LINE_MS, relay)
         relay_route = (
@@ -306,13 +383,12 @@ def pulse_to_standby_ms(setup: Setup, laser_ms: float | None = None) -> float:
     ``laser_ms`` (the laser's measured answer time), a slower answer replaces the assumed one.
     """
     laser = setup.laser
-    proto = laser.protocol
     worker_period_ms = min(laser.poll_period_ms, laser.heartbeat_period_ms)
-    transactions = (proto.heartbeat.send, proto.status.send, proto.standby.send)
+    transactions: tuple[LaserTxn, ...] = ("heartbeat", "status", "standby")
     return (
         laser.poll_period_ms
         + worker_period_ms
-        + sum(_slower(_laser_txn_ms(setup, send), laser_ms) for send in transactions)
+        + sum(_slower(_laser_txn_ms(setup, what), laser_ms) for what in transactions)
     )
 
 
@@ -321,26 +397,30 @@ class LiveBudget:
     loop recomputes it every cycle from the measured answer times (NaN: not yet measured)."""
 
     def __init__(self, setup: Setup) -> None:
-        sensor, laser, out = setup.sensor, setup.laser, setup.interlock_output
-        proto = laser.protocol
+        sensor, out = setup.sensor, setup.interlock_output
         self.required_ms = setup.limits.required_reaction_ms
         self.assumed = assumed_answer_ms(setup)
         self._cycle_ms = 1000.0 / setup.loop.rate_hz
         self._fixed_ms = sensor.sensor_response_ms + self._cycle_ms
         self._period_ms = sensor.poll_period_ms
         self._read_ms = read_block_ms(sensor)
+        self._fixed_ms += shared_line_wait_ms(setup, "sensor", len(sensor.read_blocks))
         second = setup.sensor2
         self._second: tuple[float, float, float] | None = (
             None
             if second is None
-            else (second.sensor_response_ms, second.poll_period_ms, read_block_ms(second))
+            else (
+                second.sensor_response_ms
+                + shared_line_wait_ms(setup, "sensor2", len(second.read_blocks)),
+                second.poll_period_ms,
+                read_block_ms(second),
+            )
         )
-        self._in_flight_ms = max(
-            _laser_txn_ms(setup, proto.status.send), _laser_txn_ms(setup, proto.heartbeat.send)
-        )
-        self._stop_ms = _laser_txn_ms(setup, proto.stop.send)
+        self._in_flight_ms = max(_laser_txn_ms(setup, "status"), _laser_txn_ms(setup, "heartbeat"))
+        self._stop_ms = _laser_txn_ms(setup, "stop")
         self._coil = isinstance(out, ModbusCoilOutput)
         self._relay_ms = coil_write_ms(out) if isinstance(out, ModbusCoilOutput) else SERIAL_LINE_MS
+        self._relay_line_ms = shared_line_wait_ms(setup, "interlock_output", 1)
 
     def total_ms(
         self,
@@ -360,6 +440,6 @@ class LiveBudget:
         in_flight = laser_ms if laser_ms > self._in_flight_ms else self._in_flight_ms
         stop = laser_ms if laser_ms > self._stop_ms else self._stop_ms
         relay = interlock_ms if interlock_ms > self._relay_ms else self._relay_ms
-        relay_route = 2 * relay if self._coil else relay
+        relay_route = 2 * relay + self._relay_line_ms if self._coil else relay
         stop_route = in_flight + stop
         return detection + (stop_route if stop_route > relay_route else relay_route)

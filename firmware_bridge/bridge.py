@@ -32,6 +32,7 @@ from device_profiles.schema import ModbusCoilOutput, Setup, StuckValueFreshness
 from firmware_bridge.drivers import InterlockOutputDriver, LaserDriver, LaserStatus, RegisterDevice
 from firmware_bridge.errors import BridgeError, HaltRefused, LinkLost
 from firmware_bridge.halt_state import HaltState
+from firmware_bridge.laser_drivers import make_laser_driver
 from firmware_bridge.live import (
     COOLER_CHANNELS,
     LASER_STATE_CODES,
@@ -214,8 +215,7 @@ class Bridge:
         )
 
         wires = transports if transports is not None else WireTransports()
-        line = wires.line(Dev.LASER, setup.laser.transport, setup.laser.protocol.terminator)
-        self.laser = LaserDriver(setup.laser, line)
+        self.laser, line = make_laser_driver(setup.laser, wires)
         out = setup.interlock_output
         if isinstance(out, ModbusCoilOutput):
             self.output = InterlockOutputDriver(
@@ -223,6 +223,8 @@ class Bridge:
             )
             refresh_s = out.refresh_period_ms / 1000
         else:
+            if line is None:  # refused at load (Setup): a serial_line needs a line laser
+                raise ValueError("a serial_line interlock output needs a serial_commands laser")
             self.output = InterlockOutputDriver(out, line=line)
             refresh_s = setup.laser.heartbeat_period_ms / 1000
         self._workers: list[_Worker] = [
@@ -561,7 +563,7 @@ class _LaserWorker(_Worker):
         if request is not None:
             self._send_stop(request)
         self.end_of_halt()
-        self.b.laser.transport.close()
+        self.b.laser.close()
 
 
 class _OutputWorker(_Worker):

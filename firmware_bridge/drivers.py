@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from device_profiles.laser_state import LaserState
@@ -16,6 +17,7 @@ from device_profiles.schema import (
     LASER_SETTINGS,
     Command,
     Laser,
+    LaserProtocol,
     ModbusCoilOutput,
     ModbusDevice,
     Register,
@@ -35,13 +37,60 @@ class LaserStatus:
     delivered_j: float | None = None
 
 
-class LaserDriver:
-    """The laser's serial command set, as its profile describes it."""
+class LaserDriver(ABC):
+    """A laser's remote interface, as its profile describes it: what the bridge may ask.
+
+    Every kind (``serial_commands``: `LineLaserDriver`; ``modbus_registers`` and
+    ``binary_frames``: `firmware_bridge.laser_drivers`) keeps the same promises: the identity
+    is checked whenever the port or connection was (re)opened, before any other request; a
+    reply that does not fit is a ``ProtocolError``, silence is ``LinkLost``, a refusal is
+    ``DeviceRejected``; ``stop`` returns only once the laser confirmed it.
+    """
+
+    profile: Laser
+
+    @abstractmethod
+    def status(self) -> LaserStatus: ...
+
+    @abstractmethod
+    def set(self, name: str, value: float) -> float:
+        """Set one setting; returns the value the laser confirmed."""
+
+    @abstractmethod
+    def arm(self) -> None: ...
+
+    @abstractmethod
+    def standby(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @abstractmethod
+    def heartbeat(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the port or connection (the next request opens it again)."""
+
+    def service_on(self) -> None:
+        raise ValueError(f"laser {self.profile.model!r} has no service mode in its profile")
+
+    def service_off(self) -> None:
+        raise ValueError(f"laser {self.profile.model!r} has no service mode in its profile")
+
+    def service_shot(self) -> None:
+        raise ValueError(f"laser {self.profile.model!r} has no service mode in its profile")
+
+
+class LineLaserDriver(LaserDriver):
+    """The laser's serial command set (``serial_commands``), as its profile describes it."""
 
     def __init__(self, profile: Laser, transport: LineTransport) -> None:
+        if not isinstance(profile.protocol, LaserProtocol):
+            raise ValueError(f"laser {profile.model} does not speak serial command lines")
         self.profile = profile
         self.transport = transport
-        proto = profile.protocol
+        self.proto = proto = profile.protocol
         self._status_re = re.compile(proto.status.reply)
         self._error_re = re.compile(proto.error_reply)
         self._reply_re = {
@@ -59,7 +108,7 @@ class LaserDriver:
     def _identify(self) -> None:
         """Whenever the port was opened (again), ask who answers before anything else: after
         a lost link an adapter may come back under the same path leading to another device."""
-        ident = self.profile.protocol.identify
+        ident = self.proto.identify
         if ident is None:
             return
         self.transport.ensure_open()
@@ -98,7 +147,7 @@ class LaserDriver:
         self._transact(cmd.send, self._reply_re[name])
 
     def status(self) -> LaserStatus:
-        m = self._transact(self.profile.protocol.status.send, self._status_re)
+        m = self._transact(self.proto.status.send, self._status_re)
         try:
             state = LaserState(m["state"])
         except ValueError as e:
@@ -116,7 +165,7 @@ class LaserDriver:
 
     def set(self, name: str, value: float) -> float:
         """Set one setting; returns the value the laser confirmed."""
-        cmd = self.profile.protocol.set[name]
+        cmd = self.proto.set[name]
         m = self._transact(cmd.send.format(value=value), self._set_re[name])
         try:
             return float(m["value"])
@@ -124,21 +173,24 @@ class LaserDriver:
             raise ProtocolError(f"confirmation of {name} is malformed: {m.group(0)!r}") from e
 
     def arm(self) -> None:
-        self._simple("arm", self.profile.protocol.arm)
+        self._simple("arm", self.proto.arm)
 
     def standby(self) -> None:
-        self._simple("standby", self.profile.protocol.standby)
+        self._simple("standby", self.proto.standby)
 
     def stop(self) -> None:
-        self._simple("stop", self.profile.protocol.stop)
+        self._simple("stop", self.proto.stop)
 
     def heartbeat(self) -> None:
-        self._simple("heartbeat", self.profile.protocol.heartbeat)
+        self._simple("heartbeat", self.proto.heartbeat)
 
     # A service mode for calibration (optional in the profile): test shots, no session.
 
+    def close(self) -> None:
+        self.transport.close()
+
     def _service(self, name: str) -> None:
-        cmd = getattr(self.profile.protocol, name)
+        cmd = getattr(self.proto, name)
         if cmd is None:
             raise ValueError(f"laser {self.profile.model!r} has no service mode in its profile")
         self._transact(cmd.send, re.compile(cmd.reply))

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
 from device_profiles.schema import (
+    BinaryFrameProtocol,
     ModbusRtuTransport,
     ModbusTcpTransport,
     RegisterTable,
@@ -42,7 +43,7 @@ from device_profiles.schema import (
 )
 from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
 from firmware_bridge.live import Dev
-from firmware_bridge.transport import LineTransport, RegisterTransport
+from firmware_bridge.transport import FrameTransport, LineTransport, RegisterTransport
 
 T = TypeVar("T")
 
@@ -198,7 +199,13 @@ class VirtualRegisterTransport(RegisterTransport):
     def closed(self) -> bool:
         return self._wire.closed
 
+    def ensure_open(self) -> None:
+        if self._wire.closed or self.opens == 0:
+            self.opens += 1
+            self._wire.closed = False
+
     def _transact(self, what: str, fn: Callable[[], T]) -> T:
+        self.ensure_open()
         try:
             return self._wire.call(what, fn)
         except ModbusRefusal as e:
@@ -240,6 +247,49 @@ class VirtualRegisterTransport(RegisterTransport):
     def write_coil(self, address: int, value: bool) -> None:
         what = f"write coil {address}"
         self._transact(what, lambda: self.peer.write_coil(address, value))
+
+    def close(self) -> None:
+        self._wire.closed = True
+
+
+FramePeer = Callable[[bytes], bytes | None]
+"""A binary-framed device: the request frame in, its reply bytes out; None: no reply."""
+
+
+class VirtualFrameTransport(FrameTransport):
+    """Binary frames to an in-process device. The reply bytes are returned as the device
+    gave them, checked only as the serial transport checks them (the start byte, the length
+    its length byte says): the driver checks the rest."""
+
+    def __init__(
+        self,
+        peer: FramePeer,
+        proto: BinaryFrameProtocol,
+        *,
+        timeout_ms: float = 100.0,
+        name: str = "virtual framed device",
+        lock: threading.Lock | None = None,
+    ) -> None:
+        self.peer = peer
+        self.proto = proto
+        self._wire = _Wire(name, timeout_ms, lock)
+
+    def ensure_open(self) -> None:
+        if self._wire.closed or self.opens == 0:
+            self.opens += 1
+            self._wire.closed = False
+
+    def request(self, frame: bytes) -> bytes:
+        self.ensure_open()
+        what = f"frame {frame[:8].hex(' ')}"
+        reply = self._wire.call(what, lambda: self.peer(frame))
+        if not reply:
+            raise LinkLost(self._wire.no_reply(what))
+        if reply[0] != self.proto.start_byte:
+            raise ProtocolError(f"reply to {what} starts with 0x{reply[0]:02X}: garbage")
+        if len(reply) < 2 or len(reply) < 2 + reply[1] + self.proto.checksum_bytes:
+            raise ProtocolError(f"short reply to {what}: {reply[:16].hex(' ')}")
+        return reply[: 2 + reply[1] + self.proto.checksum_bytes]
 
     def close(self) -> None:
         self._wire.closed = True
@@ -339,6 +389,8 @@ class VirtualTransports:
         sensor: RegisterPeer,
         cooler: RegisterPeer,
         interlock: RegisterPeer | None = None,
+        laser_registers: RegisterPeer | None = None,
+        laser_frames: FramePeer | None = None,
         on_control_line: Callable[[str, bool], None] | None = None,
         lock: threading.Lock | None = None,
     ) -> None:
@@ -348,9 +400,13 @@ class VirtualTransports:
             Dev.SENSOR: sensor,
             Dev.COOLER: cooler,
             Dev.INTERLOCK: interlock,
+            Dev.LASER: laser_registers,
         }
+        self._laser_frames = laser_frames
         self._on_control_line = on_control_line
-        self.made: dict[Dev, VirtualLineTransport | VirtualRegisterTransport] = {}
+        self.made: dict[
+            Dev, VirtualLineTransport | VirtualRegisterTransport | VirtualFrameTransport
+        ] = {}
 
     def line(self, device: Dev, cfg: SerialTransport, terminator: str) -> VirtualLineTransport:
         if device is not Dev.LASER:
@@ -375,5 +431,17 @@ class VirtualTransports:
         made = VirtualRegisterTransport(
             peer, timeout_ms=cfg.timeout_ms, name=f"virtual {device.name.lower()}", lock=self.lock
         )
+        self.made[device] = made
+        return made
+
+    def frames(
+        self, device: Dev, cfg: SerialTransport, proto: BinaryFrameProtocol
+    ) -> VirtualFrameTransport:
+        if device is not Dev.LASER or self._laser_frames is None:
+            raise ValueError(f"no virtual framed device for the {device.name.lower()}")
+        made = VirtualFrameTransport(
+            self._laser_frames, proto, timeout_ms=cfg.timeout_ms, name="virtual laser",
+            lock=self.lock,
+        )  # fmt: skip
         self.made[device] = made
         return made

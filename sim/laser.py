@@ -1,7 +1,10 @@
-"""The simulated laser: serial command set v1 on a pseudo-terminal.
+"""The simulated laser: its profile's serial command set on a pseudo-terminal.
 
 `LaserModel` is the laser's state machine; `SimLaser` puts it on the slave side of a pty so
-that the bridge opens it with pyserial exactly like a USB serial port.
+that the bridge opens it with pyserial exactly like a USB serial port. The lines it takes
+and the replies it gives are the profile's (``sim.laser_lines``: the bundled command set
+v1, or a clinic's own); the same model also stands behind a Modbus register map
+(``sim.laser_modbus``) and binary frames (``sim.laser_frames``).
 
 States: STANDBY --ARM--> READY; READY with the footswitch pressed --> FIRING, one pulse every
 1/rep_rate_hz simulated seconds; footswitch released --> READY; STOP or STANDBY --> STANDBY.
@@ -38,7 +41,8 @@ import time
 from typing import Literal
 
 from device_profiles.laser_state import LaserState
-from device_profiles.schema import LASER_SETTINGS, Laser
+from device_profiles.schema import LASER_SETTINGS, Laser, LaserProtocol
+from sim.laser_lines import LineCommandSet
 from sim.pty_line import PtyLineDevice
 from sim.world import World
 
@@ -46,11 +50,6 @@ StopFault = Literal["lie", "none"]
 
 #: Settings the laser powers up with; the bridge sets its own before arming.
 POWER_ON_SETTINGS = {"fluence_j_cm2": 60.0, "pulse_ms": 20.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
-
-_SETTER_WORDS = {"F": "fluence_j_cm2", "PW": "pulse_ms", "SPOT": "spot_mm", "RATE": "rep_rate_hz"}
-_SETTER_FORMATS = {"F": "{:.1f}", "PW": "{:.1f}", "SPOT": "{:.1f}", "RATE": "{:.2f}"}
-# Commands too frequent to log one by one.
-_QUIET = {"STATUS?", "HB"}
 
 
 def spot_area_cm2(spot_mm: float) -> float:
@@ -79,6 +78,10 @@ class LaserModel:
         # The laser's own energy monitor: the last pulse's delivered energy, in its status.
         self.reports_delivered = profile.protocol.reports_delivered_energy
         self.last_delivered_j = 0.0
+        # A line-based laser's command set, from its profile (issue 14 item 5): the lines it
+        # understands and the replies it renders. Lasers on other wires: sim.laser_wires.
+        proto = profile.protocol
+        self.commands = LineCommandSet(proto) if isinstance(proto, LaserProtocol) else None
         world.laser = self
 
     # --- commands --------------------------------------------------------------------------
@@ -122,64 +125,114 @@ class LaserModel:
 
     def handle_line(self, line: str) -> str | None:
         """One command line (without terminator) in, one reply line out (None: no reply)."""
+        if self.commands is None:
+            raise ValueError("this laser's profile has no command lines")
         self.world.advance()
         command = line.strip()
-        if command not in _QUIET:
+        hit = self.commands.match(command)
+        if hit is None or hit[0] not in ("status", "heartbeat"):
             self.world.record("command", line=command)
-        reply = self._dispatch(command)
+        reply = self.commands.error("UNKNOWN COMMAND") if hit is None else self._dispatch(*hit)
         self.world.advance()
         return reply
 
-    def _dispatch(self, command: str) -> str | None:
-        words = command.split()
-        match words:
-            case ["STATUS?"]:
-                return self.status_line()
-            case ["HB"]:
-                self.last_heartbeat = time.monotonic()
-                self.heartbeat_lost = False
-                return "OK HB"
-            case ["ARM"]:
-                return self._arm()
-            case ["STANDBY"]:
-                self._service(False, "standby command")
-                self._go(LaserState.STANDBY, "standby command")
-                return "OK STANDBY"
-            case ["STOP"]:
-                self.world.record("stop_received", state=self.state.value, fault=self.stop_fault)
-                self.world.notify("stop_received")
-                if self.stop_fault == "none":
+    # --- the commands, whatever the wire (lines, registers, frames) ----------------------------
+
+    def heartbeat(self) -> None:
+        self.last_heartbeat = time.monotonic()
+        self.heartbeat_lost = False
+
+    def standby(self) -> None:
+        self._service(False, "standby command")
+        self._go(LaserState.STANDBY, "standby command")
+
+    def stop(self) -> bool:
+        """STOP received; False: the laser does not answer it (a silent-stop fault)."""
+        self.world.record("stop_received", state=self.state.value, fault=self.stop_fault)
+        self.world.notify("stop_received")
+        if self.stop_fault == "none":
+            return False
+        if self.stop_fault is None:
+            self._service(False, "stop command")
+            self._go(LaserState.STANDBY, "stop command")
+        return True
+
+    def arm(self) -> str | None:
+        """ARM; the reason it is refused, or None."""
+        if self.service_mode:
+            return "SERVICE MODE"
+        if not self.world.relay_closed:
+            return "INTERLOCK OPEN"
+        if self.last_heartbeat is None or self.heartbeat_lost:
+            return "NO HEARTBEAT"
+        if self.state is LaserState.STANDBY:
+            self._go(LaserState.READY, "arm command")
+            self._maybe_fire()
+        return None
+
+    def set_setting(self, name: str, value: float) -> str | None:
+        """A setter; the reason it is refused, or None."""
+        if not math.isfinite(value) or value <= 0:
+            return "BAD VALUE"
+        if self.state is not LaserState.STANDBY:
+            return "NOT IN STANDBY"
+        self.settings[name] = value
+        return None
+
+    def _dispatch(self, name: str, word: str | None) -> str | None:
+        """One command of the profile's command set; the reply it renders (None: silence)."""
+        commands = self.commands
+        assert commands is not None
+        refused: str | None = None
+        match name:
+            case "status":
+                return commands.status_line(
+                    self.state.value, self.pulses, self.settings, self.last_delivered_j
+                )
+            case "heartbeat":
+                self.heartbeat()
+            case "arm":
+                refused = self.arm()
+            case "standby":
+                self.standby()
+            case "stop":
+                if not self.stop():
                     return None
-                if self.stop_fault is None:
-                    self._service(False, "stop command")
-                    self._go(LaserState.STANDBY, "stop command")
-                return "OK STOPPED"
-            case ["SERVICE", "ON"]:
+            case "service_on":
                 if self.state is not LaserState.STANDBY:
-                    return "ERR NOT IN STANDBY"
-                self._service(True, "service command")
-                return "OK SERVICE ON"
-            case ["SERVICE", "OFF"]:
+                    refused = "NOT IN STANDBY"
+                else:
+                    self._service(True, "service command")
+            case "service_off":
                 self._service(False, "service command")
-                return "OK SERVICE OFF"
-            case ["SERVICE", "SHOT"]:
-                return self._service_shot()
-            case ["SET", word, value] if word in _SETTER_WORDS:
-                return self._set(word, value)
-        return "ERR UNKNOWN COMMAND"
+            case "service_shot":
+                refused = self._service_shot()
+            case "identify":
+                pass
+            case _:
+                setting = name.removeprefix("set:")
+                try:
+                    value = float(word or "")
+                except ValueError:
+                    return commands.error("BAD VALUE")
+                refused = self.set_setting(setting, value)
+                if refused is None:
+                    return commands.confirm(setting, value)
+        return commands.reply(name) if refused is None else commands.error(refused)
 
     def _service(self, on: bool, why: str) -> None:
         if on != self.service_mode:
             self.service_mode = on
             self.world.record("service_mode", on=on, why=why)
 
-    def _service_shot(self) -> str:
+    def _service_shot(self) -> str | None:
+        """One test shot into the meter; the reason it is refused, or None."""
         if not self.service_mode:
-            return "ERR NOT IN SERVICE MODE"
+            return "NOT IN SERVICE MODE"
         if not self.world.relay_closed:
-            return "ERR INTERLOCK OPEN"
+            return "INTERLOCK OPEN"
         if self.last_heartbeat is None or self.heartbeat_lost:
-            return "ERR NO HEARTBEAT"
+            return "NO HEARTBEAT"
         set_j = self.set_energy_j()
         delivered_j, _ = self._emit()
         self.world.record(
@@ -191,39 +244,7 @@ class LaserModel:
             delivered_j=delivered_j,
         )
         self.world.shot_into_meter(delivered_j)
-        return "OK SHOT"
-
-    def _arm(self) -> str:
-        if self.service_mode:
-            return "ERR SERVICE MODE"
-        if not self.world.relay_closed:
-            return "ERR INTERLOCK OPEN"
-        if self.last_heartbeat is None or self.heartbeat_lost:
-            return "ERR NO HEARTBEAT"
-        if self.state is LaserState.STANDBY:
-            self._go(LaserState.READY, "arm command")
-            self._maybe_fire()
-        return "OK READY"
-
-    def _set(self, word: str, text: str) -> str:
-        try:
-            value = float(text)
-        except ValueError:
-            return "ERR BAD VALUE"
-        if not math.isfinite(value) or value <= 0:
-            return "ERR BAD VALUE"
-        if self.state is not LaserState.STANDBY:
-            return "ERR NOT IN STANDBY"
-        self.settings[_SETTER_WORDS[word]] = value
-        return f"OK {word}=" + _SETTER_FORMATS[word].format(value)
-
-    def status_line(self) -> str:
-        s = self.settings
-        line = (
-            f"STATUS {self.state} PULSES={self.pulses} F={s['fluence_j_cm2']:.1f} "
-            f"PW={s['pulse_ms']:.1f} SPOT={s['spot_mm']:.1f} RATE={s['rep_rate_hz']:.2f}"
-        )
-        return f"{line} E={self.last_delivered_j:.4f}" if self.reports_delivered else line
+        return None
 
     # --- what the world tells the laser -----------------------------------------------------
 
@@ -328,7 +349,8 @@ class SimLaser(PtyLineDevice):
 
     def on_overflow(self) -> str | None:
         # Line noise without a terminator: a real laser's input buffer would overflow too.
-        return "ERR UNKNOWN COMMAND"
+        commands = self.laser.commands
+        return None if commands is None else commands.error("UNKNOWN COMMAND")
 
     def disconnected(self) -> bool:
         return self.laser.world.laser_link_lost  # the cable is out: nothing in, nothing out

@@ -230,10 +230,10 @@ class RegisterDevice(_TcpServed):
                     SimData(block.first, count=block.count, values=0, datatype=DataType.REGISTERS)
                 )
         for table, data in tables.items():
-            if not data:  # pymodbus needs every table; the hook refuses every address in it
-                kind = DataType.BITS if reg_is_bits(table) else DataType.INVALID
-                data.append(SimData(0, values=0, datatype=kind) if kind == DataType.BITS else
-                            SimData(0, datatype=kind))  # fmt: skip
+            if not data:  # pymodbus needs every table; the hook answers 01 for it (a table
+                # the device does not have), so it must reach the hook: a plain block
+                kind = DataType.BITS if reg_is_bits(table) else DataType.REGISTERS
+                data.append(SimData(0, values=0, datatype=kind))
         simdata = cast(
             tuple[list[SimData], list[SimData], list[SimData], list[SimData]],
             tuple(tables[t] for t in _SIM_TABLES),

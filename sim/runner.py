@@ -29,7 +29,8 @@ from device_profiles.loader import load_meter
 from device_profiles.meter import MeterDescription
 from device_profiles.schema import ModbusCoilOutput, Setup
 from sim.clock import SimClock
-from sim.laser import LaserModel, SimLaser
+from sim.laser import LaserModel
+from sim.laser_wires import LaserWire
 from sim.meter import MeterModel, SimMeter
 from sim.modbus_devices import SensorLine, SimCooler, SimRelay, SimSensor
 from sim.rtu_line import PtyRtuLine
@@ -295,7 +296,7 @@ class SimRunner:
         if self._hold_timeline:
             world.hold_timeline()
         laser_model = self.laser = LaserModel(world, setup.laser)
-        laser = SimLaser(laser_model, setup.laser.protocol.terminator)
+        laser = LaserWire(laser_model, setup.laser, world)
         self.sensor = SimSensor(
             setup.sensor,
             world,
@@ -329,7 +330,7 @@ class SimRunner:
             meter = self._meter_port = SimMeter(self.meter)
         ticker: asyncio.Task[None] | None = None
         try:
-            path = laser.open(asyncio.get_running_loop())
+            path = await laser.open(self._ports.get("laser", 0))
             for key, server in servers.items():
                 await server.serve("127.0.0.1", self._ports.get(key, 0))
             self._endpoints = {"laser": path, **{k: s.endpoint for k, s in servers.items()}}
@@ -353,7 +354,7 @@ class SimRunner:
         finally:
             if ticker is not None:
                 ticker.cancel()
-            laser.close()
+            await laser.close()
             if self._sensor_line is not None:
                 await self._sensor_line.close()
             if meter is not None:

@@ -15,8 +15,12 @@ registers read and written) is asserted the same way whatever carried it.
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from pyModbusTCP.server import DataHandler, ModbusServer
 
 from device_profiles.schema import ModbusTcpTransport, SerialTransport
 from firmware_bridge.transport import (
@@ -39,7 +43,10 @@ from tests.firmware_bridge.modbus_peer import ModbusPeer, Request, registers_pdu
 from tests.firmware_bridge.pty_peer import TERM, PtyPeer
 
 LINE_BACKENDS = ("virtual", "pty")
-REGISTER_BACKENDS = ("virtual", "tcp")
+#: ``pymodbustcp``: the device behind another Modbus implementation's server (pyModbusTCP),
+#: so the bridge's client is held to the protocol, not to pymodbus' reading of it (issue 14
+#: item 6).
+REGISTER_BACKENDS = ("virtual", "tcp", "pymodbustcp")
 TIMEOUT_MS = 100.0
 UNIT = 1
 COIL_ON, COIL_OFF = 0xFF00, 0x0000
@@ -131,6 +138,74 @@ class LineBackend:
             close()
 
 
+class _PeerHandler(DataHandler):  # type: ignore[misc]  # pyModbusTCP has no type hints
+    """pyModbusTCP's server asks this for every request; the register device answers.
+
+    A refusal is the device's exception code; a device that does not answer is held until
+    the bridge's deadline has passed, then refused (pyModbusTCP always answers)."""
+
+    def __init__(self, device: RegisterPeer) -> None:
+        super().__init__()
+        self.device = device
+
+    def _do(self, fn: Callable[[], list[int] | None]) -> DataHandler.Return:
+        try:
+            data = fn()
+        except ModbusRefusal as e:
+            return DataHandler.Return(exp_code=e.code)
+        except NoAnswer:
+            time.sleep(2 * TIMEOUT_MS / 1000)
+            return DataHandler.Return(exp_code=4)
+        return DataHandler.Return(exp_code=0, data=data)
+
+    def read_h_regs(self, address: int, count: int, srv_info: object) -> DataHandler.Return:
+        return self._do(lambda: self.device.read_registers(address, count))
+
+    def read_i_regs(self, address: int, count: int, srv_info: object) -> DataHandler.Return:
+        return self._do(lambda: self.device.read_table("input", address, count))
+
+    def read_coils(self, address: int, count: int, srv_info: object) -> DataHandler.Return:
+        return self._do(lambda: self.device.read_table("coil", address, count))
+
+    def read_d_inputs(self, address: int, count: int, srv_info: object) -> DataHandler.Return:
+        return self._do(lambda: self.device.read_table("discrete_input", address, count))
+
+    def write_h_regs(self, address: int, words: list[int], srv_info: object) -> DataHandler.Return:
+        def write() -> None:
+            if len(words) == 1:
+                self.device.write_register(address, words[0])
+            else:
+                self.device.write_registers(address, list(words))
+
+        return self._do(write)
+
+    def write_coils(self, address: int, bits: list[bool], srv_info: object) -> DataHandler.Return:
+        def write() -> None:
+            for i, bit in enumerate(bits):
+                self.device.write_coil(address + i, bool(bit))
+
+        return self._do(write)
+
+
+class _QuickServer(ModbusServer):  # type: ignore[misc]
+    """pyModbusTCP's server, polling for shutdown every 10 ms (socketserver's default 0.5 s
+    made each test's teardown half a second)."""
+
+    def _serve(self) -> None:
+        try:
+            self._evt_running.set()
+            self._service.serve_forever(poll_interval=0.01)
+        finally:
+            self._service.server_close()
+            self._evt_running.clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @dataclass
 class RegisterBackend:
     """Connects register devices over one backend; closes everything it made."""
@@ -143,6 +218,17 @@ class RegisterBackend:
         if self.kind == "virtual":
             transport = VirtualRegisterTransport(device, timeout_ms=TIMEOUT_MS)
             self._closers.append(transport.close)
+            return transport
+        if self.kind == "pymodbustcp":
+            port = _free_port()
+            server = _QuickServer("127.0.0.1", port, no_block=True, data_hdl=_PeerHandler(device))
+            server.start()
+            cfg = ModbusTcpTransport(
+                kind="modbus_tcp", host="127.0.0.1", port=port, device_id=UNIT,
+                timeout_ms=TIMEOUT_MS,
+            )  # fmt: skip
+            transport = ModbusRegisterTransport(cfg)
+            self._closers += [transport.close, server.stop]
             return transport
         serve = _over_modbus(device)
         far: ModbusPeer

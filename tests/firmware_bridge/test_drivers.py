@@ -16,8 +16,8 @@ from device_profiles.registers import decode, encode
 from device_profiles.schema import ModbusDevice, Register, RegisterTable, SerialLineOutput, Setup
 from firmware_bridge.drivers import (
     InterlockOutputDriver,
-    LaserDriver,
     LaserStatus,
+    LineLaserDriver,
     RegisterDevice,
 )
 from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
@@ -31,16 +31,16 @@ STATUS = "STATUS READY PULSES=12 F=120.0 PW=30.0 SPOT=3.0 RATE=1.00"
 COOLER_MAP = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0}  # the bundled cooler's five registers
 
 Answer = Callable[[str], str | None]
-MakeLaser = Callable[[Answer], tuple[LaserDriver, LineDevice]]
+MakeLaser = Callable[[Answer], tuple[LineLaserDriver, LineDevice]]
 
 
 @pytest.fixture
 def laser(demo: Setup, line_to: LineBackend) -> MakeLaser:
     """The bundled laser's driver, talking over each backend to a device that answers so."""
 
-    def make(answer: Answer) -> tuple[LaserDriver, LineDevice]:
+    def make(answer: Answer) -> tuple[LineLaserDriver, LineDevice]:
         device = LineDevice(answer)
-        return LaserDriver(demo.laser, line_to(device)), device
+        return LineLaserDriver(demo.laser, line_to(device)), device
 
     return make
 
@@ -85,15 +85,15 @@ def test_every_setter_uses_its_own_command(
 @pytest.mark.parametrize(
     ("call", "sent", "reply"),
     [
-        (LaserDriver.arm, "ARM", "OK READY"),
-        (LaserDriver.standby, "STANDBY", "OK STANDBY"),
-        (LaserDriver.stop, "STOP", "OK STOPPED"),
-        (LaserDriver.heartbeat, "HB", "OK HB"),
+        (LineLaserDriver.arm, "ARM", "OK READY"),
+        (LineLaserDriver.standby, "STANDBY", "OK STANDBY"),
+        (LineLaserDriver.stop, "STOP", "OK STOPPED"),
+        (LineLaserDriver.heartbeat, "HB", "OK HB"),
     ],
     ids=["arm", "standby", "stop", "heartbeat"],
 )
 def test_simple_commands_need_their_confirmation(
-    laser: MakeLaser, call: Callable[[LaserDriver], None], sent: str, reply: str
+    laser: MakeLaser, call: Callable[[LineLaserDriver], None], sent: str, reply: str
 ) -> None:
     driver, device = laser(lambda _: reply)
     call(driver)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from device_profiles.schema import Command, Laser, Setup
-from firmware_bridge.drivers import LaserDriver
+from firmware_bridge.drivers import LineLaserDriver
 from firmware_bridge.errors import ProtocolError
 from tests.firmware_bridge.backends import LineBackend, LineDevice
 
@@ -39,7 +39,7 @@ def test_item_laser_identity_is_asked_once_per_opening_before_anything_else(
 ) -> None:
     device = LineDevice(our_laser)
     link = line_to(device)
-    driver = LaserDriver(laser_with_identity(demo), link)
+    driver = LineLaserDriver(laser_with_identity(demo), link)
     driver.heartbeat()
     driver.heartbeat()
     assert device.received == ["ID?", "HB", "HB"]
@@ -53,7 +53,7 @@ def test_item_laser_identity_another_device_behind_the_reopened_port_gets_no_com
 ) -> None:
     device = LineDevice(our_laser)
     link = line_to(device)
-    driver = LaserDriver(laser_with_identity(demo), link)
+    driver = LineLaserDriver(laser_with_identity(demo), link)
     driver.heartbeat()
     link.close()
     device.answer = another_device  # the adapter came back leading to another laser
@@ -67,6 +67,6 @@ def test_item_laser_identity_without_identify_in_the_profile_nothing_is_asked(
     demo: Setup, line_to: LineBackend
 ) -> None:
     device = LineDevice(our_laser)
-    driver = LaserDriver(demo.laser, line_to(device))
+    driver = LineLaserDriver(demo.laser, line_to(device))
     driver.heartbeat()
     assert device.received == ["HB"]

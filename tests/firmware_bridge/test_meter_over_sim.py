@@ -225,8 +225,8 @@ def test_item1_a_procedure_drives_laser_and_meter_through_their_drivers(
     bench: OpenBench,
 ) -> None:
     """The call shape the calibration procedure will use: the laser's service mode through
-    `LaserDriver` (the profile's optional commands), the shot read through the meter's."""
-    from firmware_bridge.drivers import LaserDriver
+    `LineLaserDriver` (the profile's optional commands), the shot read through the meter's."""
+    from firmware_bridge.drivers import LineLaserDriver
 
     rig = bench("scpi-style")
     # One talker on the laser's port: the bench's keepalive stops sending heartbeats (it
@@ -238,7 +238,7 @@ def test_item1_a_procedure_drives_laser_and_meter_through_their_drivers(
         laser_cfg.transport.model_copy(update={"port": rig.runner.endpoints["laser"]}),
         laser_cfg.protocol.terminator,
     )
-    laser = LaserDriver(laser_cfg, line)
+    laser = LineLaserDriver(laser_cfg, line)
     try:
         laser.heartbeat()
         assert laser.set("fluence_j_cm2", 20.0) == 20.0
@@ -257,13 +257,13 @@ def test_item1_a_procedure_drives_laser_and_meter_through_their_drivers(
 
 def test_item1_a_laser_profile_without_a_service_mode_says_so() -> None:
     from device_profiles.loader import load
-    from firmware_bridge.drivers import LaserDriver
+    from firmware_bridge.drivers import LineLaserDriver
 
     class Unused(SerialLineTransport):
         def request(self, line: str) -> str:
             raise AssertionError(f"nothing may be sent: {line!r}")
 
     laser = load("demo-ndyag-1064").setup.laser
-    driver = LaserDriver(laser, Unused(laser.transport, "\r\n"))
+    driver = LineLaserDriver(laser, Unused(laser.transport, "\r\n"))
     with pytest.raises(ValueError, match="has no service mode"):
         driver.service_shot()

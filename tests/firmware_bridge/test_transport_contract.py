@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from device_profiles.schema import Setup
-from firmware_bridge.drivers import LaserDriver
+from firmware_bridge.drivers import LineLaserDriver
 from firmware_bridge.errors import DeviceRejected, LinkLost, ProtocolError
 from firmware_bridge.virtual import RegisterMap
 from sim.clock import SimClock
@@ -165,15 +165,15 @@ def test_item6_a_reply_with_too_few_registers_is_a_protocol_error(
 
 
 @pytest.fixture
-def sim_laser(demo: Setup, line_to: LineBackend) -> Iterator[tuple[LaserDriver, World]]:
+def sim_laser(demo: Setup, line_to: LineBackend) -> Iterator[tuple[LineLaserDriver, World]]:
     """The driver talking to the simulator's laser model (its whole state machine)."""
     world = World(demo, make_scenario(), SimClock(speed=1.0))
     model = LaserModel(world, demo.laser)
-    yield LaserDriver(demo.laser, line_to(model.handle_line)), world
+    yield LineLaserDriver(demo.laser, line_to(model.handle_line)), world
 
 
 def test_item6_the_simulated_laser_arms_only_with_heartbeat_and_relay(
-    sim_laser: tuple[LaserDriver, World],
+    sim_laser: tuple[LineLaserDriver, World],
 ) -> None:
     driver, world = sim_laser
     with pytest.raises(DeviceRejected, match="INTERLOCK OPEN"):
@@ -192,7 +192,7 @@ def test_item6_the_simulated_laser_arms_only_with_heartbeat_and_relay(
 
 
 def test_item6_the_simulated_laser_refuses_settings_while_ready(
-    sim_laser: tuple[LaserDriver, World],
+    sim_laser: tuple[LineLaserDriver, World],
 ) -> None:
     driver, world = sim_laser
     world.set_relay(True, "test")
@@ -203,7 +203,7 @@ def test_item6_the_simulated_laser_refuses_settings_while_ready(
 
 
 def test_item6_a_simulated_laser_that_never_answers_stop_is_link_lost(
-    sim_laser: tuple[LaserDriver, World],
+    sim_laser: tuple[LineLaserDriver, World],
 ) -> None:
     driver, world = sim_laser
     assert world.laser is not None

@@ -55,11 +55,11 @@ class LaserPort:
         reply = self.command("STATUS?")
         match = re.fullmatch(
             r"STATUS (?P<state>\w+) PULSES=(?P<pulses>\d+) F=(?P<f>\S+) PW=\S+ SPOT=\S+ "
-            r"RATE=(?P<rate>\S+)",
+            r"RATE=(?P<rate>\S+)(?: E=(?P<delivered_j>\S+))?",  # E=: the laser reports energy
             reply,
         )
         assert match, reply
-        return match.groupdict()
+        return {k: v for k, v in match.groupdict().items() if v is not None}
 
     def close(self) -> None:
         self.port.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from device_profiles.loader import load_meter
+from device_profiles.loader import load, load_meter
 from device_profiles.schema import ModbusCoilOutput, Setup
 from firmware_bridge.meter import EnergyMeterDriver, meter_transport
 from sim.control import SimControl, SimSpec
@@ -22,6 +22,13 @@ from tests.sim.meter_rig import OpenBench, benches
 
 RunSim = Callable[..., SimRunner]
 OpenPort = Callable[[SimRunner], LaserPort]
+
+
+@pytest.fixture(scope="session")
+def setup() -> Setup:
+    """A laser whose profile lists a service mode: the simulator serves only the commands
+    its profile describes (issue 14 item 5), and the demo laser's profile has none."""
+    return load("demo-ndyag-1064-cal").setup
 
 
 @pytest.fixture

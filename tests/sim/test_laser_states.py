@@ -1,6 +1,6 @@
 """Issue 8 item 7: the simulated laser and the bridge's driver share one set of states.
 
-The real ``LaserDriver`` talks to the real ``LaserModel`` through an in-memory line (no pty):
+The real ``LineLaserDriver`` talks to the real ``LaserModel`` through an in-memory line (no pty):
 every state the model can be in, the driver reads as that same ``LaserState``.
 """
 
@@ -10,7 +10,7 @@ import time
 
 from device_profiles.laser_state import LaserState
 from device_profiles.schema import Setup
-from firmware_bridge.drivers import LaserDriver
+from firmware_bridge.drivers import LineLaserDriver
 from firmware_bridge.transport import LineTransport
 from sim.clock import SimClock
 from sim.laser import LaserModel
@@ -39,7 +39,7 @@ class ModelLine(LineTransport):
 def test_item7_every_state_the_simulated_laser_reports_the_driver_reads(setup: Setup) -> None:
     world = World(setup, make_scenario(), SimClock())
     model = LaserModel(world, setup.laser)
-    driver = LaserDriver(setup.laser, ModelLine(model))
+    driver = LineLaserDriver(setup.laser, ModelLine(model))
     seen = [driver.status().state]
     world.relay_closed = True
     driver.heartbeat()

@@ -43,7 +43,9 @@ def word(value: int) -> bytes:
 @pytest.mark.parametrize(
     ("pdu", "reply"),
     [
-        (bytes([3]) + word(0) + word(1), bytes([0x83, ILLEGAL_ADDRESS])),  # no holding table
+        # No holding table: the function is not supported (01), as for the coils (issue 14
+        # item 6; it was 02 before, unlike the coils).
+        (bytes([3]) + word(0) + word(1), bytes([0x83, ILLEGAL_FUNCTION])),
         (bytes([1]) + word(0) + word(1), bytes([0x81, ILLEGAL_FUNCTION])),  # no coils
         (bytes([4]) + word(4) + word(1), bytes([0x84, ILLEGAL_ADDRESS])),  # past the map
         (bytes([4]) + word(2) + word(3), bytes([0x84, ILLEGAL_ADDRESS])),  # straddling its end
