@@ -125,7 +125,7 @@ class LineLaserDriver(LaserDriver):
     def _transact(self, line: str, pattern: re.Pattern[str]) -> re.Match[str]:
         self._identify()
         reply = self.transport.request(line)
-        limit = self.profile.protocol.max_reply_bytes
+        limit = self.proto.max_reply_bytes
         if len(reply) > limit:
             # A flood is no reply: refused in bounded words, whatever the device sent.
             # Kept as evidence as the session log keeps any long text: a prefix, the size
