@@ -12,15 +12,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from device_profiles.loader import bundled_names, load
-from device_profiles.schema import SerialTransport
-from firmware_bridge.drivers import LaserDriver
+from device_profiles.schema import LaserProtocol, SerialTransport
+from firmware_bridge.drivers import LineLaserDriver
 from firmware_bridge.errors import BridgeError, LinkLost, ProtocolError
 from firmware_bridge.transport import LineTransport, SerialLineTransport
 from tests.firmware_bridge.pty_peer import TERM, PtyPeer
 from tests.fuzz.settings import fuzz, tried
 
 LASERS = [load(n).setup.laser for n in bundled_names()]
-LASERS = list({laser.model: laser for laser in LASERS if hasattr(laser, "protocol")}.values())
+# The line-based lasers (reply lines); the Modbus and binary-framed ones are fuzzed by their
+# frames in tests/firmware_bridge/test_laser_kinds.py.
+LASERS = list(
+    {laser.model: laser for laser in LASERS if isinstance(laser.protocol, LaserProtocol)}.values()
+)
 
 
 class Lies(LineTransport):
@@ -55,7 +59,7 @@ def test_item5_any_laser_reply_is_a_typed_error_or_a_reading(
 ) -> None:
     tried()
     reply = data.draw(st.one_of(st.text(max_size=300), near_miss(laser)))
-    driver = LaserDriver(laser, Lies(reply))  # type: ignore[arg-type]
+    driver = LineLaserDriver(laser, Lies(reply))  # type: ignore[arg-type]
     driver._identified_at = 0  # identified already: every line below is the fuzzed reply
     for action in (
         driver.status,
@@ -89,7 +93,7 @@ def test_item5_a_megabyte_with_no_terminator_over_a_pty_is_a_lost_link_in_time()
 def test_item5_found_a_megabyte_laser_reply_is_refused_in_bounded_words() -> None:
     far = PtyPeer(lambda raw: b"S" * 1_000_000 + TERM)
     cfg = SerialTransport(kind="serial", port=far.path, timeout_ms=3000.0)
-    driver = LaserDriver(LASERS[0], SerialLineTransport(cfg, TERM.decode()))
+    driver = LineLaserDriver(LASERS[0], SerialLineTransport(cfg, TERM.decode()))
     try:
         with pytest.raises(ProtocolError) as e:
             driver.status()
