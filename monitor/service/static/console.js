@@ -93,8 +93,10 @@ async function findSession() {
   if (r.ok) { enterSession(r.data); return; }
   page.info = null;
   page.sessionId = null;
-  if (can("treat")) { await loadQuestions(); show("start"); }
-  else { show("session"); $("notice").textContent = "No session is running."; $("notice").hidden = false; }
+  // A person who opened the records meanwhile stays there; "Back" leads to this view.
+  const settle = (view) => { if (page.view === "records") page.before = view; else show(view); };
+  if (can("treat")) { await loadQuestions(); settle("start"); }
+  else { settle("session"); $("notice").textContent = "No session is running."; $("notice").hidden = false; }
 }
 
 // --- start a session --------------------------------------------------------------------------
