@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from monitor.incidents.sheets import Which
 from monitor.record.errors import SessionLogDamaged, SessionLogError
 from monitor.reports.clinic_summary import build_clinic_summary
 from monitor.reports.session_report import build_session_report
@@ -57,6 +58,47 @@ def session_report(
         if format == "json":
             return Response(json.dumps(report.as_dict()), media_type="application/json")
         return HTMLResponse(report.html())
+
+
+def given_note(sheet_sha256: str, version: int, given: dict[str, object] | None) -> str:
+    """Whether the sheet rebuilt now is the text the session's log says was given."""
+    if given is None:
+        return "no sheet of this kind is recorded as given in this session"
+    if given.get("text_sha256") == sheet_sha256:
+        return f"the same text as given to {given.get('given_to')} by {given.get('given_by')}"
+    return (
+        f"DIFFERS from the text given (version {given.get('version')} given; the file is now "
+        f"version {version})"
+    )
+
+
+@router.get(
+    "/session/{session_id}/sheet/{which}",
+    summary="A session's patient information sheet (before or after treatment), printable",
+    response_class=HTMLResponse,
+)
+def patient_sheet(
+    session_id: str, which: Literal["before", "after"], who: Reader, st: State
+) -> HTMLResponse:
+    """Rebuilt from the session's verified record and the sheets' file, as ``laserguard report
+    sheet`` does; the staff's note above it (not printed) says whether it is the text the log
+    records as given, to whom and by whom."""
+    with clinic(st) as records:
+        try:
+            records.log.session(session_id)
+        except SessionLogDamaged:
+            raise
+        except SessionLogError as e:
+            raise HTTPException(404, str(e)) from e
+        sheet, given = records.sheet(session_id, Which(which))
+    note = given_note(sheet.text_sha256, sheet.version, given)
+    banner = (
+        '<p class="staff-note" style="background:#eef;padding:.4em">'
+        f"For staff, not printed: {escape(note)}.</p>"
+        "<style>@media print{.staff-note{display:none}}</style>"
+    )
+    html = sheet.html.replace("</head><body>", f"</head><body>\n{banner}", 1)
+    return HTMLResponse(html, headers={"X-Sheet-Given": "yes" if given else "no"})
 
 
 @router.get(

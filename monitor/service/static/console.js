@@ -334,6 +334,11 @@ function ended(summary) {
   link.hidden = !can("read_records");
   $("report-link").href = `/api/reports/session/${summary.session_id}`;
   $("report-link").hidden = !can("read_records");
+  for (const which of ["before", "after"]) {
+    const a = $(`sheet-${which}-link`);
+    a.href = `/api/reports/session/${summary.session_id}/sheet/${which}`;
+    a.hidden = !can("read_records");
+  }
   show("ended");
 }
 

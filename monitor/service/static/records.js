@@ -125,7 +125,9 @@ export class Records {
     box.append(el("p", `Session ${i.session_id.slice(0, 8)}, patient ${i.patient_id}; opened ${i.opened_at} by ${i.opened_by}` +
       (i.trigger ? `; after the halt on ${i.trigger.check} (${i.trigger.reason})` : "")));
     const reports = el("p");
-    reports.append(link("Session report", `/api/reports/session/${i.session_id}`));
+    reports.append(link("Session report", `/api/reports/session/${i.session_id}`), " ",
+      link("Information sheet (before)", `/api/reports/session/${i.session_id}/sheet/before`), " ",
+      link("Aftercare sheet (after)", `/api/reports/session/${i.session_id}/sheet/after`));
     box.append(reports);
     if (Object.keys(i.details).length) {
       const dl = el("dl", "", "details");

@@ -121,6 +121,7 @@ ENDPOINTS = (
         {"outcome": "resolved", "note": "healed"},
     ),
     Endpoint("GET", "/api/reports/session/abcd", Permission.READ_RECORDS),
+    Endpoint("GET", "/api/reports/session/abcd/sheet/before", Permission.READ_RECORDS),
     Endpoint("GET", "/api/reports/clinic?from=2026-05-01&to=2026-06-01", Permission.READ_RECORDS),
     Endpoint("GET", "/api/sessions", Permission.READ_RECORDS),
     Endpoint("GET", "/api/sessions/abc", Permission.READ_RECORDS),

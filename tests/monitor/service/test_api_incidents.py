@@ -14,6 +14,7 @@ import pytest
 from monitor.incidents.clinic import ClinicRecords
 from monitor.incidents.photos import MAX_PHOTO_BYTES, PhotoStore
 from monitor.record.sqlite_store import SessionLog
+from monitor.service.api_reports import given_note
 from monitor.service.roles import Role
 from tests.monitor.incidents.made_sessions import T0, Made, png_bytes, write_session
 from tests.monitor.incidents.test_incidents import Clock
@@ -274,3 +275,29 @@ def test_item2_the_protocols_for_the_page(console: Console, tmp_path: Path) -> N
     burn = next(p for p in book["protocols"] if p["id"] == "burn_or_blister")
     assert burn["immediate_steps"] and burn["source"]
     assert [g["grade"] for g in book["severity_scale"]] == [1, 2, 3, 4, 5]
+
+
+def test_item4_the_patient_sheets_from_the_console_say_whether_they_are_the_ones_given(
+    clinic: Clinic,
+) -> None:
+    # The made session records no sheet as given: the staff's note says so.
+    for which in ("before", "after"):
+        r = clinic.get(Role.AUDITOR, f"/api/reports/session/{clinic.sid}/sheet/{which}")
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("text/html")
+        assert "PAT-0001" in r.text and "Patient information v" in r.text
+        assert "@media print{.staff-note{display:none}}" in r.text
+        assert "For staff, not printed: no sheet of this kind is recorded as given" in r.text
+        assert r.headers["x-sheet-given"] == "no"
+    unknown = clinic.get(Role.AUDITOR, "/api/reports/session/ffffffff/sheet/before")
+    assert unknown.status_code == 404
+    wrong = clinic.get(Role.AUDITOR, f"/api/reports/session/{clinic.sid}/sheet/during")
+    assert wrong.status_code == 422 and "which" in wrong.text
+
+
+def test_item4_the_staff_note_tells_the_given_text_from_a_changed_file() -> None:
+    given = {"text_sha256": "a" * 64, "given_to": "PAT-0001", "given_by": "op.jo", "version": 1}
+    assert given_note("a" * 64, 1, given) == "the same text as given to PAT-0001 by op.jo"
+    assert given_note("b" * 64, 2, given).startswith(
+        "DIFFERS from the text given (version 1 given; the file is now version 2)"
+    )
