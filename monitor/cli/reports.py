@@ -15,7 +15,7 @@ from pathlib import Path
 from monitor.cli.common import add_db_arg
 from monitor.cli.incidents import Sub, clinic_records, guarded
 from monitor.incidents.errors import IncidentInputError
-from monitor.incidents.sheets import Which
+from monitor.incidents.sheets import Which, given_note
 from monitor.incidents.streams import parse_when
 
 __all__ = ["add_report_parser"]
@@ -102,14 +102,6 @@ def _sheet(args: argparse.Namespace) -> int:
         _write(Path(args.html), sheet.html)
     if args.text is not None:
         _write(Path(args.text), sheet.text)
-    if given is None:
-        note = "no sheet of this kind is recorded as given in this session"
-    elif given.get("text_sha256") == sheet.text_sha256:
-        note = f"the same text as given to {given.get('given_to')} by {given.get('given_by')}"
-    else:
-        note = (
-            f"DIFFERS from the text given (version {given.get('version')} given; the file is "
-            f"now version {sheet.version})"
-        )
+    note = given_note(sheet, given)
     print(f"laserguard report sheet: {note}", file=sys.stderr)
     return 0

@@ -23,7 +23,15 @@ from typing import Any
 from device_profiles.protocols import LoadedSheets
 from device_profiles.schema import Contraindications, SkinType
 
-__all__ = ["KIND_SHEET_GIVEN", "Sheet", "Which", "after_sheet", "before_sheet", "sheet_for"]
+__all__ = [
+    "KIND_SHEET_GIVEN",
+    "Sheet",
+    "Which",
+    "after_sheet",
+    "before_sheet",
+    "given_note",
+    "sheet_for",
+]
 
 #: The event in the session's chain that says which sheet was given to whom.
 KIND_SHEET_GIVEN = "patient_sheet_given"
@@ -177,3 +185,15 @@ def sheet_for(
         )
     clinic = next((p for k, p in events if k == "patient_information"), {})
     return after_sheet(sheets, patient_id=patient_id, clinic=clinic)
+
+
+def given_note(sheet: Sheet, given: Mapping[str, Any] | None) -> str:
+    """Whether ``sheet`` (rebuilt now) is the text the session's log records as ``given``."""
+    if given is None:
+        return "no sheet of this kind is recorded as given in this session"
+    if given.get("text_sha256") == sheet.text_sha256:
+        return f"the same text as given to {given.get('given_to')} by {given.get('given_by')}"
+    return (
+        f"DIFFERS from the text given (version {given.get('version')} given; the file is now "
+        f"version {sheet.version})"
+    )

@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from monitor.incidents.sheets import Which
+from monitor.incidents.clinic import ClinicRecords
+from monitor.incidents.sheets import Which, given_note
 from monitor.record.errors import SessionLogDamaged, SessionLogError
 from monitor.reports.clinic_summary import build_clinic_summary
 from monitor.reports.session_report import build_session_report
@@ -28,6 +29,16 @@ router = APIRouter(prefix="/api/reports", tags=["reports"])
 State = Annotated[ServiceState, Depends(get_state)]
 Reader = Annotated[Principal, Depends(need(Permission.READ_RECORDS))]
 Stamp = Annotated[str | None, Query(max_length=40)]
+
+
+def _known_session(records: ClinicRecords, session_id: str) -> None:
+    """404 for a session the log does not hold; a damaged log raises as it is (409)."""
+    try:
+        records.log.session(session_id)
+    except SessionLogDamaged:
+        raise
+    except SessionLogError as e:
+        raise HTTPException(404, str(e)) from e
 
 
 @router.get(
@@ -44,12 +55,7 @@ def session_report(
 ) -> Response:
     at = when_of(as_of, "as_of")
     with clinic(st) as records:
-        try:
-            records.log.session(session_id)
-        except SessionLogDamaged:
-            raise
-        except SessionLogError as e:
-            raise HTTPException(404, str(e)) from e
+        _known_session(records, session_id)
         report = build_session_report(records, session_id, as_of=at)
         if not report.verification.ok:
             raise HTTPException(
@@ -58,18 +64,6 @@ def session_report(
         if format == "json":
             return Response(json.dumps(report.as_dict()), media_type="application/json")
         return HTMLResponse(report.html())
-
-
-def given_note(sheet_sha256: str, version: int, given: dict[str, object] | None) -> str:
-    """Whether the sheet rebuilt now is the text the session's log says was given."""
-    if given is None:
-        return "no sheet of this kind is recorded as given in this session"
-    if given.get("text_sha256") == sheet_sha256:
-        return f"the same text as given to {given.get('given_to')} by {given.get('given_by')}"
-    return (
-        f"DIFFERS from the text given (version {given.get('version')} given; the file is now "
-        f"version {version})"
-    )
 
 
 @router.get(
@@ -84,14 +78,9 @@ def patient_sheet(
     sheet`` does; the staff's note above it (not printed) says whether it is the text the log
     records as given, to whom and by whom."""
     with clinic(st) as records:
-        try:
-            records.log.session(session_id)
-        except SessionLogDamaged:
-            raise
-        except SessionLogError as e:
-            raise HTTPException(404, str(e)) from e
+        _known_session(records, session_id)
         sheet, given = records.sheet(session_id, Which(which))
-    note = given_note(sheet.text_sha256, sheet.version, given)
+    note = given_note(sheet, given)
     banner = (
         '<p class="staff-note" style="background:#eef;padding:.4em">'
         f"For staff, not printed: {escape(note)}.</p>"

@@ -13,8 +13,8 @@ import pytest
 
 from monitor.incidents.clinic import ClinicRecords
 from monitor.incidents.photos import MAX_PHOTO_BYTES, PhotoStore
+from monitor.incidents.sheets import Which, given_note
 from monitor.record.sqlite_store import SessionLog
-from monitor.service.api_reports import given_note
 from monitor.service.roles import Role
 from tests.monitor.incidents.made_sessions import T0, Made, png_bytes, write_session
 from tests.monitor.incidents.test_incidents import Clock
@@ -295,9 +295,13 @@ def test_item4_the_patient_sheets_from_the_console_say_whether_they_are_the_ones
     assert wrong.status_code == 422 and "which" in wrong.text
 
 
-def test_item4_the_staff_note_tells_the_given_text_from_a_changed_file() -> None:
-    given = {"text_sha256": "a" * 64, "given_to": "PAT-0001", "given_by": "op.jo", "version": 1}
-    assert given_note("a" * 64, 1, given) == "the same text as given to PAT-0001 by op.jo"
-    assert given_note("b" * 64, 2, given).startswith(
-        "DIFFERS from the text given (version 1 given; the file is now version 2)"
+def test_item4_the_staff_note_tells_the_given_text_from_a_changed_file(clinic: Clinic) -> None:
+    with SessionLog(clinic.console.db) as log:
+        records = ClinicRecords.over(log, photos=PhotoStore.beside(clinic.console.db))
+        sheet, _ = records.sheet(clinic.sid, Which.BEFORE)
+    given = {"text_sha256": sheet.text_sha256, "given_to": "PAT-0001", "given_by": "op.jo"}
+    assert given_note(sheet, given) == "the same text as given to PAT-0001 by op.jo"
+    older = {**given, "text_sha256": "a" * 64, "version": 0}
+    assert given_note(sheet, older).startswith(
+        f"DIFFERS from the text given (version 0 given; the file is now version {sheet.version})"
     )
