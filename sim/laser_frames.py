@@ -10,14 +10,12 @@ checksum gets no answer (the bridge's request then times out: a lost link).
 
 from __future__ import annotations
 
-import asyncio
 import os
-import pty
-import tty
 
 from device_profiles.frames import FrameError, build, frame_length, pack, parse, unpack
 from device_profiles.schema import BinaryFrameProtocol, FrameCommand, FrameField, Laser
 from sim.laser import LaserModel
+from sim.pty_line import PtyPort
 
 
 class FrameLaserFront:
@@ -102,37 +100,14 @@ class FrameLaserFront:
         return build(proto, cmd.reply)
 
 
-class SimFrameLaser:
+class SimFrameLaser(PtyPort):
     """`FrameLaserFront` on a pty; ``path`` is the slave device for the bridge to open."""
 
     MAX_BUFFER = 1024
 
     def __init__(self, front: FrameLaserFront) -> None:
+        super().__init__()
         self.front = front
-        self._buffer = b""
-        self._master = -1
-        self._slave = -1
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.path = ""
-
-    def open(self, loop: asyncio.AbstractEventLoop) -> str:
-        self._master, self._slave = pty.openpty()
-        tty.setraw(self._master)
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.path = os.ttyname(self._slave)
-        self._loop = loop
-        loop.add_reader(self._master, self._on_readable)
-        return self.path
-
-    def close(self) -> None:
-        if self._loop is not None:
-            self._loop.remove_reader(self._master)
-            self._loop = None
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                os.close(fd)
-        self._master = self._slave = -1
 
     def _next_frame(self) -> bytes | None:
         start = bytes([self.front.proto.start_byte])

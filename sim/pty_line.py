@@ -24,17 +24,19 @@ class LineModel(Protocol):
     def record_dropped(self, reply: str) -> None: ...
 
 
-class PtyLineDevice:
-    """A ``LineModel`` on a pty; ``path`` is the slave device for the bridge to open."""
+class PtyPort:
+    """The slave side of a pty for the bridge to open (``path``), read on an asyncio loop;
+    subclasses frame what arrives (``_on_readable``: read ``_master``, keep ``_buffer``)."""
 
-    def __init__(self, model: LineModel, terminator: str) -> None:
-        self.model = model
-        self.terminator = terminator.encode()
+    def __init__(self) -> None:
         self._buffer = b""
         self._master = -1
         self._slave = -1
         self._loop: asyncio.AbstractEventLoop | None = None
         self.path = ""
+
+    def _on_readable(self) -> None:
+        raise NotImplementedError
 
     def open(self, loop: asyncio.AbstractEventLoop) -> str:
         self._master, self._slave = pty.openpty()
@@ -56,6 +58,15 @@ class PtyLineDevice:
             if fd >= 0:
                 os.close(fd)
         self._master = self._slave = -1
+
+
+class PtyLineDevice(PtyPort):
+    """A ``LineModel`` on a pty; ``path`` is the slave device for the bridge to open."""
+
+    def __init__(self, model: LineModel, terminator: str) -> None:
+        super().__init__()
+        self.model = model
+        self.terminator = terminator.encode()
 
     def split_line(self) -> str | None:
         """The next complete line in the buffer (consumed), or None."""
