@@ -51,13 +51,23 @@ from sim.control import SimControl, SimSpec
 
 
 def simulator(
-    setup_source: str, scenario: str, *, speed: float, run_dir: Path, hold_timeline: bool = False
+    setup_source: str,
+    scenario: str,
+    *,
+    speed: float,
+    run_dir: Path,
+    hold_timeline: bool = False,
+    realtime: bool = False,
 ) -> SimControl:
     """The demo's simulator: ``sim.control`` in a child process, its output in ``sim.log``.
 
     ``sim.control`` puts the child in its own process group, so a Ctrl-C in the terminal
     reaches only the demo, which ends the session (laser in STANDBY) before it stops the
     devices; and the child stops when the pipe to the demo closes, however the demo ends.
+
+    ``realtime``: the simulated devices stand for hardware with processors of their own, so
+    where the bridge runs at SCHED_FIFO they do too (where the system allows it); otherwise
+    a busy PC starves the "hardware" and the bridge rightly halts on its silence.
     """
     spec = SimSpec(
         run_dir=str(run_dir),
@@ -66,6 +76,7 @@ def simulator(
         speed=speed,
         log_file=str(run_dir / "sim.log"),
         hold_timeline=hold_timeline,
+        realtime=realtime,
     )
     return SimControl(spec)
 
@@ -184,7 +195,9 @@ def run_demo(
     tick_s: float = 0.25,
 ) -> dict[str, Any]:
     """Run one simulated session; returns the report. ``duration_s`` is simulated time."""
-    with simulator(loaded.source, scenario_name, speed=speed, run_dir=run_dir) as sim:
+    with simulator(
+        loaded.source, scenario_name, speed=speed, run_dir=run_dir, realtime=True
+    ) as sim:
         setup = with_endpoints(loaded.setup, sim.endpoints)
         log = SessionLog(db_path)
         try:  # a setup with a calibration policy arms only on a calibration in this log

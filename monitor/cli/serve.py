@@ -232,6 +232,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         speed=args.speed,
                         run_dir=run_dir,
                         hold_timeline=True,
+                        realtime=args.realtime,
                     )
                 )
                 setup = with_endpoints(loaded.setup, sim.endpoints)

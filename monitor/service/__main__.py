@@ -5,6 +5,10 @@ running bridge. It connects to the bridge's control socket as the console (its h
 a running session alive; losing it halts the session), reads the session log read-only, and
 serves the API and pages with uvicorn on 127.0.0.1 unless told otherwise. With
 ``--parent-pid`` it ends when that process (the bridge) is gone.
+
+It lowers its own scheduling priority (``--nice``, 10 by default): on a busy PC the bridge's
+threads, which judge and halt, get the CPU before a flooded or slow console does. A person's
+page is a few hundred milliseconds of work at most; a halt is a deadline of milliseconds.
 """
 
 from __future__ import annotations
@@ -32,6 +36,20 @@ def _watch_parent(parent_pid: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+#: How far the console service lowers its priority below the bridge's (``os.nice``).
+CONSOLE_NICE = 10
+
+
+def _lower_priority(increment: int) -> None:
+    """Nice this process; a platform that refuses says so once and the service goes on."""
+    if increment <= 0:
+        return
+    try:
+        os.nice(increment)
+    except OSError as e:
+        print(f"laserguard console: could not lower its priority: {e}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m monitor.service", description=__doc__)
     p.add_argument("--socket", required=True, help="the bridge's control socket")
@@ -39,8 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", default=None, help="users file (default: beside the session log)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on [%(default)s]")
     p.add_argument("--port", type=int, default=8080, help="port to listen on [%(default)s]")
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=CONSOLE_NICE,
+        choices=range(0, 20),
+        metavar="0..19",
+        help="lower this process's priority by this much, below the bridge's [%(default)s]",
+    )
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    _lower_priority(args.nice)
     try:
         users = UserStore(args.users or users_path(args.db))
     except UserError as e:

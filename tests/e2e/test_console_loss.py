@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from monitor.record.sqlite_store import SessionLog
+from monitor.service.__main__ import CONSOLE_NICE
 from tests.e2e.conftest import SETTINGS, wait_for
 from tests.e2e.console_rig import all_no
 
@@ -45,6 +46,7 @@ class Served:
         heartbeat_timeout_s: float = 1.0,
         scenario: str = "normal",
         users: Path | None = None,
+        realtime: bool = False,
     ) -> None:
         self.sock_dir = Path(tempfile.mkdtemp(prefix="lgs-"))
         self.db = tmp / "log.sqlite3"
@@ -55,7 +57,7 @@ class Served:
         self.proc = subprocess.Popen(
             [
                 sys.executable, "-m", "monitor.cli", "serve", "--demo", "--scenario", scenario,
-                "--db", str(self.db), "--port", str(self.port), "--no-realtime",
+                "--db", str(self.db), "--port", str(self.port), *([] if realtime else ["--no-realtime"]),
                 "--socket", str(self.sock_dir / "c.sock"),
                 "--heartbeat-timeout-s", str(heartbeat_timeout_s),
                 *(["--users", str(users)] if users is not None else []),
@@ -155,6 +157,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
         s.stop()
 
 
+def console_niceness(served: Served) -> int:
+    """How much lower the console service's priority is than the bridge's."""
+    return os.getpriority(os.PRIO_PROCESS, served.console_pid) - os.getpriority(
+        os.PRIO_PROCESS, served.proc.pid
+    )
+
+
 def console_lost_trip(served: Served, sid: str) -> dict[str, Any] | None:
     trips = [e for e in served.logged(sid, "trip") if e.payload["check"] == "console_lost"]
     return None if not trips else {"t_wall": trips[0].t_wall, **trips[0].payload}
@@ -165,6 +174,8 @@ def test_item1_the_console_service_killed_during_an_armed_session_halts_and_logs
     served: Served,
 ) -> None:
     sid = served.armed()
+    # The console service runs below the bridge's priority: a flooded page waits, a halt not.
+    assert console_niceness(served) == CONSOLE_NICE
     killed_at = time.time()
     os.kill(served.console_pid, signal.SIGKILL)
 
