@@ -237,6 +237,7 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
             context["scheduling"] = {
                 "interlock_loop": session.loop.realtime,
                 **session.bridge.scheduling(),
+                "other_threads": session.background.state,
             }
         finally:
             if rig._floor_client is not None:

@@ -55,6 +55,7 @@ from firmware_bridge.bridge import Bridge
 from firmware_bridge.drivers import LaserDriver
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.live import ANSWER_MIN, Ch, Dev
+from firmware_bridge.realtime import BackgroundRealtime
 from monitor.core.bookkeeper import Bookkeeper
 from monitor.core.calibration_status import CalibrationStatus
 from monitor.core.checks import (
@@ -255,6 +256,10 @@ class Session:
             on_telemetry=self._telemetry,
             realtime=realtime,
         )
+        # With real-time asked for, every other thread of this process too, at the lowest
+        # real-time priority, while the session runs (``firmware_bridge.realtime``).
+        self.background = BackgroundRealtime()
+        self._want_background = realtime
         self.loop = InterlockLoop(
             self.engine,
             self.bridge.live,
@@ -562,6 +567,7 @@ class Session:
             self.state = State.FAILED
             self._event(EventKind.CONNECT_FAILED, {"reason": why})
             self.bridge.halt(why)
+            self.background.restore()
             raise Refused(why)
         self.state = State.STANDBY
         self._event(EventKind.CONNECTED, {"laser_state": live.laser_state()})
@@ -572,6 +578,8 @@ class Session:
         if gap is not None:
             self._event(gap.kind, gap.payload)
         self.loop.start()
+        if self._want_background:  # every thread there is now; later ones start ordinary
+            self.background.apply()
 
     def end(self, reason: str = "operator ended the session") -> None:
         if self.state is State.ENDED:
@@ -588,10 +596,15 @@ class Session:
         self._record_dose()  # the dose at the end, after the loop's last sample
         self._event(
             EventKind.LOOP_LATENESS,
-            {**self.loop.lateness().as_dict(), "workers": self.bridge.scheduling()},
+            {
+                **self.loop.lateness().as_dict(),
+                "workers": self.bridge.scheduling(),
+                "other_threads": self.background.state,
+            },
         )
         self.state = State.ENDED
         self.recorder.end_session(self.session_id, reason)
+        self.background.restore()
 
     def __enter__(self) -> Session:
         self.start()

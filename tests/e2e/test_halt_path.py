@@ -396,5 +396,11 @@ def test_an_acknowledgement_within_the_stop_grace_waits_for_the_stop_to_be_judge
     with pytest.raises(Refused, match="laser_did_not_stop"):
         session.acknowledge("nurse-1", "patient settled")
     assert session.state is State.HALTED
-    trip = next(t for t in session.trips if t.check == "laser_did_not_stop")
+    # The refusal reads the latched condition; its trip is recorded by the session's
+    # bookkeeping thread a moment later.
+    trip = wait_for(
+        lambda: next((t for t in session.trips if t.check == "laser_did_not_stop"), None),
+        5,
+        "the laser_did_not_stop trip",
+    )
     assert "had not confirmed STOP" in trip.reason
