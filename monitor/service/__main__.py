@@ -79,7 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(client, users, args.db)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+        # No per-message deflate on /ws/live: 20 snapshots a second to each page are a few
+        # kilobytes on a local network, and compressing each one for each page was the
+        # largest single cost of a flooded service (measured: docs/performance.md).
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            ws_per_message_deflate=False,
+        )
     finally:
         client.close()
     return 0
