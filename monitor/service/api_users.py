@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -27,6 +28,11 @@ def _me(who: Principal, st: ServiceState) -> dict[str, Any]:
     }
 
 
+def _whole_s(seconds: float) -> int:
+    """A wait said in whole seconds, rounded up: a wait of 0.4 s is "1 s", never "0 s"."""
+    return math.ceil(seconds)
+
+
 @router.post("/auth/sign-in", tags=["auth"], summary="Sign in with a name and password")
 def sign_in(body: SignInBody, request: Request, response: Response, st: State) -> dict[str, Any]:
     """Sets the session cookie and returns the token (for ``Authorization: Bearer``).
@@ -37,8 +43,8 @@ def sign_in(body: SignInBody, request: Request, response: Response, st: State) -
     if wait > 0:
         raise HTTPException(
             429,
-            f"too many failed sign-ins: try again in {wait:.0f} s",
-            headers={"Retry-After": str(max(1, round(wait)))},
+            f"too many failed sign-ins: try again in {_whole_s(wait)} s",
+            headers={"Retry-After": str(_whole_s(wait))},
         )
     user = st.users.verify(body.username, body.password)
     if user is None:
@@ -46,7 +52,7 @@ def sign_in(body: SignInBody, request: Request, response: Response, st: State) -
         st.users.audit(address, "sign_in_failed", body.username[:64], "")
         raise HTTPException(
             401,
-            f"wrong name or password (or the account is disabled); the next try waits {delay:.0f} s",
+            f"wrong name or password (or the account is disabled); the next try waits {_whole_s(delay)} s",
             headers={"WWW-Authenticate": "Bearer"},
         )
     st.throttle.succeeded(*keys)

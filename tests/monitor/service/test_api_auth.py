@@ -157,3 +157,14 @@ def test_item5_the_last_enabled_admin_cannot_be_disabled(console: Console) -> No
 
     with pytest.raises(UserError, match="last enabled administrator"):
         console.users.disable("admin1", by="cli")
+
+
+def test_item4_a_wait_under_half_a_second_is_said_as_1_s_never_0_s(console: Console) -> None:
+    clock = Clock()
+    console.state.throttle = Throttle(clock=clock)
+    sign_in(console, "operator1", "wrong password!")
+    clock.t += 0.7  # 0.3 s of the first 1 s wait left
+    code, body = sign_in(console, "operator1", PASSWORD)
+    assert code == 429
+    assert "try again in 1 s" in str(body["detail"]), body  # used to say "try again in 0 s"
+    assert body["_headers"]["retry-after"] == "1"  # type: ignore[index]
