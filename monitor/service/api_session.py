@@ -9,10 +9,11 @@ nothing changed.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel
 
 from monitor.control.client import ControlError
@@ -33,6 +34,7 @@ from monitor.control.protocol import (
     StartSession,
 )
 from monitor.service.deps import Principal, ServiceState, get_state, need, refuse_role
+from monitor.service.live import snapshot_json
 from monitor.service.models import (
     HaltBody,
     ProtocolStepBody,
@@ -93,16 +95,20 @@ def bridge(who: Viewer, st: State) -> dict[str, Any]:
     }
 
 
-@router.get("/session/live", summary="The newest snapshot (what /ws/live pushes)")
-def live(who: Viewer, st: State) -> dict[str, Any]:
+@router.get(
+    "/session/live",
+    summary="The newest snapshot (what /ws/live pushes)",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+)
+def live(who: Viewer, st: State) -> Response:
+    """Encoded once per snapshot (``live.snapshot_json``), not once per request."""
     snap = st.port.latest
     if snap is None:
         raise HTTPException(503, "no snapshot from the bridge yet: is the bridge running?")
-    return {
-        **snap.model_dump(),
-        "channel_connected": st.port.connected,
-        "age_s": round(time.time() - snap.t_wall, 3),
-    }
+    age = round(time.time() - snap.t_wall, 3)
+    text = f'{snapshot_json(snap, st.port.connected)},"age_s":{json.dumps(age)}}}'
+    return Response(content=text, media_type="application/json")
 
 
 @router.get("/session", summary="The running session: who, whom, typing, risk, limits")

@@ -31,27 +31,37 @@ from monitor.control.protocol import SNAPSHOT_HZ
 from monitor.service.deps import get_state, principal_of
 from monitor.service.roles import Permission, allowed
 
-__all__ = ["router"]
+__all__ = ["router", "snapshot_json"]
 
 router = APIRouter()
 SEND_TIMEOUT_S = 2.0
 RECHECK_SIGNIN_S = 30.0
 _PERIOD_S = 1.0 / SNAPSHOT_HZ
-_cache: dict[str, Any] = {"seq": None, "text": ""}
+#: The last snapshot encoded: (the message, channel_connected, its JSON without the closing
+#: brace). One tuple, replaced whole, so the request threads and the event loop can share it.
+_encoded: tuple[Any, bool, str] = (None, False, "")
 
 
 def _same_origin(origin: str, host: str | None) -> bool:
     return host is not None and urlsplit(origin).netloc == host
 
 
-def _snapshot_text(msg: Any, connected: bool) -> str:
-    """Encoded once per snapshot, whatever the number of pages."""
-    if _cache["seq"] != (msg.seq, connected):
+def snapshot_json(msg: Any, connected: bool) -> str:
+    """The snapshot and ``channel_connected`` as JSON without its closing brace (the caller
+    adds its own last field), encoded once per snapshot whatever the number of pages and
+    requests."""
+    global _encoded
+    held, was_connected, text = _encoded
+    if held is not msg or was_connected != connected:
         body = msg.model_dump(mode="json")
         body["channel_connected"] = connected
-        _cache["seq"], _cache["text"] = (msg.seq, connected), json.dumps(body)[:-1]
-    text: str = _cache["text"]
-    return f'{text},"sent_wall":{time.time()}}}'
+        text = json.dumps(body)[:-1]
+        _encoded = (msg, connected, text)
+    return text
+
+
+def _snapshot_text(msg: Any, connected: bool) -> str:
+    return f'{snapshot_json(msg, connected)},"sent_wall":{time.time()}}}'
 
 
 @router.websocket("/ws/live")

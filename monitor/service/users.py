@@ -114,6 +114,7 @@ class UserStore:
         self.path = Path(path)
         self.hasher = hasher or PasswordHasher()
         self._lock = threading.Lock()
+        self._open: sqlite3.Connection | None = None
         # Hashed once: an unknown name costs a sign-in as much time as a known one.
         self._dummy = self.hasher.hash("laserguard: no such user")
         try:
@@ -127,13 +128,22 @@ class UserStore:
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
+        """One connection, kept open and used under the lock: the console reads the users
+        file on every request, and opening it each time was a large share of a flooded
+        service's work. Each use is its own transaction, so a change made by another
+        process (``laserguard users disable``) is seen by the next request (WAL). A
+        connection that failed is closed and the next use opens a new one."""
         with self._lock:
-            conn = sqlite3.connect(self.path, timeout=5.0)
+            if self._open is None:
+                self._open = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
+            conn = self._open
             try:
                 with conn:
                     yield conn
-            finally:
+            except sqlite3.Error:
+                self._open = None
                 conn.close()
+                raise
 
     def _audit(
         self, c: sqlite3.Connection, by: str, action: str, username: str, detail: str
