@@ -6,6 +6,7 @@ import sqlite3
 
 from monitor.service.auth import ABSOLUTE_S, IDLE_S, MAX_DELAY_S, SignIns, Throttle
 from monitor.service.roles import Role
+from monitor.service.users import UserStore
 from tests.monitor.service.conftest import PASSWORD, Console
 
 
@@ -112,7 +113,9 @@ def test_item4_an_expired_sign_in_is_401_with_words(console: Console) -> None:
 def test_item4_a_disabled_user_is_out_at_once_even_from_the_command_line(console: Console) -> None:
     headers = console.as_(Role.OPERATOR)
     assert console.client.post("/api/session/arm", headers=headers).status_code == 200
-    console.users.disable("operator1", by="cli")  # as `laserguard users disable` does
+    # As `laserguard users disable` does: its own store on the same file, while the console's
+    # store keeps its connection open.
+    UserStore(console.users.path, hasher=console.users.hasher).disable("operator1", by="cli")
     r = console.client.post("/api/session/arm", headers=headers)
     assert r.status_code == 401 and "disabled" in r.json()["detail"]
     assert console.fake.commands() == ["arm"]
