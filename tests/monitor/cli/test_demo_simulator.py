@@ -3,6 +3,8 @@ its report keeps its shape. A real simulator process, real pty and sockets, real
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -24,15 +26,36 @@ REPORT_KEYS = {
 }  # fmt: skip
 
 
+def real_time_allowed() -> bool:
+    """Whether this user may run a thread at SCHED_FIFO (tried on a thread of its own)."""
+    got: list[bool] = []
+
+    def probe() -> None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+            got.append(True)
+        except PermissionError:
+            got.append(False)
+
+    t = threading.Thread(target=probe)
+    t.start()
+    t.join()
+    return got == [True]
+
+
 def test_item1_the_demo_starts_the_simulator_through_sim_control(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[SimSpec] = []
+    policies: list[int] = []
 
     class Recorded(SimControl):
         def start(self) -> SimControl:
             started.append(self.spec)
-            return super().start()
+            out = super().start()
+            assert self.pid is not None
+            policies.append(os.sched_getscheduler(self.pid))
+            return out
 
     monkeypatch.setattr(demo, "SimControl", Recorded)
     run_dir = tmp_path / "run"
@@ -42,6 +65,11 @@ def test_item1_the_demo_starts_the_simulator_through_sim_control(
     )  # fmt: skip
     (spec,) = started
     assert (spec.scenario, spec.speed, spec.run_dir) == ("normal", 3.0, str(run_dir))
+    # The simulated devices stand for hardware with processors of their own: real-time where
+    # the bridge is (a busy PC starved them at normal priority and the bridge halted on their
+    # silence before anyone could arm).
+    assert spec.realtime is True
+    assert policies == [os.SCHED_FIFO if real_time_allowed() else os.SCHED_OTHER]
     # The simulator's output is in the run's folder, not in the demo's terminal.
     assert spec.log_file == str(run_dir / "sim.log") and (run_dir / "sim.log").exists()
     assert set(result) == REPORT_KEYS
