@@ -183,8 +183,10 @@ class _Service:
 class _Flooder:
     def __init__(self, service: _Service, max_s: float = FLOOD_MAX_S) -> None:
         self.proc = subprocess.Popen(
+            # "--token=T" in one word: a token may begin with "-" (token_urlsafe), which
+            # argparse would take for an option (it failed a CI run that way).
             [sys.executable, "-m", "benchmarks.flood_client", service.url,
-             "--token", service.token, "--max-s", str(max_s)],
+             f"--token={service.token}", "--max-s", str(max_s)],
             stdout=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         assert self.proc.stdout is not None

@@ -37,7 +37,11 @@ async def _rest_worker(
     host: str, port: int, token: str, period_s: float, stop: asyncio.Event, tally: Counter[str]
 ) -> None:
     """One keep-alive HTTP/1.1 connection, paced to ``period_s`` per request."""
-    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError as e:  # counted, as every other failure is
+        tally[f"error {type(e).__name__}"] += 1
+        return
     i = 0
     due = time.monotonic()
     try:
