@@ -9,6 +9,7 @@ import { TempChart } from "./chart.js";
 import { AlarmList } from "./alarms.js";
 import { ProtocolPanel } from "./protocol.js";
 import { Records } from "./records.js";
+import { TestSpotForm } from "./testspots.js";
 
 const $ = (id) => document.getElementById(id);
 const SETTINGS = ["fluence_j_cm2", "pulse_ms", "spot_mm", "rep_rate_hz"];
@@ -155,13 +156,20 @@ function attestationNeeded() {
   return relative.map((q) => q.id);
 }
 
+const testSpots = new TestSpotForm($("test-spot-list"), $("add-test-spot"));
+
 $("start-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   say("start-error", "");
   const { out, missing } = answers();
   if (missing.length) { say("start-error", `Answer every question (yes or no): ${missing.join(", ")}`); return; }
   if (!$("site").value) { say("start-error", "Choose the treatment site."); return; }
-  const body = { patient_id: $("patient-id").value.trim(), answers: out, site: $("site").value };
+  const spots = testSpots.values();
+  if (spots.error) { say("start-error", spots.error); return; }
+  const body = {
+    patient_id: $("patient-id").value.trim(), answers: out, site: $("site").value,
+    test_spots: spots.spots,
+  };
   if ($("skin-type").value) body.skin_type = $("skin-type").value;
   if ($("melanin-index").value !== "") body.melanin_index = Number($("melanin-index").value);
   const covers = attestationNeeded();
@@ -170,6 +178,7 @@ $("start-form").addEventListener("submit", async (ev) => {
   }
   const r = await api("POST", "/api/session", body);
   if (!r.ok) { say("start-error", r.detail); return; }
+  testSpots.reset();
   enterSession(r.data);
 });
 
