@@ -603,8 +603,10 @@ class Session:
             },
         )
         self.state = State.ENDED
-        self.recorder.end_session(self.session_id, reason)
-        self.background.restore()
+        try:
+            self.recorder.end_session(self.session_id, reason)
+        finally:  # the process is ordinary again, whatever the log did
+            self.background.restore()
 
     def __enter__(self) -> Session:
         self.start()
