@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 
+from device_profiles.frames import crc16_modbus
 from device_profiles.loader import LoadedSetup, load, parse, resolve, with_endpoints
 from device_profiles.schema import ModbusRtuTransport, SkinType
 from device_profiles.timing import modbus_ms
@@ -311,12 +312,8 @@ def halt_rig(framing: SensorLine, work_dir: Path | None = None) -> Iterator[Halt
 
 
 def _crc16(frame: bytes) -> bytes:
-    crc = 0xFFFF
-    for byte in frame:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return bytes((crc & 0xFF, crc >> 8))
+    """The Modbus RTU CRC as it goes on the wire, low byte first."""
+    return crc16_modbus(frame).to_bytes(2, "little")
 
 
 def raw_rtu_roundtrip_ms(rig: HaltRig, n: int) -> list[float]:

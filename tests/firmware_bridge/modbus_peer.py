@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from device_profiles.frames import crc16_modbus
+
 
 @dataclass(frozen=True)
 class Request:
@@ -39,12 +41,7 @@ class Request:
 
 def crc16(data: bytes) -> bytes:
     """Modbus RTU CRC, low byte first on the wire."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc.to_bytes(2, "little")
+    return crc16_modbus(data).to_bytes(2, "little")
 
 
 def tcp_frame(tid: int, unit: int, pdu: bytes) -> bytes:
