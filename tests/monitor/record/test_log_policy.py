@@ -115,13 +115,15 @@ def test_a_repeated_failure_is_logged_once_then_counted(log: SessionLog, sid: st
 def test_a_run_that_goes_on_is_summarised_periodically_and_a_new_run_logged_again(
     log: SessionLog, sid: str
 ) -> None:
-    w, failures = writer(log, repeats=RepeatPolicy(report_s=0.2), telemetry_flush_s=0.05)
+    # report_s 25 times the spacing: a loaded CI machine stalled this thread for more than
+    # 10 times the spacing once, which ended the run early and failed the test.
+    w, failures = writer(log, repeats=RepeatPolicy(report_s=0.5), telemetry_flush_s=0.05)
     stop = threading.Event()
-    for i in range(30):  # 0.6 s of a failure every 20 ms
+    for i in range(60):  # 1.2 s of a failure every 20 ms
         w.event(sid, "halt_stop_failed", {"error": "ERR BUSY", "t_s": i * 0.02})
         stop.wait(0.02)
     assert w.flush()
-    stop.wait(0.5)  # quiet for longer than report_s: the run is over
+    stop.wait(1.0)  # quiet for longer than report_s: the run is over
     w.event(sid, "halt_stop_failed", {"error": "ERR BUSY", "t_s": 2.0})
     w.close()
     assert not failures
@@ -129,8 +131,8 @@ def test_a_run_that_goes_on_is_summarised_periodically_and_a_new_run_logged_agai
     summaries = [e.payload for e in log.events(sid, kinds=["repeated"])]
     assert [e.payload["t_s"] for e in full] == [0.0, 2.0]  # first of each run, in full
     assert len(summaries) >= 2  # a count at least every report_s while the run went on
-    assert sum(s["count"] for s in summaries) == 29
-    assert summaries[-1]["total_in_run"] == 29
+    assert sum(s["count"] for s in summaries) == 59
+    assert summaries[-1]["total_in_run"] == 59
 
 
 # -- status channels on change -------------------------------------------------------------
