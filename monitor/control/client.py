@@ -157,7 +157,16 @@ class ControlClient:
                 self._pending.pop(msg_id, None)
 
     def events_since(self, seq: int) -> list[EventMessage]:
-        return [e for e in list(self._events) if e.seq > seq]
+        """Read for each page 20 times a second: a look at the newest first, and then a walk
+        back over the new ones only (never over the whole ``KEPT_EVENTS``)."""
+        events = self._events
+        if not events or events[-1].seq <= seq:
+            return []
+        held = list(events)  # a copy: the reader thread appends meanwhile
+        i = len(held)
+        while i > 0 and held[i - 1].seq > seq:
+            i -= 1
+        return held[i:]
 
     def _why_down(self) -> str:
         detail = f" ({self.last_error})" if self.last_error else ""

@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             log_level="warning",
             access_log=False,
             ws_per_message_deflate=False,
+            # libuv's event loop and its HTTP parser (both C): a flooded service answered
+            # about a fifth more requests with them (docs/performance.md).
+            loop="uvloop",
+            http="httptools",
         )
     finally:
         client.close()

@@ -28,7 +28,6 @@ from monitor.control.protocol import (
     ProposeSettings,
     ProtocolStep,
     Reset,
-    SessionInfoCmd,
     Settings,
     Standby,
     StartSession,
@@ -62,11 +61,16 @@ def send(st: ServiceState, command: BaseModel) -> dict[str, Any]:
         raise HTTPException(
             429, "too many commands: wait a moment and try again", headers={"Retry-After": "1"}
         )
-    return st.port.call(command)
+    try:
+        return st.port.call(command)
+    finally:
+        st.session_info.changed()
 
 
+# The GET routes that only read what the service holds are ``async``: nothing in them blocks,
+# and a route in the thread pool costs a hand-over there and back per request.
 @router.get("/contraindications", summary="The risk questionnaire, from the contraindication data")
-def contraindications(who: Viewer, st: State) -> dict[str, Any]:
+async def contraindications(who: Viewer, st: State) -> dict[str, Any]:
     form = st.form
     return {
         "version": form.version,
@@ -85,7 +89,7 @@ def contraindications(who: Viewer, st: State) -> dict[str, Any]:
 
 
 @router.get("/bridge", summary="Whether the bridge answers, and what it runs")
-def bridge(who: Viewer, st: State) -> dict[str, Any]:
+async def bridge(who: Viewer, st: State) -> dict[str, Any]:
     snap = st.port.latest
     age = None if snap is None else round(time.time() - snap.t_wall, 3)
     return {
@@ -101,7 +105,7 @@ def bridge(who: Viewer, st: State) -> dict[str, Any]:
     response_class=Response,
     responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
 )
-def live(who: Viewer, st: State) -> Response:
+async def live(who: Viewer, st: State) -> Response:
     """Encoded once per snapshot (``live.snapshot_json``), not once per request."""
     snap = st.port.latest
     if snap is None:
@@ -113,8 +117,9 @@ def live(who: Viewer, st: State) -> Response:
 
 @router.get("/session", summary="The running session: who, whom, typing, risk, limits")
 def session_info(who: Viewer, st: State) -> dict[str, Any]:
+    """Asked of the bridge once per change of the session (``session_info``), not per request."""
     try:
-        return st.port.call(SessionInfoCmd())
+        return st.session_info.get(st.port)
     except ControlError as e:
         if e.kind == "no_session":
             raise HTTPException(404, str(e)) from e
@@ -169,7 +174,10 @@ def standby(who: Treater, st: State) -> dict[str, Any]:
 )
 def emergency_halt(who: Halter, st: State, body: HaltBody | None = None) -> dict[str, Any]:
     # Never rate-limited: a halt must not wait behind anyone's flood.
-    return st.port.call(EmergencyHalt(who=who.name, reason="" if body is None else body.reason))
+    try:
+        return st.port.call(EmergencyHalt(who=who.name, reason="" if body is None else body.reason))
+    finally:
+        st.session_info.changed()
 
 
 @router.post("/session/reset", summary="Reset one latched alarm, with a reason")

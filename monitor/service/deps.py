@@ -3,13 +3,18 @@
 ``need(Permission.X)`` is a dependency that answers 401 to a request without a valid sign-in
 and 403 to one whose role lacks ``X``, before the route runs: a refused request changes
 nothing.
+
+The dependencies are ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a
+hand-over there and back per dependency per request, and with three of them that was the
+largest single cost of a flooded service. What they do (a dictionary look-up and one
+indexed read of the users file) is brief enough for the event loop.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -21,9 +26,12 @@ from device_profiles.schema import Contraindications
 from monitor.service.auth import COOKIE, SignIn, SignIns, Throttle
 from monitor.service.port import ControlPort
 from monitor.service.roles import Permission, Role, allowed, roles_with
+from monitor.service.session_info import SessionInfoCache
 from monitor.service.users import User, UserStore
 
-__all__ = ["CommandLimiter", "Principal", "ServiceState", "get_state", "need", "principal_of"]
+__all__ = [
+    "CommandLimiter", "Principal", "ServiceState", "get_state", "need", "principal_of", "state_of",
+]  # fmt: skip
 
 #: Commands the service sends the bridge per second, and the burst above it: a flood of
 #: requests gets 429 here, never a flood on the channel (the emergency halt is never limited).
@@ -60,6 +68,7 @@ class ServiceState:
     signins: SignIns = field(default_factory=SignIns)
     throttle: Throttle = field(default_factory=Throttle)
     limiter: CommandLimiter = field(default_factory=CommandLimiter)
+    session_info: SessionInfoCache = field(default_factory=SessionInfoCache)
     # Wall-clock seconds now, for the clinic's records (a test controls when follow-ups fall due).
     clock: Callable[[], float] = time.time
 
@@ -78,9 +87,14 @@ class Principal:
         return self.user.role
 
 
-def get_state(conn: HTTPConnection) -> ServiceState:
+def state_of(conn: HTTPConnection) -> ServiceState:
     st: ServiceState = conn.app.state.laserguard
     return st
+
+
+async def get_state(conn: HTTPConnection) -> ServiceState:
+    """The service's state, as a dependency."""
+    return state_of(conn)
 
 
 def _token(conn: HTTPConnection) -> str | None:
@@ -92,7 +106,7 @@ def _token(conn: HTTPConnection) -> str | None:
 
 def principal_of(conn: HTTPConnection) -> Principal | str:
     """The signed-in user of a request or WebSocket, or why there is none."""
-    st = get_state(conn)
+    st = state_of(conn)
     token = _token(conn)
     if token is None:
         return "sign in first"
@@ -106,7 +120,7 @@ def principal_of(conn: HTTPConnection) -> Principal | str:
     return Principal(user, signin)
 
 
-def signed_in(request: Request) -> Principal:
+async def signed_in(request: Request) -> Principal:
     who = principal_of(request)
     if isinstance(who, str):
         raise HTTPException(401, who, headers={"WWW-Authenticate": "Bearer"})
@@ -137,8 +151,8 @@ def refuse_role(who: Principal, permission: Permission) -> HTTPException:
     )
 
 
-def need(permission: Permission) -> Callable[[Principal], Principal]:
-    def check(who: Annotated[Principal, Depends(signed_in)]) -> Principal:
+def need(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(who: Annotated[Principal, Depends(signed_in)]) -> Principal:
         if not allowed(who.role, permission):
             raise refuse_role(who, permission)
         return who

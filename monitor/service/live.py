@@ -22,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from monitor.control.protocol import SNAPSHOT_HZ
-from monitor.service.deps import get_state, principal_of
+from monitor.control.client import KEPT_EVENTS
+from monitor.control.protocol import SNAPSHOT_HZ, EventMessage
+from monitor.service.deps import principal_of, state_of
 from monitor.service.roles import Permission, allowed
 
 __all__ = ["router", "snapshot_json"]
@@ -60,13 +62,30 @@ def snapshot_json(msg: Any, connected: bool) -> str:
     return text
 
 
+#: Each event's JSON, encoded once for all pages: (the event, its text) by ``id`` of the
+#: event, which the entry holds so the id is not reused while the entry is kept.
+_event_texts: OrderedDict[int, tuple[EventMessage, str]] = OrderedDict()
+_KEPT_EVENT_TEXTS = 2 * KEPT_EVENTS
+
+
+def _event_text(ev: EventMessage) -> str:
+    held = _event_texts.get(id(ev))
+    if held is not None and held[0] is ev:
+        return held[1]
+    text = json.dumps(ev.model_dump(mode="json"))
+    _event_texts[id(ev)] = (ev, text)
+    while len(_event_texts) > _KEPT_EVENT_TEXTS:
+        _event_texts.popitem(last=False)
+    return text
+
+
 def _snapshot_text(msg: Any, connected: bool) -> str:
     return f'{snapshot_json(msg, connected)},"sent_wall":{time.time()}}}'
 
 
 @router.websocket("/ws/live")
 async def live(ws: WebSocket) -> None:
-    st = get_state(ws)
+    st = state_of(ws)
     who = principal_of(ws)
     origin = ws.headers.get("origin")
     if isinstance(who, str) or not allowed(who.role, Permission.VIEW):
@@ -87,7 +106,7 @@ async def live(ws: WebSocket) -> None:
             connected = port.connected
             sends: list[str] = []
             for ev in port.events_since(last_event):
-                sends.append(json.dumps(ev.model_dump(mode="json")))
+                sends.append(_event_text(ev))
                 last_event = ev.seq
             if snap is not None and snap.seq != last_snap:
                 sends.append(_snapshot_text(snap, connected))

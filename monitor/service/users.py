@@ -259,10 +259,12 @@ class UserStore:
         if row is None or row[1]:
             return None
         if self.hasher.check_needs_rehash(digest):  # the parameters grew since it was set
+            # Hashed before the lock is taken: every request reads this file under it, some
+            # on the service's event loop, and a hash takes tens of milliseconds.
+            fresh = self.hasher.hash(password)
             with self._conn() as c:
                 c.execute(
-                    "UPDATE users SET password_hash = ? WHERE username = ?",
-                    (self.hasher.hash(password), username),
+                    "UPDATE users SET password_hash = ? WHERE username = ?", (fresh, username)
                 )
         return self.get(username)
 

@@ -143,6 +143,7 @@ class Console:
                 self.users.enable(u.username, by="test")
         self.tokens = {}  # a test may have signed out or been disabled
         self.fake.calls.clear()
+        self.state.session_info.changed()  # the next GET /api/session asks the bridge again
         self.client.cookies.clear()
 
 
