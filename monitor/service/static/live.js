@@ -51,6 +51,15 @@ export class LiveFeed {
   take(text) {
     let msg;
     try { msg = JSON.parse(text); } catch (e) { return; }
+    if (msg && msg.type === "batch" && Array.isArray(msg.messages)) {
+      msg.messages.forEach((m) => this.takeOne(m)); // one tick's messages, in order
+    } else {
+      this.takeOne(msg);
+    }
+  }
+
+  takeOne(msg) {
+    if (!msg || typeof msg !== "object") return;
     if (msg.type === "snapshot") {
       if (typeof msg.seq !== "number" || typeof msg.t_wall !== "number") return;
       if (msg.seq <= this.lastSeq && this.lastSeq - msg.seq < 1000) {

@@ -4,14 +4,26 @@ document, the records and the aftercare sheet read from a real session log."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
+from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from monitor.control.protocol import EventMessage
 from monitor.record.sqlite_store import SessionLog
 from monitor.service.roles import Role
 from tests.monitor.service.conftest import Console, snapshot
+
+
+def messages(ws: WebSocketTestSession, n: int) -> list[dict[str, Any]]:
+    """The next ``n`` messages, a batch frame opened (one tick's messages come in one)."""
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        frame = ws.receive_json()
+        out += frame["messages"] if frame["type"] == "batch" else [frame]
+    assert len(out) == n, out
+    return out
 
 
 def test_item4_live_pushes_snapshots_with_seq_and_time_and_events(console: Console) -> None:
@@ -29,14 +41,13 @@ def test_item4_live_pushes_snapshots_with_seq_and_time_and_events(console: Conso
         )
     ]
     with console.client.websocket_connect("/ws/live", headers=console.as_(Role.AUDITOR)) as ws:
-        first = ws.receive_json()
+        first, snap = messages(ws, 2)
         assert first["type"] == "event" and first["kind"] == "trip"
-        snap = ws.receive_json()
         assert snap["type"] == "snapshot" and snap["seq"] == 1
         assert snap["session"]["state"] == "STANDBY" and snap["channel_connected"] is True
         assert abs(snap["t_wall"] - time.time()) < 5 and snap["sent_wall"] >= snap["t_wall"]
         console.fake.latest = snapshot(seq=2, state="HALTED")
-        nxt = ws.receive_json()
+        (nxt,) = messages(ws, 1)
         assert nxt["seq"] == 2 and nxt["session"]["state"] == "HALTED"
 
 
@@ -46,7 +57,7 @@ def test_item3_the_page_can_tell_stale_data_the_channel_down_is_said(console: Co
     console.fake.connected = False
     console.fake.last_error = "cannot connect to control.sock"
     with console.client.websocket_connect("/ws/live", headers=console.as_(Role.OPERATOR)) as ws:
-        msgs = [ws.receive_json(), ws.receive_json()]
+        msgs = messages(ws, 2)
     snap = next(m for m in msgs if m["type"] == "snapshot")
     down = next(m for m in msgs if m["type"] == "channel")
     assert snap["t_wall"] == old and snap["channel_connected"] is False  # old data, said so
