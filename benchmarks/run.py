@@ -35,7 +35,7 @@ from benchmarks.tail_probe import attribution_table, stall_table
 
 NAMES = (
     "halt", "halt_rtu", "rtu_line", "loop", "gate", "log", "log_size", "stressed", "console_flood",
-    "physics", "tail",
+    "physics", "poll_cost", "tail",
 )  # fmt: skip
 #: Not in the default run: the long run (issue 15) takes about 70 minutes at its full size.
 LONG = "tail"
@@ -52,6 +52,8 @@ class Sizes:
     log_rows: int
     log_size_s: float
     flood_n: int = 200
+    poll_trials: int = 200
+    poll_window_s: float = 10.0
     quick: bool = False
     tail: TailSizes = field(default_factory=TailSizes)
 
@@ -59,7 +61,8 @@ class Sizes:
     def for_run(cls, quick: bool) -> Sizes:
         if quick:
             return cls(
-                20, 10, 10, 1.0, 100_000, 10_000, 10_000, 2.0, flood_n=10, quick=True,
+                20, 10, 10, 1.0, 100_000, 10_000, 10_000, 2.0, flood_n=10, poll_trials=10,
+                poll_window_s=2.0, quick=True,
                 tail=TailSizes(trials=20, session_s=2.0),
             )  # fmt: skip
         return cls(500, 500, 200, 10.0, 1_000_000, 100_000, 200_000, 20.0, flood_n=200)
@@ -420,6 +423,17 @@ class Bench:
 
         self.results.extend(physics_run(self.sizes.quick))
 
+    def poll_cost(self) -> None:
+        from benchmarks.poll_cost import POLLS_MS, poll_cost, poll_results
+
+        sz = self.sizes
+        polls = (2.0, 5.0) if sz.quick else POLLS_MS
+        progress(
+            f"the sensor's poll period: {', '.join(f'{p:g}' for p in polls)} ms, each a "
+            f"{sz.poll_window_s:g} s quiet window (CPU, reads) and {sz.poll_trials} halt trials"
+        )
+        self.results.extend(poll_results(poll_cost(polls, sz.poll_trials, sz.poll_window_s)))
+
     def run(self) -> None:
         steps: list[tuple[set[str], Callable[[], None]]] = [
             ({"halt", "stressed"}, self.halt_tcp),
@@ -431,6 +445,7 @@ class Bench:
             ({"log_size"}, self.log_size),
             ({"console_flood"}, self.console_flood),
             ({"physics"}, self.physics),
+            ({"poll_cost"}, self.poll_cost),
             ({"tail"}, self.tail),
         ]
         for names, step in steps:

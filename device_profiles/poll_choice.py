@@ -132,7 +132,7 @@ class PollPlan:
             )
         lines.append(
             "  (reads/s and the share of time a read is in flight are the cost on the sensor's "
-            "line; the bridge's CPU cost per period is measured by laserguard bench)"
+            "line; the bridge's CPU cost of each period: laserguard bench --only poll_cost)"
         )
         return "\n".join(lines)
 

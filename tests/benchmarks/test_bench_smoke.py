@@ -94,3 +94,27 @@ def test_issue13_the_physics_and_dose_costs_are_in_laserguard_bench() -> None:
     ):
         result = report["results"][name]
         assert result["value"] and result["floor"] and result["floor_name"], name
+
+
+@pytest.mark.timeout(120)
+def test_issue15_item3_the_poll_period_cost_and_gain_are_in_laserguard_bench() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--json", "--only", "poll_cost"],
+        cwd=REPO, capture_output=True, text=True, timeout=110, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    for poll in ("2", "5"):
+        result = report["results"][f"halt_from_crossing_poll_{poll}ms"]
+        assert result["value"]["n"] > 0 and result["floor"]["n"] == result["value"]["n"]
+        notes = result["notes"]
+        assert notes["poll_ms"] == float(poll)
+        # The cost: the sensor worker's and the processes' CPU, the reads on the line.
+        assert notes["sensor_thread_cpu_pct"] > 0 and notes["simulator_cpu_pct"] > 0
+        assert notes["reads_per_s"] > 0 and 0 < notes["read_in_flight_pct"] <= 100
+    # A 2 ms poll reads the sensor more often than a 5 ms one: the figures are of the period.
+    fast, slow = (
+        report["results"][f"halt_from_crossing_poll_{p}ms"]["notes"]["reads_per_s"]
+        for p in ("2", "5")
+    )
+    assert fast > 1.5 * slow
