@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,14 +79,20 @@ def test_only_runs_the_named_benchmarks_and_prints_a_table() -> None:
     assert "pymodbus" in done.stdout.splitlines()[0]
 
 
-@pytest.mark.timeout(90)
-def test_issue13_the_physics_and_dose_costs_are_in_laserguard_bench() -> None:
+def quick_report(only: str, timeout_s: float) -> dict[str, Any]:
+    """``python -m benchmarks --quick --json --only NAME``: its report, after a clean exit."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--json", "--only", "physics"],
-        cwd=REPO, capture_output=True, text=True, timeout=80, check=False,
+        [sys.executable, "-m", "benchmarks", "--quick", "--json", "--only", only],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout_s, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+@pytest.mark.timeout(90)
+def test_issue13_the_physics_and_dose_costs_are_in_laserguard_bench() -> None:
+    report = quick_report("physics", 80)
     for name in (
         "layered_session_10min_s",
         "dose_cem43_ns_per_sample",
@@ -98,12 +105,7 @@ def test_issue13_the_physics_and_dose_costs_are_in_laserguard_bench() -> None:
 
 @pytest.mark.timeout(120)
 def test_issue15_item3_the_poll_period_cost_and_gain_are_in_laserguard_bench() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--json", "--only", "poll_cost"],
-        cwd=REPO, capture_output=True, text=True, timeout=110, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+    report = quick_report("poll_cost", 110)
     for poll in ("2", "5"):
         result = report["results"][f"halt_from_crossing_poll_{poll}ms"]
         assert result["value"]["n"] > 0 and result["floor"]["n"] == result["value"]["n"]
