@@ -55,12 +55,39 @@ class BackgroundRealtime:
     def __init__(self, priority: int = BACKGROUND_PRIORITY) -> None:
         self.priority = priority
         self.state = "SCHED_OTHER (not requested)"
+        self.applied = False
+        self.adopted = 0  # threads moved by ``adopt`` since ``apply``
 
     def apply(self) -> str:
         if not hasattr(os, "sched_setscheduler") or not os.path.isdir(_TASKS):
             self.state = "SCHED_OTHER (no SCHED_RR on this platform)"
             return self.state
-        moved, refused = 0, ""
+        moved, refused = self._move_ordinary()
+        if refused:
+            self.restore()
+            self.state = f"SCHED_OTHER (SCHED_RR refused: {refused})"
+        else:
+            self.applied = True
+            self.adopted = 0
+            self.state = f"SCHED_RR priority {self.priority} ({moved} threads)"
+        return self.state
+
+    def adopt(self) -> int:
+        """The threads started since ``apply()`` (they start ordinary: reset on fork), into
+        the same class: a console that connected later gets its channel threads, a live view
+        started after the session its own. Called periodically while a session runs; does
+        nothing unless ``apply()`` succeeded. Returns how many it moved; never raises."""
+        if not self.applied:
+            return 0
+        moved, refused = self._move_ordinary()
+        self.adopted += moved
+        if refused:  # allowed at apply, refused now (the limit was lowered): say so
+            self.state = f"{self.state}; a later thread refused SCHED_RR: {refused}"
+        return moved
+
+    def _move_ordinary(self) -> tuple[int, str]:
+        """Every SCHED_OTHER thread of this process to SCHED_RR: (how many, why refused)."""
+        moved = 0
         for tid in _tids():
             try:
                 if _policy(tid) != os.SCHED_OTHER:
@@ -72,16 +99,11 @@ class BackgroundRealtime:
             except ProcessLookupError:
                 continue  # the thread ended meanwhile
             except OSError as e:
-                refused = e.strerror or str(e)
-                break
-        if refused:
-            self.restore()
-            self.state = f"SCHED_OTHER (SCHED_RR refused: {refused})"
-        else:
-            self.state = f"SCHED_RR priority {self.priority} ({moved} threads)"
-        return self.state
+                return moved, e.strerror or str(e)
+        return moved, ""
 
     def restore(self) -> None:
+        self.applied = False
         if not hasattr(os, "sched_setscheduler"):
             return
         for tid in _tids():

@@ -301,8 +301,11 @@ class Session:
         self._event(EventKind.BOOKKEEPING_FAILED, {"task": task, "error": error})
 
     def _dose_due(self) -> None:
-        """On the loop's thread, every DOSE_RECORD_PERIOD_S: the record is made elsewhere."""
+        """On the loop's thread, every DOSE_RECORD_PERIOD_S: the record is made elsewhere,
+        and so is the look for threads started since the session did (they start ordinary)."""
         self._bookkeeper.post(self._record_dose)
+        if self.background.applied:
+            self._bookkeeper.post(self.background.adopt)
 
     def _record_dose(self) -> None:
         self._event(EventKind.THERMAL_DOSE, self.engine.dose.frozen().as_dict())
@@ -578,7 +581,7 @@ class Session:
         if gap is not None:
             self._event(gap.kind, gap.payload)
         self.loop.start()
-        if self._want_background:  # every thread there is now; later ones start ordinary
+        if self._want_background:  # every thread there is now; later ones by ``_dose_due``
             self.background.apply()
 
     def end(self, reason: str = "operator ended the session") -> None:
@@ -600,6 +603,7 @@ class Session:
                 **self.loop.lateness().as_dict(),
                 "workers": self.bridge.scheduling(),
                 "other_threads": self.background.state,
+                "other_threads_adopted_later": self.background.adopted,
             },
         )
         self.state = State.ENDED

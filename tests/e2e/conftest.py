@@ -54,6 +54,7 @@ class Rig:
         speed: float = 1.0,
         skin_type: SkinType = SkinType.III,
         risk: RiskOutcome | None = None,
+        realtime: bool = False,
     ) -> Session:
         sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
         self.sim = SimRunner(self.loaded.setup, sc, speed=speed, run_dir=self.tmp / "sim").start()
@@ -65,7 +66,9 @@ class Rig:
             risk or no_contraindications_declared(),
             mode=SessionMode.TEST,
         )
-        self.session = Session(self.loaded, LogRecorder(self.log), params, setup=setup)
+        self.session = Session(
+            self.loaded, LogRecorder(self.log), params, setup=setup, realtime=realtime
+        )
         self.session.start()
         return self.session
 

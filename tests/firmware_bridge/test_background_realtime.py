@@ -86,3 +86,39 @@ def test_a_thread_already_real_time_keeps_its_own_priority() -> None:
         assert got == [(os.SCHED_OTHER, 0)]
     else:
         assert got == [(os.SCHED_FIFO, 40)]  # neither lowered by apply() nor by restore()
+
+
+def test_a_thread_started_after_apply_is_adopted_and_ordinary_again_after_restore() -> None:
+    stop = threading.Event()
+    background = BackgroundRealtime()
+    later = threading.Thread(target=stop.wait)
+    try:
+        state = background.apply()
+        later.start()
+        assert later.native_id is not None
+        assert policy(later.native_id) == (os.SCHED_OTHER, 0)  # reset on fork
+        moved = background.adopt()
+        if "refused" in state:  # nothing applied, nothing adopted
+            assert moved == 0 and not background.applied
+            assert policy(later.native_id) == (os.SCHED_OTHER, 0)
+            return
+        assert moved >= 1 and background.adopted == moved
+        assert policy(later.native_id) == (os.SCHED_RR, BACKGROUND_PRIORITY)
+        assert background.adopt() == 0  # nothing new since
+        background.restore()
+        assert policy(later.native_id) == (os.SCHED_OTHER, 0)  # ordinary again
+    finally:
+        background.restore()
+        stop.set()
+        if later.is_alive():
+            later.join()
+
+
+def test_adopt_does_nothing_before_apply_or_after_restore() -> None:
+    background = BackgroundRealtime()
+    assert background.adopt() == 0
+    assert policy(threading.get_native_id()) == (os.SCHED_OTHER, 0)
+    background.apply()
+    background.restore()
+    assert background.adopt() == 0
+    assert policy(threading.get_native_id()) == (os.SCHED_OTHER, 0)
