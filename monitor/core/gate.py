@@ -44,6 +44,7 @@ from device_profiles.schema import (
     SettingsLimit,
     SkinType,
 )
+from monitor.core.treatment import TestSpotCover
 
 F64 = npt.NDArray[np.float64]
 BoolA = npt.NDArray[np.bool_]
@@ -500,6 +501,37 @@ class LimitTable:
                 )
             )
         return LimitTable(rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=self.scope)
+
+    def within_test_spot(self, cover: TestSpotCover) -> LimitTable:
+        """The same table, narrowed to what a read test spot vouched for (``TestSpotCover``,
+        the one statement of that rule): fluence ceilings at most the spot's fluence, pulse
+        ranges from the spot's pulse width up, spot ranges up to the spot's size. A row left
+        with no pulse width or spot size drops out (a setting there is then not covered); the
+        reasons name the test spot. Contraindicated rows stay as they are: they only refuse.
+        Never widens anything."""
+        note = f"; narrowed to what the patient's {cover.spot} covered"
+        rows = []
+        for r in self.rows:
+            if r.contraindicated:
+                rows.append(r)
+                continue
+            pulse_min = max(r.pulse_ms.min, cover.pulse_ms_min)
+            spot_max = min(r.spot_mm.max, cover.spot_mm_max)
+            if not (pulse_min <= r.pulse_ms.max and r.spot_mm.min <= spot_max):
+                continue
+            # model_copy skips validation: a fluence ceiling pushed below its floor leaves a
+            # row that refuses every fluence, as ``restricted`` does.
+            update = {
+                "fluence_j_cm2": r.fluence_j_cm2.model_copy(
+                    update={"max": min(r.fluence_j_cm2.max, cover.fluence_j_cm2_max)}
+                ),
+                "pulse_ms": r.pulse_ms.model_copy(update={"min": pulse_min}),
+                "spot_mm": r.spot_mm.model_copy(update={"max": spot_max}),
+                "source": r.source + note,
+            }
+            rows.append(r.model_copy(update=update))
+        scope = "; ".join(p for p in (self.scope, f"within the patient's {cover.spot}") if p)
+        return LimitTable(rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=scope)
 
 
 class _Cells:

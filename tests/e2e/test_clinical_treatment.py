@@ -143,6 +143,38 @@ def test_item4_settings_harsher_than_the_read_test_spot_are_only_a_test_spot(
     assert mode.payload["allowed"] == 3
 
 
+@pytest.mark.timeout(60)
+def test_item4_a_panel_knob_turned_past_the_read_test_spot_halts(site_rig: SiteRig) -> None:
+    """The test spot vouched for 100 J/cm² at 2 mm; the table's row allows 120 there. Someone
+    turns the laser's own fluence knob to 120 while treating: the read-back halts, naming the
+    test spot, as a knob turned past the table does (tests/e2e/test_treatment.py)."""
+    rig = site_rig
+    two_mm = {**TYPE_IV, "spot_mm": 2.0}
+    risk = risk_for(TreatmentSite.LEGS, read_spot(spot_mm=2.0))
+    session = rig.start_at(TreatmentSite.LEGS, SkinType.IV, risk)
+    assert session.request_settings(two_mm).ok
+    assert session.limits_table.check(SkinType.IV, {**two_mm, "fluence_j_cm2": 120.0}).ok
+    session.arm()
+    fire_until(session, rig, 2)
+    sim = rig.sim
+    assert sim is not None and sim.laser is not None
+    laser = sim.laser
+    sim.call(lambda: laser.panel_set("fluence_j_cm2", 120.0))
+    wait_for(lambda: "settings_readback" in own_trips(session), 10, "the read-back trip")
+    trip = next(t for t in session.trips if t.check == "settings_readback")
+    assert "fluence 120 J/cm² is above the maximum of 100 J/cm²" in trip.reason
+    assert "test spot" in trip.reason
+    wait_for(lambda: sim.snapshot()["state"] == "STANDBY", 2, "the laser in STANDBY")
+    assert sim.snapshot()["relay_closed"] is False
+    # The cause persists: no acknowledgement releases it while the laser reads back 120.
+    with pytest.raises(Refused, match="settings_readback"):
+        session.acknowledge("nurse-1", "checked the laser")
+    # A pulse that fired at 120 before the halt is recorded against the test spot's limit.
+    for record in rig.logged("pulse_out_of_limits"):
+        assert record.payload["settings"]["fluence_j_cm2"] == 120.0
+        assert record.payload["violations"][0]["limit"] == 100.0
+
+
 # --- item 3: the site, and eye shields for periorbital treatment --------------------------------
 
 
