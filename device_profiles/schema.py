@@ -1094,7 +1094,7 @@ class SkinTempBand(Band):
 
 
 class ThermalDoseLimits(Strict):
-    """Thermal dose from the measured skin-surface temperature (``monitor.core.thermal_dose``).
+    """Thermal dose from the measured skin-surface temperature (``monitor.core.dose_meter``).
 
     CEM43 (Sapareto & Dewey 1984) is validated for moderate rises over a 37-39 degC baseline
     (Dewhirst et al. 2003), not for millisecond heating: by default it is a trend, a warning
