@@ -241,6 +241,7 @@ def test_item3_the_bundled_1064_table_refuses_periorbital_settings(site_rig: Sit
     session = site_rig.start_at(site, SkinType.III, risk_for(site))
     result = session.request_settings(SETTINGS)
     assert not result.ok and "contraindicated" in result.explain()
+    assert "not used at the periorbital site" in result.explain()
     (refused,) = wait_for(lambda: site_rig.logged("settings_refused"), 5, "the refusal logged")
     assert refused.payload["requested"] == SETTINGS
 

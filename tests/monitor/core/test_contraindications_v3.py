@@ -144,6 +144,26 @@ def test_item5_an_assessment_for_another_laser_or_site_does_not_fit_this_session
     assert assess(ALL_NO).treatment_problem(1064.0, TreatmentSite.LEGS) is None
 
 
+def test_item3_the_periorbital_refusal_names_the_site() -> None:
+    """Before: "not used on skin type III at this spot size and pulse width", as if another
+    spot or pulse would do; the row refuses the site itself, for every skin type."""
+    table = table_from_file(load_table("nd-yag-1064").table).for_treatment(
+        TreatmentSite.PERIORBITAL, CoolingMethod.CONTACT
+    )
+    settings = {"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
+    words = table.check(SkinType.III, settings).explain()
+    assert "not used at the periorbital site, for any skin type" in words
+    assert "spot size and pulse width" not in words
+    assert "orbital rim" in words  # the row's source
+
+
+def test_item3_a_refusal_by_skin_type_names_the_treatments_site() -> None:
+    ktp = table_from_file(load_table("ktp-532").table).for_treatment(TreatmentSite.FACE, None)
+    settings = {"fluence_j_cm2": 6.0, "pulse_ms": 10.0, "spot_mm": 2.0, "rep_rate_hz": 0.5}
+    words = ktp.check(SkinType.V, settings).explain()
+    assert "not used on skin type V at the face site" in words
+
+
 def test_item3_a_contraindicated_refusal_is_a_record_the_session_log_takes() -> None:
     """A refusal by a contraindicated row has no limit (NaN) and no margin (inf): its record
     must still be JSON the session log accepts, or the refusal ends the session's log."""
