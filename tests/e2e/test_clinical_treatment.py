@@ -83,9 +83,10 @@ def arm_through_load(session: Session, within_s: float = 10.0) -> None:
         try:
             session.arm()
             return
-        except Refused:
+        except Refused as e:
             if own_trips(session) or time.monotonic() > deadline:
-                raise
+                trips = [(t.check, t.reason) for t in session.trips]
+                raise AssertionError(f"arming refused: {e}; trips: {trips}") from e
         time.sleep(0.05)
 
 
