@@ -1094,7 +1094,7 @@ class SkinTempBand(Band):
 
 
 class ThermalDoseLimits(Strict):
-    """Thermal dose from the measured skin-surface temperature (``monitor.core.thermal_dose``).
+    """Thermal dose from the measured skin-surface temperature (``monitor.core.dose_meter``).
 
     CEM43 (Sapareto & Dewey 1984) is validated for moderate rises over a 37-39 degC baseline
     (Dewhirst et al. 2003), not for millisecond heating: by default it is a trend, a warning
@@ -1263,11 +1263,13 @@ class Setup(Strict):
     laser: Laser
     cooler: Cooler
     sensor: SkinSensor
-    sensor2: ModbusDevice | None = Field(
+    # A SkinSensor like the first: its reading feeds the same checks, so it states what it
+    # sees and is refused at load by the same rule when it cannot see skin (issue 12, item 6).
+    sensor2: SkinSensor | None = Field(
         None,
-        description="A second, redundant skin sensor on the same spot: the hotter reading is "
-        "checked against the high limit, the colder against the low one, and a disagreement "
-        "beyond limits.sensor_disagreement halts",
+        description="A second, redundant skin sensor on the same spot, with its own view: the "
+        "hotter reading is checked against the high limit, the colder against the low one, and "
+        "a disagreement beyond limits.sensor_disagreement halts",
     )
     interlock_output: InterlockOutput
     limits: Limits

@@ -292,7 +292,7 @@ class SessionHost:
         match cmd:
             case ProposeSettings():
                 return _gate(
-                    session.engine.table.check(session.params.skin_type, cmd.settings.as_dict())
+                    session.limits_table.check(session.params.skin_type, cmd.settings.as_dict())
                 )
             case ApplySettings():
                 result = session.request_settings(cmd.settings.as_dict(), who=cmd.who)

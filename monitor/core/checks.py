@@ -427,6 +427,9 @@ class CheckEngine:
         self._s = self._settings.reshape(-1, 1)  # a view: row k is setting k as a batch of one
         self._rank = np.array([skin_type.rank])
         self._settings_bad = True
+        # The table the read-back was last judged by: a table swapped in (``use_table``, a
+        # test spot narrowing it) judges the same settings again at once.
+        self._judged_by: LimitTable | None = None
         self._fault = LaserState.FAULT.code
         self._firing = LaserState.FIRING.code
         self._can_emit = tuple(s.code for s in CAN_EMIT)
@@ -513,11 +516,14 @@ class CheckEngine:
         settings = self._settings
         value.take(self._setting_ch, out=settings)
         np.not_equal(settings, self._last_settings, out=self._settings_moved)
-        if self._settings_moved.any():  # NaN is never equal to itself: judged again each time
+        table = self.table
+        # NaN is never equal to itself: judged again each time.
+        if self._settings_moved.any() or table is not self._judged_by:
             np.copyto(self._last_settings, settings)
+            self._judged_by = table
             s = self._s
-            self._settings_bad = not self.table.evaluate(s[0], s[1], s[2], s[3], self._rank)[0]
-            self._cooling_required = self.table.cooling_required_at(
+            self._settings_bad = not table.evaluate(s[0], s[1], s[2], s[3], self._rank)[0]
+            self._cooling_required = table.cooling_required_at(
                 self.skin_type, float(settings[2]), float(settings[1])
             )
         # Out-of-limit settings on a laser that may not fire block arming; once it may, they halt.

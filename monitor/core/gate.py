@@ -44,6 +44,7 @@ from device_profiles.schema import (
     SettingsLimit,
     SkinType,
 )
+from monitor.core.treatment import TestSpotCover
 
 F64 = npt.NDArray[np.float64]
 BoolA = npt.NDArray[np.bool_]
@@ -113,6 +114,8 @@ class Violation:
     bound: str  # "min" | "max" | "positive" | "number" | "covered" | "contraindicated" | "unknown"
     source: str
     scope: str = ""  # the treatment the table was narrowed to: "legs, contact cooling"
+    site: str = ""  # a contraindicated row's treatment site, when it is known: "periorbital"
+    every_type: bool = False  # a contraindicated row that refuses every skin type there
 
     @property
     def margin(self) -> float:
@@ -127,9 +130,15 @@ class Violation:
         unit = UNITS.get(self.setting, "")
         label = LABELS.get(self.setting, self.setting)
         if self.bound == "contraindicated":
+            if self.site and self.every_type:
+                return (
+                    f"contraindicated: this laser is not used at the {self.site} site, for any "
+                    f"skin type (source: {self.source})"
+                )
+            where = f"at the {self.site} site" if self.site else "at this spot size and pulse width"
             return (
                 f"contraindicated: this laser is not used on skin type {_type_name(self.value)} "
-                f"at this spot size and pulse width (source: {self.source})"
+                f"{where} (source: {self.source})"
             )
         if self.bound == "unknown":
             if self.setting == "skin_type":
@@ -215,11 +224,13 @@ class LimitTable:
         name: str = "limits",
         wavelength_nm: tuple[float, float] | None = None,
         scope: str = "",
+        site: TreatmentSite | None = None,
     ) -> None:
         self.rows = list(rows)
         self.name = name
         self.wavelength_nm = wavelength_nm
         self.scope = scope  # the treatment the rows were narrowed to (``for_treatment``)
+        self.site = site  # its site, named by a contraindicated row's refusal
         r = self.rows
         if not r:
             raise NoRowsForTreatment(
@@ -412,8 +423,7 @@ class LimitTable:
 
         for r in judge:
             if r.contraindicated:
-                keep(Violation("skin_type", skin_type.rank, float("nan"), "contraindicated",
-                               r.source))  # fmt: skip
+                keep(self._refusal(r, skin_type))
                 continue
             value = v["fluence_j_cm2"]
             rng = r.fluence_j_cm2
@@ -433,6 +443,17 @@ class LimitTable:
                 keep(Violation("rep_rate_hz", rate, r.rep_rate_hz_max, "max", r.source))
         return found + list(worst.values())
 
+    def _refusal(self, r: SettingsLimit, skin_type: SkinType) -> Violation:
+        """A contraindicated row's refusal, naming the site: the treatment's when the table was
+        narrowed to one, else the row's when it names only one. A row that refuses every skin
+        type is a refusal of the site itself."""
+        site = self.site or (r.sites[0] if len(r.sites) == 1 else None)
+        return Violation(
+            "skin_type", skin_type.rank, float("nan"), "contraindicated", r.source,
+            site="" if site is None else str(site),
+            every_type=set(r.skin_types) == set(SkinType),
+        )  # fmt: skip
+
     # --- one treatment ---------------------------------------------------------------------------
 
     def for_treatment(
@@ -449,7 +470,9 @@ class LimitTable:
                 "there with this laser and cooling (the rows name their sites and cooling "
                 "methods: docs/limits.md)"
             )
-        return LimitTable(rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=scope)
+        return LimitTable(
+            rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=scope, site=site
+        )
 
     def cooling_required_at(self, skin_type: SkinType, spot_mm: float, pulse_ms: float) -> bool:
         """Whether epidermal cooling is required for this setting: some applying row asks for
@@ -499,7 +522,43 @@ class LimitTable:
                     }
                 )
             )
-        return LimitTable(rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=self.scope)
+        return LimitTable(
+            rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=self.scope,
+            site=self.site,
+        )  # fmt: skip
+
+    def within_test_spot(self, cover: TestSpotCover) -> LimitTable:
+        """The same table, narrowed to what a read test spot vouched for (``TestSpotCover``,
+        the one statement of that rule): fluence ceilings at most the spot's fluence, pulse
+        ranges from the spot's pulse width up, spot ranges up to the spot's size. A row left
+        with no pulse width or spot size drops out (a setting there is then not covered); the
+        reasons name the test spot. Contraindicated rows stay as they are: they only refuse.
+        Never widens anything."""
+        note = f"; narrowed to what the patient's {cover.spot} covered"
+        rows = []
+        for r in self.rows:
+            if r.contraindicated:
+                rows.append(r)
+                continue
+            pulse_min = max(r.pulse_ms.min, cover.pulse_ms_min)
+            spot_max = min(r.spot_mm.max, cover.spot_mm_max)
+            if not (pulse_min <= r.pulse_ms.max and r.spot_mm.min <= spot_max):
+                continue
+            # model_copy skips validation: a fluence ceiling pushed below its floor leaves a
+            # row that refuses every fluence, as ``restricted`` does.
+            update = {
+                "fluence_j_cm2": r.fluence_j_cm2.model_copy(
+                    update={"max": min(r.fluence_j_cm2.max, cover.fluence_j_cm2_max)}
+                ),
+                "pulse_ms": r.pulse_ms.model_copy(update={"min": pulse_min}),
+                "spot_mm": r.spot_mm.model_copy(update={"max": spot_max}),
+                "source": r.source + note,
+            }
+            rows.append(r.model_copy(update=update))
+        scope = "; ".join(p for p in (self.scope, f"within the patient's {cover.spot}") if p)
+        return LimitTable(
+            rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=scope, site=self.site
+        )
 
 
 class _Cells:

@@ -1,4 +1,5 @@
-"""Every pulse the laser reports, judged against the session's limit table when it is recorded.
+"""Every pulse the laser reports, judged against the session's limit table when it is recorded
+(narrowed to what the patient's test spot covered when one admitted the settings).
 
 The settings gate keeps out-of-limit settings from reaching READY, and the read-back halts a
 laser whose settings leave the limits while it may fire. Between a change on the laser's own
@@ -45,16 +46,20 @@ class PulseJudge:
         self.table = table
         self.skin_type = skin_type
         self.out_of_limits = 0  # pulses fired at settings outside the limits
-        self._last: tuple[float, ...] | None = None
-        self._verdict: GateResult | None = None
+        # The last verdict with the table and settings it was given for: a table swapped in
+        # (a test spot narrowing the limits, set by another thread) is never judged by the old.
+        self._judged: tuple[LimitTable, tuple[float, ...], GateResult] | None = None
 
     def judge(self, n: int, total: int, settings: dict[str, float]) -> OutOfLimits | None:
         """``n`` pulses fired at ``settings``: None if within the limits, else the record."""
+        table = self.table
         key = tuple(float(settings[k]) for k in LASER_SETTINGS)
-        if self._verdict is None or key != self._last:  # NaN never equals: judged again
-            self._verdict = self.table.check(self.skin_type, settings)
-            self._last = key
-        if self._verdict.ok:
+        judged = self._judged
+        if judged is None or judged[0] is not table or judged[1] != key:  # NaN never equals
+            judged = (table, key, table.check(self.skin_type, settings))
+            self._judged = judged
+        verdict = judged[2]
+        if verdict.ok:
             return None
         self.out_of_limits += n
-        return OutOfLimits(n, total, dict(settings), self._verdict)
+        return OutOfLimits(n, total, dict(settings), verdict)

@@ -81,6 +81,7 @@ from monitor.core.spots import TestSpotMode, Verdict
 from monitor.core.treatment import (
     DEMO_SITE,
     UNREAD_TEST_SPOT_PULSES,
+    TestSpotCover,
     needs_read_test_spot,
     qualifying_test_spot,
 )
@@ -248,6 +249,10 @@ class Session:
         self.profile_table = self.engine.table
         if params.risk.arming_allowed:  # a relative contraindication tightens, never widens
             self.engine.table = self.engine.table.restricted(params.risk.restrictions)
+        # The limits settings are requested against. The running checks (the read-back's
+        # judgement in the loop, each reported pulse's) judge ``engine.table``: this table, or
+        # this table narrowed to what the test spot that admitted the settings covered.
+        self.limits_table = self.engine.table
         self.pulse_judge = PulseJudge(self.engine.table, params.skin_type)
         self.delivered = DeliveredEnergyWatch(self.setup)
         self.bridge = Bridge(
@@ -458,6 +463,7 @@ class Session:
         the settings record says about it."""
         row_asks = self.profile_table.check(self.params.skin_type, settings).test_spot_required
         if not needs_read_test_spot(self.params.skin_type, row_asks):
+            self._judge_running(self.limits_table)
             return {"test_spot": "not required"}
         verdict = qualifying_test_spot(
             self.params.risk.test_spots,
@@ -468,7 +474,14 @@ class Session:
             today=date.today(),
         )
         if verdict.reading is not None:
+            # Before the settings reach the laser: from now on a panel change beyond what the
+            # test spot covered halts (read-back) and is recorded (each pulse), as one beyond
+            # the table does.
+            self._judge_running(
+                self.limits_table.within_test_spot(TestSpotCover.of(verdict.reading))
+            )
             return {"test_spot": verdict.reading.describe()}
+        self._judge_running(self.limits_table)
         with self._lock:
             self.test_spot_unread = True
             if self.test_spots is None:
@@ -487,6 +500,12 @@ class Session:
                 },
             )
         return {"test_spot": f"none: this session does the test spot ({verdict.why_not})"}
+
+    def _judge_running(self, table: LimitTable) -> None:
+        """The table the running checks judge the laser by from now on (each picks up a new
+        table by its identity, and judges the settings again at once)."""
+        self.engine.table = table
+        self.pulse_judge.table = table
 
     def _test_spot_blocker(self) -> str | None:
         spots = self.test_spots
@@ -627,7 +646,7 @@ class Session:
         if missing:
             raise Refused(f"settings lack {', '.join(missing)}")
         who = who or self.params.operator
-        result = self.engine.table.check(self.params.skin_type, settings)
+        result = self.limits_table.check(self.params.skin_type, settings)
         if not result.ok:
             self._event(
                 EventKind.SETTINGS_REFUSED,

@@ -13,9 +13,9 @@ temperature"):
     the skin has not cooled below the limit since the last one: the next pulse is refused.
 (b) the post-pulse **peak** against a hard ceiling: the band's ``high``, any reading above it
     halts at once (a band slot in ``checks``).
-(c) the accumulated **thermal dose** at the treatment site (``ThermalDoseMeter``): the live
-    dose itself is built beside this (the physics work); this module only states the slot
-    the check reads.
+(c) the accumulated **thermal dose** at the treatment area: ``monitor.core.dose_meter.DoseMeter``
+    (``thermal_dose_warn`` at ``limits.thermal_dose.cem43_warn_min``; ``thermal_dose_high``
+    only when the profile sets ``cem43_halt_min``).
 (d) the **low limit** set by the cooling method: the band's ``low`` (bounded by the method
     at load) and, for cryogen, no more than a spurt's time below freezing (``FreezeTimer``).
 
@@ -25,7 +25,6 @@ Each tracker keeps a few floats and allocates nothing: it runs in the interlock 
 from __future__ import annotations
 
 import math
-from typing import Protocol
 
 from device_profiles.clinical import SKIN_FREEZES_C
 
@@ -94,16 +93,3 @@ class FreezeTimer:
 
     def frozen_ms(self, now_ns: int) -> float:
         return 0.0 if self.since_ns < 0 else (now_ns - self.since_ns) / 1e6
-
-
-class ThermalDoseMeter(Protocol):
-    """(c) The live thermal dose at the session's treatment site.
-
-    Attached to a ``CheckEngine`` as ``dose_meter`` (by the live-dose work). Called once per
-    loop cycle with the skin temperature; returns the dose accumulated so far in CEM43
-    minutes (Sapareto & Dewey 1984), NaN when unknown. With a dose limit in the setup and no
-    meter, or a NaN dose, the ``thermal_dose_high`` check is active: a limit that cannot be
-    checked halts.
-    """
-
-    def update(self, now_ns: int, skin_c: float) -> float: ...

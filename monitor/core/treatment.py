@@ -101,11 +101,38 @@ def _problem(
         return f"read after {days} days, at least {read_after_days} needed"
     if r.result is not TestSpotResult.NO_REACTION:
         return f"result {r.result}: not a basis for treatment"
-    fluence, pulse, spot = (float(settings[k]) for k in ("fluence_j_cm2", "pulse_ms", "spot_mm"))
-    if not fluence <= r.fluence_j_cm2:
-        return f"fluence {fluence:g} J/cm² is above its {r.fluence_j_cm2:g} J/cm²"
-    if not pulse >= r.pulse_ms:
-        return f"pulse {pulse:g} ms is shorter than its {r.pulse_ms:g} ms"
-    if not spot <= r.spot_mm:
-        return f"spot {spot:g} mm is larger than its {r.spot_mm:g} mm"
-    return None
+    return TestSpotCover.of(r).problem(settings)
+
+
+@dataclass(frozen=True)
+class TestSpotCover:
+    """The settings a read test spot vouches for: no harsher than its own. The one statement
+    of that rule: ``qualifying_test_spot`` admits settings with ``problem``, and the running
+    checks (the read-back judgement and each reported pulse's) judge the laser against a limit
+    table narrowed to these bounds (``LimitTable.within_test_spot``), so a knob turned on the
+    laser's panel beyond the test spot halts as a knob turned beyond the table does."""
+
+    __test__ = False  # a clinical term, not a pytest test class
+
+    fluence_j_cm2_max: float
+    pulse_ms_min: float
+    spot_mm_max: float
+    spot: str  # the reading, in words: the running checks' reasons name it
+
+    @classmethod
+    def of(cls, r: TestSpotReading) -> TestSpotCover:
+        return cls(r.fluence_j_cm2, r.pulse_ms, r.spot_mm, r.describe())
+
+    def problem(self, settings: Mapping[str, float]) -> str | None:
+        """Why ``settings`` are harsher than the test spot, or None (borders included; NaN
+        is never covered)."""
+        fluence, pulse, spot = (
+            float(settings[k]) for k in ("fluence_j_cm2", "pulse_ms", "spot_mm")
+        )
+        if not fluence <= self.fluence_j_cm2_max:
+            return f"fluence {fluence:g} J/cm² is above its {self.fluence_j_cm2_max:g} J/cm²"
+        if not pulse >= self.pulse_ms_min:
+            return f"pulse {pulse:g} ms is shorter than its {self.pulse_ms_min:g} ms"
+        if not spot <= self.spot_mm_max:
+            return f"spot {spot:g} mm is larger than its {self.spot_mm_max:g} mm"
+        return None

@@ -164,3 +164,56 @@ def test_item4_a_test_spot_wait_below_the_vendors_week_is_refused() -> None:
     message = refusal(with_limits(test_spot_read_after_days=3))
     assert "limits.test_spot_read_after_days" in message
     assert load("demo-ndyag-1064").setup.limits.test_spot_read_after_days == 14
+
+
+# --- item 6, the second skin sensor: its reading feeds the same checks, so the same rule ------
+
+
+def dual(**view: Any) -> dict[str, Any]:
+    raw = (bundled_dir() / "demo-ndyag-1064-dual-sensor.yaml").read_bytes()
+    data: dict[str, Any] = yaml.safe_load(raw)
+    if view:
+        data["sensor2"]["view"] = {"source": "data sheet", **view}
+    return data
+
+
+def test_item6_the_bundled_dual_sensor_setup_states_what_its_second_sensor_sees() -> None:
+    second = load("demo-ndyag-1064-dual-sensor").setup.sensor2
+    assert second is not None
+    assert (second.view.kind, second.view.position) == ("pyrometer", "skin_beside_window")
+
+
+def test_item6_a_second_sensor_8_14_um_through_sapphire_is_refused() -> None:
+    message = refusal(dual(**PYRO_8_14, position="through_window", window="sapphire"))
+    assert "sensor2.view" in message
+    assert "8-14 um pyrometer aimed through a sapphire window reads the window, not the skin" in (
+        message
+    )
+    assert "Traceback" not in message
+
+
+@pytest.mark.parametrize(
+    ("view", "words"),
+    [
+        ({"kind": "thermistor", "position": "in_window"}, "measures the window"),
+        ({**PYRO_8_14, "position": "in_window"}, "sees the window, not the skin"),
+        ({"kind": "pyrometer", "position": "skin_beside_window"}, "states its spectral band"),
+    ],
+)
+def test_item6_a_second_sensor_that_cannot_measure_skin_is_refused(
+    view: dict[str, Any], words: str
+) -> None:
+    message = refusal(dual(**view))
+    assert "sensor2.view" in message and words in message
+
+
+def test_item6_a_second_sensor_that_does_not_say_what_it_sees_is_refused() -> None:
+    data = dual()
+    del data["sensor2"]["view"]
+    assert "sensor2.view: Field required" in refusal(data)
+
+
+def test_item6_a_second_sensor_through_germanium_loads() -> None:
+    data = dual(**PYRO_8_14, position="through_window", window="germanium")
+    second = parse(yaml.safe_dump(data)).setup.sensor2
+    assert second is not None and second.view.window == "germanium"

@@ -73,6 +73,23 @@ def pulses(rig: Rig) -> int:
     return int(rig.sim.snapshot()["pulses"])
 
 
+def arm_through_load(session: Session, within_s: float = 10.0) -> None:
+    """Arm. A halt a loaded test machine latched a moment before (the bridge refuses to arm
+    at once; the session's state follows on its bookkeeper's thread) is acknowledged and
+    arming tried again, as a person would; any other refusal still fails the test."""
+    deadline = time.monotonic() + within_s
+    while True:
+        acknowledge_load_trips(session)
+        try:
+            session.arm()
+            return
+        except Refused as e:
+            if own_trips(session) or time.monotonic() > deadline:
+                trips = [(t.check, t.reason) for t in session.trips]
+                raise AssertionError(f"arming refused: {e}; trips: {trips}") from e
+        time.sleep(0.05)
+
+
 def fire_until(session: Session, rig: Rig, n: int) -> None:
     """Wait for ``n`` pulses; a halt a loaded test machine causes (a late sample) is
     acknowledged and the session armed again, as a person would (tests/e2e/test_test_spot_mode)."""
@@ -81,8 +98,7 @@ def fire_until(session: Session, rig: Rig, n: int) -> None:
         assert time.monotonic() < deadline, f"{pulses(rig)} of {n} pulses"
         if session.state is State.HALTED:
             assert own_trips(session) == [], own_trips(session)
-            acknowledge_load_trips(session)
-            session.arm()
+            arm_through_load(session)
         time.sleep(0.05)
 
 
@@ -107,9 +123,13 @@ def test_item4_type_iv_without_a_read_test_spot_only_does_the_test_spot(site_rig
     assert "no test spot in the patient's history" in mode.payload["reason"]
     (applied,) = rig.logged("settings_applied")
     assert str(applied.payload["test_spot"]).startswith("none: this session does the test spot")
-    session.arm()
+    # A halt a loaded machine causes (a late sample, a slow answer) is acknowledged and the
+    # session armed again, as a person would; a halt of its own fails the test (fire_until).
+    arm_through_load(session)
+    fire_until(session, rig, 3)
     wait_for(lambda: rig.logged("test_spot_pause"), 20, "the laser paused after the spots")
     assert pulses(rig) == 3
+    assert own_trips(session) == []
     # The spots are read days later: no one ends this pause in this session.
     with pytest.raises(Refused, match="read at least 14 days from now"):
         session.end_test_spot_pause("Dr. Vega", "looks fine")
@@ -125,7 +145,7 @@ def test_item4_type_iv_with_a_read_test_spot_is_treated_at_its_settings(site_rig
     assert not rig.logged("test_spot_mode")
     (applied,) = rig.logged("settings_applied")
     assert "no_reaction" in str(applied.payload["test_spot"])
-    session.arm()
+    arm_through_load(session)
     fire_until(session, rig, 4)
     assert not rig.logged("test_spot_pause")
 
@@ -141,6 +161,38 @@ def test_item4_settings_harsher_than_the_read_test_spot_are_only_a_test_spot(
     (mode,) = rig.logged("test_spot_mode")
     assert "fluence 100 J/cm² is above its 90 J/cm²" in mode.payload["reason"]
     assert mode.payload["allowed"] == 3
+
+
+@pytest.mark.timeout(60)
+def test_item4_a_panel_knob_turned_past_the_read_test_spot_halts(site_rig: SiteRig) -> None:
+    """The test spot vouched for 100 J/cm² at 2 mm; the table's row allows 120 there. Someone
+    turns the laser's own fluence knob to 120 while treating: the read-back halts, naming the
+    test spot, as a knob turned past the table does (tests/e2e/test_treatment.py)."""
+    rig = site_rig
+    two_mm = {**TYPE_IV, "spot_mm": 2.0}
+    risk = risk_for(TreatmentSite.LEGS, read_spot(spot_mm=2.0))
+    session = rig.start_at(TreatmentSite.LEGS, SkinType.IV, risk)
+    assert session.request_settings(two_mm).ok
+    assert session.limits_table.check(SkinType.IV, {**two_mm, "fluence_j_cm2": 120.0}).ok
+    arm_through_load(session)
+    fire_until(session, rig, 2)
+    sim = rig.sim
+    assert sim is not None and sim.laser is not None
+    laser = sim.laser
+    sim.call(lambda: laser.panel_set("fluence_j_cm2", 120.0))
+    wait_for(lambda: "settings_readback" in own_trips(session), 10, "the read-back trip")
+    trip = next(t for t in session.trips if t.check == "settings_readback")
+    assert "fluence 120 J/cm² is above the maximum of 100 J/cm²" in trip.reason
+    assert "test spot" in trip.reason
+    wait_for(lambda: sim.snapshot()["state"] == "STANDBY", 2, "the laser in STANDBY")
+    assert sim.snapshot()["relay_closed"] is False
+    # The cause persists: no acknowledgement releases it while the laser reads back 120.
+    with pytest.raises(Refused, match="settings_readback"):
+        session.acknowledge("nurse-1", "checked the laser")
+    # A pulse that fired at 120 before the halt is recorded against the test spot's limit.
+    for record in rig.logged("pulse_out_of_limits"):
+        assert record.payload["settings"]["fluence_j_cm2"] == 120.0
+        assert record.payload["violations"][0]["limit"] == 100.0
 
 
 # --- item 3: the site, and eye shields for periorbital treatment --------------------------------
@@ -178,8 +230,7 @@ def test_item3_periorbital_treatment_arms_only_after_the_eye_shields_are_confirm
         session.confirm_eye_shields("nurse-1")
         (confirmed,) = rig.logged("eye_shields_confirmed")
         assert confirmed.payload["by"] == "nurse-1" and confirmed.payload["site"] == "periorbital"
-        acknowledge_load_trips(session)
-        session.arm()
+        arm_through_load(session)
         fire_until(session, rig, 1)
     finally:
         rig.close()
@@ -191,6 +242,7 @@ def test_item3_the_bundled_1064_table_refuses_periorbital_settings(site_rig: Sit
     session = site_rig.start_at(site, SkinType.III, risk_for(site))
     result = session.request_settings(SETTINGS)
     assert not result.ok and "contraindicated" in result.explain()
+    assert "not used at the periorbital site" in result.explain()
     (refused,) = wait_for(lambda: site_rig.logged("settings_refused"), 5, "the refusal logged")
     assert refused.payload["requested"] == SETTINGS
 

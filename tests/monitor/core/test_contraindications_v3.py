@@ -4,6 +4,7 @@ weight depends on the laser's wavelength (melanin absorbs 532-755 nm far more th
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -93,12 +94,46 @@ def test_item5_venous_reflux_refers_a_leg_treatment_and_not_a_face_treatment() -
     assert not assess(yes("venous_reflux_signs")).arming_allowed
 
 
-def test_item5_every_question_cites_a_source_or_says_it_is_a_clinic_default() -> None:
+#: A concrete reference: an author and year ("Jacques 2013", "Das et al., J Cutan Aesthet
+#: Surg 2016", "Scovell, UpToDate: ..., 2016"), a standard, or a registered trial.
+CONCRETE = re.compile(
+    r"\b[A-Z][a-z]+(?: et al\.)?,?(?: [A-Z][A-Za-z]*\.?| &| and| [A-Z][a-z]+)*[^;()]{0,120}?"
+    r"\b(?:19|20)\d\d\b"
+    r"|\b(?:IEC|ISO|21 CFR) ?\d|\bNCT\d{8}\b"
+)
+
+
+def test_item5_every_question_cites_a_concrete_source_or_says_it_is_a_clinic_default() -> None:
+    """Issue 12 audit: "published guidance", "dermatology guidance" or "vendor ... verify"
+    alone is not a source a clinic can check. Each source names a reference (author and
+    year, a standard, a registered trial) or carries the exact flag."""
     for q in QUESTIONS.questions:
         texts = [q.source, *(r.source for r in q.by_wavelength)]
         for text in texts:
-            cited = any(c.isdigit() for c in text) or "guidance" in text or "vendor" in text
-            assert cited or "clinic default, review" in text, (q.id, text)
+            concrete = CONCRETE.search(text) is not None
+            assert concrete or "clinic default, review" in text, (q.id, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "active infection (published guidance)",
+        "vitiligo: Koebner phenomenon after skin injury (dermatology guidance; verify)",
+        "self-tanner: remove or postpone (vendor pre-treatment instructions; verify)",
+        "isotretinoin within 6 months (published guidance)",
+    ],
+)
+def test_item5_vague_guidance_is_neither_a_reference_nor_the_flag(text: str) -> None:
+    assert CONCRETE.search(text) is None and "clinic default, review" not in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Jacques 2013", "Das et al., J Cutan Aesthet Surg 2016; verify", "NCT01362192",
+     "Scovell, UpToDate: laser and light therapy of lower extremity telangiectasias, 2016"],
+)  # fmt: skip
+def test_item5_a_concrete_reference_is_recognised(text: str) -> None:
+    assert CONCRETE.search(text) is not None
 
 
 def test_item5_an_assessment_for_another_laser_or_site_does_not_fit_this_session() -> None:
@@ -107,6 +142,26 @@ def test_item5_an_assessment_for_another_laser_or_site_does_not_fit_this_session
     assert "made for the face" in str(outcome.treatment_problem(532.0, TreatmentSite.LEGS))
     assert outcome.treatment_problem(532.0, TreatmentSite.FACE) is None
     assert assess(ALL_NO).treatment_problem(1064.0, TreatmentSite.LEGS) is None
+
+
+def test_item3_the_periorbital_refusal_names_the_site() -> None:
+    """Before: "not used on skin type III at this spot size and pulse width", as if another
+    spot or pulse would do; the row refuses the site itself, for every skin type."""
+    table = table_from_file(load_table("nd-yag-1064").table).for_treatment(
+        TreatmentSite.PERIORBITAL, CoolingMethod.CONTACT
+    )
+    settings = {"fluence_j_cm2": 120.0, "pulse_ms": 30.0, "spot_mm": 3.0, "rep_rate_hz": 1.0}
+    words = table.check(SkinType.III, settings).explain()
+    assert "not used at the periorbital site, for any skin type" in words
+    assert "spot size and pulse width" not in words
+    assert "orbital rim" in words  # the row's source
+
+
+def test_item3_a_refusal_by_skin_type_names_the_treatments_site() -> None:
+    ktp = table_from_file(load_table("ktp-532").table).for_treatment(TreatmentSite.FACE, None)
+    settings = {"fluence_j_cm2": 6.0, "pulse_ms": 10.0, "spot_mm": 2.0, "rep_rate_hz": 0.5}
+    words = ktp.check(SkinType.V, settings).explain()
+    assert "not used on skin type V at the face site" in words
 
 
 def test_item3_a_contraindicated_refusal_is_a_record_the_session_log_takes() -> None:
