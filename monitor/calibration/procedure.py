@@ -8,7 +8,7 @@ One run, start to end, recorded as it happens in the session log (a records chai
     open         the run's first record: who, when, the laser, the policy
     meter        identified; its head's own calibration not expired; set to the laser's
                  wavelength and read back; auto range                 (refused: recorded)
-    laser        STANDBY, its pulse counter recorded
+    laser        its identity (identify command) recorded; STANDBY, its pulse counter
     references   (full run) the skin sensor, then the plate, against a reference
                  thermometer, point by point
     sweep        relay closed, service mode on; for each spot size and set energy, N shots
@@ -55,11 +55,13 @@ from monitor.calibration.analysis import (
     judge_energy,
     judge_reference,
 )
+from monitor.calibration.basis import basis_digests
 from monitor.calibration.certificate import (
     CHAIN,
     CHECK_DAILY,
     CHECK_FULL,
     KIND_ABORTED,
+    KIND_LASER,
     KIND_POINT,
     KIND_PRECONDITIONS,
     KIND_REFERENCE,
@@ -232,6 +234,9 @@ class CalibrationRun:
                     "profile_source": loaded.source,
                     "model": setup.laser.model,
                     "wavelength_nm": setup.laser.wavelength_nm,
+                    # What arming compares (monitor.calibration.basis): the policy and the
+                    # laser's description this run was made under.
+                    **basis_digests(loaded.setup),
                 },
                 "meter_setup": {
                     "device": setup.energy_meter.device,
@@ -371,6 +376,12 @@ class CalibrationRun:
 
     def _laser_preconditions(self) -> None:
         status = self.rig.laser_status()
+        # The laser's answer to its identify command (its serial number), if it has one:
+        # arming compares it, so a certificate is never lent to another laser.
+        identity = self.rig.bridge.laser_identity
+        self._append(KIND_LASER, {"identity": identity})
+        if identity is not None:
+            self.progress.say(f"laser identifies as {identity}")
         if status.state is not LaserState.STANDBY:
             self._refuse(
                 f"the laser reports {status.state}, not STANDBY: calibrate with the laser idle"

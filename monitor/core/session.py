@@ -738,7 +738,7 @@ class Session:
                 f"the calibration status given is for laser {status.laser_id}, not this "
                 f"session's laser {self.setup.name}: arming refused"
             )
-        return status.blocker()
+        return status.blocker() or status.identity_blocker(self.bridge.laser_identity)
 
     def _prove_relay(self) -> None:
         """The relay's proof test, at every standby from READY or FIRING: the relay opens
@@ -978,6 +978,7 @@ class Session:
             ),
             skin_temp_band_c=(engine.skin_low, engine.skin_high),
             calibration_note=self._calibration_note(),
+            calibration_blocks_arming=self._calibration_blocker() is not None,
             thermal_dose=engine.dose.frozen(),
             skin_temp_2_c=num(Ch.SKIN_TEMP_2_C) if live.present[Dev.SENSOR2] else None,
         )
