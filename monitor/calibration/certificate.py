@@ -93,7 +93,6 @@ class Certificate:
     verdict: Verdict
     reason: str
     next_due: date | None
-    laser_identity: str | None  # the laser's answer to its identify command, if asked
     refused: str | None
     aborted: str | None
     standby: str | None
@@ -101,6 +100,7 @@ class Certificate:
     ended: bool
     started_t_wall: float
     ended_t_wall: float | None
+    laser_identity: str | None = None  # the laser's answer to its identify command, if asked
 
     @property
     def laser_id(self) -> str:

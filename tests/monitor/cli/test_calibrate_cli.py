@@ -84,8 +84,17 @@ def test_item5_a_demo_treatment_arms_only_after_a_passing_calibration(tmp_path: 
     assert after["pulses_fired"] > 0 and after["halted"] is False
 
 
+def slack_setup(tmp_path: Path) -> Path:
+    """The bundled calibration setup with the test rig's longer link timeouts
+    (``bench.SLACK_EDITS``): a loaded CI machine does not cut the sweep short."""
+    path = tmp_path / "cal-slack.yaml"
+    path.write_text(cal_text(sample_s=2.0), encoding="utf-8")
+    return path
+
+
 def test_item3_a_hot_laser_fails_with_one_sentence_and_exit_1(tmp_path: Path) -> None:
     out = cli("calibrate", "--demo", "--scenario", "laser-output-high", "--who", "B. Engineer",
+              "--setup", str(slack_setup(tmp_path)),
               "--db", str(tmp_path / "log.sqlite3"), tmp=tmp_path)  # fmt: skip
     assert out.returncode == 1
     line = one_sentence(out.stderr)
