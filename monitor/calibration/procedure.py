@@ -17,8 +17,9 @@ One run, start to end, recorded as it happens in the session log (a records chai
                  mode off, STANDBY, confirmed where the laser still answers
     result       PASS, FAIL (naming the worst point) or INCOMPLETE, and the next due date
 
-Ctrl-C, a lost meter or laser, a laser that leaves STANDBY, a log that cannot be written: the
-laser goes out of service mode first, then the run is recorded INCOMPLETE (FAIL if a point
+Ctrl-C, a lost meter or laser, a laser that leaves STANDBY, a log that cannot be written, an
+unexpected error of any other type (recorded with its type and message): the laser goes out
+of service mode first, then the run is recorded INCOMPLETE (FAIL if a point
 already measured was out of tolerance), never PASS. An over-range reading is no value: its
 point fails and the sweep stops (no more energy into a head already over its range).
 """
@@ -195,6 +196,7 @@ class CalibrationRun:
         self.references_done: dict[str, list[ReferencePoint]] = {"skin_sensor": [], "plate": []}
         self.refused: str | None = None
         self.cut_short: str | None = None
+        self.error: dict[str, str] | None = None  # an unexpected exception's type and text
         self.shots_fired = 0
         self._last_total: int | None = None
         self._last_settings: dict[str, float] = {}
@@ -281,12 +283,24 @@ class CalibrationRun:
             with self.defer_interrupts():
                 self.rig.stop(self.cut_short)
             raise
+        except Exception as e:  # recorded below with its type: never a pass
+            # An error no handler above knows (a driver's bug, a reply no parser foresaw):
+            # the laser is made safe and the run recorded INCOMPLETE with the error's type
+            # and message, as any other cut-short run; the front end says it in one sentence.
+            self.error = {"type": type(e).__name__, "message": str(e)[:500]}
+            why_out = self.cut_short = (
+                f"an unexpected error stopped the run ({type(e).__name__}: {str(e)[:200]})"
+            )
         with self.defer_interrupts():
             outcome = self.rig.stop(why_out)
             if self.cut_short is not None:
-                self._append(
-                    KIND_ABORTED, {"reason": self.cut_short, "shots_fired": self.shots_fired}
-                )
+                aborted: dict[str, Any] = {
+                    "reason": self.cut_short,
+                    "shots_fired": self.shots_fired,
+                }
+                if self.error is not None:
+                    aborted["error"] = self.error
+                self._append(KIND_ABORTED, aborted)
             self._append(KIND_STANDBY, {"outcome": outcome})
             self._record_bridge_events()
             self._final_counter()

@@ -150,3 +150,24 @@ def test_item4_an_unknown_certificate_is_bad_input(tmp_path: Path) -> None:
     assert one_sentence(out.stderr) == (
         "laserguard calibration: no calibration record matching 'deadbeef'"
     )
+
+
+def test_item3_an_unexpected_error_exits_1_in_one_sentence_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In process (the error is injected into the meter's driver); the simulator is real.
+    from firmware_bridge.meter import EnergyMeterDriver
+    from monitor.cli.main import main
+
+    def broken(self: EnergyMeterDriver, timeout_s: float) -> float:
+        raise ZeroDivisionError("a driver bug")
+
+    monkeypatch.setattr(EnergyMeterDriver, "wait_pulse_energy_j", broken)
+    monkeypatch.setenv("LASERGUARD_RUNS", str(tmp_path / "runs"))
+    code = main(["calibrate", "--demo", "--who", "B. Engineer", "--setup",
+                 str(slack_setup(tmp_path)), "--db", str(tmp_path / "l.sqlite3")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    line = one_sentence(err)
+    assert line.startswith("laserguard calibrate: INCOMPLETE: incomplete: an unexpected error ")
+    assert "(ZeroDivisionError: a driver bug)" in line
