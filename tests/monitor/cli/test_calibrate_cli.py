@@ -171,3 +171,67 @@ def test_item3_an_unexpected_error_exits_1_in_one_sentence_without_a_traceback(
     line = one_sentence(err)
     assert line.startswith("laserguard calibrate: INCOMPLETE: incomplete: an unexpected error ")
     assert "(ZeroDivisionError: a driver bug)" in line
+
+
+def test_item4_a_real_sigint_mid_sweep_exits_1_incomplete_with_the_laser_safe(
+    tmp_path: Path,
+) -> None:
+    # SIGINT to the process group, as a terminal's Ctrl-C (the simulator sits in its own).
+    import signal
+    import threading
+
+    from monitor.calibration.certificate import certificates
+    from monitor.record.sqlite_store import SessionLog
+
+    db = tmp_path / "l.sqlite3"
+    env = {**os.environ, "LASERGUARD_RUNS": str(tmp_path / "runs")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "calibrate", "--demo", "--who", "B. Engineer",
+         "--setup", str(slack_setup(tmp_path)), "--db", str(db)],
+        cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    mid_sweep = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("2 mm at 1.5 J: mean"):  # the third of eight points
+                mid_sweep.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert mid_sweep.wait(90), "".join(lines)
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(10)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    stderr = "".join(lines)
+    assert code == 1, stderr  # docs/calibration.md, "Exit status": recorded INCOMPLETE, 1
+    last = one_sentence(stderr)
+    assert last.startswith(
+        "laserguard calibrate: INCOMPLETE: incomplete: interrupted by the operator (Ctrl-C) ("
+    )
+    with SessionLog(db) as log:
+        (cert,) = certificates(log)
+    assert cert.verdict.value == "incomplete" and cert.outcome() is None
+    assert cert.aborted == "interrupted by the operator (Ctrl-C)"
+    assert 3 <= len(cert.points) < 8
+    assert cert.standby == "laser confirmed service mode off, STANDBY"
+    # The simulator's own record: service mode ended, the relay opened, STANDBY commanded.
+    (events_file,) = (tmp_path / "runs").glob("*/sim_events.jsonl")
+    events = [json.loads(x) for x in events_file.read_text(encoding="utf-8").splitlines()]
+    service = [e for e in events if e["kind"] == "service_mode"]
+    assert service and service[-1]["on"] is False
+    relay = [e for e in events if e["kind"] == "relay"]
+    assert relay and relay[-1]["closed"] is False
+    after_off = events[events.index(service[-1]) :]
+    assert any(e["kind"] == "command" and e["line"] == "STANDBY" for e in after_off)
+    assert not any(e["kind"] == "pulse" for e in after_off)
