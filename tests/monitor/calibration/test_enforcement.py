@@ -247,3 +247,16 @@ def test_item5_the_snapshot_says_whether_the_calibration_blocks_arming(
     warned = rig.session(rig.status(at(DAY1 + timedelta(days=175, hours=1)))).snapshot()
     assert warned.calibration_note is not None and "due 2027-06-01" in warned.calibration_note
     assert warned.calibration_blocks_arming is False
+
+
+def test_item5_a_setup_asking_for_an_in_line_meter_in_treatment_is_refused_at_load() -> None:
+    # Not built yet: a setup asking for it must not load as if its output were watched.
+    from device_profiles.loader import ProfileError, parse
+    from tests.monitor.calibration.bench import cal_text
+
+    text = cal_text() + "\ninline_meter:\n  device: ophir-style\n  port: /dev/ttyUSB3\n"
+    with pytest.raises(ProfileError) as refused:
+        parse(text, "inline.yaml")
+    assert "inline_meter: watching delivered energy in treatment with an in-line energy" in str(
+        refused.value
+    )
