@@ -235,3 +235,28 @@ def test_item4_a_real_sigint_mid_sweep_exits_1_incomplete_with_the_laser_safe(
     after_off = events[events.index(service[-1]) :]
     assert any(e["kind"] == "command" and e["line"] == "STANDBY" for e in after_off)
     assert not any(e["kind"] == "pulse" for e in after_off)
+
+
+def test_item3_references_without_a_terminal_need_references_in_place(tmp_path: Path) -> None:
+    # No terminal: nobody presses Enter at each point, so the engineer states it up front.
+    out = cli("calibrate", "--who", "B. Engineer", "--db", str(tmp_path / "l.sqlite3"),
+              "--skin-ref", "30,40", "--plate-ref", "5", tmp=tmp_path)  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    line = one_sentence(out.stderr)
+    assert line.startswith("laserguard calibrate: without a terminal no one confirms that each ")
+    assert "give --references-in-place" in line
+    assert not (tmp_path / "l.sqlite3").exists()  # refused before anything is touched
+    # With the flag the references are taken as given, read at once (no prompt).
+    import argparse
+
+    from monitor.cli.calibrate import GivenReferences, _references
+    from tests.monitor.calibration.bench import cal_setup
+
+    policy = cal_setup().setup.calibration
+    assert policy is not None
+    args = argparse.Namespace(
+        daily=False, skin_ref=[30.0, 40.0], plate_ref=[5.0], references_in_place=True
+    )
+    refs = _references(args, policy, None)
+    assert isinstance(refs, GivenReferences) and refs.ask is False
+    assert refs.reference_c("skin_sensor", 1, 2) == 40.0
