@@ -7,10 +7,10 @@ log. Its records, in order::
                                laser (laser_id = setup name, model, wavelength, digest, the
                                policy and laser-description digests of ``basis``), the
                                policy it ran under
-    calibration_laser          the laser's answer to its identify command (or null)
     calibration_preconditions  the meter and head identities, the head's own calibration date
                                and due date, the wavelength set on the meter and read back
     calibration_refused        a precondition that failed (then the result, INCOMPLETE)
+    calibration_laser          the laser's answer to its identify command (or null)
     laser_pulse_counter        the laser's counter before the first shot
     pulses, calibration_shot   every shot: the laser's counter after it, the meter's reading
     calibration_point          every point: its shots, mean, SD, deviation

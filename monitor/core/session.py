@@ -985,10 +985,8 @@ class Session:
 
     def _calibration_note(self) -> str | None:
         """For views: why calibration blocks arming, or the warning before it expires."""
-        drifted = self.delivered.drifted
-        if drifted is not None:
-            return drifted
         status = self.params.calibration
-        if status is None:
-            return self._calibration_blocker()
-        return status.note()
+        blocker = self._calibration_blocker()  # the drift, the status, the laser's identity
+        if blocker is not None or status is None:
+            return blocker
+        return status.warning()

@@ -229,9 +229,15 @@ def test_item5_a_pass_made_on_another_laser_of_the_same_name_does_not_count(
     # Another physical laser (same model, same setup) now answers on the port.
     rig.runner.call(lambda: setattr(rig.runner.laser, "serial", "SN000999"))
     session = rig.session(rig.status(at(DAY1 + timedelta(hours=1))))
-    why = arm_refusal(session)
-    assert "was made on another laser ('ID NDYAG-1064 SN000123')" in why
-    assert "this one answers 'ID NDYAG-1064 SN000999'" in why
+    # What the operator sees (the snapshot's note does not depend on the session's state: a
+    # loaded machine may have halted the session on a stale sensor before it is asked).
+    snap = session.snapshot()
+    assert snap.calibration_note is not None and snap.calibration_blocks_arming is True
+    assert "was made on another laser ('ID NDYAG-1064 SN000123')" in snap.calibration_note
+    assert "this one answers 'ID NDYAG-1064 SN000999'" in snap.calibration_note
+    assert session.request_settings(SETTINGS).ok
+    with pytest.raises(Refused):
+        session.arm()
 
 
 def test_item5_the_snapshot_says_whether_the_calibration_blocks_arming(
