@@ -11,8 +11,7 @@ Arming is refused, with the dates in the message, when:
 - the last completed calibration failed;
 - it has expired (today is after its due date);
 - the policy requires a daily check and today has none that passed (a calibration that
-  passed today counts as one), or today's latest failed.
-
+  passed today counts as one), or today's latest failed;
 - the last calibration was made under another calibration policy or laser description
   than the setup's (``not_counted`` says which; ``monitor.calibration.basis``);
 - the laser answers its identify command other than it did for the calibration
