@@ -21,7 +21,7 @@ import struct
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -1253,6 +1253,14 @@ class RecordAnchor(Strict):
     )
 
 
+#: Why a setup with ``inline_meter`` is refused (docs/calibration.md, "Drift in treatment").
+INLINE_METER_REFUSAL = (
+    "inline_meter: watching delivered energy in treatment with an in-line energy meter is not "
+    "supported yet; only a laser whose status reports delivered_j is watched: remove the block "
+    "(the calibration and the daily check remain this laser's output checks)"
+)
+
+
 class Setup(Strict):
     """A clinic setup: the devices beside one laser, and the limits for it."""
 
@@ -1278,6 +1286,16 @@ class Setup(Strict):
     energy_meter: EnergyMeterSetup | None = None
     calibration: CalibrationPolicy | None = None
     anchor: RecordAnchor | None = None
+    # An energy meter in line during treatment, to watch delivered energy per pulse for a
+    # laser that does not report it: not built yet. The name is reserved so that a setup
+    # asking for it is refused in words, never loaded as if it were watched.
+    inline_meter: Any = Field(None, description=INLINE_METER_REFUSAL)
+
+    @model_validator(mode="after")
+    def _no_inline_meter_yet(self) -> Setup:
+        if self.inline_meter is not None:
+            raise ValueError(INLINE_METER_REFUSAL)
+        return self
 
     @model_validator(mode="after")
     def _calibrated_with_a_meter(self) -> Setup:

@@ -372,6 +372,12 @@ class Bridge:
     def permit(self) -> bool:
         return self.halt_state.permit
 
+    @property
+    def laser_identity(self) -> str | None:
+        """The laser's answer to its identify command at the last (re)connection; None
+        before it answered, or without one. Read from any thread (one reference)."""
+        return self.laser.identity
+
     # --- operator commands on the laser (run on the laser's worker thread) --------------------
 
     def laser_call(self, fn: Callable[[LaserDriver], T], timeout_s: float = 2.0) -> T:

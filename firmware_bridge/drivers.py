@@ -48,6 +48,11 @@ class LaserDriver(ABC):
     """
 
     profile: Laser
+    # What the laser answered to its identify command at the last (re)connection (its
+    # model and serial number, as the profile's reply pattern accepts them); None before
+    # that, or for a laser without one. A calibration certificate records it, and arming
+    # compares it with the certificate's (monitor.calibration.basis).
+    identity: str | None = None
 
     @abstractmethod
     def status(self) -> LaserStatus: ...
@@ -120,6 +125,7 @@ class LineLaserDriver(LaserDriver):
                 f"the device on the laser's port answers {reply[:80]!r} to {ident.send!r}, "
                 f"not the profile's laser ({ident.reply}): refusing to talk to it"
             )
+        self.identity = reply
         self._identified_at = self.transport.opens
 
     def _transact(self, line: str, pattern: re.Pattern[str]) -> re.Match[str]:

@@ -72,6 +72,7 @@ class ModbusLaserDriver(LaserDriver):
                 f"the device on the laser's connection holds 0x{got:X} in {ident.name}, "
                 f"not the profile's laser (0x{ident.value:X}): refusing to talk to it"
             )
+        self.identity = f"{ident.name}=0x{got:X}"
         self._identified_at = self.transport.opens
 
     def _status_of(self, values: dict[str, float], faults: dict[str, str]) -> LaserStatus:
@@ -175,6 +176,7 @@ class FrameLaserDriver(LaserDriver):
                 f"the device on the laser's port identifies as {payload[:80]!r}, not the "
                 f"profile's laser ({identity!r}): refusing to talk to it"
             )
+        self.identity = identity
         self._identified_at = self.transport.opens
 
     def _exchange(self, what: str, cmd: FrameCommand, payload: bytes) -> bytes:

@@ -78,6 +78,9 @@ class LaserModel:
         # The laser's own energy monitor: the last pulse's delivered energy, in its status.
         self.reports_delivered = profile.protocol.reports_delivered_energy
         self.last_delivered_j = 0.0
+        # What the laser says its serial number is, to an identify command whose reply
+        # pattern has a ``serial`` group (another laser on the same port: change it).
+        self.serial = "SN000123"
         # A line-based laser's command set, from its profile (issue 14 item 5): the lines it
         # understands and the replies it renders. Lasers on other wires: sim.laser_wires.
         proto = profile.protocol
@@ -218,7 +221,11 @@ class LaserModel:
                 refused = self.set_setting(setting, value)
                 if refused is None:
                     return commands.confirm(setting, value)
-        return commands.reply(name) if refused is None else commands.error(refused)
+        if refused is not None:
+            return commands.error(refused)
+        if name == "identify":
+            return commands.reply(name, {"serial": self.serial})
+        return commands.reply(name)
 
     def _service(self, on: bool, why: str) -> None:
         if on != self.service_mode:

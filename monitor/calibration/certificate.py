@@ -4,11 +4,13 @@ A run is a records chain (``ChainLog.start_records``) of kind ``calibration`` in
 log. Its records, in order::
 
     records_start              who, when (performed_at), the check (full or daily), the
-                               laser (laser_id = setup name, model, wavelength, digest), the
+                               laser (laser_id = setup name, model, wavelength, digest, the
+                               policy and laser-description digests of ``basis``), the
                                policy it ran under
     calibration_preconditions  the meter and head identities, the head's own calibration date
                                and due date, the wavelength set on the meter and read back
     calibration_refused        a precondition that failed (then the result, INCOMPLETE)
+    calibration_laser          the laser's answer to its identify command (or null)
     laser_pulse_counter        the laser's counter before the first shot
     pulses, calibration_shot   every shot: the laser's counter after it, the meter's reading
     calibration_point          every point: its shots, mean, SD, deviation
@@ -56,6 +58,7 @@ __all__ = [
 CHAIN = "calibration"
 KIND_PRECONDITIONS = "calibration_preconditions"
 KIND_REFUSED = "calibration_refused"
+KIND_LASER = "calibration_laser"
 KIND_SHOT = "calibration_shot"
 KIND_POINT = "calibration_point"
 KIND_REFERENCE = "reference_point"
@@ -97,10 +100,23 @@ class Certificate:
     ended: bool
     started_t_wall: float
     ended_t_wall: float | None
+    laser_identity: str | None = None  # the laser's answer to its identify command, if asked
 
     @property
     def laser_id(self) -> str:
         return str(self.laser.get("laser_id", ""))
+
+    @property
+    def policy_digest(self) -> str | None:
+        """The digest of the calibration policy it was made under (``basis``); None on a
+        certificate from before it was recorded."""
+        value = self.laser.get("policy_digest")
+        return None if value is None else str(value)
+
+    @property
+    def laser_digest(self) -> str | None:
+        value = self.laser.get("laser_digest")
+        return None if value is None else str(value)
 
     @property
     def tolerance(self) -> float:
@@ -135,6 +151,7 @@ class Certificate:
             "verdict": self.verdict.value,
             "reason": self.reason,
             "next_due": None if self.next_due is None else self.next_due.isoformat(),
+            "laser_identity": self.laser_identity,
             "refused": self.refused,
             "aborted": self.aborted,
             "standby": self.standby,
@@ -162,6 +179,7 @@ def certificate_of(events: list[Event]) -> Certificate:
     policy = dict(head.get("policy") or {})
     result = last(KIND_RESULT)
     refused = last(KIND_REFUSED)
+    laser_seen = last(KIND_LASER)
     aborted = last(KIND_ABORTED)
     standby = last(KIND_STANDBY)
     interrupted = interrupted_note(events)
@@ -194,6 +212,9 @@ def certificate_of(events: list[Event]) -> Certificate:
         verdict=verdict,
         reason=reason,
         next_due=next_due,
+        laser_identity=None
+        if laser_seen is None or laser_seen.get("identity") is None
+        else str(laser_seen["identity"]),
         refused=None if refused is None else str(refused.get("reason")),
         aborted=None if aborted is None else str(aborted.get("reason")),
         standby=None if standby is None else str(standby.get("outcome")),

@@ -8,7 +8,7 @@ One run, start to end, recorded as it happens in the session log (a records chai
     open         the run's first record: who, when, the laser, the policy
     meter        identified; its head's own calibration not expired; set to the laser's
                  wavelength and read back; auto range                 (refused: recorded)
-    laser        STANDBY, its pulse counter recorded
+    laser        its identity (identify command) recorded; STANDBY, its pulse counter
     references   (full run) the skin sensor, then the plate, against a reference
                  thermometer, point by point
     sweep        relay closed, service mode on; for each spot size and set energy, N shots
@@ -17,8 +17,9 @@ One run, start to end, recorded as it happens in the session log (a records chai
                  mode off, STANDBY, confirmed where the laser still answers
     result       PASS, FAIL (naming the worst point) or INCOMPLETE, and the next due date
 
-Ctrl-C, a lost meter or laser, a laser that leaves STANDBY, a log that cannot be written: the
-laser goes out of service mode first, then the run is recorded INCOMPLETE (FAIL if a point
+Ctrl-C, a lost meter or laser, a laser that leaves STANDBY, a log that cannot be written, an
+unexpected error of any other type (recorded with its type and message): the laser goes out
+of service mode first, then the run is recorded INCOMPLETE (FAIL if a point
 already measured was out of tolerance), never PASS. An over-range reading is no value: its
 point fails and the sweep stops (no more energy into a head already over its range).
 """
@@ -55,11 +56,13 @@ from monitor.calibration.analysis import (
     judge_energy,
     judge_reference,
 )
+from monitor.calibration.basis import basis_digests
 from monitor.calibration.certificate import (
     CHAIN,
     CHECK_DAILY,
     CHECK_FULL,
     KIND_ABORTED,
+    KIND_LASER,
     KIND_POINT,
     KIND_PRECONDITIONS,
     KIND_REFERENCE,
@@ -193,6 +196,7 @@ class CalibrationRun:
         self.references_done: dict[str, list[ReferencePoint]] = {"skin_sensor": [], "plate": []}
         self.refused: str | None = None
         self.cut_short: str | None = None
+        self.error: dict[str, str] | None = None  # an unexpected exception's type and text
         self.shots_fired = 0
         self._last_total: int | None = None
         self._last_settings: dict[str, float] = {}
@@ -232,6 +236,9 @@ class CalibrationRun:
                     "profile_source": loaded.source,
                     "model": setup.laser.model,
                     "wavelength_nm": setup.laser.wavelength_nm,
+                    # What arming compares (monitor.calibration.basis): the policy and the
+                    # laser's description this run was made under.
+                    **basis_digests(loaded.setup),
                 },
                 "meter_setup": {
                     "device": setup.energy_meter.device,
@@ -276,12 +283,24 @@ class CalibrationRun:
             with self.defer_interrupts():
                 self.rig.stop(self.cut_short)
             raise
+        except Exception as e:  # recorded below with its type: never a pass
+            # An error no handler above knows (a driver's bug, a reply no parser foresaw):
+            # the laser is made safe and the run recorded INCOMPLETE with the error's type
+            # and message, as any other cut-short run; the front end says it in one sentence.
+            self.error = {"type": type(e).__name__, "message": str(e)[:500]}
+            why_out = self.cut_short = (
+                f"an unexpected error stopped the run ({type(e).__name__}: {str(e)[:200]})"
+            )
         with self.defer_interrupts():
             outcome = self.rig.stop(why_out)
             if self.cut_short is not None:
-                self._append(
-                    KIND_ABORTED, {"reason": self.cut_short, "shots_fired": self.shots_fired}
-                )
+                aborted: dict[str, Any] = {
+                    "reason": self.cut_short,
+                    "shots_fired": self.shots_fired,
+                }
+                if self.error is not None:
+                    aborted["error"] = self.error
+                self._append(KIND_ABORTED, aborted)
             self._append(KIND_STANDBY, {"outcome": outcome})
             self._record_bridge_events()
             self._final_counter()
@@ -371,6 +390,12 @@ class CalibrationRun:
 
     def _laser_preconditions(self) -> None:
         status = self.rig.laser_status()
+        # The laser's answer to its identify command (its serial number), if it has one:
+        # arming compares it, so a certificate is never lent to another laser.
+        identity = self.rig.bridge.laser_identity
+        self._append(KIND_LASER, {"identity": identity})
+        if identity is not None:
+            self.progress.say(f"laser identifies as {identity}")
         if status.state is not LaserState.STANDBY:
             self._refuse(
                 f"the laser reports {status.state}, not STANDBY: calibrate with the laser idle"

@@ -165,6 +165,7 @@ def render_html(cert: Certificate) -> str:
         ("Performed at", cert.performed_at.astimezone().strftime("%Y-%m-%d %H:%M %Z")),
         ("Laser", f"{laser.get('model', '')} ({laser.get('laser_id', '')}), "
                   f"{_fmt(laser.get('wavelength_nm'), 'g')} nm"),
+        ("Laser identifies as", cert.laser_identity or "– (no identify command)"),
         ("Setup", f"{laser.get('setup', '')}, digest {str(laser.get('setup_digest', ''))[:16]}…"),
         ("Energy meter", f"{meter.get('model', '–')}, serial {meter.get('serial') or '–'}, "
                          f"firmware {meter.get('firmware') or '–'} ({pre.get('description', '–')})"),

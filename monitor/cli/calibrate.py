@@ -137,6 +137,14 @@ def _references(
         return SimulatorReferences(sim, skin)
     interactive = sys.stdin.isatty()
     if args.skin_ref is not None and args.plate_ref is not None:
+        if not interactive and not args.references_in_place:
+            # Without a terminal nobody presses Enter at each point: the readings would be
+            # taken at once, whether or not the sensor sits on the reference yet.
+            raise BadInput(
+                "without a terminal no one confirms that each sensor sits on its reference "
+                "before it is read: give --references-in-place to state that they do (or run "
+                "it in a terminal, which asks at each point)"
+            )
         return GivenReferences({"skin_sensor": args.skin_ref, "plate": args.plate_ref}, interactive)
     if interactive:
         return PromptedReferences()
@@ -214,6 +222,12 @@ def add_calibrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
         default=None,
         metavar="C",
         help="reference temperature(s) for the plate (°C; else asked)",
+    )
+    p.add_argument(
+        "--references-in-place",
+        action="store_true",
+        help="without a terminal: the skin sensor and the plate already sit on their "
+        "references (read at once, no confirmation per point)",
     )
     p.add_argument("--demo", action="store_true", help="against the simulator (recorded so)")
     p.add_argument("--scenario", default="normal", help="the simulator's scenario (--demo)")

@@ -11,7 +11,11 @@ Arming is refused, with the dates in the message, when:
 - the last completed calibration failed;
 - it has expired (today is after its due date);
 - the policy requires a daily check and today has none that passed (a calibration that
-  passed today counts as one), or today's latest failed.
+  passed today counts as one), or today's latest failed;
+- the last calibration was made under another calibration policy or laser description
+  than the setup's (``not_counted`` says which; ``monitor.calibration.basis``);
+- the laser answers its identify command other than it did for the calibration
+  (``identity_blocker``, asked with the connected laser's answer at arming).
 
 An incomplete run (interrupted, a lost meter) is no result: it changes none of this. Within
 ``warning_days`` of the due date ``note`` says when it is due (the live view, the snapshot).
@@ -72,6 +76,12 @@ class CalibrationStatus:
     last_calibration: CalibrationOutcome | None  # the latest completed full calibration
     last_daily_check: CalibrationOutcome | None  # the latest completed daily check
     clock: Callable[[], datetime] = field(default=utc_now, compare=False)
+    # The laser's answer to its identify command when it was calibrated; None when it was
+    # not asked (a laser without one).
+    laser_identity: str | None = None
+    # Why the latest calibration on record does not count (made under another policy or
+    # laser description); then ``last_calibration`` is None.
+    not_counted: str | None = None
 
     def _now(self, now: datetime | None) -> datetime:
         return self.clock() if now is None else now
@@ -80,6 +90,8 @@ class CalibrationStatus:
         """Why the laser may not arm now, with the dates; None when its calibration holds."""
         today = _local_day(self._now(now))
         cal = self.last_calibration
+        if cal is None and self.not_counted is not None:
+            return self.not_counted
         if cal is None:
             return (
                 f"no calibration of laser {self.laser_id} is on record: arming needs a passing "
@@ -112,6 +124,22 @@ class CalibrationStatus:
                 )
         return None
 
+    def identity_blocker(self, answered: str | None) -> str | None:
+        """Why the connected laser, which answered ``answered`` to its identify command, may
+        not arm under this calibration: another laser than the one calibrated; else None."""
+        if self.laser_identity is None or answered == self.laser_identity:
+            return None
+        if answered is None:
+            return (
+                f"the laser has not identified itself yet, and the calibration of laser "
+                f"{self.laser_id} was made on the one that answers {self.laser_identity!r}: "
+                "arming refused"
+            )
+        return (
+            f"the last calibration of laser {self.laser_id} was made on another laser "
+            f"({self.laser_identity!r}), this one answers {answered[:80]!r}: recalibrate"
+        )
+
     def warning(self, now: datetime | None = None) -> str | None:
         """The calibration is due within ``warning_days`` (and still holds); else None."""
         cal = self.last_calibration
@@ -135,6 +163,8 @@ class CalibrationStatus:
             "interval_days": self.interval_days,
             "warning_days": self.warning_days,
             "daily_check_required": self.daily_check_required,
+            "laser_identity": self.laser_identity,
+            "not_counted": self.not_counted,
             "last_calibration": None
             if self.last_calibration is None
             else self.last_calibration.as_record(),

@@ -761,7 +761,7 @@ class Session:
                 f"the calibration status given is for laser {status.laser_id}, not this "
                 f"session's laser {self.setup.name}: arming refused"
             )
-        return status.blocker()
+        return status.blocker() or status.identity_blocker(self.bridge.laser_identity)
 
     def _prove_relay(self) -> None:
         """The relay's proof test, at every standby from READY or FIRING: the relay opens
@@ -1001,16 +1001,15 @@ class Session:
             ),
             skin_temp_band_c=(engine.skin_low, engine.skin_high),
             calibration_note=self._calibration_note(),
+            calibration_blocks_arming=self._calibration_blocker() is not None,
             thermal_dose=engine.dose.frozen(),
             skin_temp_2_c=num(Ch.SKIN_TEMP_2_C) if live.present[Dev.SENSOR2] else None,
         )
 
     def _calibration_note(self) -> str | None:
         """For views: why calibration blocks arming, or the warning before it expires."""
-        drifted = self.delivered.drifted
-        if drifted is not None:
-            return drifted
         status = self.params.calibration
-        if status is None:
-            return self._calibration_blocker()
-        return status.note()
+        blocker = self._calibration_blocker()  # the drift, the status, the laser's identity
+        if blocker is not None or status is None:
+            return blocker
+        return status.warning()

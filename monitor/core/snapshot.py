@@ -100,6 +100,9 @@ class Snapshot:
     # The laser's calibration for the operator: why it blocks arming, or a warning that it
     # is due soon (monitor.core.calibration_status); None when there is nothing to say.
     calibration_note: str | None = None
+    # Whether the calibration (or the laser's drift in treatment) refuses arming now: the
+    # machine-readable side of ``calibration_note`` (a warning before expiry is False).
+    calibration_blocks_arming: bool = False
     # Issue 13: the live thermal dose, and the second skin sensor's reading (None without one).
     thermal_dose: ThermalDose | None = None
     skin_temp_2_c: float | None = None
@@ -127,6 +130,7 @@ class Snapshot:
             "reaction_time_ms": self.reaction_time.as_dict(),
             "limits": {"skin_temp_c": list(self.skin_temp_band_c)},
             "calibration_note": self.calibration_note,
+            "calibration_blocks_arming": self.calibration_blocks_arming,
             "thermal_dose": None if self.thermal_dose is None else self.thermal_dose.as_dict(),
             "skin_temp_2_c": self.skin_temp_2_c,
         }

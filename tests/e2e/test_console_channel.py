@@ -208,5 +208,15 @@ def test_item5_a_console_session_arms_only_under_the_calibration_its_log_holds(
             client.call(Arm(who="op.jo"))
         assert refused.value.kind == "refused"
         assert state(client) != "READY"
+        # The console's badge: a field that says the calibration blocks arming (not a
+        # guess from the note's words).
+        session = wait_for(
+            lambda: (snap := client.latest) is not None and snap.session,
+            3,
+            "a snapshot of the session",
+        )
+        extra = session.model_dump()
+        assert "is on record" in str(extra["calibration_note"])
+        assert extra["calibration_blocks_arming"] is True
     finally:
         r.close()

@@ -44,6 +44,8 @@ def test_item4_the_certificate_reads_back_from_the_chain_with_everything_it_must
     assert (
         doc["laser"]["laser_id"] == "demo-ndyag-1064-cal" and doc["laser"]["wavelength_nm"] == 1064
     )
+    assert doc["laser_identity"] == "ID NDYAG-1064 SN000123"
+    assert len(doc["laser"]["policy_digest"]) == len(doc["laser"]["laser_digest"]) == 64
     pre = doc["preconditions"]
     assert pre["meter"] == {"model": "SIM-METER", "serial": "SIM00001", "firmware": "1.00"}
     assert pre["head"]["type"] == "SIM-HEAD" and pre["head_calibrated"] and pre["head_due"]
@@ -65,6 +67,7 @@ def test_item4_the_html_certificate_shows_the_plot_the_band_and_the_verdict(
     assert "SIMULATED" in html and "Not valid for treatment" in html
     assert "<svg" in html and "±20% band" in html and "<polygon" in html
     assert "B. Engineer" in html and "SIM00001" in html and "read back 1064 nm" in html
+    assert "ID NDYAG-1064 SN000123" in html  # the laser's answer to its identify command
     worst = max(cert.points, key=lambda p: abs(p.deviation))
     assert worst.label in html
     for p in cert.points:  # the raw shots of every point are on the page

@@ -13,10 +13,17 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from device_profiles.loader import LoadedSetup
 from monitor.calibration.analysis import Verdict
 from monitor.core.session import Refused, State
 from tests.e2e.conftest import wait_for
-from tests.monitor.calibration.bench import SETTINGS, OpenCalBench, passing_status
+from tests.monitor.calibration.bench import (
+    SETTINGS,
+    CalBench,
+    OpenCalBench,
+    cal_setup,
+    passing_status,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -155,3 +162,107 @@ def test_item5_a_drifting_laser_halts_in_treatment(bench: OpenCalBench) -> None:
     session.acknowledge("B. Engineer", "output drift seen; laser taken out of use")
     with pytest.raises(Refused, match="its output has drifted; recalibrate"):
         session.arm()
+
+
+# --- cal3 item 1: a certificate counts only under the setup's policy, laser and identity ------
+
+
+def _run_under(rig: CalBench, loaded: LoadedSetup) -> Verdict:
+    """A calibration run under another copy of the setup (same name), over the same sim."""
+    original = rig.loaded
+    rig.loaded = loaded
+    try:
+        return rig.run(clock=at(DAY1)).verdict
+    finally:
+        rig.loaded = original
+
+
+def test_item5_a_pass_under_an_edited_policy_of_the_same_name_does_not_count(
+    bench: OpenCalBench,
+) -> None:
+    rig = bench()
+    # One spot, low energies, a skin sensor allowed 5 degC off: an easy pass, same name.
+    easy = cal_setup(
+        edits=(
+            ("spot_sizes_mm: [2.0, 3.0]", "spot_sizes_mm: [3.0]"),
+            ("energies_j: [0.5, 1.0, 1.5, 2.0]", "energies_j: [0.5, 1.0]"),
+            (
+                "skin_sensor: {points: 2, tolerance_c: 0.5",
+                "skin_sensor: {points: 2, tolerance_c: 5",
+            ),
+        )
+    )
+    assert easy.setup.name == rig.loaded.setup.name
+    assert _run_under(rig, easy) is Verdict.PASS
+    why = arm_refusal(rig.session(rig.status(at(DAY1 + timedelta(hours=1)))))
+    assert why.startswith("the last calibration of laser demo-ndyag-1064-cal (2026-12-01")
+    assert "was made under another calibration policy" in why
+
+
+def test_item5_a_pass_under_another_laser_description_does_not_count(bench: OpenCalBench) -> None:
+    rig = bench()
+    other = cal_setup(edits=(("(serial command set v1)", "(serial command set v2)"),))
+    assert _run_under(rig, other) is Verdict.PASS
+    why = arm_refusal(rig.session(rig.status(at(DAY1 + timedelta(hours=1)))))
+    assert "was made under another laser description" in why
+
+
+def test_item5_an_unrelated_edit_keeps_the_calibration(bench: OpenCalBench) -> None:
+    # An alarm's hysteresis is not what the meter measured: the calibration still holds.
+    rig = bench()
+    edited_alarm = cal_setup(edits=(("hysteresis_c: 0.5", "hysteresis_c: 0.6"),))
+    assert edited_alarm.digest != rig.loaded.digest
+    assert _run_under(rig, edited_alarm) is Verdict.PASS
+    session = rig.session(rig.status(at(DAY1 + timedelta(hours=1))))
+    assert session.request_settings(SETTINGS).ok
+    session.arm()
+    assert session.state is State.READY
+
+
+def test_item5_a_pass_made_on_another_laser_of_the_same_name_does_not_count(
+    bench: OpenCalBench,
+) -> None:
+    rig = bench()
+    cert = rig.run(clock=at(DAY1))
+    assert cert.verdict is Verdict.PASS
+    assert cert.laser_identity == "ID NDYAG-1064 SN000123"
+    # Another physical laser (same model, same setup) now answers on the port.
+    rig.runner.call(lambda: setattr(rig.runner.laser, "serial", "SN000999"))
+    session = rig.session(rig.status(at(DAY1 + timedelta(hours=1))))
+    # What the operator sees (the snapshot's note does not depend on the session's state: a
+    # loaded machine may have halted the session on a stale sensor before it is asked).
+    snap = session.snapshot()
+    assert snap.calibration_note is not None and snap.calibration_blocks_arming is True
+    assert "was made on another laser ('ID NDYAG-1064 SN000123')" in snap.calibration_note
+    assert "this one answers 'ID NDYAG-1064 SN000999'" in snap.calibration_note
+    assert session.request_settings(SETTINGS).ok
+    with pytest.raises(Refused):
+        session.arm()
+
+
+def test_item5_the_snapshot_says_whether_the_calibration_blocks_arming(
+    bench: OpenCalBench,
+) -> None:
+    # For the console's badge: a field, not a guess from the note's words.
+    rig = bench()
+    blocked = rig.session(rig.status(at(DAY1))).snapshot().as_dict()
+    assert blocked["calibration_note"] and blocked["calibration_blocks_arming"] is True
+    rig.sessions[-1].end("next")
+    rig.run(clock=at(DAY1))
+    rig.run(daily=True, clock=at(DAY1 + timedelta(days=175)))
+    warned = rig.session(rig.status(at(DAY1 + timedelta(days=175, hours=1)))).snapshot()
+    assert warned.calibration_note is not None and "due 2027-06-01" in warned.calibration_note
+    assert warned.calibration_blocks_arming is False
+
+
+def test_item5_a_setup_asking_for_an_in_line_meter_in_treatment_is_refused_at_load() -> None:
+    # Not built yet: a setup asking for it must not load as if its output were watched.
+    from device_profiles.loader import ProfileError, parse
+    from tests.monitor.calibration.bench import cal_text
+
+    text = cal_text() + "\ninline_meter:\n  device: ophir-style\n  port: /dev/ttyUSB3\n"
+    with pytest.raises(ProfileError) as refused:
+        parse(text, "inline.yaml")
+    assert "inline_meter: watching delivered energy in treatment with an in-line energy" in str(
+        refused.value
+    )

@@ -239,3 +239,32 @@ def test_item3_a_controlled_clock_dates_the_certificate(bench: OpenCalBench) -> 
     cert = bench().run(clock=lambda: when)
     assert cert.performed_at == when
     assert cert.next_due == date(2026, 12, 24) + timedelta(days=182)
+
+
+def test_item3_an_unexpected_meter_error_is_recorded_incomplete_and_the_laser_made_safe(
+    bench: OpenCalBench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A meter driver that breaks in a way no handler foresaw (a decoding bug) at shot 7.
+    from firmware_bridge.meter import EnergyMeterDriver
+
+    real = EnergyMeterDriver.wait_pulse_energy_j
+    calls = {"n": 0}
+
+    def broken(self: EnergyMeterDriver, timeout_s: float) -> float:
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise UnicodeDecodeError("ascii", b"\xff", 0, 1, "garbage from the meter")
+        return real(self, timeout_s)
+
+    monkeypatch.setattr(EnergyMeterDriver, "wait_pulse_energy_j", broken)
+    rig = bench()
+    cert = rig.run()  # returns: the error does not escape the run
+    assert cert.verdict is Verdict.INCOMPLETE and cert.outcome() is None
+    assert cert.aborted is not None
+    assert cert.aborted.startswith("an unexpected error stopped the run (UnicodeDecodeError: ")
+    aborted = rig.log.events(cert.record_id, kinds=["calibration_aborted"])[-1].payload
+    assert aborted["error"]["type"] == "UnicodeDecodeError"
+    assert "garbage from the meter" in aborted["error"]["message"]
+    laser_left_safe(rig)
+    assert cert.standby is not None and "service mode off" in cert.standby
+    assert cert.ended  # the run has its result and its end record

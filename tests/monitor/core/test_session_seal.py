@@ -36,7 +36,7 @@ SNAPSHOT_KEYS = {
     "active_conditions", "trips", "warnings", "test_spots", "reaction_time_ms", "limits",
 }  # fmt: skip
 # Added since, each by the issue that needed it; the old keys above keep their meaning.
-SNAPSHOT_KEYS_ADDED = {"calibration_note"}
+SNAPSHOT_KEYS_ADDED = {"calibration_note", "calibration_blocks_arming"}
 
 
 @dataclass
