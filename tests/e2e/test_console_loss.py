@@ -47,6 +47,7 @@ class Served:
         scenario: str = "normal",
         users: Path | None = None,
         realtime: bool = False,
+        setup: str | None = None,
     ) -> None:
         self.sock_dir = Path(tempfile.mkdtemp(prefix="lgs-"))
         self.db = tmp / "log.sqlite3"
@@ -61,6 +62,7 @@ class Served:
                 "--socket", str(self.sock_dir / "c.sock"),
                 "--heartbeat-timeout-s", str(heartbeat_timeout_s),
                 *(["--users", str(users)] if users is not None else []),
+                *(["--setup", setup] if setup is not None else []),
             ],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=self._err, text=True,
             start_new_session=True,

@@ -400,7 +400,9 @@ function onSnapshot(msg) {
   const cal = $("s-calibration");
   cal.hidden = !s.calibration_note;
   cal.textContent = s.calibration_note ? `Calibration: ${s.calibration_note}` : "";
-  cal.classList.toggle("blocks", Boolean(s.calibration_note) && /refus|expired|fail|missing|no cal/i.test(s.calibration_note));
+  // Red when the note refuses arming (the bridge says so in its own field), amber when it
+  // only warns: never decided from the note's words.
+  cal.classList.toggle("blocks", Boolean(s.calibration_note) && s.calibration_blocks_arming === true);
 }
 
 function showState(msg) {
