@@ -956,6 +956,7 @@ class Session:
         v = live.value
         engine = self.engine
         spots = self.test_spots
+        calibration_blocker = self._calibration_blocker()  # drift, status, laser's identity
 
         def num_of(x: float) -> float | None:
             return None if x != x else round(float(x), 3)
@@ -1000,16 +1001,13 @@ class Session:
                 },
             ),
             skin_temp_band_c=(engine.skin_low, engine.skin_high),
-            calibration_note=self._calibration_note(),
-            calibration_blocks_arming=self._calibration_blocker() is not None,
+            calibration_note=calibration_blocker or self._calibration_warning(),
+            calibration_blocks_arming=calibration_blocker is not None,
             thermal_dose=engine.dose.frozen(),
             skin_temp_2_c=num(Ch.SKIN_TEMP_2_C) if live.present[Dev.SENSOR2] else None,
         )
 
-    def _calibration_note(self) -> str | None:
-        """For views: why calibration blocks arming, or the warning before it expires."""
+    def _calibration_warning(self) -> str | None:
+        """For views, when nothing blocks arming: the warning before the calibration expires."""
         status = self.params.calibration
-        blocker = self._calibration_blocker()  # the drift, the status, the laser's identity
-        if blocker is not None or status is None:
-            return blocker
-        return status.warning()
+        return None if status is None else status.warning()
