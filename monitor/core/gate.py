@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import IntFlag
 
@@ -501,31 +501,24 @@ class LimitTable:
                 + ("" if n is None else f" ({n} pulses, then a pause until a clinician's review)")
             )
         note = f"; restricted by the {why}: {', '.join(parts)}"
-        rows = []
-        for r in self.rows:
-            if r.contraindicated:
-                rows.append(r)
-                continue
+
+        def tighten(r: SettingsLimit) -> SettingsLimit:
             rate = r.rep_rate_hz_max
             if restrictions.max_rep_rate_hz is not None:
                 rate = min(rate, restrictions.max_rep_rate_hz)
             fluence = r.fluence_j_cm2.model_copy(
                 update={"max": r.fluence_j_cm2.max * restrictions.fluence_factor}
             )
-            rows.append(
-                r.model_copy(
-                    update={
-                        "fluence_j_cm2": fluence,
-                        "rep_rate_hz_max": rate,
-                        "test_spot_required": r.test_spot_required or restrictions.test_spot_only,
-                        "source": r.source + note,
-                    }
-                )
+            return r.model_copy(
+                update={
+                    "fluence_j_cm2": fluence,
+                    "rep_rate_hz_max": rate,
+                    "test_spot_required": r.test_spot_required or restrictions.test_spot_only,
+                    "source": r.source + note,
+                }
             )
-        return LimitTable(
-            rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=self.scope,
-            site=self.site,
-        )  # fmt: skip
+
+        return self._each_row(tighten, self.scope)
 
     def within_test_spot(self, cover: TestSpotCover) -> LimitTable:
         """The same table, narrowed to what a read test spot vouched for (``TestSpotCover``,
@@ -535,15 +528,12 @@ class LimitTable:
         reasons name the test spot. Contraindicated rows stay as they are: they only refuse.
         Never widens anything."""
         note = f"; narrowed to what the patient's {cover.spot} covered"
-        rows = []
-        for r in self.rows:
-            if r.contraindicated:
-                rows.append(r)
-                continue
+
+        def narrow(r: SettingsLimit) -> SettingsLimit | None:
             pulse_min = max(r.pulse_ms.min, cover.pulse_ms_min)
             spot_max = min(r.spot_mm.max, cover.spot_mm_max)
             if not (pulse_min <= r.pulse_ms.max and r.spot_mm.min <= spot_max):
-                continue
+                return None
             # model_copy skips validation: a fluence ceiling pushed below its floor leaves a
             # row that refuses every fluence, as ``restricted`` does.
             update = {
@@ -554,11 +544,21 @@ class LimitTable:
                 "spot_mm": r.spot_mm.model_copy(update={"max": spot_max}),
                 "source": r.source + note,
             }
-            rows.append(r.model_copy(update=update))
+            return r.model_copy(update=update)
+
         scope = "; ".join(p for p in (self.scope, f"within the patient's {cover.spot}") if p)
+        return self._each_row(narrow, scope)
+
+    def _each_row(
+        self, change: Callable[[SettingsLimit], SettingsLimit | None], scope: str
+    ) -> LimitTable:
+        """This table with ``change`` made to every row a setting can pass; a row it returns
+        None for drops out. Contraindicated rows stay as they are: they only refuse."""
+        rows = [r if r.contraindicated else change(r) for r in self.rows]
         return LimitTable(
-            rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=scope, site=self.site
-        )
+            [r for r in rows if r is not None], name=self.name, wavelength_nm=self.wavelength_nm,
+            scope=scope, site=self.site,
+        )  # fmt: skip
 
 
 class _Cells:
