@@ -14,7 +14,14 @@ import pytest
 from tests.e2e.conftest import wait_for
 from tests.e2e.console_rig import all_no
 from tests.e2e.test_console_loss import Served
-from tests.e2e.test_dashboard_browser import BROWSER_ARGS, PASSWORD, add_user, chromium, niced
+from tests.e2e.test_dashboard_browser import (
+    BROWSER_ARGS,
+    PASSWORD,
+    add_user,
+    chromium,
+    niced,
+    signed_in_page,
+)
 
 pytestmark = pytest.mark.e2e
 CAL_SETUP = "demo-ndyag-1064-cal"
@@ -51,12 +58,7 @@ def test_item5_no_calibration_on_record_shows_red_on_the_page_and_arming_is_refu
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=niced(executable, tmp_path), args=BROWSER_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.set_default_timeout(15_000)
-            page.goto(f"http://127.0.0.1:{served.port}/")
-            page.fill("#signin-name", "op.jo")
-            page.fill("#signin-password", PASSWORD)
-            page.click("#signin-button")
+            page = signed_in_page(browser, served.port, "op.jo")
             expect(page.locator("#view-session")).to_be_visible()
             badge = page.locator("#s-calibration")
             expect(badge).to_be_visible()

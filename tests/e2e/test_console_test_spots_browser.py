@@ -18,7 +18,13 @@ import pytest
 
 from tests.e2e.conftest import SETTINGS
 from tests.e2e.test_console_loss import Served
-from tests.e2e.test_dashboard_browser import BROWSER_ARGS, PASSWORD, add_user, chromium, niced
+from tests.e2e.test_dashboard_browser import (
+    BROWSER_ARGS,
+    add_user,
+    chromium,
+    niced,
+    signed_in_page,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -56,12 +62,7 @@ def test_a_type_v_patient_starts_with_a_read_test_spot_entered_on_the_page(
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=niced(executable, tmp_path), args=BROWSER_ARGS)
         try:
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"http://127.0.0.1:{served.port}/")
-            page.fill("#signin-name", "op.jo")
-            page.fill("#signin-password", PASSWORD)
-            page.click("#signin-button")
+            page = signed_in_page(browser, served.port, "op.jo", height=900)
             expect(page.locator("#view-start")).to_be_visible()
 
             page.fill("#patient-id", "PAT-0505")

@@ -77,6 +77,17 @@ def niced(executable: str, folder: Path) -> str:
     return str(launcher)
 
 
+def signed_in_page(browser: Any, port: int, name: str, height: int = 860) -> Any:
+    """A new page on the console at ``port``, signed in as ``name`` (password ``PASSWORD``)."""
+    page = browser.new_page(viewport={"width": 1280, "height": height})
+    page.set_default_timeout(15_000)
+    page.goto(f"http://127.0.0.1:{port}/")
+    page.fill("#signin-name", name)
+    page.fill("#signin-password", PASSWORD)
+    page.click("#signin-button")
+    return page
+
+
 def add_user(users: Path, name: str, role: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "monitor.cli", "users", "add", name, "--role", role,

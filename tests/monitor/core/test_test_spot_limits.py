@@ -20,6 +20,7 @@ from monitor.core.gate import LimitTable
 from monitor.core.pulse_limits import PulseJudge
 from monitor.core.treatment import TestSpotCover
 from tests.monitor.core.live_values import healthy
+from tests.monitor.core.test_test_spot_history import spot as history_spot
 
 SETUP: Setup = load("demo-ndyag-1064").setup
 #: Type IV legs, 2 mm: the 1-3 mm row allows 60-120 J/cm² at 10-30 ms.
@@ -33,19 +34,8 @@ CHANNELS = {
 
 
 def read_spot(**change: object) -> TestSpotReading:
-    fields: dict[str, object] = {
-        "done_on": "2026-03-02",
-        "read_on": "2026-03-16",
-        "read_by": "Dr. Vega",
-        "site": "legs",
-        "wavelength_nm": 1064.0,
-        "fluence_j_cm2": 100.0,
-        "pulse_ms": 30.0,
-        "spot_mm": 2.0,
-        "result": "no_reaction",
-        **change,
-    }
-    return TestSpotReading.model_validate(fields)
+    """The test-spot history's reading, at this file's 2 mm spot."""
+    return history_spot(**{"spot_mm": 2.0, **change})
 
 
 def names(engine: CheckEngine, active: np.ndarray) -> set[str]:
