@@ -85,6 +85,7 @@ class Reason(IntFlag):
     CONTRAINDICATED = 128
     SKIN_TYPE_UNKNOWN = 256
     WAVELENGTH_UNKNOWN = 512
+    TEST_SPOT_UNREAD = 1024  # the row asks for a read test spot, and the session has none
 
 
 REASON_WORDS = {
@@ -98,6 +99,7 @@ REASON_WORDS = {
     Reason.CONTRAINDICATED: "contraindicated for this skin type",
     Reason.SKIN_TYPE_UNKNOWN: "unknown skin type",
     Reason.WAVELENGTH_UNKNOWN: "no limit table for this wavelength",
+    Reason.TEST_SPOT_UNREAD: "these settings need a read test spot, and the session has none",
 }
 
 
@@ -112,6 +114,7 @@ class Violation:
     value: float
     limit: float
     bound: str  # "min" | "max" | "positive" | "number" | "covered" | "contraindicated" | "unknown"
+    #             | "test_spot" (the row asks for a read test spot, and the session has none)
     source: str
     scope: str = ""  # the treatment the table was narrowed to: "legs, contact cooling"
     site: str = ""  # a contraindicated row's treatment site, when it is known: "periorbital"
@@ -139,6 +142,12 @@ class Violation:
             return (
                 f"contraindicated: this laser is not used on skin type {_type_name(self.value)} "
                 f"{where} (source: {self.source})"
+            )
+        if self.bound == "test_spot":
+            return (
+                "at this spot size and pulse width the limit row asks for a read test spot "
+                "first, and this session was admitted without one: settings needing a test "
+                f"spot are refused until the patient has one (source: {self.source})"
             )
         if self.bound == "unknown":
             if self.setting == "skin_type":
@@ -225,12 +234,15 @@ class LimitTable:
         wavelength_nm: tuple[float, float] | None = None,
         scope: str = "",
         site: TreatmentSite | None = None,
+        without_test_spot: bool = False,
     ) -> None:
         self.rows = list(rows)
         self.name = name
         self.wavelength_nm = wavelength_nm
         self.scope = scope  # the treatment the rows were narrowed to (``for_treatment``)
         self.site = site  # its site, named by a contraindicated row's refusal
+        # The session has no read test spot: a row that asks for one refuses (``without_test_spot``).
+        self.without_test_spot = without_test_spot
         r = self.rows
         if not r:
             raise NoRowsForTreatment(
@@ -242,6 +254,10 @@ class LimitTable:
             [[t in row.skin_types for row in r] for t in SkinType], dtype=np.bool_
         )  # (6, R)
         self.contra = np.array([row.contraindicated for row in r], dtype=np.bool_)
+        self.unread = np.array(
+            [without_test_spot and row.test_spot_required and not row.contraindicated for row in r],
+            dtype=np.bool_,
+        )
         self.spot_min = np.array([row.spot_mm.min for row in r])
         self.spot_max = np.array([row.spot_mm.max for row in r])
         self.pw_min = np.array([row.pulse_ms.min for row in r])
@@ -256,6 +272,7 @@ class LimitTable:
                                    dtype=np.uint64)  # fmt: skip
         self._type_bits = np.append(self._type_bits, np.uint64(0))  # unknown skin type
         self._contra_bits = np.uint64(np.bitwise_or.reduce(bit[self.contra]))
+        self._unread_bits = np.uint64(np.bitwise_or.reduce(bit[self.unread]))
         self._spot = _Cells(self.spot_min, self.spot_max, bit)
         self._pulse = _Cells(self.pw_min, self.pw_max, bit)
         self._f_high = _Beyond(self.f_max, bit, above=True)
@@ -265,7 +282,7 @@ class LimitTable:
         self._plain = [
             (frozenset(t.rank for t in row.skin_types), row.spot_mm.min, row.spot_mm.max,
              row.pulse_ms.min, row.pulse_ms.max, float(self.f_min[j]), float(self.f_max[j]),
-             float(self.rate_max[j]), row.contraindicated)
+             float(self.rate_max[j]), row.contraindicated, bool(self.unread[j]))
             for j, row in enumerate(r)
         ]  # fmt: skip
 
@@ -309,7 +326,7 @@ class LimitTable:
         spot_covered = pulse_covered = False
         if not 0 <= rank < len(SkinType):
             out |= Reason.SKIN_TYPE_UNKNOWN
-        for types, s_lo, s_hi, p_lo, p_hi, f_lo, f_hi, r_hi, contra in self._plain:
+        for types, s_lo, s_hi, p_lo, p_hi, f_lo, f_hi, r_hi, contra, unread in self._plain:
             if rank not in types or not within(s_lo, s_hi, s):
                 continue
             spot_covered = True
@@ -318,6 +335,8 @@ class LimitTable:
             pulse_covered = True
             if contra:
                 out |= Reason.CONTRAINDICATED
+            if unread:
+                out |= Reason.TEST_SPOT_UNREAD
             if f > f_hi:
                 out |= Reason.FLUENCE_HIGH
             if f < f_lo:
@@ -348,6 +367,7 @@ class LimitTable:
         out |= ((applies & self._f_low.rows(f)) != zero) * np.uint16(Reason.FLUENCE_LOW)
         out |= ((applies & self._rate_high.rows(r)) != zero) * np.uint16(Reason.RATE_HIGH)
         out |= ((applies & self._contra_bits) != zero) * np.uint16(Reason.CONTRAINDICATED)
+        out |= ((applies & self._unread_bits) != zero) * np.uint16(Reason.TEST_SPOT_UNREAD)
         out |= ~(r > 0.0) * np.uint16(Reason.RATE_NOT_POSITIVE)
         nan_f, nan_r = np.isnan(f), np.isnan(r)
         nan = nan_f | nan_r | np.isnan(pw) | np.isnan(s)
@@ -425,6 +445,8 @@ class LimitTable:
             if r.contraindicated:
                 keep(self._refusal(r, skin_type))
                 continue
+            if self.without_test_spot and r.test_spot_required:
+                keep(Violation("test_spot", float("nan"), float("nan"), "test_spot", r.source))
             value = v["fluence_j_cm2"]
             rng = r.fluence_j_cm2
             if value != value:
@@ -471,8 +493,9 @@ class LimitTable:
                 "methods: docs/limits.md)"
             )
         return LimitTable(
-            rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=scope, site=site
-        )
+            rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=scope, site=site,
+            without_test_spot=self.without_test_spot,
+        )  # fmt: skip
 
     def cooling_required_at(self, skin_type: SkinType, spot_mm: float, pulse_ms: float) -> bool:
         """Whether epidermal cooling is required for this setting: some applying row asks for
@@ -549,6 +572,18 @@ class LimitTable:
         scope = "; ".join(p for p in (self.scope, f"within the patient's {cover.spot}") if p)
         return self._each_row(narrow, scope)
 
+    def with_no_test_spot(self) -> LimitTable:
+        """The same table for a session that has no read test spot: a row that asks for one
+        (``test_spot_required``) refuses every setting it applies to, with a reason saying so
+        (``Reason.TEST_SPOT_UNREAD``). The running checks judge a session admitted on settings
+        that need no test spot by it, so a knob turned on the laser's panel into a row that
+        asks for one halts: the gate would not have admitted it without a test spot.
+        Never widens anything."""
+        return LimitTable(
+            self.rows, name=self.name, wavelength_nm=self.wavelength_nm, scope=self.scope,
+            site=self.site, without_test_spot=True,
+        )  # fmt: skip
+
     def _each_row(
         self, change: Callable[[SettingsLimit], SettingsLimit | None], scope: str
     ) -> LimitTable:
@@ -557,7 +592,7 @@ class LimitTable:
         rows = [r if r.contraindicated else change(r) for r in self.rows]
         return LimitTable(
             [r for r in rows if r is not None], name=self.name, wavelength_nm=self.wavelength_nm,
-            scope=scope, site=self.site,
+            scope=scope, site=self.site, without_test_spot=self.without_test_spot,
         )  # fmt: skip
 
 

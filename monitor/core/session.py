@@ -463,7 +463,13 @@ class Session:
         the settings record says about it."""
         row_asks = self.profile_table.check(self.params.skin_type, settings).test_spot_required
         if not needs_read_test_spot(self.params.skin_type, row_asks):
-            self._judge_running(self.limits_table)
+            # No read test spot vouches for this session: a panel turned into a row that asks
+            # for one halts. In test-spot mode the session is itself the test spot (its pulses
+            # counted, then a pause), so every row stays open to it.
+            self._judge_running(
+                self.limits_table if self.test_spots is not None
+                else self.limits_table.with_no_test_spot()
+            )  # fmt: skip
             return {"test_spot": "not required"}
         verdict = qualifying_test_spot(
             self.params.risk.test_spots,

@@ -195,6 +195,52 @@ def test_item4_a_panel_knob_turned_past_the_read_test_spot_halts(site_rig: SiteR
         assert record.payload["violations"][0]["limit"] == 100.0
 
 
+def with_test_spot_on_long_pulses(loaded: LoadedSetup) -> LoadedSetup:
+    """The demo setup as a clinic might edit it: its types I-III 30-100 ms legs row asks for a
+    test spot; the 10-30 ms row beside it does not (no bundled type I-II row asks for one)."""
+    rows = [
+        row.model_copy(update={"test_spot_required": True})
+        if SkinType.II in row.skin_types
+        and TreatmentSite.LEGS in row.sites
+        and row.pulse_ms.min == 30.0
+        else row
+        for row in loaded.setup.limits.settings
+    ]
+    limits = loaded.setup.limits.model_copy(update={"settings": rows})
+    return dataclasses.replace(loaded, setup=loaded.setup.model_copy(update={"limits": limits}))
+
+
+@pytest.mark.timeout(60)
+def test_item4_a_panel_knob_turned_into_a_row_that_asks_for_a_test_spot_halts(
+    loaded: LoadedSetup, tmp_path: Path
+) -> None:
+    """A type II leg session at 20 ms needs no test spot and the patient has none. Someone
+    turns the laser's own pulse-width knob to 50 ms, into the row that asks for one: the
+    read-back halts and says why, as the gate would have sent those settings to a test spot."""
+    rig = SiteRig(with_test_spot_on_long_pulses(loaded), tmp_path)
+    try:
+        settings = {**SETTINGS, "fluence_j_cm2": 100.0, "pulse_ms": 20.0, "spot_mm": 4.0}
+        session = rig.start_at(TreatmentSite.LEGS, SkinType.II, risk_for(TreatmentSite.LEGS))
+        assert session.request_settings(settings).ok
+        (applied,) = rig.logged("settings_applied")
+        assert applied.payload["test_spot"] == "not required"
+        arm_through_load(session)
+        fire_until(session, rig, 2)
+        sim = rig.sim
+        assert sim is not None and sim.laser is not None
+        laser = sim.laser
+        sim.call(lambda: laser.panel_set("pulse_ms", 50.0))
+        wait_for(lambda: "settings_readback" in own_trips(session), 10, "the read-back trip")
+        trip = next(t for t in session.trips if t.check == "settings_readback")
+        assert "asks for a read test spot first" in trip.reason
+        wait_for(lambda: sim.snapshot()["state"] == "STANDBY", 2, "the laser in STANDBY")
+        assert sim.snapshot()["relay_closed"] is False
+        with pytest.raises(Refused, match="settings_readback"):
+            session.acknowledge("nurse-1", "checked the laser")
+    finally:
+        rig.close()
+
+
 # --- item 3: the site, and eye shields for periorbital treatment --------------------------------
 
 

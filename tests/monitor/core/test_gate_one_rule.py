@@ -20,6 +20,8 @@ from device_profiles.schema import SkinType
 from monitor.core.gate import SMALL, GateSet, LimitTable, Reason
 
 TABLES = {t.name: t for t in GateSet.bundled().tables}
+# Each table also as a session with no read test spot judges the laser: rows asking for one refuse.
+TABLES |= {f"{name}, no test spot": t.with_no_test_spot() for name, t in list(TABLES.items())}
 SKIN = list(SkinType)
 NAN = float("nan")
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -103,6 +105,7 @@ def test_item7_the_explanation_names_what_the_hot_path_refused(
         return  # no row judges it, or a NaN: refused above; the words judge the nearest rows
     allowed = [r for r in rule if not r.contraindicated]
     assert bool(bits & Reason.CONTRAINDICATED) == (("skin_type", "contraindicated") in kinds)
+    assert bool(bits & Reason.TEST_SPOT_UNREAD) == (("test_spot", "test_spot") in kinds)
     assert bool(bits & Reason.FLUENCE_HIGH) == (("fluence_j_cm2", "max") in kinds)
     assert bool(bits & Reason.FLUENCE_LOW) == (("fluence_j_cm2", "min") in kinds)
     assert bool(bits & Reason.RATE_HIGH) == (("rep_rate_hz", "max") in kinds)

@@ -16,7 +16,7 @@ from device_profiles.loader import load
 from device_profiles.schema import Setup, SkinType
 from firmware_bridge.live import Ch, LiveState
 from monitor.core.checks import CheckEngine
-from monitor.core.gate import LimitTable
+from monitor.core.gate import LimitTable, Reason
 from monitor.core.pulse_limits import PulseJudge
 from monitor.core.treatment import TestSpotCover
 from tests.monitor.core.live_values import healthy
@@ -139,3 +139,71 @@ def test_item4_the_narrowed_table_never_widens() -> None:
     assert not narrowed.check(SkinType.IV, over).ok
     assert not narrowed.check(SkinType.IV, {**over, "fluence_j_cm2": 100, "pulse_ms": 5}).ok
     assert narrowed.check(SkinType.IV, {**over, "fluence_j_cm2": 100.0}).ok
+
+
+# --- a session with no read test spot ------------------------------------------------------------
+
+#: Types I-III legs, 4 mm: the 3-6 mm rows allow 40-120 J/cm² at 10-30 ms and at 30-100 ms.
+NO_SPOT = {"fluence_j_cm2": 100.0, "pulse_ms": 20.0, "spot_mm": 4.0, "rep_rate_hz": 1.0}
+
+
+def long_pulses_need_a_test_spot() -> LimitTable:
+    """The demo table as a clinic might edit it: its types I-III 30-100 ms legs row asks for a
+    test spot (no bundled type I-II row does), the 10-30 ms row beside it does not."""
+    rows = [
+        r.model_copy(update={"test_spot_required": True})
+        if SkinType.II in r.skin_types and r.pulse_ms.min == 30.0
+        else r
+        for r in SETUP.limits.settings
+    ]
+    assert rows != list(SETUP.limits.settings)
+    return LimitTable(rows).for_treatment(TreatmentSite.LEGS, SETUP.cooler.method)
+
+
+def test_a_row_that_asks_for_a_test_spot_refuses_when_the_session_has_none() -> None:
+    """A type II session admitted at 20 ms needs no test spot. The panel turned to 50 ms lands
+    in a row that asks for one: the table the running checks judge by refuses it, and says so;
+    the settings it was admitted on still pass."""
+    table = long_pulses_need_a_test_spot()
+    long_pulse = {**NO_SPOT, "pulse_ms": 50.0}
+    assert table.check(SkinType.II, long_pulse).ok  # the row's limits alone allow it
+    assert table.check(SkinType.II, long_pulse).test_spot_required
+    running = table.with_no_test_spot()
+    assert running.check(SkinType.II, NO_SPOT).ok
+    result = running.check(SkinType.II, long_pulse)
+    assert not result.ok
+    (violation,) = result.violations
+    assert violation.bound == "test_spot"
+    assert "asks for a read test spot first" in result.explain()
+    bits = int(running.reasons([50.0], [50.0], [4.0], [1.0], [SkinType.II.rank])[0])
+    assert bits == Reason.TEST_SPOT_UNREAD
+    assert violation.as_dict()["value"] is None  # JSON-safe: the log refuses NaN
+
+
+def test_the_running_checks_halt_a_panel_turned_into_a_row_that_asks_for_a_test_spot() -> None:
+    engine = CheckEngine(SETUP, SkinType.II)
+    engine.table = long_pulses_need_a_test_spot().with_no_test_spot()
+    now = time.perf_counter_ns()
+    assert names(engine, engine.evaluate(laser_reads(now, **NO_SPOT), now, True)) == set()
+    turned = laser_reads(now, **{**NO_SPOT, "pulse_ms": 50.0})
+    assert names(engine, engine.evaluate(turned, now, True)) == {"settings_readback"}
+    assert "read test spot" in engine.reason(engine.index["settings_readback"], turned)
+    judge = PulseJudge(engine.table, SkinType.II)
+    bad = judge.judge(1, 1, {**NO_SPOT, "pulse_ms": 50.0})
+    assert bad is not None and judge.out_of_limits == 1
+
+
+def test_with_no_test_spot_changes_nothing_where_no_row_asks_for_one() -> None:
+    """Over the demo's bundled grid (types I-III rows there ask for no test spot; types IV-VI
+    rows do): a type I-III verdict is unchanged, and a setting the table passes for IV-VI is
+    refused only for the test spot."""
+    table = LimitTable(SETUP.limits.settings).for_treatment(TreatmentSite.LEGS, SETUP.cooler.method)
+    running = table.with_no_test_spot()
+    grid = itertools.product([40.0, 100.0, 130.0], [5.0, 20.0, 50.0], [2.0, 4.0], SkinType)
+    for fluence, pulse, spot, skin in grid:
+        s = {"fluence_j_cm2": fluence, "pulse_ms": pulse, "spot_mm": spot, "rep_rate_hz": 1.0}
+        before, after = table.check(skin, s), running.check(skin, s)
+        if not before.test_spot_required:
+            assert after.ok is before.ok, (skin, s)
+        elif before.ok:
+            assert [v.bound for v in after.violations] == ["test_spot"], (skin, s)
