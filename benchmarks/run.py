@@ -553,6 +553,8 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                       help="the long run without the live view rendering (to weigh its share)")  # fmt: skip
     long.add_argument("--no-hogs", action="store_true",
                       help="the long run's idle phase only (no second phase with two CPU hogs)")  # fmt: skip
+    long.add_argument("--view-in-process", action="store_true",
+                      help="the live view drawn in the safety process, as before it had a process of its own")  # fmt: skip
     long.add_argument("--view-realtime", action="store_true",
                       help="an experiment: the live view's thread at SCHED_FIFO priority 10")  # fmt: skip
     long.add_argument("--no-console", action="store_true",
@@ -627,6 +629,7 @@ def run_bench(args: argparse.Namespace) -> int:
             console=tail.console and not args.no_console,
             view=tail.view and not args.no_view,
             view_realtime=args.view_realtime,
+            view_in_process=args.view_in_process,
             hogs=tail.hogs and not args.no_hogs,
         ),
     )

@@ -44,7 +44,7 @@ from benchmarks.stress import cpu_hogs
 from benchmarks.tail_probe import Mark, TailProbe, stall_summary, summarize
 from device_profiles.loader import load
 from firmware_bridge.realtime import try_realtime
-from monitor.cli.live_view import LiveView
+from monitor.cli.live_view import LiveView, LiveViewProcess, frame_of
 from monitor.core.session import Session
 
 #: A trial slower than this is attributed (issue 15: "every trial slower than 3 ms").
@@ -65,7 +65,8 @@ class TailSizes:
     session_s: float = 600.0
     slow_ms: float = SLOW_MS
     console: bool = True  # the console service, flooded (off: a cheaper smoke run)
-    view: bool = True  # the live view rendering in the safety process (off: to weigh it)
+    view: bool = True  # the live view, as the demo draws it (off: to weigh it)
+    view_in_process: bool = False  # drawn in the safety process, as before it had its own
     # The live view's thread at a low SCHED_FIFO priority: an experiment on the mechanism
     # (a thread preempted while it holds the GIL keeps the loop waiting: priority inversion).
     view_realtime: bool = False
@@ -91,18 +92,29 @@ class Phase:
 
 
 class _LiveViewThread:
-    """The live view, rendered in the safety process as the demo renders it (to a buffer)."""
+    """The live view as the demo draws it: a thread of the safety process takes a frame four
+    times a second and hands it to the view's own process (``LiveViewProcess``, drawing to
+    nowhere). ``in_process``: that thread draws it itself (to a buffer), as the demo did
+    before the view had a process of its own, to weigh the move."""
 
     def __init__(
-        self, session: Session, spans: deque[tuple[int, int]], realtime: bool = False
+        self,
+        session: Session,
+        spans: deque[tuple[int, int]],
+        realtime: bool = False,
+        in_process: bool = False,
     ) -> None:
         self.session = session
         self.spans = spans
         self.realtime = realtime
         self.scheduling = "SCHED_OTHER"
         self.view = LiveView("LaserGuard bench", None)
+        self.process = (
+            None if in_process else LiveViewProcess("LaserGuard bench", None, discard=True)
+        )
         self.console = Console(file=io.StringIO(), width=100, force_terminal=True)
-        self.frames = 0
+        self.ticks = 0
+        self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-live-view", daemon=True)
         self._t0 = time.monotonic()
@@ -111,22 +123,44 @@ class _LiveViewThread:
         if self.realtime:
             self.scheduling = try_realtime(VIEW_PRIORITY)
         while not self._stop.wait(VIEW_TICK_S):
-            buf = self.console.file
-            assert isinstance(buf, io.StringIO)
             t0 = time.perf_counter_ns()
-            buf.seek(0)
-            buf.truncate()
-            self.console.print(self.view.render(self.session, time.monotonic() - self._t0))
-            self.frames += 1
+            t_s = time.monotonic() - self._t0
+            if self.process is not None:
+                try:
+                    self.process.update(self.session, t_s)
+                except Exception as e:  # a failed view: counted, the run goes on
+                    self.failures.append(str(e)[:200])
+            else:
+                buf = self.console.file
+                assert isinstance(buf, io.StringIO)
+                buf.seek(0)
+                buf.truncate()
+                self.console.print(self.view.render(frame_of(self.session, t_s)))
+            self.ticks += 1
             self.spans.append((t0, time.perf_counter_ns()))
 
+    @property
+    def frames(self) -> int:
+        """Frames drawn (by the view's process when it has one)."""
+        return self.ticks if self.process is None else self.process.frames
+
     def __enter__(self) -> _LiveViewThread:
+        if self.process is not None:
+            self.process.__enter__()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5.0)
+        if self.process is not None:
+            self.process.__exit__()
+
+
+def _drawn_in(sizes: TailSizes) -> str:
+    if not sizes.view:
+        return "off"
+    return "the safety process" if sizes.view_in_process else "a process of its own"
 
 
 def loop_window(
@@ -218,7 +252,9 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
             rig.recover(Trials())  # armed as a person would, past a halt at the start
             flood = stack.enter_context(_console(base, sock, sizes))
             probe = TailProbe(session)
-            view = _LiveViewThread(session, probe.view_spans, sizes.view_realtime)
+            view = _LiveViewThread(
+                session, probe.view_spans, sizes.view_realtime, sizes.view_in_process
+            )
             if sizes.view:
                 stack.enter_context(view)
             stack.callback(probe.close)
@@ -231,6 +267,9 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
                 phases.pop()
             context["live_view"] = {
                 "frames": view.frames,
+                "ticks": view.ticks,
+                "drawn_in": _drawn_in(sizes),
+                "failures": view.failures[:5],
                 "scheduling": view.scheduling if sizes.view else "off",
             }
             context["period_ms"] = session.loop.period_ns / 1e6

@@ -344,7 +344,7 @@ class TailProbe:
             "garbage collection": [(a, b) for a, b, _ in _recent(self.gc_spans, lo, 0)],
             "log writer transaction (SQLite, commit)": _recent(self.writer_spans, lo, 0),
             "hashing (the chain)": _recent(self.hash_spans, lo, 0),
-            "live view frame (rich, in the safety process)": _recent(self.view_spans, lo, 0),
+            "live view tick": _recent(self.view_spans, lo, 0),
         }
 
 
@@ -416,7 +416,7 @@ CAUSES: tuple[tuple[str, Callable[[dict[str, float]], bool], str], ...] = (
     ("garbage collection, gen 2", lambda c: c["gc_max_gen"] >= 2, "gc_ms"),
     ("log writer transaction (SQLite, commit)", lambda c: c["writer_tx_n"] > 0, "writer_tx_ms"),
     ("hashing (the chain)", lambda c: c["hash_n"] > 0, "hash_ms"),
-    ("live view frame (rich, in the safety process)", lambda c: c["view_n"] > 0, "view_ms"),
+    ("live view tick", lambda c: c["view_n"] > 0, "view_ms"),
     ("page faults on the halt path's threads", lambda c: c["path_minflt"] + c["path_majflt"] > 0,
      "path_minflt"),
     ("major page faults (process)", lambda c: c["process_majflt"] > 0, "process_majflt"),

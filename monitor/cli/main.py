@@ -71,7 +71,7 @@ examples:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.cli.demo import default_run_dir, run_demo
-    from monitor.cli.live_view import LiveView
+    from monitor.cli.live_view import LiveViewProcess
     from sim.scenario import load_scenario
 
     loaded = load(args.setup)
@@ -82,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     skin = args.skin_type or SkinType(str(scenario.skin_type))
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(scenario.name)
     duration = 30.0 if args.headless and args.duration is None else args.duration
-    view = None if args.headless else LiveView(scenario.name, duration)
+    view = None if args.headless else LiveViewProcess(scenario.name, duration)
     try:
         with view if view is not None else contextlib.nullcontext():
             result = run_demo(
@@ -184,7 +184,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
     from monitor.calibration.status import calibration_status
     from monitor.cli.keys import bridge_anchor, key_path
-    from monitor.cli.live_view import LiveView
+    from monitor.cli.live_view import LiveViewProcess
     from monitor.cli.shutdown import sigint_deferred
     from monitor.cli.view_guard import ViewGuard
     from monitor.core.session import Refused, Session, SessionParams
@@ -241,7 +241,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     except Refused as e:
         recorder.close()
         return fail("bridge", ExitStatus.REFUSED, f"refused: {e}")
-    view = LiveView("bridge", args.duration)
+    view = LiveViewProcess("bridge", args.duration)
     refused: str | None = None
     # The view beside the session may fail; the session (and its halt) outlives it.
     tick = ViewGuard("live view", view.update)

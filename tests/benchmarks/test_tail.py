@@ -125,12 +125,12 @@ def test_item2_late_loop_cycles_are_laid_against_the_work_that_held_the_process(
         "garbage collection": [(700 * ms, 701 * ms)],
         "log writer transaction (SQLite, commit)": [(499 * ms, 501 * ms)],
         "hashing (the chain)": [],
-        "live view frame (rich, in the safety process)": [
+        "live view tick": [
             (50 * ms, 101 * ms), (301 * ms, 340 * ms), (600 * ms, 610 * ms),
         ],
     }  # fmt: skip
     rows = {r["cause"]: r for r in stall_summary(kinds, stalls, lo, hi)}
-    view = rows["live view frame (rich, in the safety process)"]
+    view = rows["live view tick"]
     assert (view["late_cycles"], view["share_of_late"], view["worst_ms"]) == (2, 0.5, 4.0)
     assert view["share_of_time"] == 0.1
     assert rows["log writer transaction (SQLite, commit)"]["late_cycles"] == 1

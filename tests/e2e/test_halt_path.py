@@ -20,6 +20,7 @@ from device_profiles.loader import LoadedSetup
 from device_profiles.schema import SkinType
 from monitor.cli import demo
 from monitor.cli.demo import run_demo
+from monitor.cli.live_view import LiveViewProcess
 from monitor.cli.main import _print_report
 from monitor.core.checks import Severity
 from monitor.core.session import Refused, Session, State
@@ -99,6 +100,41 @@ def test_item1_a_view_that_raises_does_not_end_the_session(
     assert events[-1].t_wall - events[0].t_wall >= 3.0
     assert result["halted"] is True and result["view_failures"] == 1
     assert result["pulses_after_halt"] == 0
+
+
+@pytest.mark.timeout(90)
+def test_issue15_a_killed_view_process_halts_the_armed_laser(
+    loaded: LoadedSetup, tmp_path: Path
+) -> None:
+    """The live view draws in a process of its own (``LiveViewProcess``, as ``laserguard
+    demo`` runs it). Killed mid-session: the session goes on to its end, the failure is logged
+    with the view's exit code, and the armed laser is halted because nobody sees the alarms."""
+    db = tmp_path / "demo.sqlite3"
+    killed_at: list[float] = []
+    with LiveViewProcess("normal", 6.0, discard=True) as view:
+
+        def tick(session: Session, t_s: float) -> None:
+            if t_s > 1.5 and not killed_at and view.frames > 0:
+                assert view.pid is not None
+                killed_at.append(t_s)
+                os.kill(view.pid, signal.SIGKILL)
+            view.update(session, t_s)
+
+        result = run_demo(
+            loaded, "normal", SETTINGS, SkinType.III, db_path=db, run_dir=tmp_path / "run",
+            duration_s=6.0, speed=2.0, on_tick=tick, tick_s=0.1,
+        )  # fmt: skip
+    assert killed_at, "the view never drew a frame"
+    _, events = only_session(db)
+    (failed,) = kinds_of(events, "view_failed")
+    assert "ended (exit code -9)" in failed.payload["error"]
+    checks = [t.payload["check"] for t in kinds_of(events, "trip")]
+    # A loaded test machine may have latched a halt for another cause first: then the laser
+    # was no longer armed when the view died, and there was nothing more to halt.
+    before = kinds_of(events[: events.index(failed)], "trip")
+    assert "view_failed" in checks or before, checks
+    assert result["halted"] is True and result["pulses_after_halt"] == 0
+    assert events[-1].kind == "session_end" and events[-1].payload["reason"] == "demo finished"
 
 
 @pytest.mark.timeout(90)

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from device_profiles.schema import SkinType
-from monitor.cli.live_view import LiveView, sparkline
+from monitor.cli.live_view import LiveView, frame_of, sparkline
 from monitor.core.checks import Severity
 from monitor.core.records import State, Trip
 from monitor.core.snapshot import AnswerTimes, ReactionTimes, SettingsReading, Snapshot
@@ -54,7 +54,7 @@ def render(state: str, skin: float | None, recent: tuple[float, ...] = (30.0, 40
         loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(len(history)), history)),
     )
     console = Console(width=140, record=True, color_system=None)
-    console.print(LiveView("cooling-failure", 20.0).render(session, 13.0))  # type: ignore[arg-type]
+    console.print(LiveView("cooling-failure", 20.0).render(frame_of(session, 13.0)))  # type: ignore[arg-type]
     return console.export_text()
 
 
@@ -105,7 +105,7 @@ def test_item2_a_laser_that_did_not_stop_is_shown_above_everything() -> None:
         loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(1), np.array([30.0]))),
     )
     console = Console(width=140, record=True, color_system=None)
-    console.print(LiveView("laser-ignores-stop", None).render(session, 3.0))  # type: ignore[arg-type]
+    console.print(LiveView("laser-ignores-stop", None).render(frame_of(session, 3.0)))  # type: ignore[arg-type]
     text = console.export_text()
     assert "*** THE LASER DID NOT STOP: the relay is the only barrier, use the emergency" in text
     assert "*** 1 pulse(s) fired at settings outside the approved limits" in text
@@ -119,7 +119,7 @@ def render_dose(dose: object, **changes: Any) -> str:
         loop=SimpleNamespace(recent_skin=lambda s: (np.zeros(len(history)), history)),
     )
     console = Console(width=160, record=True, color_system=None)
-    console.print(LiveView("slow-burn", 20.0).render(session, 13.0))  # type: ignore[arg-type]
+    console.print(LiveView("slow-burn", 20.0).render(frame_of(session, 13.0)))  # type: ignore[arg-type]
     return console.export_text()
 
 
