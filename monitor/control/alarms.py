@@ -9,7 +9,9 @@ Rules (``AlarmBook``):
 
 - Each halt the session recorded (``Session.trips``: the loop's trips, an emergency halt, a
   console lost...) is an occurrence of its condition (``check``). A condition is latched while
-  it has an occurrence nobody reset.
+  it has an occurrence nobody reset. The book reads the session's tally of them
+  (``TripTally``: per condition, how many and the last), so its cost does not grow with the
+  session's halts.
 - ``reset(check)`` resets that condition's occurrences so far, and nothing else: acknowledging
   one alarm never acknowledges another behind it. Refused while its cause is active.
 - A condition that comes back is a new occurrence: it needs a new reset.
@@ -24,11 +26,11 @@ Priorities: every halt is ``high`` (red, flashing), a warning ``medium`` (yellow
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from monitor.core.checks import CHECKS, Severity
-from monitor.core.records import Trip
+from monitor.core.records import Trip, TripCount
 
 __all__ = ["PRIORITY", "Alarm", "AlarmBook"]
 
@@ -94,32 +96,34 @@ class AlarmBook:
         self._reset_upto: dict[str, int] = {}  # check -> occurrences reset so far
         self._pending: dict[str, int] = {}  # resets made since the core's last release
 
-    def latched(self, trips: Sequence[Trip]) -> dict[str, list[Trip]]:
-        """Each latched condition and its occurrences not yet reset, oldest first."""
+    def latched(self, trips: Mapping[str, TripCount]) -> dict[str, TripCount]:
+        """Each latched condition: its occurrences not yet reset, and the last of them."""
         with self._lock:
             done = dict(self._reset_upto)
-        seen: dict[str, list[Trip]] = {}
-        for t in trips:
-            seen.setdefault(t.check, []).append(t)
-        return {c: occ[done.get(c, 0) :] for c, occ in seen.items() if len(occ) > done.get(c, 0)}
+        return {
+            c: TripCount(k.n - done.get(c, 0), k.last)
+            for c, k in trips.items()
+            if k.n > done.get(c, 0)
+        }
 
     def view(
         self,
-        trips: Sequence[Trip],
-        warnings: Sequence[Trip],
+        trips: Mapping[str, TripCount],
+        warnings: Mapping[str, TripCount],
         active: Iterable[str],
         reasons: Mapping[str, str],
     ) -> list[Alarm]:
-        """Every latched or active condition, high priority first, newest first within."""
+        """Every latched or active condition, high priority first, newest first within.
+        ``trips`` and ``warnings``: the session's tallies (``Snapshot.trip_counts``)."""
         latched = self.latched(trips)
         active_set = set(active)
-        last_warning: dict[str, Trip] = {w.check: w for w in warnings}
         alarms: list[Alarm] = []
         for check in sorted(set(latched) | active_set):
             spec = _SPEC.get(check)
             priority = PRIORITY[spec.severity] if spec is not None else "high"
-            occ = latched.get(check, [])
-            last = occ[-1] if occ else last_warning.get(check)
+            occ = latched.get(check)
+            warned = warnings.get(check)
+            last: Trip | None = occ.last if occ else warned.last if warned else None
             reason = reasons.get(check) or (last.reason if last is not None else "")
             alarms.append(
                 Alarm(
@@ -129,14 +133,14 @@ class AlarmBook:
                     reason=reason,
                     since_t_s=None if last is None else round(last.t_s, 3),
                     active=check in active_set,
-                    latched=bool(occ),
-                    occurrences=len(occ) if occ else 1,
+                    latched=occ is not None,
+                    occurrences=occ.n if occ else 1,
                 )
             )
         alarms.sort(key=lambda a: (_ORDER[a.priority], -(a.since_t_s or 0.0)))
         return alarms
 
-    def reset(self, check: str, trips: Sequence[Trip], active: Iterable[str]) -> list[str]:
+    def reset(self, check: str, trips: Mapping[str, TripCount], active: Iterable[str]) -> list[str]:
         """Mark ``check`` reset; returns the conditions still latched after it.
         ``ResetRefused`` if it is not latched or its cause is still active."""
         latched = self.latched(trips)
@@ -144,8 +148,10 @@ class AlarmBook:
             others = ", ".join(sorted(latched)) or "none"
             raise ResetRefused(f"{check} is not a latched alarm (latched: {others})")
         if check in set(active) and check not in SELF_LATCHING:
-            raise ResetRefused(f"the cause is still present: {check} ({latched[check][-1].reason})")
-        total = sum(1 for t in trips if t.check == check)
+            raise ResetRefused(
+                f"the cause is still present: {check} ({latched[check].last.reason})"
+            )
+        total = trips[check].n
         with self._lock:
             self._pending[check] = self._reset_upto.get(check, 0)
             self._reset_upto[check] = total

@@ -520,7 +520,7 @@ class SessionHost:
             )
 
     def _reset(self, session: Session, cmd: Reset) -> dict[str, object]:
-        trips = tuple(session.trips)
+        trips = session.trip_tally.frozen()
         active = session.loop.active_names()
         try:
             still = self._alarms.reset(cmd.condition, trips, active)
@@ -656,9 +656,11 @@ class SessionHost:
         data["trips"] = data["trips"][-LISTED_TRIPS:]  # type: ignore[index]
         data["warnings"] = data["warnings"][-LISTED_TRIPS:]  # type: ignore[index]
         # Each alarm's words are those recorded when it was raised: nothing is worded here.
-        alarms = self._alarms.view(snap.trips, snap.warnings, snap.active_conditions, {})
+        alarms = self._alarms.view(
+            snap.trip_counts, snap.warning_counts, snap.active_conditions, {}
+        )
         body["session"] = json_safe(data)
         body["alarms"] = [a.as_dict() for a in alarms]
-        body["trips_total"] = len(snap.trips)
-        body["warnings_total"] = len(snap.warnings)
+        body["trips_total"] = snap.trips_total
+        body["warnings_total"] = snap.warnings_total
         return body

@@ -8,14 +8,17 @@ names. What a record store does with them is ``monitor.record``'s business, not 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from device_profiles.schema import SkinType
 from monitor.core.checks import Severity
 
-__all__ = ["EventKind", "Payload", "SessionMode", "SessionStart", "State", "Trip"]
+__all__ = [
+    "EventKind", "Payload", "SessionMode", "SessionStart", "State", "Trip", "TripCount",
+    "TripTally",
+]  # fmt: skip
 
 #: An event's payload: JSON-safe values (numbers, strings, booleans, None, lists, dicts).
 Payload = dict[str, object]
@@ -117,3 +120,38 @@ class Trip:
             "t_s": round(self.t_s, 4),
             "severity": self.severity.name,
         }
+
+
+@dataclass(frozen=True)
+class TripCount:
+    """One check's occurrences so far, and the last of them."""
+
+    n: int
+    last: Trip
+
+
+class TripTally:
+    """Each check's occurrences and its last one, kept as trips are recorded: what a view and
+    the console's alarm book need of a session's trips, at a cost that does not grow with
+    them (a snapshot that walked every trip cost the safety process more with each halt,
+    20 times a second: ``docs/performance.md``, "The tail"). Added to on the session's lock;
+    ``frozen`` is a copy a reader may keep."""
+
+    def __init__(self) -> None:
+        self._by_check: dict[str, TripCount] = {}
+        self.total = 0
+
+    def add(self, trip: Trip) -> None:
+        prev = self._by_check.get(trip.check)
+        self._by_check[trip.check] = TripCount(1 if prev is None else prev.n + 1, trip)
+        self.total += 1
+
+    def frozen(self) -> Mapping[str, TripCount]:
+        return dict(self._by_check)  # a copy (a plain dict: a snapshot is pickled to a view)
+
+    @classmethod
+    def of(cls, trips: Iterable[Trip]) -> TripTally:
+        tally = cls()
+        for t in trips:
+            tally.add(t)
+        return tally

@@ -73,10 +73,24 @@ from monitor.core.gate import GateResult, LimitTable, NoRowsForTreatment
 from monitor.core.interlock import InterlockLoop
 from monitor.core.pulse_limits import PulseJudge
 from monitor.core.recorder import Recorder
-from monitor.core.records import EventKind, Payload, SessionMode, SessionStart, State, Trip
+from monitor.core.records import (
+    EventKind,
+    Payload,
+    SessionMode,
+    SessionStart,
+    State,
+    Trip,
+    TripTally,
+)
 from monitor.core.risk import RiskOutcome, no_contraindications_declared
 from monitor.core.skin_typing import SkinTyping
-from monitor.core.snapshot import AnswerTimes, ReactionTimes, SettingsReading, Snapshot
+from monitor.core.snapshot import (
+    RECENT_TRIPS,
+    AnswerTimes,
+    ReactionTimes,
+    SettingsReading,
+    Snapshot,
+)
 from monitor.core.spots import TestSpotMode, Verdict
 from monitor.core.treatment import (
     DEMO_SITE,
@@ -153,6 +167,9 @@ class Session:
         self.state = State.CONNECTING
         self.trips: list[Trip] = []
         self.warnings: list[Trip] = []
+        # The same, by check (how many, the last): a snapshot reads these, never the lists.
+        self.trip_tally = TripTally()
+        self.warning_tally = TripTally()
         self.approved: dict[str, float] | None = None
         self.connect_timeout_s = connect_timeout_s
         self._lock = threading.RLock()
@@ -293,8 +310,10 @@ class Session:
         with self._lock:
             self.loop.emission_permitted = False
             self.state = State.HALTED
-            self.trips.append(Trip(check, why, self.t_s() if t_s is None else t_s, Severity.HALT))
-        self._event(EventKind.TRIP, self.trips[-1].as_dict())
+            trip = Trip(check, why, self.t_s() if t_s is None else t_s, Severity.HALT)
+            self.trips.append(trip)
+            self.trip_tally.add(trip)
+        self._event(EventKind.TRIP, trip.as_dict())
 
     def _halted_later(self, check: str, why: str) -> None:
         """``_halted_by`` on the bookkeeper's thread, timed now. Never blocks."""
@@ -559,11 +578,13 @@ class Session:
         with self._lock:
             if HALT_MASK[index]:
                 self.trips.append(trip)
+                self.trip_tally.add(trip)
                 self.loop.emission_permitted = False
                 if self.state in (State.STANDBY, State.READY, State.CONNECTING):
                     self.state = State.HALTED
             else:
                 self.warnings.append(trip)
+                self.warning_tally.add(trip)
         self._event(EventKind.TRIP if HALT_MASK[index] else EventKind.WARNING, trip.as_dict())
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -990,8 +1011,8 @@ class Session:
             links={d.name.lower(): bool(live.link_ok[d]) for d in Dev if live.present[d]},
             permit=self.bridge.permit,
             active_conditions=tuple(self.loop.active_names()),
-            trips=tuple(self.trips),
-            warnings=tuple(self.warnings),
+            trips=tuple(self.trips[-RECENT_TRIPS:]),
+            warnings=tuple(self.warnings[-RECENT_TRIPS:]),
             test_spots=None if spots is None else spots.frozen(),
             reaction_time=ReactionTimes(
                 required_ms=engine.live_budget.required_ms,
@@ -1011,6 +1032,8 @@ class Session:
             calibration_blocks_arming=calibration_blocker is not None,
             thermal_dose=engine.dose.frozen(),
             skin_temp_2_c=num(Ch.SKIN_TEMP_2_C) if live.present[Dev.SENSOR2] else None,
+            trip_counts=self.trip_tally.frozen(),
+            warning_counts=self.warning_tally.frozen(),
         )
 
     def _calibration_warning(self) -> str | None:

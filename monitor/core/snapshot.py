@@ -9,14 +9,18 @@ service; building it never raises on a missing reading.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from device_profiles.schema import SkinType
 from monitor.core.dose_meter import ThermalDose
-from monitor.core.records import Payload, State, Trip
+from monitor.core.records import Payload, State, Trip, TripCount
 from monitor.core.spots import TestSpots
 
+#: Trips and warnings a snapshot lists (the newest); its counts cover every one.
+RECENT_TRIPS = 20
+
 __all__ = [
+    "RECENT_TRIPS",
     "AnswerTimes",
     "ReactionTimes",
     "SettingsReading",
@@ -92,8 +96,8 @@ class Snapshot:
     links: Mapping[str, bool]  # by device: sensor, cooler, laser, interlock
     permit: bool  # the relay is asked to be energised (emission permitted)
     active_conditions: tuple[str, ...]
-    trips: tuple[Trip, ...]
-    warnings: tuple[Trip, ...]
+    trips: tuple[Trip, ...]  # the newest RECENT_TRIPS halts (``trip_counts``: all, by check)
+    warnings: tuple[Trip, ...]  # the newest RECENT_TRIPS warnings and notices
     test_spots: TestSpots | None
     reaction_time: ReactionTimes
     skin_temp_band_c: tuple[float, float]  # the session's skin-temperature limits, low/high
@@ -106,6 +110,17 @@ class Snapshot:
     # Issue 13: the live thermal dose, and the second skin sensor's reading (None without one).
     thermal_dose: ThermalDose | None = None
     skin_temp_2_c: float | None = None
+    # Every halt and warning so far, by check: how many, and the last (``TripTally``).
+    trip_counts: Mapping[str, TripCount] = field(default_factory=dict)
+    warning_counts: Mapping[str, TripCount] = field(default_factory=dict)
+
+    @property
+    def trips_total(self) -> int:
+        return sum(c.n for c in self.trip_counts.values())
+
+    @property
+    def warnings_total(self) -> int:
+        return sum(c.n for c in self.warning_counts.values())
 
     def as_dict(self) -> Payload:
         """JSON-safe, with the keys a snapshot has always had."""

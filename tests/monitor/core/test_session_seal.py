@@ -27,7 +27,7 @@ from monitor.core.session import (
     SessionParams,
     no_contraindications_declared,
 )
-from monitor.core.snapshot import Snapshot
+from monitor.core.snapshot import RECENT_TRIPS, Snapshot
 
 #: The keys of ``Session.snapshot()`` when it was a dict: the shape reports and views relied on.
 SNAPSHOT_KEYS = {
@@ -235,3 +235,25 @@ def test_item8_a_trip_carries_its_severity_as_the_enum_and_is_recorded_by_name(
     assert kind == "trip"
     assert payload["severity"] == "HALT" and payload["check"] == "session_log"
     assert session.snapshot().trips == (trip,)
+
+
+def test_issue15_a_snapshot_lists_the_newest_trips_and_counts_every_one(
+    loaded: LoadedSetup, recorder: MemoryRecorder
+) -> None:
+    """A long session halts thousands of times (the long bench run did 5,000). A snapshot, 20 a
+    second on the console's publisher, lists only the newest and counts the rest by check, so
+    its cost does not grow with the halts; the counts agree with the session's own list."""
+    session = Session(loaded, recorder, params(no_contraindications_declared(), "test"))
+    for i in range(3000):
+        session._halted_by("skin_temp_high" if i % 3 else "sensor_stale", f"halt {i}")
+    snap = session.snapshot()
+    assert snap.trips == tuple(session.trips[-RECENT_TRIPS:])
+    assert snap.trips_total == len(session.trips) == 3000
+    assert {c: k.n for c, k in snap.trip_counts.items()} == {
+        "skin_temp_high": 2000,
+        "sensor_stale": 1000,
+    }
+    assert snap.trip_counts["sensor_stale"].last.reason == "halt 2997"
+    # The counts are a copy: a later halt does not change a snapshot already taken.
+    session._halted_by("sensor_stale", "halt 3000")
+    assert snap.trip_counts["sensor_stale"].n == 1000
