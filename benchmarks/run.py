@@ -409,11 +409,12 @@ class Bench:
 
     def tail(self) -> None:
         t = self.sizes.tail
+        phases = "idle, then with two CPU hogs" if t.hogs else "idle only"
+        view = "off" if not t.view else "in the safety process" if t.view_in_process else "drawn"
         progress(
-            f"the long run: {t.trials} halt trials and a {t.session_s:g} s armed session, idle "
-            f"then with two CPU hogs (console {'flooded' if t.console else 'not started'}, "
-            f"live view {'rendering' if t.view else 'off'}, log writer); trials over "
-            f"{t.slow_ms:g} ms attributed"
+            f"the long run: {t.trials} halt trials and a {t.session_s:g} s armed session, "
+            f"{phases} (console {'flooded' if t.console else 'not started'}, live view {view}, "
+            f"log writer); trials over {t.slow_ms:g} ms attributed"
         )
         self.results.extend(tail_results(t))
 
