@@ -2,7 +2,8 @@
 
 The view is drawn by a process of its own (``LiveViewProcess``): laying out a rich panel four
 times a second is Python work, and in the safety process it held the GIL the interlock loop
-waits for (the largest share of the loop's late cycles in ``laserguard bench --long``). The
+waits for (in ``laserguard bench --long`` its frames overlapped 40 % of the loop's late
+cycles, more than any other work the bench times: ``docs/performance.md``). The
 safety process only takes a ``ViewFrame`` (the session's snapshot and the last 10 s of skin
 temperature) and hands it over a pipe; a view that dies or stops drawing is a view failure
 (``ViewGuard``: logged, and a halt while the laser may emit, because nobody sees the alarms).
