@@ -331,10 +331,13 @@ def test_item3_a_pulse_at_out_of_limit_settings_is_recorded_and_reported(
 # --- item 11: Ctrl-C in the demo ends the bridge first, the devices last ---------------------
 
 
-def _start_demo(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+def _start_demo(
+    tmp_path: Path, *, headless: bool = True
+) -> tuple[subprocess.Popen[str], Path, Path]:
     db, run_dir = tmp_path / "demo.sqlite3", tmp_path / "run"
+    view = ["--headless"] if headless else []  # else the live view, in a process of its own
     demo = subprocess.Popen(
-        [*CLI, "demo", "--headless", "--scenario", "normal", "--duration", "120",
+        [*CLI, "demo", *view, "--scenario", "normal", "--duration", "120",
          "--db", str(db), "--run-dir", str(run_dir)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # it leads its own process group, as a shell's foreground job
@@ -352,10 +355,13 @@ def wait_armed(run_dir: Path) -> None:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("headless", [True, False], ids=["headless", "live view"])
 def test_item11_ctrl_c_in_the_demo_puts_the_laser_in_standby_before_the_devices_end(
-    tmp_path: Path,
+    tmp_path: Path, headless: bool
 ) -> None:
-    demo, db, run_dir = _start_demo(tmp_path)
+    """With the live view, Ctrl-C reaches its process too (the terminal signals the whole
+    group): it ignores it, and the session's process ends the session, then the view."""
+    demo, db, run_dir = _start_demo(tmp_path, headless=headless)
     try:
         wait_armed(run_dir)
         time.sleep(1.0)  # firing (the footswitch goes down 2 s into the scenario)
@@ -367,12 +373,16 @@ def test_item11_ctrl_c_in_the_demo_puts_the_laser_in_standby_before_the_devices_
             demo.communicate(timeout=10)
     assert demo.returncode == 0, err[-2000:]
     assert "Traceback" not in err
+    if not headless:
+        assert "LaserGuard" in out  # the view drew
+        assert "live view failed" not in err
     # The laser got its STANDBY while the devices still answered ...
     (standby,) = [e for e in sim_events(run_dir, "command") if e["line"] == "STANDBY"]
     _, events = only_session(db)
     assert kinds_of(events, "standby")
     assert not kinds_of(events, "end_standby_failed")
     assert not [e for e in kinds_of(events, "halt_requested") if "STANDBY" in e.payload["reason"]]
+    assert not kinds_of(events, "view_failed")
     # ... and the devices ended last: after the session (and its log), not on the signal.
     (stopped,) = sim_events(run_dir, "stopped")
     assert events[-1].kind == "session_end"
