@@ -14,6 +14,7 @@ import pytest
 from device_profiles.clinical import TestSpotReading, TreatmentSite
 from device_profiles.loader import LoadedSetup, load_contraindications, with_endpoints
 from device_profiles.schema import SkinType
+from monitor.core.records import Trip
 from monitor.core.risk import RiskOutcome, assess
 from monitor.core.session import Refused, Session, SessionMode, SessionParams, State
 from monitor.record.recorder import LogRecorder
@@ -102,6 +103,22 @@ def fire_until(session: Session, rig: Rig, n: int) -> None:
         time.sleep(0.05)
 
 
+def panel_turned_while_firing(session: Session, rig: Rig, setting: str, value: float) -> Trip:
+    """Arm, fire two pulses, turn a knob on the laser's own panel: the read-back halts, the
+    laser goes to STANDBY and the relay opens. Returns the read-back's trip."""
+    arm_through_load(session)
+    fire_until(session, rig, 2)
+    sim = rig.sim
+    assert sim is not None and sim.laser is not None
+    laser = sim.laser
+    sim.call(lambda: laser.panel_set(setting, value))
+    wait_for(lambda: "settings_readback" in own_trips(session), 10, "the read-back trip")
+    trip = next(t for t in session.trips if t.check == "settings_readback")
+    wait_for(lambda: sim.snapshot()["state"] == "STANDBY", 2, "the laser in STANDBY")
+    assert sim.snapshot()["relay_closed"] is False
+    return trip
+
+
 @pytest.fixture
 def site_rig(loaded: LoadedSetup, tmp_path: Path) -> Iterator[SiteRig]:
     rig = SiteRig(loaded, tmp_path)
@@ -174,18 +191,9 @@ def test_item4_a_panel_knob_turned_past_the_read_test_spot_halts(site_rig: SiteR
     session = rig.start_at(TreatmentSite.LEGS, SkinType.IV, risk)
     assert session.request_settings(two_mm).ok
     assert session.limits_table.check(SkinType.IV, {**two_mm, "fluence_j_cm2": 120.0}).ok
-    arm_through_load(session)
-    fire_until(session, rig, 2)
-    sim = rig.sim
-    assert sim is not None and sim.laser is not None
-    laser = sim.laser
-    sim.call(lambda: laser.panel_set("fluence_j_cm2", 120.0))
-    wait_for(lambda: "settings_readback" in own_trips(session), 10, "the read-back trip")
-    trip = next(t for t in session.trips if t.check == "settings_readback")
+    trip = panel_turned_while_firing(session, rig, "fluence_j_cm2", 120.0)
     assert "fluence 120 J/cm² is above the maximum of 100 J/cm²" in trip.reason
     assert "test spot" in trip.reason
-    wait_for(lambda: sim.snapshot()["state"] == "STANDBY", 2, "the laser in STANDBY")
-    assert sim.snapshot()["relay_closed"] is False
     # The cause persists: no acknowledgement releases it while the laser reads back 120.
     with pytest.raises(Refused, match="settings_readback"):
         session.acknowledge("nurse-1", "checked the laser")
@@ -224,17 +232,8 @@ def test_item4_a_panel_knob_turned_into_a_row_that_asks_for_a_test_spot_halts(
         assert session.request_settings(settings).ok
         (applied,) = rig.logged("settings_applied")
         assert applied.payload["test_spot"] == "not required"
-        arm_through_load(session)
-        fire_until(session, rig, 2)
-        sim = rig.sim
-        assert sim is not None and sim.laser is not None
-        laser = sim.laser
-        sim.call(lambda: laser.panel_set("pulse_ms", 50.0))
-        wait_for(lambda: "settings_readback" in own_trips(session), 10, "the read-back trip")
-        trip = next(t for t in session.trips if t.check == "settings_readback")
+        trip = panel_turned_while_firing(session, rig, "pulse_ms", 50.0)
         assert "asks for a read test spot first" in trip.reason
-        wait_for(lambda: sim.snapshot()["state"] == "STANDBY", 2, "the laser in STANDBY")
-        assert sim.snapshot()["relay_closed"] is False
         with pytest.raises(Refused, match="settings_readback"):
             session.acknowledge("nurse-1", "checked the laser")
     finally:
