@@ -311,8 +311,8 @@ class Session:
             self.loop.emission_permitted = False
             self.state = State.HALTED
             trip = Trip(check, why, self.t_s() if t_s is None else t_s, Severity.HALT)
-            self.trips.append(trip)
             self.trip_tally.add(trip)
+            self.trips.append(trip)  # last, as in ``_record_condition``
         self._event(EventKind.TRIP, trip.as_dict())
 
     def _halted_later(self, check: str, why: str) -> None:
@@ -576,15 +576,17 @@ class Session:
 
     def _record_condition(self, index: int, trip: Trip) -> None:
         with self._lock:
+            # The trip is listed last: whoever sees it (a console, a test reading without the
+            # lock) sees the state it caused and its count.
             if HALT_MASK[index]:
-                self.trips.append(trip)
-                self.trip_tally.add(trip)
                 self.loop.emission_permitted = False
                 if self.state in (State.STANDBY, State.READY, State.CONNECTING):
                     self.state = State.HALTED
+                self.trip_tally.add(trip)
+                self.trips.append(trip)
             else:
-                self.warnings.append(trip)
                 self.warning_tally.add(trip)
+                self.warnings.append(trip)
         self._event(EventKind.TRIP if HALT_MASK[index] else EventKind.WARNING, trip.as_dict())
 
     # --- lifecycle -----------------------------------------------------------------------------
