@@ -25,9 +25,12 @@ checkpoint at every session end and at least every ``period_s`` while writing.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -40,12 +43,13 @@ from monitor.record.checkpoints import (
     load_private_key,
     parse_public_key,
 )
-from monitor.record.errors import SessionLogDamaged
+from monitor.record.errors import SessionLogDamaged, SessionLogError
 from monitor.record.store import StoreReader
 
 __all__ = [
     "DEFAULT_PERIOD_S",
     "AnchorCheck",
+    "AnchorSpec",
     "HeadAnchor",
     "HeadInfo",
     "LogBehindCheckpoint",
@@ -193,6 +197,8 @@ class HeadAnchor:
         self._entries: list[Checkpoint] = []
         self._last_write: float | None = None
         self.written = 0  # checkpoints written by this anchor (for tests and reports)
+        #: How to make this anchor again in another process (set by ``anchor_for``).
+        self.spec: AnchorSpec | None = None
 
     @property
     def entries(self) -> list[Checkpoint]:
@@ -234,9 +240,47 @@ class HeadAnchor:
                 0, head.chain, head.seq, head.hash, time.time(),
                 "session_end" if session_ended else "periodic",
             )  # fmt: skip
-            self._entries = self.file.append(cp, self._entries)
+            # Another process may write this log and its checkpoints too (the session log's
+            # own process, `writer_process`): the file is read again under a lock shared
+            # with it, so entries are numbered on from the newest and never go back.
+            with _file_lock(self.file.path):
+                entries = self.file.read()
+                newest = entries[-1] if entries else None
+                if newest is not None and head.seq <= newest.seq and head.chain == newest.chain:
+                    self._entries = entries
+                    return
+                self._entries = self.file.append(cp, entries)
             self._last_write = now
             self.written += 1
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``'s checkpoints, across processes (a lock file beside it)."""
+    try:
+        fd = os.open(
+            path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+        )
+    except OSError as e:
+        raise SessionLogError(f"cannot lock the checkpoint file {path}: {e.strerror or e}") from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@dataclass(frozen=True)
+class AnchorSpec:
+    """What an anchor is made from, so another process can make the same one (``open``)."""
+
+    db: Path
+    public_key: str
+    key_file: Path | None
+    period_s: float
+
+    def open(self) -> HeadAnchor:
+        return anchor_for(self.db, self.public_key, self.key_file, period_s=self.period_s)
 
 
 def checkpoint_path(db: Path) -> Path:
@@ -260,6 +304,7 @@ def anchor_for(
     db: Path, public_key: str, key_file: Path | None = None, *, period_s: float = DEFAULT_PERIOD_S
 ) -> HeadAnchor:
     """The ``HeadAnchor`` a bridge writes the log at ``db`` with."""
-    return HeadAnchor(
-        checkpoints_for(db, public_key, key_file or default_key_path(db)), period_s=period_s
-    )
+    key_file = key_file or default_key_path(db)
+    anchor = HeadAnchor(checkpoints_for(db, public_key, key_file), period_s=period_s)
+    anchor.spec = AnchorSpec(db, public_key, key_file, period_s)
+    return anchor

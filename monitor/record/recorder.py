@@ -32,6 +32,7 @@ from monitor.record.policy import (
 )
 from monitor.record.reconcile import reconcile
 from monitor.record.writer import LogWriter
+from monitor.record.writer_process import ProcessLogWriter
 
 __all__ = ["LogRecorder"]
 
@@ -40,7 +41,10 @@ class LogRecorder:
     """Implements ``Recorder`` over a hash-chained ``SessionLog`` (see the module docstring).
 
     The writer's options are the ``LogWriter``'s; the default keeps status channels on change
-    (``TelemetryPolicy()``), as every session has since the log was bounded.
+    (``TelemetryPolicy()``), as every session has since the log was bounded. With
+    ``log_process`` (how to open the same log in another process: ``sqlite_store`` makes it),
+    the queued events and telemetry are written by a process of its own
+    (``ProcessLogWriter``); the synchronous records are still written here.
     """
 
     def __init__(
@@ -52,20 +56,31 @@ class LogRecorder:
         repeats: RepeatPolicy | None = DEFAULT_REPEATS,
         telemetry_flush_s: float = 0.5,
         max_field_chars: int = DEVICE_FIELD_CHARS,
+        log_process: Callable[[], ChainLog] | None = None,
     ) -> None:
         self.log = log
         self._owns_log = owns_log
         self._on_failure: Callable[[str], None] | None = None
-        self._writer = LogWriter(
-            log,
-            on_failure=self._failed,
-            telemetry_flush_s=telemetry_flush_s,
-            telemetry_policy=telemetry_policy
-            if telemetry_policy is not None
-            else TelemetryPolicy(),
-            repeats=repeats,
-            max_field_chars=max_field_chars,
-        )
+        policy = telemetry_policy if telemetry_policy is not None else TelemetryPolicy()
+        self._writer: LogWriter
+        if log_process is None:
+            self._writer = LogWriter(
+                log,
+                on_failure=self._failed,
+                telemetry_flush_s=telemetry_flush_s,
+                telemetry_policy=policy,
+                repeats=repeats,
+                max_field_chars=max_field_chars,
+            )
+        else:
+            self._writer = ProcessLogWriter(
+                log_process,
+                on_failure=self._failed,
+                telemetry_flush_s=telemetry_flush_s,
+                telemetry_policy=policy,
+                repeats=repeats,
+                max_field_chars=max_field_chars,
+            )
         self._closed = False
         self._end_failed: str | None = None
 
@@ -80,6 +95,11 @@ class LogRecorder:
     def failed(self) -> str | None:
         """Why the log could not be written (during the session, or its end); None: it was."""
         return self._writer.failed or self._end_failed
+
+    @property
+    def log_pid(self) -> int | None:
+        """The process writing the queued log, if it has one of its own (tests kill it)."""
+        return self._writer.pid if isinstance(self._writer, ProcessLogWriter) else None
 
     @property
     def backlog(self) -> int:

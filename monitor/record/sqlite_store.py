@@ -23,10 +23,11 @@ Which open sessions still have a live writer: lock files beside the database
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from monitor.record.anchor import HeadAnchor
+from monitor.record.anchor import AnchorSpec, HeadAnchor
 from monitor.record.chain import (
     GENESIS_HASH,
     KIND_END,
@@ -510,11 +511,47 @@ class SessionLog(ChainLog):
 
 
 def open_recorder(
-    path: str | Path, *, max_field_chars: int | None = None, anchor: HeadAnchor | None = None
+    path: str | Path,
+    *,
+    max_field_chars: int | None = None,
+    anchor: HeadAnchor | None = None,
+    log_process: bool = False,
 ) -> LogRecorder:
     """A recorder over the SQLite session log at ``path`` (made if missing), closed with it.
 
     With ``anchor``, a log behind its signed checkpoints is refused (``LogBehindCheckpoint``)
-    and the head is checkpointed as the session is written."""
+    and the head is checkpointed as the session is written. With ``log_process``, the
+    session's events and telemetry are written by a process of its own
+    (``monitor.record.writer_process``), which opens the same file; the anchor, if any, must
+    come from ``anchor_for`` (that process makes its own from the same key)."""
     log = SessionLog(path, max_field_chars=max_field_chars, anchor=anchor)
-    return LogRecorder(log, owns_log=True)
+    if not log_process:
+        return LogRecorder(log, owns_log=True)
+    try:
+        opener = writing_opener(log, max_field_chars=max_field_chars, anchor=anchor)
+    except BaseException:
+        log.close()
+        raise
+    return LogRecorder(log, owns_log=True, log_process=opener)
+
+
+def writing_opener(
+    log: SessionLog, *, max_field_chars: int | None = None, anchor: HeadAnchor | None = None
+) -> Callable[[], ChainLog]:
+    """How another process opens ``log`` for writing, with the same anchor (picklable)."""
+    spec = None
+    if anchor is not None:
+        spec = anchor.spec
+        if spec is None:
+            raise ValueError(
+                "an anchor not made by anchor_for cannot be handed to the session log's process"
+            )
+    return functools.partial(_open_for_writing, log.path, max_field_chars, spec)
+
+
+def _open_for_writing(
+    path: Path, max_field_chars: int | None, anchor: AnchorSpec | None
+) -> SessionLog:
+    return SessionLog(
+        path, max_field_chars=max_field_chars, anchor=None if anchor is None else anchor.open()
+    )

@@ -50,7 +50,7 @@ _EventItem = tuple[str, str, dict[str, Any], float]  # session_id, kind, payload
 _TelemetryItem = tuple[str, float, int, float]  # session_id, t_s, channel, value
 _EVENT = 0
 _TELEMETRY = 1
-_FLUSH = 2
+_FLUSH = 2  # its object: a threading.Event to set once everything before it is committed
 
 
 class LogWriter:
@@ -215,19 +215,19 @@ class LogWriter:
             if stopping:
                 return
 
-    def _drain(self, final: bool = False) -> None:
+    def _take(self) -> list[tuple[int, Any]]:
+        """Everything queued so far, in order (the queue is left empty)."""
         items: list[tuple[int, Any]] = []
         while self._queue:
             items.append(self._queue.popleft())
+        return items
+
+    def _drain(self, final: bool = False) -> None:
+        items = self._take()
         self._in_flight = len(items)
         self._writing_since = time.monotonic()
         try:
-            try:
-                kept = self._kept(items, final)
-            except Exception as e:  # an unloggable payload halts treatment, like a failed write
-                self._fail(f"session log write failed: {type(e).__name__}: {e}")
-                return
-            self._write(kept)
+            self.commit(items, final)
         finally:
             self._writing_since = 0.0
             self._in_flight = 0
@@ -235,6 +235,19 @@ class LogWriter:
             for tag, obj in items:
                 if tag == _FLUSH:
                     obj.set()
+
+    def commit(self, items: list[tuple[int, Any]], final: bool = False) -> None:
+        """Write ``items`` (as taken from a queue) now, on the caller's thread, in one
+        transaction. A failure calls ``on_failure`` (once) instead of raising. The writer's
+        own thread does this for each drain; a log writer's process does it for each batch
+        it is sent (``monitor.record.writer_process``). ``final``: the last batch, so the
+        repeat counts still open are written too."""
+        try:
+            kept = self._kept(items, final)
+        except Exception as e:  # an unloggable payload halts treatment, like a failed write
+            self._fail(f"session log write failed: {type(e).__name__}: {e}")
+            return
+        self._write(kept)
 
     def _kept(self, items: list[tuple[int, Any]], final: bool) -> list[tuple[int, Any]]:
         """The items as they go to the store: repeats counted, summaries and notes added."""
