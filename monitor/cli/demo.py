@@ -46,7 +46,7 @@ from monitor.incidents.clinic import ClinicRecords
 from monitor.incidents.hook import IncidentRecorder
 from monitor.incidents.photos import PhotoStore
 from monitor.record.recorder import LogRecorder
-from monitor.record.sqlite_store import SessionLog
+from monitor.record.sqlite_store import SessionLog, writing_opener
 from sim.control import SimControl, SimSpec
 
 
@@ -217,7 +217,8 @@ def run_demo(
             site=TreatmentSite.LEGS,  # the bundled scenarios are leg treatments
         )
         clinic = ClinicRecords.over(log, photos=PhotoStore.beside(db_path))
-        recorder = IncidentRecorder(LogRecorder(log), clinic)
+        # The session's events and telemetry are written by a process of its own.
+        recorder = IncidentRecorder(LogRecorder(log, log_process=writing_opener(log)), clinic)
         session = Session(loaded, recorder, params, setup=setup, realtime=True)
         tick = ViewGuard("live view", on_tick) if on_tick is not None else None
         gate: GateResult | None = None

@@ -213,7 +213,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     book, sheets = load_book(), load_patient_information()  # unreadable: refused, nothing opened
     db = db_path(args.db)
     anchor = bridge_anchor(loaded.setup, db, key_path(args, db))
-    log_recorder = open_recorder(db, anchor=anchor)  # behind its checkpoints: refused
+    # Behind its checkpoints: refused. The session's log is written by a process of its own.
+    log_recorder = open_recorder(db, anchor=anchor, log_process=True)
     try:  # only a real laser's certificates count for a clinical session
         calibration = calibration_status(
             log_recorder.log, setup, accept_simulated=args.mode != "clinical"

@@ -16,6 +16,7 @@ at the session's end.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -34,7 +35,11 @@ from monitor.record.reconcile import reconcile
 from monitor.record.writer import LogWriter
 from monitor.record.writer_process import ProcessLogWriter
 
-__all__ = ["LogRecorder"]
+__all__ = ["KIND_WRITER_FAILED", "LogRecorder"]
+
+#: Written at the session's end, when it can be, if queued events could not all be written:
+#: the chain then says why the session's record has a gap, and from when (its reason).
+KIND_WRITER_FAILED = "log_writer_failed"
 
 
 class LogRecorder:
@@ -143,8 +148,17 @@ class LogRecorder:
         stopped: the end stays unwritten, ``failed`` says why, the failure handler hears it,
         and the next writer to open the log marks the session interrupted."""
         self._writer.flush()
+        lost = self._writer.backlog
         self._writer.close()
         try:
+            failed = self._writer.failed
+            if failed is not None:
+                # Say in the chain why the record has a gap. A log this process can still
+                # write (the log's own process died) takes it; a full disk refuses it too.
+                with contextlib.suppress(SessionLogError):
+                    self.log.append(
+                        session_id, KIND_WRITER_FAILED, {"reason": failed, "unwritten": lost}
+                    )
             self.log.end_session(session_id, reason)
         except SessionLogError as e:
             self._end_failed = f"the session's end could not be written: {e}"

@@ -6,6 +6,7 @@ halts, Ctrl-C and kill -9 in the demo. Real pty, real Modbus TCP, real SQLite.""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -135,6 +136,47 @@ def test_issue15_a_killed_view_process_halts_the_armed_laser(
     assert "view_failed" in checks or before, checks
     assert result["halted"] is True and result["pulses_after_halt"] == 0
     assert events[-1].kind == "session_end" and events[-1].payload["reason"] == "demo finished"
+
+
+@pytest.mark.timeout(90)
+def test_issue15_a_killed_log_process_halts_the_armed_laser(
+    loaded: LoadedSetup, tmp_path: Path
+) -> None:
+    """The session's events and telemetry are written by a process of its own (as
+    ``laserguard demo``, ``bridge`` and ``serve`` run it). Killed while the laser is armed:
+    the laser is halted on ``session_log`` and STOP reaches it, no pulse follows, the session
+    still ends, and its chain says why its record has a gap."""
+    db = tmp_path / "demo.sqlite3"
+    run_dir = tmp_path / "run"
+    killed: list[int] = []
+
+    def tick(session: Session, t_s: float) -> None:
+        if t_s > 1.5 and not killed and session.state is State.READY:
+            (log_process,) = [
+                p for p in multiprocessing.active_children() if p.name == "laserguard-log"
+            ]
+            assert log_process.pid is not None
+            killed.append(log_process.pid)
+            os.kill(log_process.pid, signal.SIGKILL)
+
+    result = run_demo(
+        loaded, "normal", SETTINGS, SkinType.III, db_path=db, run_dir=run_dir,
+        duration_s=6.0, speed=2.0, on_tick=tick, tick_s=0.1,
+    )  # fmt: skip
+    assert killed, "the laser never armed"
+    assert result["halted"] is True
+    assert "session log's process ended (exit code -9)" in str(result["log_failed"])
+    # The trip could not be logged: the report takes it from the session, and says so.
+    (trip,) = [t for t in result["trips"] if t["check"] == "session_log"]
+    assert trip["logged"] is False
+    assert sim_events(run_dir, "stop_received"), "the laser never received STOP"
+    assert result["pulses_after_halt"] == 0
+    _, events = only_session(db)
+    (gap,) = kinds_of(events, "log_writer_failed")
+    assert "exit code -9" in gap.payload["reason"]
+    assert events[-1].kind == "session_end" and events[-1].payload["reason"] == "demo finished"
+    with SessionLog(db, read_only=True) as log:
+        assert log.verify().ok
 
 
 @pytest.mark.timeout(90)

@@ -20,7 +20,7 @@ import pytest
 from monitor.core.records import EventKind
 from monitor.record.anchor import anchor_for, checkpoint_path
 from monitor.record.checkpoints import format_public_key, make_private_key
-from monitor.record.recorder import LogRecorder
+from monitor.record.recorder import KIND_WRITER_FAILED, LogRecorder
 from monitor.record.sqlite_store import INTERRUPTED_REASON, SessionLog, open_recorder
 from tests.monitor.record.test_recorder import start
 
@@ -113,7 +113,13 @@ def test_a_killed_log_process_halts_the_session_saying_so(tmp_path: Path) -> Non
     assert len(failures.reasons) == 1
     with SessionLog(db, read_only=True) as log:  # what it committed stays, and verifies
         assert log.verify().ok
-        assert "connected" in [e.kind for e in log.events(sid)]
+        events = log.events(sid)
+        assert "connected" in [e.kind for e in events]
+        # The session's own process still writes: the chain says why the record has a gap.
+        (gap,) = [e for e in events if e.kind == KIND_WRITER_FAILED]
+        assert gap.payload["reason"] == failures.reasons[0]
+        assert events[-1].kind == "session_end"
+        assert events[-1].payload["reason"] == "halted: log lost"
 
 
 def test_a_stopped_log_process_halts_the_session_after_its_stall_limit(tmp_path: Path) -> None:
