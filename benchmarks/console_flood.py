@@ -21,6 +21,7 @@ Target: flooded p99 within 1.2x of unflooded p99 (issue 9).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -49,6 +50,7 @@ from monitor.control.protocol import ApplySettings, Settings, StartSession
 from monitor.control.server import ControlServer
 from monitor.core.records import SessionMode
 from monitor.core.session import Session
+from monitor.record.sqlite_store import open_recorder
 from monitor.service.roles import Role
 from monitor.service.users import UserStore
 from sim.control import SimControl, SimSpec
@@ -90,7 +92,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _bridge(base: Path) -> Iterator[tuple[SimControl, SessionHost, Path, ControlClient]]:
+def _bridge(
+    base: Path, *, log_process: bool = True
+) -> Iterator[tuple[SimControl, SessionHost, Path, ControlClient]]:
+    """The bridge as ``laserguard serve`` runs it; ``log_process``: the session log written
+    by a process of its own, as ``serve`` does (off: by a thread of the safety process)."""
     loaded = load(SETUP)
     scenario = base / "bench-idle.yaml"
     scenario.write_text(IDLE_SCENARIO, encoding="utf-8")
@@ -104,7 +110,8 @@ def _bridge(base: Path) -> Iterator[tuple[SimControl, SessionHost, Path, Control
             SessionMode.TEST,
             realtime=True,
         )
-        host = SessionHost(config).start()
+        factory = functools.partial(open_recorder, log_process=log_process)
+        host = SessionHost(config, recorder_factory=factory).start()
         server = ControlServer(sock, host).start()
         console = ControlClient(sock, console=True).start()
         try:

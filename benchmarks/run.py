@@ -414,7 +414,8 @@ class Bench:
         progress(
             f"the long run: {t.trials} halt trials and a {t.session_s:g} s armed session, "
             f"{phases} (console {'flooded' if t.console else 'not started'}, live view {view}, "
-            f"log writer); trials over {t.slow_ms:g} ms attributed"
+            f"log written {'in the safety process' if t.log_in_process else 'by its own process'});"
+            f" trials over {t.slow_ms:g} ms attributed"
         )
         self.results.extend(tail_results(t))
 
@@ -556,6 +557,8 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                       help="the long run's idle phase only (no second phase with two CPU hogs)")  # fmt: skip
     long.add_argument("--view-in-process", action="store_true",
                       help="the live view drawn in the safety process, as before it had a process of its own")  # fmt: skip
+    long.add_argument("--log-in-process", action="store_true",
+                      help="the session log written by a thread of the safety process, as before it had a process of its own")  # fmt: skip
     long.add_argument("--view-realtime", action="store_true",
                       help="an experiment: the live view's thread at SCHED_FIFO priority 10")  # fmt: skip
     long.add_argument("--no-console", action="store_true",
@@ -631,6 +634,7 @@ def run_bench(args: argparse.Namespace) -> int:
             view=tail.view and not args.no_view,
             view_realtime=args.view_realtime,
             view_in_process=args.view_in_process,
+            log_in_process=args.log_in_process,
             hogs=tail.hogs and not args.no_hogs,
         ),
     )

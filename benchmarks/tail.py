@@ -67,6 +67,7 @@ class TailSizes:
     console: bool = True  # the console service, flooded (off: a cheaper smoke run)
     view: bool = True  # the live view, as the demo draws it (off: to weigh it)
     view_in_process: bool = False  # drawn in the safety process, as before it had its own
+    log_in_process: bool = False  # the log written by a thread of the safety process, as before
     # The live view's thread at a low SCHED_FIFO priority: an experiment on the mechanism
     # (a thread preempted while it holds the GIL keeps the loop waiting: priority inversion).
     view_realtime: bool = False
@@ -240,7 +241,9 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
     context: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="lgt-") as tmp, ExitStack() as stack:
         base = Path(tmp)
-        sim, host, sock, _client = stack.enter_context(_bridge(base))
+        sim, host, sock, _client = stack.enter_context(
+            _bridge(base, log_process=not sizes.log_in_process)
+        )
         session = host.session
         if session is None:
             raise BenchError("the session did not start over the channel")
@@ -272,6 +275,9 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
                 "failures": view.failures[:5],
                 "scheduling": view.scheduling if sizes.view else "off",
             }
+            context["log_writer"] = (
+                "a thread of the safety process" if sizes.log_in_process else "a process of its own"
+            )
             context["period_ms"] = session.loop.period_ns / 1e6
             context["scheduling"] = {
                 "interlock_loop": session.loop.realtime,

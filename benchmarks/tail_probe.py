@@ -6,7 +6,8 @@ wraps a few of the process's functions to timestamp them, and restores them on `
 - **garbage collections**: ``gc.callbacks``, start and stop of each, and its generation;
 - **the log writer**: each drain's transaction (``LogWriter._write``: hashing, SQLite inserts
   and the commit with its fsync), and the hashing inside it (``event_hash``,
-  ``telemetry_digest``), start and end;
+  ``telemetry_digest``), start and end; with the log in a process of its own
+  (``ProcessLogWriter``), each batch sent to it instead (taken from the queue and pickled);
 - **the laser worker**: each laser transaction (stop, status, heartbeat, ...), start and end,
   so a STOP that waited behind a status poll already on the wire shows as such;
 - **the sensor worker**: when each sample was stored, and the skin temperature it held;
@@ -39,6 +40,7 @@ import numpy as np
 from firmware_bridge.live import Ch, Dev
 from monitor.record import chain_log
 from monitor.record.writer import LogWriter
+from monitor.record.writer_process import ProcessLogWriter
 
 #: The steps of the halt path, in order; their sum is the trial's latency.
 STEPS = (
@@ -188,6 +190,9 @@ class TailProbe:
             return timed
 
         self._patch(LogWriter, "_write", spans(LogWriter._write, self.writer_spans))
+        # With the log in a process of its own, what is left here is each batch taken from
+        # the queue and sent down its pipe (pickled): counted as the writer's work here.
+        self._patch(ProcessLogWriter, "_drain", spans(ProcessLogWriter._drain, self.writer_spans))
         for name in ("event_hash", "telemetry_digest"):
             self._patch(chain_log, name, spans(getattr(chain_log, name), self.hash_spans))
 

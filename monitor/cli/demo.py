@@ -32,6 +32,7 @@ from firmware_bridge.live import Ch
 from monitor.calibration.status import calibration_status
 from monitor.cli.shutdown import sigint_deferred
 from monitor.cli.view_guard import ViewGuard, describe
+from monitor.core.calibration_status import CalibrationStatus
 from monitor.core.gate import GateResult
 from monitor.core.session import (
     Refused,
@@ -195,16 +196,48 @@ def run_demo(
     tick_s: float = 0.25,
 ) -> dict[str, Any]:
     """Run one simulated session; returns the report. ``duration_s`` is simulated time."""
+    log = SessionLog(db_path)
+    try:  # a setup with a calibration policy arms only on a calibration in this log
+        calibration = calibration_status(log, loaded.setup, accept_simulated=True)
+        # The session's events and telemetry are written by a process of its own, started
+        # here: its start overlaps the simulator's.
+        log_recorder = LogRecorder(log, log_process=writing_opener(log))
+    except BaseException:
+        log.close()
+        raise
+    try:
+        return _run_demo(
+            loaded, scenario_name, settings, skin_type, log=log, log_recorder=log_recorder,
+            calibration=calibration, run_dir=run_dir, duration_s=duration_s, speed=speed,
+            operator=operator, patient_id=patient_id, on_tick=on_tick, tick_s=tick_s,
+        )  # fmt: skip
+    finally:
+        log_recorder.close()  # ends the log's process, had the session not ended it
+        log.close()
+
+
+def _run_demo(
+    loaded: LoadedSetup,
+    scenario_name: str,
+    settings: dict[str, float],
+    skin_type: SkinType,
+    *,
+    log: SessionLog,
+    log_recorder: LogRecorder,
+    calibration: CalibrationStatus | None,
+    run_dir: Path,
+    duration_s: float | None,
+    speed: float,
+    operator: str,
+    patient_id: str,
+    on_tick: Callable[[Session, float], None] | None,
+    tick_s: float,
+) -> dict[str, Any]:
+    db_path = log.path
     with simulator(
         loaded.source, scenario_name, speed=speed, run_dir=run_dir, realtime=True
     ) as sim:
         setup = with_endpoints(loaded.setup, sim.endpoints)
-        log = SessionLog(db_path)
-        try:  # a setup with a calibration policy arms only on a calibration in this log
-            calibration = calibration_status(log, loaded.setup, accept_simulated=True)
-        except BaseException:
-            log.close()
-            raise
         params = SessionParams(
             operator=operator,
             patient_id=patient_id,
@@ -217,8 +250,7 @@ def run_demo(
             site=TreatmentSite.LEGS,  # the bundled scenarios are leg treatments
         )
         clinic = ClinicRecords.over(log, photos=PhotoStore.beside(db_path))
-        # The session's events and telemetry are written by a process of its own.
-        recorder = IncidentRecorder(LogRecorder(log, log_process=writing_opener(log)), clinic)
+        recorder = IncidentRecorder(log_recorder, clinic)
         session = Session(loaded, recorder, params, setup=setup, realtime=True)
         tick = ViewGuard("live view", on_tick) if on_tick is not None else None
         gate: GateResult | None = None
@@ -257,8 +289,6 @@ def run_demo(
                     f"session {session.session_id} ended and is in the log {db_path}, but its "
                     f"report failed: {describe(e)}"
                 ) from e
-            finally:
-                log.close()
         finally:
             shutting_down.close()
         result["gate"] = gate.explain() if gate is not None else None

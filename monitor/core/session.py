@@ -111,6 +111,9 @@ __all__ = [
 ]
 
 SWITCH_INTERVAL_S = 0.0002
+#: How long a session's start waits for its log to take the first events (a log written by a
+#: process of its own waits for that process to start: half a second on a small machine).
+LOG_START_S = 30.0
 #: How often the live thermal dose is written to the session's record (and at its end).
 DOSE_RECORD_PERIOD_S = 2.0
 #: Beyond the stop grace, how long an acknowledgement waits for the loop to judge the STOP
@@ -615,6 +618,17 @@ class Session:
         else:
             missing = [d.name.lower() for d in present if not live.link_ok[d]]
             why = f"devices did not answer within {self.connect_timeout_s:g} s: {', '.join(missing) or 'stale data, or too few answers timed'}"
+            self.state = State.FAILED
+            self._event(EventKind.CONNECT_FAILED, {"reason": why})
+            self.bridge.halt(why)
+            self.background.restore()
+            raise Refused(why)
+        # STANDBY only once the log has taken what the session gave it so far: a log that
+        # cannot be written (or whose writing process never started) refuses the session.
+        if not self.recorder.flush(LOG_START_S):
+            why = "the session log did not take the session's first events: " + (
+                self.recorder.failed or f"nothing was written within {LOG_START_S:g} s"
+            )
             self.state = State.FAILED
             self._event(EventKind.CONNECT_FAILED, {"reason": why})
             self.bridge.halt(why)

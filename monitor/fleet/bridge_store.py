@@ -203,6 +203,9 @@ class _NoLocks:
     def release(self, session_id: str, token: int | None = None) -> None:
         return None
 
+    def descriptor(self, session_id: str) -> int | None:
+        return None
+
     def close(self) -> None:
         return None
 

@@ -183,6 +183,10 @@ class ChainLog:
     def store(self) -> Store:
         return self._store
 
+    def lock_descriptor(self, session_id: str) -> int | None:
+        """The descriptor of this writer's lock on an open session (``SessionLocks``)."""
+        return self._locks.descriptor(session_id)
+
     def _mark_interrupted(self) -> None:
         """End every open session whose writer is gone, in the chain, saying so."""
         with self._reading() as r:

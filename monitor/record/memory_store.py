@@ -176,6 +176,9 @@ class _MemoryLocks:
             self._data.live.add(session_id)
         return 0
 
+    def descriptor(self, session_id: str) -> int | None:
+        return None  # one process: nothing to hand over
+
     def release(self, session_id: str, token: int | None = None) -> None:
         self._held.discard(session_id)
         with self._data.guard:

@@ -71,6 +71,12 @@ class OpenSessionLocks:
     def holds(self, session_id: str) -> bool:
         return session_id in self._held
 
+    def descriptor(self, session_id: str) -> int | None:
+        """The descriptor holding a session's lock. A process it is handed to (duplicated
+        over a Unix socket: the same open file) holds the lock with this one: the session is
+        live until both have let go."""
+        return self._held.get(session_id)
+
     def claim_orphan(self, session_id: str) -> int | None:
         """The lock of an open session whose writer is gone, or None if a writer holds it."""
         if session_id in self._held:

@@ -49,7 +49,8 @@ class LogRecorder:
     (``TelemetryPolicy()``), as every session has since the log was bounded. With
     ``log_process`` (how to open the same log in another process: ``sqlite_store`` makes it),
     the queued events and telemetry are written by a process of its own
-    (``ProcessLogWriter``); the synchronous records are still written here.
+    (``ProcessLogWriter``), started with the recorder; the synchronous records are still
+    written here. Close the recorder (or end its session) to end that process.
     """
 
     def __init__(
@@ -86,8 +87,12 @@ class LogRecorder:
                 repeats=repeats,
                 max_field_chars=max_field_chars,
             )
+            # Started now, so that its interpreter's start overlaps what comes before the
+            # session writes (the devices' start, the session's own): ``close`` ends it.
+            self._writer.spawn()
         self._closed = False
         self._end_failed: str | None = None
+        self._session_id: str | None = None
 
     def _failed(self, reason: str) -> None:
         # The writer reports a failure once; before the session started writing nobody halts
@@ -112,7 +117,7 @@ class LogRecorder:
         return self._writer.backlog
 
     def start_session(self, start: SessionStart) -> str:
-        return self.log.start_session(
+        self._session_id = self.log.start_session(
             operator=start.operator,
             patient_id=start.patient_id,
             skin_type=start.skin_type.value,
@@ -121,12 +126,20 @@ class LogRecorder:
             mode=start.mode.value,
             meta=dict(start.meta),
         )
+        return self._session_id
 
     def record(self, session_id: str, kind: str, payload: Payload) -> None:
         self.log.append(session_id, str(kind), payload)
 
     def start_writing(self, on_failure: Callable[[str], None]) -> None:
         self._on_failure = on_failure
+        if isinstance(self._writer, ProcessLogWriter) and self._session_id is not None:
+            # The log's process holds the session's lock with this one: if this process
+            # dies, the session stays live (not marked interrupted by the next writer) until
+            # the log's process has written what it was sent and ended too.
+            fd = self.log.lock_descriptor(self._session_id)
+            if fd is not None:
+                self._writer.share_lock(fd)
         self._writer.start()
 
     def event(self, session_id: str, kind: str, payload: Payload) -> None:

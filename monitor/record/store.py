@@ -174,6 +174,11 @@ class SessionLocks(Protocol):
         """The session has ended: let go of its lock (the held one, or ``token``'s)."""
         ...
 
+    def descriptor(self, session_id: str) -> int | None:
+        """The file descriptor that holds a session's lock, for a process that writes the
+        session too (``writer_process``) to hold it with this one; None if there is none."""
+        ...
+
     def close(self) -> None:
         """Let go of every lock held; those sessions never ended."""
         ...

@@ -37,6 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -50,6 +51,7 @@ __all__ = ["START_S", "ProcessLogWriter"]
 #: importing NumPy takes about half a second on a small machine).
 START_S = 30.0
 _READY, _DONE, _FAILED = "ready", "done", "failed"
+_LOCK = -1  # in place of a batch number: a session's lock descriptor follows
 
 
 class ProcessLogWriter(LogWriter):
@@ -96,6 +98,7 @@ class ProcessLogWriter(LogWriter):
         self._answers_lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self._ready = threading.Event()
+        self._spawned_at = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -104,12 +107,12 @@ class ProcessLogWriter(LogWriter):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the log's process and wait until it has opened the log. A process that
-        cannot start or open it is a failure (``on_failure``), not an exception: the session
-        then refuses to arm, saying why."""
+    def spawn(self) -> None:
+        """Start the log's process (it opens the log by itself) without waiting for it: a
+        recorder does this as its session starts, so the interpreter's start overlaps the
+        devices' connection. Safe to call twice."""
         if self._proc is not None:
-            raise RuntimeError("ProcessLogWriter already started")
+            return
         ctx = multiprocessing.get_context("spawn")  # never fork a process with live threads
         ours, theirs = ctx.Pipe()
         proc = ctx.Process(
@@ -119,12 +122,34 @@ class ProcessLogWriter(LogWriter):
         proc.start()
         theirs.close()
         self._conn, self._proc = ours, proc
+        self._spawned_at = time.monotonic()
         self._reader = threading.Thread(
             target=self._read_answers, name="session-log-answers", daemon=True
         )
         self._reader.start()
-        if not self._ready.wait(START_S) and self._failed is None:
-            self._fail(f"the session log's process did not start within {START_S:g} s")
+
+    def share_lock(self, fd: int) -> None:
+        """Hand the session's lock (its descriptor, ``SessionLocks``) to the log's process,
+        which holds it too until it ends: if the session's process dies, the session stays
+        live (not marked interrupted by the next writer) while the log's process may still
+        commit to it."""
+        self.spawn()
+        conn, proc = self._conn, self._proc
+        assert conn is not None and proc is not None
+        try:
+            conn.send((_LOCK, None, False))
+            reduction.send_handle(conn, fd, proc.pid)  # the same open file, duplicated there
+        except OSError as e:
+            self._fail(f"the session's lock could not be handed to the log's process: {e}")
+
+    def start(self) -> None:
+        """Start sending what is queued (spawning the log's process if not yet). It does not
+        wait: batches wait in the queue until the process has opened the log. A process that
+        cannot open it is a failure (``on_failure``), and so is one not ready within
+        ``START_S``; ``flush`` tells a caller when the log has taken what it was given."""
+        if self._thread is not None:
+            raise RuntimeError("ProcessLogWriter already started")
+        self.spawn()
         super().start()  # the forwarding thread: LogWriter's drain loop, sending batches
 
     def close(self) -> None:
@@ -132,10 +157,14 @@ class ProcessLogWriter(LogWriter):
         threads. Safe to call twice."""
         if self._closed:
             return
+        never_started = self._thread is None
         super().close()  # flush, then the forwarding thread's final drain ends it
         conn, proc = self._conn, self._proc
         if proc is None or conn is None:
             return
+        if never_started:  # spawned for a session that never wrote: nothing to write
+            with contextlib.suppress(OSError):
+                conn.send((0, [], True))
         proc.join(5.0)
         if proc.is_alive():
             proc.kill()
@@ -147,6 +176,11 @@ class ProcessLogWriter(LogWriter):
     # -- the forwarding thread ---------------------------------------------------------------
 
     def _drain(self, final: bool = False) -> None:
+        if not self._ready.is_set() and self._failed is None:
+            if time.monotonic() - self._spawned_at > START_S:
+                self._fail(f"the session log's process did not start within {START_S:g} s")
+            elif not final:
+                return  # still starting: what is queued waits for it
         items = self._take()
         waiters = [obj for tag, obj in items if tag == _FLUSH]
         batch = [(tag, obj) for tag, obj in items if tag != _FLUSH]
@@ -185,6 +219,8 @@ class ProcessLogWriter(LogWriter):
                 break
             if kind == _READY:
                 self._ready.set()
+                self._urgent = True  # what waited for it goes now
+                self._wake.set()
             elif kind == _FAILED:
                 self._fail(str(value))
             elif kind == _DONE:
@@ -230,7 +266,8 @@ _NOT_HERE: Any = _NotHere()
 
 def _serve(conn: Connection, opener: Callable[[], ChainLog], options: dict[str, Any]) -> None:
     """The log's process: open the log, commit each batch, answer it; end on the final batch
-    or when the session's process is gone."""
+    or when the session's process is gone. A session's lock handed over is held (its
+    descriptor kept open) until this process ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group
 
     def report(reason: str) -> None:
@@ -244,13 +281,17 @@ def _serve(conn: Connection, opener: Callable[[], ChainLog], options: dict[str, 
         return
     try:
         writer = LogWriter(log, on_failure=report, **options)  # its thread is never started
+        held: list[int] = []  # session locks: held by staying open until this process ends
         conn.send((_READY, ""))
         while True:
             try:
                 no, batch, final = conn.recv()
+                if no == _LOCK:
+                    held.append(reduction.recv_handle(conn))
+                    continue
             except (EOFError, OSError):
                 # The session's process is gone: what arrived is committed; the session is
-                # left open, for the next writer to mark interrupted.
+                # left open, for the next writer to mark interrupted once this process ends.
                 return
             writer.commit(batch, final)
             conn.send((_DONE, no))

@@ -17,14 +17,22 @@ from typing import Any
 
 import pytest
 
-from device_profiles.loader import LoadedSetup
+from device_profiles.loader import LoadedSetup, with_endpoints
 from device_profiles.schema import SkinType
 from monitor.cli import demo
 from monitor.cli.demo import run_demo
 from monitor.cli.live_view import LiveViewProcess
 from monitor.cli.main import _print_report
 from monitor.core.checks import Severity
-from monitor.core.session import Refused, Session, State
+from monitor.core.records import SessionMode
+from monitor.core.session import (
+    Refused,
+    Session,
+    SessionParams,
+    State,
+    no_contraindications_declared,
+)
+from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from sim.runner import SimRunner
 from sim.scenario import load_scenario
@@ -177,6 +185,42 @@ def test_issue15_a_killed_log_process_halts_the_armed_laser(
     assert events[-1].kind == "session_end" and events[-1].payload["reason"] == "demo finished"
     with SessionLog(db, read_only=True) as log:
         assert log.verify().ok
+
+
+def _not_a_log() -> SessionLog:
+    return SessionLog(REPO)  # run in the log's process: a folder, not a session log
+
+
+@pytest.mark.timeout(90)
+def test_issue15_a_log_process_that_cannot_open_the_log_refuses_the_session(
+    loaded: LoadedSetup, tmp_path: Path
+) -> None:
+    """The devices answer, but the session's log process cannot open the log: the session
+    never reaches STANDBY (nothing can arm), it fails saying why, and the laser was halted."""
+    sim = SimRunner(loaded.setup, load_scenario("normal"), run_dir=tmp_path / "sim").start()
+    try:
+        setup = with_endpoints(loaded.setup, sim.endpoints)
+        params = SessionParams(
+            "e2e-operator", "PAT-0042", SkinType.III, no_contraindications_declared(),
+            mode=SessionMode.TEST,
+        )  # fmt: skip
+        with SessionLog(tmp_path / "log.sqlite3") as log:
+            recorder = LogRecorder(log, log_process=_not_a_log)
+            session = Session(loaded, recorder, params, setup=setup)
+            with pytest.raises(Refused) as refused:
+                session.start()
+            assert str(refused.value).startswith(
+                "the session log did not take the session's first events: the session log's"
+                " process could not open the log"
+            )
+            assert session.state is State.FAILED
+            with pytest.raises(Refused):
+                session.arm()
+            session.end("refused")
+            recorder.close()
+            assert log.session(session.session_id).end_reason == "refused"
+    finally:
+        sim.stop()
 
 
 @pytest.mark.timeout(90)
@@ -445,9 +489,14 @@ def test_item11_the_simulator_ends_with_a_killed_demo(tmp_path: Path) -> None:
     try:
         wait_armed(run_dir)
         children = Path(f"/proc/{demo.pid}/task/{demo.pid}/children").read_text().split()
-        # The simulator is the demo's sim.control child (multiprocessing's resource tracker,
-        # its other child, is in the demo's group and goes with it).
-        (sim_pid,) = (int(c) for c in children if "spawn_main" in _cmdline(int(c)))
+        # The simulator is the demo's sim.control child, in a group of its own. The demo's
+        # other children (multiprocessing's resource tracker, the session log's process) are
+        # in the demo's group and go with it.
+        (sim_pid,) = (
+            int(c)
+            for c in children
+            if "spawn_main" in _cmdline(int(c)) and os.getpgid(int(c)) == int(c)
+        )
         assert os.getpgid(sim_pid) == sim_pid != os.getpgid(demo.pid)  # its own group
         os.killpg(demo.pid, signal.SIGKILL)
     finally:

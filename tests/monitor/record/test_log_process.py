@@ -6,6 +6,7 @@ stop it, give it a log it cannot open, or kill the session's process under it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -128,6 +129,7 @@ def test_a_stopped_log_process_halts_the_session_after_its_stall_limit(tmp_path:
     with open_recorder(db, log_process=True) as recorder:
         sid = recorder.start_session(start())
         recorder.start_writing(failures)
+        assert recorder.flush()  # as a session's start waits for it
         pid = recorder.log_pid
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)
@@ -154,13 +156,15 @@ def test_a_log_the_process_cannot_open_is_a_failure_before_arming(tmp_path: Path
         recorder = LogRecorder(log, log_process=_a_folder_not_a_log)
         sid = recorder.start_session(start())
         recorder.start_writing(failures)
-        assert failures.heard.wait(30.0)
-        assert failures.reasons[0].startswith("the session log's process could not open the log")
-        assert "SessionLogError" in failures.reasons[0]
-        assert recorder.failed == failures.reasons[0]  # the session refuses to arm on it
+        # A session's start waits for its log to take its first events: refused, saying why.
+        assert not recorder.flush(30.0)
+        reason = recorder.failed
+        assert reason is not None
+        assert reason.startswith("the session log's process could not open the log")
+        assert "SessionLogError" in reason
         recorder.end_session(sid, "refused: the log cannot be written")
         recorder.close()
-        assert len(failures.reasons) == 1
+        assert len(failures.reasons) <= 1  # told at most once (if it was writing by then)
         assert log.session(sid).end_reason == "refused: the log cannot be written"
 
 
@@ -218,3 +222,39 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_session_stays_live_while_its_log_process_still_writes_it(tmp_path: Path) -> None:
+    """The session's process is killed while its log's process is stopped mid-work. A writer
+    that opens the log meanwhile must not mark the session interrupted (and seal it) while
+    that process may still commit to it: the log's process holds the session's lock too."""
+    db = tmp_path / "log.sqlite3"
+    with subprocess.Popen(
+        [sys.executable, "-c", _PARENT, str(db)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+    ) as parent:
+        log_pid = ""
+        try:
+            assert parent.stdout is not None
+            sid, log_pid = parent.stdout.readline().split()
+            os.kill(int(log_pid), signal.SIGSTOP)
+            parent.kill()
+            parent.wait(5.0)
+            with SessionLog(db) as log:
+                assert log.interrupted == []  # its writer is alive: left alone
+                assert log.session(sid).end_reason is None
+            os.kill(int(log_pid), signal.SIGCONT)
+            deadline = time.monotonic() + 10.0
+            while _alive(int(log_pid)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not _alive(int(log_pid))
+        finally:
+            parent.kill()
+            if log_pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(log_pid), signal.SIGCONT)
+    with SessionLog(db) as log:
+        assert log.interrupted == [sid]
+        assert log.verify().ok
