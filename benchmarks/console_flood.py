@@ -110,7 +110,7 @@ def _bridge(
             SessionMode.TEST,
             realtime=True,
         )
-        factory = functools.partial(open_recorder, log_process=log_process)
+        factory = functools.partial(open_recorder, log_process=log_process, realtime=True)
         host = SessionHost(config, recorder_factory=factory).start()
         server = ControlServer(sock, host).start()
         console = ControlClient(sock, console=True).start()

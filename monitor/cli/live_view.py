@@ -151,6 +151,11 @@ class LiveView:
 
     def __exit__(self, *exc: Any) -> None:
         self._live.__exit__(*exc)
+        console = self._live.console
+        if not console.is_terminal:
+            # On a terminal rich ends the last frame's line; into a pipe or a file it does
+            # not, and whatever is printed next (the report) would join the panel's border.
+            console.line()
 
     def update(self, session: Session, t_s: float) -> None:
         try:

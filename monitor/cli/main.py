@@ -214,7 +214,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     db = db_path(args.db)
     anchor = bridge_anchor(loaded.setup, db, key_path(args, db))
     # Behind its checkpoints: refused. The session's log is written by a process of its own.
-    log_recorder = open_recorder(db, anchor=anchor, log_process=True)
+    log_recorder = open_recorder(db, anchor=anchor, log_process=True, realtime=args.realtime)
     try:  # only a real laser's certificates count for a clinical session
         calibration = calibration_status(
             log_recorder.log, setup, accept_simulated=args.mode != "clinical"

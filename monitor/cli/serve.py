@@ -190,7 +190,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def recorder_for(path: Path) -> IncidentRecorder:
         anchor = bridge_anchor(loaded.setup, path, key_path(args, path)) if anchored else None
-        inner = open_recorder(path, anchor=anchor, log_process=True)  # its own process
+        # The session's log is written by a process of its own.
+        inner = open_recorder(path, anchor=anchor, log_process=True, realtime=args.realtime)
         clinic = ClinicRecords.over(
             inner.log, photos=PhotoStore.beside(path), book=book, sheets=sheets
         )

@@ -664,10 +664,22 @@ class CheckEngine:
         if name == "laser_did_not_stop":
             latch = self.did_not_stop
             late_ms = (latch.since_ns - live.halt_ns) / 1e6 if live.halt_ns else float("nan")
+            now_state = live.laser_state()
+            if latch.why.startswith("had not") and now_state == LaserState.STANDBY.value:
+                # It reports a safe state, but its own stop route went unanswered: a STOP it
+                # did not confirm cannot be trusted for the next halt either.
+                head = (
+                    f"the laser's stop went unanswered: it {latch.why} {late_ms:.0f} ms after"
+                    f" the halt, though it now reports {now_state}"
+                )
+            else:
+                head = (
+                    f"the laser did not stop: it {latch.why} {late_ms:.0f} ms after the halt"
+                    f" (now {now_state})"
+                )
             return (
-                f"the laser did not stop: it {latch.why} {late_ms:.0f} ms after the halt "
-                f"(now {live.laser_state()}); the relay is the only barrier, use the emergency "
-                "stop. Reset it by name (laser_did_not_stop) once the laser is in STANDBY"
+                f"{head}; the relay is the only barrier, use the emergency stop. Reset it by"
+                " name (laser_did_not_stop) once the laser is in STANDBY"
             )
         if name in ("settings_readback", "settings_not_approved"):
             return "laser reads back " + self.table.check(self.skin_type, live.settings()).explain()

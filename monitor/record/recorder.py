@@ -50,7 +50,9 @@ class LogRecorder:
     ``log_process`` (how to open the same log in another process: ``sqlite_store`` makes it),
     the queued events and telemetry are written by a process of its own
     (``ProcessLogWriter``), started with the recorder; the synchronous records are still
-    written here. Close the recorder (or end its session) to end that process.
+    written here. Close the recorder (or end its session) to end that process. With
+    ``log_process_realtime`` (a real-time session's), that process runs at the priority of the
+    safety process's background threads.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class LogRecorder:
         telemetry_flush_s: float = 0.5,
         max_field_chars: int = DEVICE_FIELD_CHARS,
         log_process: Callable[[], ChainLog] | None = None,
+        log_process_realtime: bool = False,
     ) -> None:
         self.log = log
         self._owns_log = owns_log
@@ -86,6 +89,7 @@ class LogRecorder:
                 telemetry_policy=policy,
                 repeats=repeats,
                 max_field_chars=max_field_chars,
+                realtime=log_process_realtime,
             )
             # Started now, so that its interpreter's start overlaps what comes before the
             # session writes (the devices' start, the session's own): ``close`` ends it.
@@ -110,6 +114,11 @@ class LogRecorder:
     def log_pid(self) -> int | None:
         """The process writing the queued log, if it has one of its own (tests kill it)."""
         return self._writer.pid if isinstance(self._writer, ProcessLogWriter) else None
+
+    @property
+    def log_scheduling(self) -> str | None:
+        """How the log's own process is scheduled, once it is ready; None without one."""
+        return self._writer.scheduling if isinstance(self._writer, ProcessLogWriter) else None
 
     @property
     def backlog(self) -> int:

@@ -516,6 +516,7 @@ def open_recorder(
     max_field_chars: int | None = None,
     anchor: HeadAnchor | None = None,
     log_process: bool = False,
+    realtime: bool = False,
 ) -> LogRecorder:
     """A recorder over the SQLite session log at ``path`` (made if missing), closed with it.
 
@@ -523,7 +524,8 @@ def open_recorder(
     and the head is checkpointed as the session is written. With ``log_process``, the
     session's events and telemetry are written by a process of its own
     (``monitor.record.writer_process``), which opens the same file; the anchor, if any, must
-    come from ``anchor_for`` (that process makes its own from the same key)."""
+    come from ``anchor_for`` (that process makes its own from the same key). ``realtime``: a
+    real-time session's (its log's process then runs at a real-time priority too)."""
     log = SessionLog(path, max_field_chars=max_field_chars, anchor=anchor)
     if not log_process:
         return LogRecorder(log, owns_log=True)
@@ -532,7 +534,7 @@ def open_recorder(
     except BaseException:
         log.close()
         raise
-    return LogRecorder(log, owns_log=True, log_process=opener)
+    return LogRecorder(log, owns_log=True, log_process=opener, log_process_realtime=realtime)
 
 
 def writing_opener(

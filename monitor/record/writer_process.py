@@ -32,6 +32,7 @@ import contextlib
 import itertools
 import multiprocessing
 import multiprocessing.process
+import os
 import signal
 import threading
 import time
@@ -41,6 +42,7 @@ from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any
 
+from firmware_bridge.realtime import BACKGROUND_PRIORITY
 from monitor.record.chain_log import ChainLog
 from monitor.record.policy import DEFAULT_REPEATS, DEVICE_FIELD_CHARS, RepeatPolicy, TelemetryPolicy
 from monitor.record.writer import _FLUSH, LogWriter
@@ -69,6 +71,7 @@ class ProcessLogWriter(LogWriter):
         telemetry_policy: TelemetryPolicy | None = None,
         repeats: RepeatPolicy | None = DEFAULT_REPEATS,
         max_field_chars: int = DEVICE_FIELD_CHARS,
+        realtime: bool = False,
     ) -> None:
         # The log itself is opened by the log's process: this side never writes to it.
         super().__init__(
@@ -83,6 +86,12 @@ class ProcessLogWriter(LogWriter):
             max_field_chars=max_field_chars,
         )
         self._opener = opener
+        # A real-time session's log: its process at the priority of the safety process's own
+        # background threads (``firmware_bridge.realtime``), or a CPU hog starves it past its
+        # stall limit and the session halts on a log that is merely late.
+        self._realtime = realtime
+        #: The log process's scheduling, as it reported it once ready.
+        self.scheduling = "not started"
         # What the log's process builds its own LogWriter with (it thins nothing: the
         # telemetry policy thins here, on the way in, and names itself in the log there).
         self._options: dict[str, Any] = {
@@ -116,7 +125,7 @@ class ProcessLogWriter(LogWriter):
         ctx = multiprocessing.get_context("spawn")  # never fork a process with live threads
         ours, theirs = ctx.Pipe()
         proc = ctx.Process(
-            target=_serve, args=(theirs, self._opener, self._options),
+            target=_serve, args=(theirs, self._opener, self._options, self._realtime),
             name="laserguard-log", daemon=True,
         )  # fmt: skip
         proc.start()
@@ -218,6 +227,7 @@ class ProcessLogWriter(LogWriter):
             except (EOFError, OSError):
                 break
             if kind == _READY:
+                self.scheduling = str(value)
                 self._ready.set()
                 self._urgent = True  # what waited for it goes now
                 self._wake.set()
@@ -264,11 +274,14 @@ class _NotHere:
 _NOT_HERE: Any = _NotHere()
 
 
-def _serve(conn: Connection, opener: Callable[[], ChainLog], options: dict[str, Any]) -> None:
+def _serve(
+    conn: Connection, opener: Callable[[], ChainLog], options: dict[str, Any], realtime: bool
+) -> None:
     """The log's process: open the log, commit each batch, answer it; end on the final batch
     or when the session's process is gone. A session's lock handed over is held (its
     descriptor kept open) until this process ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group
+    scheduling = _background_realtime() if realtime else "SCHED_OTHER"
 
     def report(reason: str) -> None:
         with contextlib.suppress(OSError):
@@ -282,7 +295,7 @@ def _serve(conn: Connection, opener: Callable[[], ChainLog], options: dict[str, 
     try:
         writer = LogWriter(log, on_failure=report, **options)  # its thread is never started
         held: list[int] = []  # session locks: held by staying open until this process ends
-        conn.send((_READY, ""))
+        conn.send((_READY, scheduling))
         while True:
             try:
                 no, batch, final = conn.recv()
@@ -299,3 +312,15 @@ def _serve(conn: Connection, opener: Callable[[], ChainLog], options: dict[str, 
                 return
     finally:
         log.close()
+
+
+def _background_realtime() -> str:
+    """This process to SCHED_RR at ``BACKGROUND_PRIORITY`` (reset on fork), as the safety
+    process's own background threads are while a real-time session runs; says what it got."""
+    try:
+        os.sched_setscheduler(
+            0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(BACKGROUND_PRIORITY)
+        )
+    except (OSError, AttributeError) as e:
+        return f"SCHED_OTHER (SCHED_RR refused: {getattr(e, 'strerror', e)})"
+    return f"SCHED_RR priority {BACKGROUND_PRIORITY}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -144,3 +145,16 @@ def test_issue13_item3_the_view_shows_both_skin_sensors() -> None:
     text = render_dose(None, links=links, skin_temp_2_c=37.25)
     assert "skin 2 °C" in text and "37.25" in text
     assert "skin 2 °C" not in render_dose(None)
+
+
+def test_the_last_frame_ends_its_line_when_the_output_is_not_a_terminal() -> None:
+    """Piped (``laserguard demo | tee``), rich leaves the last frame's line open: the report
+    printed next would start on the panel's bottom border."""
+    out = io.StringIO()
+    console = Console(file=out, width=60, force_terminal=False)
+    with LiveView("normal", 10.0, console=console):
+        pass
+    console.print("session 1234 scenario normal")
+    lines = out.getvalue().splitlines()
+    assert lines[-1] == "session 1234 scenario normal"
+    assert "connecting" in out.getvalue()  # the last frame was drawn, on lines of its own

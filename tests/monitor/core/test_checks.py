@@ -390,7 +390,14 @@ def test_item2_a_stop_never_confirmed_is_laser_did_not_stop(engine: CheckEngine,
     halted(live, engine, now, confirmed=False)
     active = names(engine.evaluate(live, now, emission_permitted=True))
     assert active == {"laser_did_not_stop"}
-    assert "had not confirmed STOP" in engine.reason(INDEX["laser_did_not_stop"], live)
+    reason = engine.reason(INDEX["laser_did_not_stop"], live)
+    assert "had not confirmed STOP" in reason
+    # It reports STANDBY (healthy), so the words do not say it did not stop: its stop
+    # command went unanswered, and the relay is still the only barrier to trust.
+    assert reason.startswith("the laser's stop went unanswered: it had not confirmed STOP")
+    assert "though it now reports STANDBY" in reason and "use the emergency stop" in reason
+    # Within the log's bound for a device's words, so the record keeps all of it.
+    assert len(reason) <= 256  # monitor.record.policy.DEVICE_FIELD_CHARS
     # Judged once per halt: after a person's reset it does not come back for the same halt...
     engine.did_not_stop.reset()
     assert names(engine.evaluate(live, now, emission_permitted=True)) == set()

@@ -258,3 +258,28 @@ def test_a_session_stays_live_while_its_log_process_still_writes_it(tmp_path: Pa
     with SessionLog(db) as log:
         assert log.interrupted == [sid]
         assert log.verify().ok
+
+
+def test_a_real_time_sessions_log_process_runs_at_the_background_priority(tmp_path: Path) -> None:
+    """With two CPU hogs an ordinary log process was starved past its stall limit (the long
+    bench: 20 halts on session_log): a real-time session's runs at SCHED_RR 1, as the safety
+    process's own background threads do."""
+    with open_recorder(tmp_path / "log.sqlite3", log_process=True, realtime=True) as recorder:
+        sid = recorder.start_session(start())
+        recorder.start_writing(Failures())
+        assert recorder.flush()
+        pid = recorder.log_pid
+        assert pid is not None
+        scheduling = recorder.log_scheduling
+        assert scheduling is not None
+        if scheduling.startswith("SCHED_OTHER"):
+            pytest.skip(f"no real-time scheduling here: {scheduling}")
+        assert scheduling == "SCHED_RR priority 1"
+        assert os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR
+        assert os.sched_getparam(pid).sched_priority == 1
+        recorder.end_session(sid, "done")
+    with open_recorder(tmp_path / "other.sqlite3", log_process=True) as ordinary:
+        ordinary.start_session(start())
+        ordinary.start_writing(Failures())
+        assert ordinary.flush()
+        assert ordinary.log_scheduling == "SCHED_OTHER"
