@@ -17,6 +17,7 @@ at the session's end.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -71,26 +72,19 @@ class LogRecorder:
         self._owns_log = owns_log
         self._on_failure: Callable[[str], None] | None = None
         policy = telemetry_policy if telemetry_policy is not None else TelemetryPolicy()
-        self._writer: LogWriter
-        if log_process is None:
-            self._writer = LogWriter(
-                log,
-                on_failure=self._failed,
-                telemetry_flush_s=telemetry_flush_s,
-                telemetry_policy=policy,
-                repeats=repeats,
-                max_field_chars=max_field_chars,
-            )
-        else:
-            self._writer = ProcessLogWriter(
-                log_process,
-                on_failure=self._failed,
-                telemetry_flush_s=telemetry_flush_s,
-                telemetry_policy=policy,
-                repeats=repeats,
-                max_field_chars=max_field_chars,
-                realtime=log_process_realtime,
-            )
+        make: Callable[..., LogWriter] = (
+            functools.partial(LogWriter, log)
+            if log_process is None
+            else functools.partial(ProcessLogWriter, log_process, realtime=log_process_realtime)
+        )
+        self._writer = make(
+            on_failure=self._failed,
+            telemetry_flush_s=telemetry_flush_s,
+            telemetry_policy=policy,
+            repeats=repeats,
+            max_field_chars=max_field_chars,
+        )
+        if isinstance(self._writer, ProcessLogWriter):
             # Started now, so that its interpreter's start overlaps what comes before the
             # session writes (the devices' start, the session's own): ``close`` ends it.
             self._writer.spawn()

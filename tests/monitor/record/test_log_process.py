@@ -187,14 +187,20 @@ _PARENT = textwrap.dedent(
 )
 
 
-def test_the_log_process_ends_when_the_sessions_process_is_killed(tmp_path: Path) -> None:
-    db = tmp_path / "log.sqlite3"
-    with subprocess.Popen(
+def _session_process(db: Path) -> subprocess.Popen[str]:
+    """A session's process writing ``db`` through a log process; it prints the session's id
+    and the log process's pid, then waits to be killed."""
+    return subprocess.Popen(
         [sys.executable, "-c", _PARENT, str(db)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[3],
-    ) as parent:
+    )
+
+
+def test_the_log_process_ends_when_the_sessions_process_is_killed(tmp_path: Path) -> None:
+    db = tmp_path / "log.sqlite3"
+    with _session_process(db) as parent:
         try:
             assert parent.stdout is not None
             sid, log_pid = parent.stdout.readline().split()
@@ -229,12 +235,7 @@ def test_a_session_stays_live_while_its_log_process_still_writes_it(tmp_path: Pa
     that opens the log meanwhile must not mark the session interrupted (and seal it) while
     that process may still commit to it: the log's process holds the session's lock too."""
     db = tmp_path / "log.sqlite3"
-    with subprocess.Popen(
-        [sys.executable, "-c", _PARENT, str(db)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[3],
-    ) as parent:
+    with _session_process(db) as parent:
         log_pid = ""
         try:
             assert parent.stdout is not None
