@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NoReturn
 
 from device_profiles.clinical import TreatmentSite
 from device_profiles.loader import LoadedSetup, load_contraindications
@@ -618,22 +619,14 @@ class Session:
         else:
             missing = [d.name.lower() for d in present if not live.link_ok[d]]
             why = f"devices did not answer within {self.connect_timeout_s:g} s: {', '.join(missing) or 'stale data, or too few answers timed'}"
-            self.state = State.FAILED
-            self._event(EventKind.CONNECT_FAILED, {"reason": why})
-            self.bridge.halt(why)
-            self.background.restore()
-            raise Refused(why)
+            self._start_failed(why)
         # STANDBY only once the log has taken what the session gave it so far: a log that
         # cannot be written (or whose writing process never started) refuses the session.
         if not self.recorder.flush(LOG_START_S):
-            why = "the session log did not take the session's first events: " + (
-                self.recorder.failed or f"nothing was written within {LOG_START_S:g} s"
+            self._start_failed(
+                "the session log did not take the session's first events: "
+                + (self.recorder.failed or f"nothing was written within {LOG_START_S:g} s")
             )
-            self.state = State.FAILED
-            self._event(EventKind.CONNECT_FAILED, {"reason": why})
-            self.bridge.halt(why)
-            self.background.restore()
-            raise Refused(why)
         self.state = State.STANDBY
         self._event(EventKind.CONNECTED, {"laser_state": live.laser_state()})
         # The laser's counter as first read, and any pulses it fired that no session logged.
@@ -645,6 +638,14 @@ class Session:
         self.loop.start()
         if self._want_background:  # every thread there is now; later ones by ``_dose_due``
             self.background.apply()
+
+    def _start_failed(self, why: str) -> NoReturn:
+        """The session cannot start: FAILED, said in its record, the laser halted."""
+        self.state = State.FAILED
+        self._event(EventKind.CONNECT_FAILED, {"reason": why})
+        self.bridge.halt(why)
+        self.background.restore()
+        raise Refused(why)
 
     def end(self, reason: str = "operator ended the session") -> None:
         if self.state is State.ENDED:

@@ -111,7 +111,7 @@ class ProcessLogWriter(LogWriter):
 
     @property
     def pid(self) -> int | None:
-        """The log's process (for tests that kill it); None before ``start``."""
+        """The log's process (for tests that kill it); None before ``spawn``."""
         return None if self._proc is None else self._proc.pid
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -156,8 +156,6 @@ class ProcessLogWriter(LogWriter):
         wait: batches wait in the queue until the process has opened the log. A process that
         cannot open it is a failure (``on_failure``), and so is one not ready within
         ``START_S``; ``flush`` tells a caller when the log has taken what it was given."""
-        if self._thread is not None:
-            raise RuntimeError("ProcessLogWriter already started")
         self.spawn()
         super().start()  # the forwarding thread: LogWriter's drain loop, sending batches
 
