@@ -535,11 +535,18 @@ class _LaserWorker(_Worker):
         if st.state.can_emit and self.b.halt_state.restop():
             self.active_while_halted.note({"state": st.state})
 
+    def _stop_first(self) -> bool:
+        """Send the STOP a halt asked for, if any: before anything else the step would do.
+        True if one was sent (answered or not)."""
+        request = self.b.halt_state.stop_to_send()
+        if request is None:
+            return False
+        self._send_stop(request)
+        return True
+
     def step(self) -> None:
         b = self.b
-        request = b.halt_state.stop_to_send()
-        if request is not None:
-            self._send_stop(request)
+        self._stop_first()
         while not b.halt_state.stop_pending:
             try:
                 fn, fut = b._commands.get_nowait()
@@ -555,6 +562,10 @@ class _LaserWorker(_Worker):
             if now >= self.hb_due:
                 self._timed(b.laser.heartbeat)
                 self.hb_due = now + self.hb_period_s
+                # A halt that came while the heartbeat was on the wire waits for no status
+                # poll: a STOP never waits behind more than the one transaction in flight.
+                if self._stop_first():
+                    return
             if now >= self.poll_due:
                 self._publish(self._timed(b.laser.status))
                 self.poll_due = now + self.poll_period_s
@@ -565,9 +576,7 @@ class _LaserWorker(_Worker):
             b.live.link_down(Dev.LASER, str(e))
 
     def finish(self) -> None:
-        request = self.b.halt_state.stop_to_send()
-        if request is not None:
-            self._send_stop(request)
+        self._stop_first()
         self.end_of_halt()
         self.b.laser.close()
 

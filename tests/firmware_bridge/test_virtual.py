@@ -251,3 +251,43 @@ def test_item6_a_device_that_stalls_does_not_hold_up_the_others(demo: Setup) -> 
         release.set()
         poller.join(5)
     assert outcome and "no reply" in str(outcome[0])  # answered, but far too late
+
+
+def test_issue15_a_halt_during_the_heartbeat_sends_stop_before_the_status_poll(demo: Setup) -> None:
+    """A STOP waits behind at most the one laser transaction in flight. The laser's status
+    poll and heartbeat fall due together here (same period), and the halt comes while the
+    heartbeat is on the wire: the next line must be STOP, not the status poll that was due."""
+    setup = demo.model_copy(
+        update={"laser": demo.laser.model_copy(update={"poll_period_ms": 50.0})}
+    )
+    world = World(setup, make_scenario(), SimClock(speed=1.0))
+    laser = LaserModel(world, setup.laser)
+    commands = laser.commands
+    assert commands is not None
+    seen: list[str] = []
+    trap = threading.Event()
+    halt: list[Callable[[], None]] = []
+
+    def handle_line(line: str) -> str | None:
+        hit = commands.match(line.strip())
+        seen.append(hit[0] if hit is not None else line)
+        if trap.is_set() and seen[-1] == "heartbeat":
+            trap.clear()
+            seen.append("<halt>")
+            halt[0]()
+        return laser.handle_line(line)
+
+    transports = VirtualTransports(
+        laser=handle_line,
+        sensor=Sampling({0: 3300, 1: 0, 2: 0}, counter_address=1),
+        cooler=Sampling({0: 800, 1: 200, 2: 800, 3: 0, 4: 0}, counter_address=4),
+        interlock=Relay(world, coil=0),
+        lock=threading.Lock(),
+    )
+    with Bridge(setup, on_event=lambda k, p: None, transports=transports) as b:
+        halt.append(lambda: b.halt("a halt while the heartbeat is on the wire"))
+        wait_for(lambda: all(b.live.link_ok[b.live.present]), 5, "every device's link up")
+        trap.set()
+        wait_for(lambda: b.stop_confirmed_t_ns, 2, "the STOP confirmed")
+    assert "status" in seen[: seen.index("<halt>")]  # the poll ran before the halt
+    assert seen[seen.index("<halt>") + 1] == "stop"  # and not before the STOP
