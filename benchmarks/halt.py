@@ -44,7 +44,7 @@ from monitor.core.session import (
     no_contraindications_declared,
 )
 from monitor.record.recorder import LogRecorder
-from monitor.record.sqlite_store import SessionLog
+from monitor.record.sqlite_store import SessionLog, writing_opener
 from sim.control import SimControl, SimSpec
 from sim.modbus_devices import SensorLine
 
@@ -122,7 +122,11 @@ class HaltRig:
     #: Treatment areas the benchmark moved to after the first (the dose warning).
     areas = 0
 
-    def __init__(self, sim: SimControl, loaded: LoadedSetup, log: SessionLog) -> None:
+    def __init__(
+        self, sim: SimControl, loaded: LoadedSetup, log: SessionLog, *, log_process: bool = False
+    ) -> None:
+        """``log_process``: the session log written by a process of its own, at the session's
+        background priority (as ``serve`` writes it); else by a thread of this process."""
         self.sim = sim
         self.loaded = loaded
         setup = with_endpoints(loaded.setup, sim.endpoints)
@@ -134,7 +138,12 @@ class HaltRig:
             no_contraindications_declared(),
             mode=SessionMode.TEST,
         )
-        self.session = Session(loaded, LogRecorder(log), params, setup=setup, realtime=True)
+        recorder = LogRecorder(
+            log,
+            log_process=writing_opener(log) if log_process else None,
+            log_process_realtime=True,
+        )
+        self.session = Session(loaded, recorder, params, setup=setup, realtime=True)
         self.limit_c = setup.limits.skin_temp_c.high
         self.poll_s = setup.sensor.poll_period_ms / 1000.0
         self.rng = random.Random(20240611)
@@ -296,9 +305,11 @@ class HaltRig:
 
 
 @contextmanager
-def halt_rig(framing: SensorLine, work_dir: Path | None = None) -> Iterator[HaltRig]:
+def halt_rig(
+    framing: SensorLine, work_dir: Path | None = None, *, log_process: bool = False
+) -> Iterator[HaltRig]:
     """A simulator child (sensor on TCP, RTU framing on a socket, or RTU on a pty at the
-    wire's speed) and a READY session against it."""
+    wire's speed) and a READY session against it (``log_process``: see ``HaltRig``)."""
     with tempfile.TemporaryDirectory(prefix="laserguard-bench-") as tmp:
         base = work_dir or Path(tmp)
         loaded = load(SETUP) if framing == "tcp" else rtu_variant()
@@ -313,7 +324,7 @@ def halt_rig(framing: SensorLine, work_dir: Path | None = None) -> Iterator[Halt
             realtime=True,  # the devices are not on the bridge's CPU: load only the bridge
         )
         with SimControl(spec) as sim, SessionLog(base / f"bench-{framing}.sqlite3") as log:
-            rig = HaltRig(sim, loaded, log)
+            rig = HaltRig(sim, loaded, log, log_process=log_process)
             try:
                 rig.start()
                 yield rig

@@ -411,8 +411,9 @@ class Bench:
         t = self.sizes.tail
         phases = "idle, then with two CPU hogs" if t.hogs else "idle only"
         view = "off" if not t.view else "in the safety process" if t.view_in_process else "drawn"
+        alone = ", the halt path alone in the safety process" if t.core_alone else ""
         progress(
-            f"the long run: {t.trials} halt trials and a {t.session_s:g} s armed session, "
+            f"the long run{alone}: {t.trials} halt trials and a {t.session_s:g} s armed session, "
             f"{phases} (console {'flooded' if t.console else 'not started'}, live view {view}, "
             f"log written {'in the safety process' if t.log_in_process else 'by its own process'});"
             f" trials over {t.slow_ms:g} ms attributed"
@@ -563,6 +564,10 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                       help="an experiment: the live view's thread at SCHED_FIFO priority 10")  # fmt: skip
     long.add_argument("--no-console", action="store_true",
                       help="the long run without the flooded console service (a cheaper smoke run)")  # fmt: skip
+    long.add_argument("--core-alone", action="store_true",
+                      help="the halt path alone in the safety process: no session host, control "
+                      "channel, console or view (what a process of its own for the loop and the "
+                      "device workers would run; implies --no-console --no-view)")  # fmt: skip
     parser.set_defaults(func=run_bench)
     return parser
 
@@ -630,12 +635,13 @@ def run_bench(args: argparse.Namespace) -> int:
             trials=args.trials or tail.trials,
             session_s=args.session_s or tail.session_s,
             slow_ms=args.slow_ms or tail.slow_ms,
-            console=tail.console and not args.no_console,
-            view=tail.view and not args.no_view,
+            console=tail.console and not args.no_console and not args.core_alone,
+            view=tail.view and not args.no_view and not args.core_alone,
             view_realtime=args.view_realtime,
             view_in_process=args.view_in_process,
             log_in_process=args.log_in_process,
             hogs=tail.hogs and not args.no_hogs,
+            core_alone=args.core_alone,
         ),
     )
     m = machine()

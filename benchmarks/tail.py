@@ -37,7 +37,7 @@ import numpy as np
 from rich.console import Console
 
 from benchmarks.console_flood import FLOOD_WARMUP_S, HostedHaltRig, _bridge, _Flooder, _Service
-from benchmarks.halt import SETUP, BenchError, Trials
+from benchmarks.halt import SETUP, BenchError, HaltRig, Trials, halt_rig
 from benchmarks.sleep_floor import SleepFloor
 from benchmarks.stats import Check, Result, lateness_stats, tail_stats
 from benchmarks.stress import cpu_hogs
@@ -72,6 +72,9 @@ class TailSizes:
     # (a thread preempted while it holds the GIL keeps the loop waiting: priority inversion).
     view_realtime: bool = False
     hogs: bool = True  # the second phase, with two CPU hogs
+    # The halt path alone in the safety process: a session without the session host, the
+    # control channel, the console or the view (what a process of its own would run).
+    core_alone: bool = False
 
     def expected_s(self) -> float:
         """A generous bound on the whole run, for the flooder's own time limit."""
@@ -188,7 +191,7 @@ def loop_window(
     return (np.concatenate(chunks) if chunks else np.zeros(0)), stalls
 
 
-def run_phase(rig: HostedHaltRig, probe: TailProbe, phase: Phase, sizes: TailSizes) -> None:
+def run_phase(rig: HaltRig, probe: TailProbe, phase: Phase, sizes: TailSizes) -> None:
     session = rig.session
     # Started now, so that its start-up overlaps the trials; it waits for go().
     floor = SleepFloor(session.loop.period_ns, sizes.session_s)
@@ -217,10 +220,33 @@ def run_phase(rig: HostedHaltRig, probe: TailProbe, phase: Phase, sizes: TailSiz
 
 
 @contextmanager
-def _console(base: Path, sock: Path, sizes: TailSizes) -> Iterator[dict[str, Any]]:
+def _safety_process(base: Path, sizes: TailSizes) -> Iterator[tuple[HaltRig, Path | None]]:
+    """The armed session the trials run on, and the control channel's socket: the bridge as
+    ``laserguard serve`` runs it, or (``core_alone``) the halt path alone, without one."""
+    log_process = not sizes.log_in_process
+    if sizes.core_alone:
+        with halt_rig("tcp", base, log_process=log_process) as rig:
+            yield rig, None
+        return
+    with _bridge(base, log_process=log_process) as (sim, host, sock, _client):
+        session = host.session
+        if session is None:
+            raise BenchError("the session did not start over the channel")
+        rig = HostedHaltRig(sim, load(SETUP), session)
+        rig.recover_attempts = 20
+        try:
+            rig.recover(Trials())  # armed as a person would, past a halt at the start
+            yield rig, sock
+        finally:
+            if rig._floor_client is not None:
+                rig._floor_client.close()
+
+
+@contextmanager
+def _console(base: Path, sock: Path | None, sizes: TailSizes) -> Iterator[dict[str, Any]]:
     """The console service and its flooder, for the whole run; yields the flood's report."""
     report: dict[str, Any] = {"running": False}
-    if not sizes.console:
+    if not sizes.console or sock is None:
         yield report
         return
     service = _Service(base, sock, secrets.token_urlsafe(12))
@@ -241,52 +267,47 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
     context: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="lgt-") as tmp, ExitStack() as stack:
         base = Path(tmp)
-        sim, host, sock, _client = stack.enter_context(
-            _bridge(base, log_process=not sizes.log_in_process)
-        )
-        session = host.session
-        if session is None:
-            raise BenchError("the session did not start over the channel")
-        rig = HostedHaltRig(sim, load(SETUP), session)
+        rig, sock = stack.enter_context(_safety_process(base, sizes))
+        session = rig.session
         # Thousands of trials with a flooded console on two cores: halts for other causes
         # (a stale sample, a late laser) happen, are counted, and are ridden out.
         rig.recover_attempts = 20
-        try:
-            rig.recover(Trials())  # armed as a person would, past a halt at the start
-            flood = stack.enter_context(_console(base, sock, sizes))
-            probe = TailProbe(session)
-            view = _LiveViewThread(
-                session, probe.view_spans, sizes.view_realtime, sizes.view_in_process
-            )
-            if sizes.view:
-                stack.enter_context(view)
-            stack.callback(probe.close)
-            rig.probe = probe
-            run_phase(rig, probe, phases[0], sizes)
-            if sizes.hogs:
-                with cpu_hogs(max_s=sizes.trials * 0.5 + sizes.session_s + 120.0, n=HOGS):
-                    run_phase(rig, probe, phases[1], sizes)
-            else:
-                phases.pop()
-            context["live_view"] = {
-                "frames": view.frames,
-                "ticks": view.ticks,
-                "drawn_in": _drawn_in(sizes),
-                "failures": view.failures[:5],
-                "scheduling": view.scheduling if sizes.view else "off",
-            }
-            context["log_writer"] = (
-                "a thread of the safety process" if sizes.log_in_process else "a process of its own"
-            )
-            context["period_ms"] = session.loop.period_ns / 1e6
-            context["scheduling"] = {
-                "interlock_loop": session.loop.realtime,
-                **session.bridge.scheduling(),
-                "other_threads": session.background.state,
-            }
-        finally:
-            if rig._floor_client is not None:
-                rig._floor_client.close()
+        flood = stack.enter_context(_console(base, sock, sizes))
+        probe = TailProbe(session)
+        view = _LiveViewThread(
+            session, probe.view_spans, sizes.view_realtime, sizes.view_in_process
+        )
+        if sizes.view:
+            stack.enter_context(view)
+        stack.callback(probe.close)
+        rig.probe = probe
+        run_phase(rig, probe, phases[0], sizes)
+        if sizes.hogs:
+            with cpu_hogs(max_s=sizes.trials * 0.5 + sizes.session_s + 120.0, n=HOGS):
+                run_phase(rig, probe, phases[1], sizes)
+        else:
+            phases.pop()
+        context["safety_process"] = (
+            "the halt path alone (no session host, control channel, console or view)"
+            if sizes.core_alone
+            else "as serve runs it (the session host and the control channel)"
+        )
+        context["live_view"] = {
+            "frames": view.frames,
+            "ticks": view.ticks,
+            "drawn_in": _drawn_in(sizes),
+            "failures": view.failures[:5],
+            "scheduling": view.scheduling if sizes.view else "off",
+        }
+        context["log_writer"] = (
+            "a thread of the safety process" if sizes.log_in_process else "a process of its own"
+        )
+        context["period_ms"] = session.loop.period_ns / 1e6
+        context["scheduling"] = {
+            "interlock_loop": session.loop.realtime,
+            **session.bridge.scheduling(),
+            "other_threads": session.background.state,
+        }
     context["console_flood"] = flood
     return phases, context
 

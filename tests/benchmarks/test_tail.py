@@ -59,6 +59,28 @@ def test_item1_the_long_run_is_one_command_with_sizes_and_floors() -> None:
     assert loop["notes"]["late_cycles"][-1]["cause"].startswith("none of the above")
 
 
+@pytest.mark.timeout(90)
+def test_issue15_the_long_run_weighs_the_halt_path_alone() -> None:
+    """``--core-alone``: the same trials and window on a session with nothing else in its
+    process (no session host, control channel, console or view), the log in its own process:
+    what a process of its own for the loop and the device workers would run."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--long", "--core-alone", "--trials", "5",
+         "--session-s", "1", "--no-hogs", "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=80, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "the halt path alone in the safety process" in done.stderr
+    results = json.loads(done.stdout)["results"]
+    halt = results["tail_halt_ms"]
+    assert halt["value"]["n"] == 5 and halt["floor"]["n"] >= 1
+    notes = halt["notes"]
+    assert notes["safety_process"].startswith("the halt path alone")
+    assert notes["live_view"]["drawn_in"] == "off" and notes["console_flood"]["running"] is False
+    assert notes["log_writer"] == "a process of its own"
+    assert results["tail_loop_lateness_ms"]["floor"]["n"] > 0
+
+
 def test_item1_the_long_run_is_not_in_the_default_run_and_bad_sizes_are_refused() -> None:
     assert LONG not in selection(None, long=False) and "halt" in selection(None, long=False)
     assert selection(None, long=True) == {LONG}
