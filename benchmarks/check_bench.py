@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from benchmarks.run import standalone_main
-from benchmarks.stats import Check, Result
+from benchmarks.stats import Check, Result, progress
 from device_profiles.laser_state import LaserState
 from device_profiles.loader import load
 from device_profiles.schema import SkinType
@@ -48,10 +48,6 @@ HEALTHY = {
     Ch.LASER_STATE: LaserState.STANDBY.code,
     Ch.LASER_PULSES: 0.0,
 }
-
-
-def progress(text: str) -> None:
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
 def cpu_us_per_call(call: Callable[[], object], n: int, rounds: int) -> float:

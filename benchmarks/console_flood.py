@@ -100,7 +100,13 @@ def _bridge(
     loaded = load(SETUP)
     scenario = base / "bench-idle.yaml"
     scenario.write_text(IDLE_SCENARIO, encoding="utf-8")
-    spec = SimSpec(run_dir=str(base / "sim"), setup=SETUP, scenario=str(scenario), realtime=True)
+    spec = SimSpec(
+        run_dir=str(base / "sim"),
+        setup=SETUP,
+        scenario=str(scenario),
+        realtime=True,
+        log_file=str(base / "sim" / "sim.log"),  # stderr is the bench's progress lines
+    )
     sock = base / "c.sock"
     with SimControl(spec) as sim:
         config = HostConfig(

@@ -322,6 +322,7 @@ def halt_rig(
             sensor_framing=framing,
             sensor_baudrate=RTU_BAUDRATE,
             realtime=True,  # the devices are not on the bridge's CPU: load only the bridge
+            log_file=str(base / f"sim-{framing}" / "sim.log"),  # stderr: progress lines
         )
         with SimControl(spec) as sim, SessionLog(base / f"bench-{framing}.sqlite3") as log:
             rig = HaltRig(sim, loaded, log, log_process=log_process)

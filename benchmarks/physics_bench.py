@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 
 from benchmarks.run import standalone_main
-from benchmarks.stats import Check, Result
+from benchmarks.stats import Check, Result, progress
 from device_profiles.schema import SkinType, ThermalDoseLimits
 from monitor.core.dose_meter import DoseMeter
 from sim.physics import ContactCooling, LayeredSkin, LayeredSkinConfig
@@ -35,10 +35,6 @@ from thermal_dose import ArrheniusDose, Cem43Dose
 
 SESSION_S = 600.0
 SESSION_RATE_HZ = 1.0
-
-
-def progress(text: str) -> None:
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
 def session_config() -> LayeredSkinConfig:

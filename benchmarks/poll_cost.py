@@ -112,7 +112,11 @@ def _measure(poll_ms: float, trials: int, window_s: float) -> PollFigures:
         scenario = base / "bench-idle.yaml"
         scenario.write_text(IDLE_SCENARIO, encoding="utf-8")
         spec = SimSpec(
-            run_dir=str(base / "sim"), setup=SETUP, scenario=str(scenario), realtime=True
+            run_dir=str(base / "sim"),
+            setup=SETUP,
+            scenario=str(scenario),
+            realtime=True,
+            log_file=str(base / "sim" / "sim.log"),
         )
         with SimControl(spec) as sim, SessionLog(base / "bench-poll.sqlite3") as log:
             rig = HaltRig(sim, poll_variant(poll_ms), log)

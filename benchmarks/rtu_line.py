@@ -62,6 +62,7 @@ def rtu_line_reads(baudrate: int, n: int) -> dict[str, Any]:
             sensor_framing="rtu_pty",
             sensor_baudrate=baudrate,
             realtime=True,
+            log_file=str(Path(tmp) / "sim" / "sim.log"),
         )
         with SimControl(spec) as sim:
             port = sim.endpoints["sensor"]["port"]

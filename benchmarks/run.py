@@ -28,7 +28,7 @@ from benchmarks.halt import HaltRig, Trials, halt_rig, raw_rtu_roundtrip_ms
 from benchmarks.log_bench import log_sizes, log_throughput
 from benchmarks.loop import loop_lateness, sleep_lateness
 from benchmarks.rtu_line import BAUD_RATES, rtu_line_reads
-from benchmarks.stats import Check, Result, latency_stats
+from benchmarks.stats import Check, Result, latency_stats, progress
 from benchmarks.stress import cpu_hogs
 from benchmarks.tail import SLOW_MS, TailSizes, tail_results
 from benchmarks.tail_probe import attribution_table, stall_table
@@ -94,10 +94,6 @@ def standalone_main(
     }
     print(json.dumps(report, indent=2) if args.json else table(report))
     return 0
-
-
-def progress(text: str) -> None:
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
 class Bench:

@@ -7,11 +7,17 @@ sleep, raw SQLite): the ratio says how much LaserGuard adds on top of what the m
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+
+def progress(text: str) -> None:
+    """One progress line on stderr (stdout is the table, or the JSON)."""
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
 def latency_stats(samples_ms: Sequence[float] | np.ndarray[Any, Any]) -> dict[str, float]:

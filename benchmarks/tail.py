@@ -39,7 +39,7 @@ from rich.console import Console
 from benchmarks.console_flood import FLOOD_WARMUP_S, HostedHaltRig, _bridge, _Flooder, _Service
 from benchmarks.halt import SETUP, BenchError, HaltRig, Trials, halt_rig
 from benchmarks.sleep_floor import SleepFloor
-from benchmarks.stats import Check, Result, lateness_stats, tail_stats
+from benchmarks.stats import Check, Result, lateness_stats, progress, tail_stats
 from benchmarks.stress import cpu_hogs
 from benchmarks.tail_probe import Mark, TailProbe, stall_summary, summarize
 from device_profiles.loader import load
@@ -54,6 +54,8 @@ VIEW_TICK_S = 0.25
 #: How often the loop's lateness ring is copied out during a window (the ring holds 65 s).
 RING_COPY_S = 5.0
 HOGS = 2
+#: A progress line on stderr after every this many trials (a phase's trials take ~25 min).
+PROGRESS_TRIALS = 500
 #: The live view's priority in the ``view_realtime`` experiment: below every thread of the
 #: halt path (`firmware_bridge.realtime`), above every ordinary process.
 VIEW_PRIORITY = 10
@@ -198,10 +200,17 @@ def run_phase(rig: HaltRig, probe: TailProbe, phase: Phase, sizes: TailSizes) ->
     try:
         t0 = time.monotonic()
         try:
-            rig.run(sizes.trials, phase.trials)
+            for done in range(0, sizes.trials, PROGRESS_TRIALS):
+                rig.run(min(PROGRESS_TRIALS, sizes.trials - done), phase.trials)
+                progress(
+                    f"{phase.name}: {len(phase.trials.served_ms)} of {sizes.trials} halt trials"
+                    f" timed, {time.monotonic() - t0:.0f} s"
+                )
         except BenchError as e:  # the session would not re-arm: report what was measured
             phase.aborted = str(e)[:300]
         phase.seconds["trials"] = round(time.monotonic() - t0, 1)
+        ends = time.strftime("%H:%M:%S", time.localtime(time.time() + sizes.session_s))
+        progress(f"{phase.name}: the armed window, {sizes.session_s:g} s (until {ends})")
         phase.floor_scheduling = floor.scheduling
         n_trips = len(session.trips)
         before: Mark = probe.mark(every=True)

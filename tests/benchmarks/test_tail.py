@@ -71,6 +71,9 @@ def test_issue15_the_long_run_weighs_the_halt_path_alone() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "the halt path alone in the safety process" in done.stderr
+    # A long run says where it is: trials timed, and when the armed window ends.
+    assert "idle: 5 of 5 halt trials timed" in done.stderr
+    assert "idle: the armed window, 1 s (until " in done.stderr
     results = json.loads(done.stdout)["results"]
     halt = results["tail_halt_ms"]
     assert halt["value"]["n"] == 5 and halt["floor"]["n"] >= 1

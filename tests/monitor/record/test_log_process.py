@@ -284,3 +284,37 @@ def test_a_real_time_sessions_log_process_runs_at_the_background_priority(tmp_pa
         ordinary.start_writing(Failures())
         assert ordinary.flush()
         assert ordinary.log_scheduling == "SCHED_OTHER"
+
+
+@pytest.mark.parametrize("kill_after_ms", [0, 7, 23, 61, 140])
+def test_a_log_process_killed_mid_commit_leaves_a_whole_prefix(
+    tmp_path: Path, kill_after_ms: int
+) -> None:
+    """Killed (SIGKILL) while it commits a flood of events, at five moments: what it committed
+    verifies, is the events in the order they were sent with none missing between them, and
+    whatever it did not commit is counted in the chain's gap record (nothing vanishes)."""
+    db = tmp_path / "log.sqlite3"
+    failures = Failures()
+    sent = 3000
+    with open_recorder(db, log_process=True) as recorder:
+        sid = recorder.start_session(start())
+        recorder.start_writing(failures)
+        assert recorder.flush()
+        pid = recorder.log_pid
+        assert pid is not None
+        for i in range(sent):  # each event is sent at once: a stream of small commits
+            recorder.event(sid, EventKind.CONNECTED, {"t_s": float(i)})
+        time.sleep(kill_after_ms / 1000)
+        in_flight = recorder.backlog
+        os.kill(pid, signal.SIGKILL)
+        assert failures.heard.wait(5.0), "nobody was told the log's process died"
+        recorder.end_session(sid, "halted: log lost")
+    with SessionLog(db, read_only=True) as log:
+        assert log.verify().ok
+        events = log.events(sid)
+        numbers = [int(e.payload["t_s"]) for e in events if e.kind == "connected"]
+        assert numbers == list(range(len(numbers)))  # a prefix: in order, no holes
+        (gap,) = [e for e in events if e.kind == KIND_WRITER_FAILED]
+        assert len(numbers) + gap.payload["unwritten"] >= sent  # every lost one counted
+        assert events[-1].kind == "session_end"
+    assert in_flight > 0 or len(numbers) == sent  # the kill landed while work was left
