@@ -164,8 +164,8 @@ class LogRecorder:
         stopped: the end stays unwritten, ``failed`` says why, the failure handler hears it,
         and the next writer to open the log marks the session interrupted."""
         self._writer.flush()
-        lost = self._writer.backlog
         self._writer.close()
+        lost = self._writer.unwritten  # after close: what a failed writer dropped at the end too
         try:
             failed = self._writer.failed
             if failed is not None:

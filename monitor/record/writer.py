@@ -97,6 +97,10 @@ class LogWriter:
         # deque.append/popleft are atomic: producers never take a lock.
         self._queue: deque[tuple[int, Any]] = deque()
         self._in_flight = 0
+        # Items taken on and then dropped (refused after a failure, or in a batch that was
+        # never committed): counted where they are dropped, for the chain's gap record.
+        self._lost = 0
+        self._lost_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._fail_lock = threading.Lock()
@@ -119,6 +123,14 @@ class LogWriter:
     def backlog(self) -> int:
         """Items enqueued but not yet committed."""
         return len(self._queue) + self._in_flight
+
+    @property
+    def unwritten(self) -> int:
+        """Items sent to this writer that the log has not confirmed: still queued or in a
+        transaction, refused after a failure, or in a batch that was never committed. An
+        upper bound (a batch committed by a log process that died before it answered is
+        counted too): the chain holds what was written, and this says how much may be gone."""
+        return self._lost + self.backlog
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -171,19 +183,25 @@ class LogWriter:
             self._queue.append((_TELEMETRY, (session_id, t_s, channel, value)))
 
     def _admit(self) -> bool:
-        if self._failed is not None:
-            return False
-        if self._closed:
-            self._fail("log writer is closed: data would go unlogged")
-            return False
-        since = self._writing_since
-        if since and time.monotonic() - since > self._max_stall_s:
-            self._fail(f"session log write stalled for more than {self._max_stall_s:g} s")
-            return False
-        if len(self._queue) >= self._max_queue:
-            self._fail(f"session log queue full ({self._max_queue} items): writer not keeping up")
-            return False
-        return True
+        if self._failed is None:
+            since = self._writing_since
+            if self._closed:
+                self._fail("log writer is closed: data would go unlogged")
+            elif since and time.monotonic() - since > self._max_stall_s:
+                self._fail(f"session log write stalled for more than {self._max_stall_s:g} s")
+            elif len(self._queue) >= self._max_queue:
+                self._fail(
+                    f"session log queue full ({self._max_queue} items): writer not keeping up"
+                )
+            else:
+                return True
+        self._count_lost(1)
+        return False
+
+    def _count_lost(self, n: int) -> None:
+        if n:
+            with self._lost_lock:
+                self._lost += n
 
     def _fail(self, reason: str) -> None:
         with self._fail_lock:
@@ -226,9 +244,12 @@ class LogWriter:
         items = self._take()
         self._in_flight = len(items)
         self._writing_since = time.monotonic()
+        written = False
         try:
-            self.commit(items, final)
+            written = self.commit(items, final)
         finally:
+            if not written:
+                self._count_lost(sum(1 for tag, _ in items if tag != _FLUSH))
             self._writing_since = 0.0
             self._in_flight = 0
             # Waiters learn about a failure through `failed`; never leave them hanging.
@@ -236,18 +257,19 @@ class LogWriter:
                 if tag == _FLUSH:
                     obj.set()
 
-    def commit(self, items: list[tuple[int, Any]], final: bool = False) -> None:
+    def commit(self, items: list[tuple[int, Any]], final: bool = False) -> bool:
         """Write ``items`` (as taken from a queue) now, on the caller's thread, in one
         transaction. A failure calls ``on_failure`` (once) instead of raising. The writer's
         own thread does this for each drain; a log writer's process does it for each batch
         it is sent (``monitor.record.writer_process``). ``final``: the last batch, so the
-        repeat counts still open are written too."""
+        repeat counts still open are written too. True if they were written (or there was
+        nothing to write)."""
         try:
             kept = self._kept(items, final)
         except Exception as e:  # an unloggable payload halts treatment, like a failed write
             self._fail(f"session log write failed: {type(e).__name__}: {e}")
-            return
-        self._write(kept)
+            return False
+        return self._write(kept)
 
     def _kept(self, items: list[tuple[int, Any]], final: bool) -> list[tuple[int, Any]]:
         """The items as they go to the store: repeats counted, summaries and notes added."""
@@ -276,7 +298,7 @@ class LogWriter:
                 out += [(_EVENT, e) for e in repeats.finish(None, t_wall)]
         return out
 
-    def _write(self, items: list[tuple[int, Any]]) -> None:
+    def _write(self, items: list[tuple[int, Any]]) -> bool:
         """Everything drained, in order, in one transaction: one commit (one fsync) per drain."""
         runs: list[tuple[int, list[Any]]] = []
         for tag, obj in items:
@@ -289,14 +311,18 @@ class LogWriter:
             ):
                 runs.append((tag, []))
             runs[-1][1].append(obj)
-        if not runs or self._failed is not None:
-            return
+        if self._failed is not None:
+            return False
+        if not runs:
+            return True
         try:
             with self._log.batch():
                 for tag, run in runs:
                     self._write_run(tag, run)
         except Exception as e:  # any failure to log halts treatment; the reason says what
             self._fail(f"session log write failed: {type(e).__name__}: {e}")
+            return False
+        return True
 
     def _write_run(self, tag: int, run: list[Any]) -> None:
         if tag == _EVENT:

@@ -193,6 +193,7 @@ class ProcessLogWriter(LogWriter):
         batch = [(tag, obj) for tag, obj in items if tag != _FLUSH]
         conn = self._conn
         if self._failed is not None or conn is None or not self._ready.is_set():
+            self._count_lost(len(batch))
             for w in waiters:  # they learn about the failure through `failed`
                 w.set()
             if final and conn is not None:  # nothing more to write: the process may end
@@ -231,6 +232,7 @@ class ProcessLogWriter(LogWriter):
                 self._wake.set()
             elif kind == _FAILED:
                 self._fail(str(value))
+                self._release_waiters()  # nothing more will be written: nobody waits for it
             elif kind == _DONE:
                 self._answered(int(value))
         # The pipe closed: the log's process ended. After a final batch that is its way out;
@@ -253,10 +255,21 @@ class ProcessLogWriter(LogWriter):
                     w.set()
             self._writing_since = self._unanswered[0][3] if self._unanswered else 0.0
 
+    def _release_waiters(self) -> None:
+        """Wake every flush waiting on a batch not yet answered; the batches stay counted as
+        in flight until the process has ended (then as lost: ``_release_all``)."""
+        with self._answers_lock:
+            for _, _, waiters, _ in self._unanswered:
+                for w in waiters:
+                    w.set()
+
     def _release_all(self) -> None:
+        """The log's process is gone: what it was sent and did not answer is lost."""
         with self._answers_lock:
             while self._unanswered:
-                for w in self._unanswered.popleft()[2]:
+                _, n, waiters, _ = self._unanswered.popleft()
+                self._count_lost(n)
+                for w in waiters:
                     w.set()
             self._in_flight = 0
             self._writing_since = 0.0
@@ -304,8 +317,10 @@ def _serve(
                 # The session's process is gone: what arrived is committed; the session is
                 # left open, for the next writer to mark interrupted once this process ends.
                 return
-            writer.commit(batch, final)
-            conn.send((_DONE, no))
+            # A batch that was not written is never answered: the session's side counts it
+            # (with everything after it) as unwritten once this process has ended.
+            if writer.commit(batch, final):
+                conn.send((_DONE, no))
             if final:
                 return
     finally:

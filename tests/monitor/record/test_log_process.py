@@ -305,9 +305,9 @@ def test_a_log_process_killed_mid_commit_leaves_a_whole_prefix(
         for i in range(sent):  # each event is sent at once: a stream of small commits
             recorder.event(sid, EventKind.CONNECTED, {"t_s": float(i)})
         time.sleep(kill_after_ms / 1000)
-        in_flight = recorder.backlog
         os.kill(pid, signal.SIGKILL)
         assert failures.heard.wait(5.0), "nobody was told the log's process died"
+        assert "exit code -9" in failures.reasons[0]  # the kill, not another failure first
         recorder.end_session(sid, "halted: log lost")
     with SessionLog(db, read_only=True) as log:
         assert log.verify().ok
@@ -317,4 +317,37 @@ def test_a_log_process_killed_mid_commit_leaves_a_whole_prefix(
         (gap,) = [e for e in events if e.kind == KIND_WRITER_FAILED]
         assert len(numbers) + gap.payload["unwritten"] >= sent  # every lost one counted
         assert events[-1].kind == "session_end"
-    assert in_flight > 0 or len(numbers) == sent  # the kill landed while work was left
+
+
+@pytest.mark.parametrize("log_process", [False, True], ids=["thread", "process"])
+def test_a_failed_writer_counts_in_the_chain_everything_it_did_not_write(
+    tmp_path: Path, log_process: bool
+) -> None:
+    """An event that cannot be logged fails the writer (either kind); everything sent with it
+    or after it is counted in the chain's gap record. Before, the count was the backlog at
+    the session's end, which a failed writer had already dropped: it said 0."""
+    db = tmp_path / "log.sqlite3"
+    failures = Failures()
+    with open_recorder(db, log_process=log_process) as recorder:
+        sid = recorder.start_session(start())
+        recorder.start_writing(failures)
+        recorder.event(sid, EventKind.CONNECTED, {"t_s": 0.0})
+        assert recorder.flush()
+        recorder.event(sid, EventKind.CONNECTED, {"t_s": float("nan"), "bad": {1, 2}})
+        for i in range(10):
+            recorder.event(sid, EventKind.CONNECTED, {"t_s": float(i + 1)})
+        t0 = time.monotonic()
+        assert not recorder.flush(20.0)  # the batch is never written: said at once
+        assert time.monotonic() - t0 < 5.0
+        assert failures.heard.wait(5.0), "an unloggable event went unnoticed"
+        for i in range(5):  # refused: the writer has failed
+            recorder.event(sid, EventKind.CONNECTED, {"t_s": float(i + 11)})
+        recorder.end_session(sid, "halted: log failed")
+    with SessionLog(db, read_only=True) as log:
+        assert log.verify().ok
+        events = log.events(sid)
+        numbers = [e.payload["t_s"] for e in events if e.kind == "connected"]
+        assert numbers == [0.0]
+        (gap,) = [e for e in events if e.kind == KIND_WRITER_FAILED]
+        assert gap.payload["unwritten"] == 16  # the bad one, the ten with it, the five after
+        assert events[-1].kind == "session_end"
