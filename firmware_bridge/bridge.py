@@ -21,9 +21,9 @@ state by themselves when this process dies.
 from __future__ import annotations
 
 import math
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from device_profiles.schema import ModbusCoilOutput, Setup, StuckValueFreshness
 from firmware_bridge.drivers import InterlockOutputDriver, LaserDriver, LaserStatus, RegisterDevice
 from firmware_bridge.errors import BridgeError, HaltRefused, LinkLost
 from firmware_bridge.halt_state import HaltState
+from firmware_bridge.interrupts import ctrl_c_after
 from firmware_bridge.laser_drivers import make_laser_driver
 from firmware_bridge.live import (
     COOLER_CHANNELS,
@@ -210,9 +211,11 @@ class Bridge:
         # Told on the relay worker after it halted for the supervisor's reason and wrote the
         # relay open: the words. Must not block (hand them to another thread).
         self.on_supervisor_halt: Callable[[str], None] = lambda why: None
-        self._commands: queue.Queue[tuple[Callable[[LaserDriver], Any], Future[Any]]] = (
-            queue.Queue()
-        )
+        # Operator commands for the laser's thread. A deque, not a queue.Queue: append and
+        # popleft take no lock, so a Ctrl-C (KeyboardInterrupt) landing in a caller's put can
+        # never leave a lock held that the laser's worker then waits on forever (no more
+        # heartbeats, no STOP). A real SIGINT in `laserguard calibrate` did exactly that.
+        self._commands: deque[tuple[Callable[[LaserDriver], Any], Future[Any]]] = deque()
 
         wires = transports if transports is not None else WireTransports()
         self.laser, line = make_laser_driver(setup.laser, wires)
@@ -381,13 +384,17 @@ class Bridge:
     # --- operator commands on the laser (run on the laser's worker thread) --------------------
 
     def laser_call(self, fn: Callable[[LaserDriver], T], timeout_s: float = 2.0) -> T:
-        return self.laser_submit(fn).result(timeout=timeout_s)
+        """Run ``fn`` on the laser's thread and wait for it (at most ``timeout_s``). A Ctrl-C
+        meanwhile is raised once the call is over (`firmware_bridge.interrupts`)."""
+        with ctrl_c_after():
+            return self.laser_submit(fn).result(timeout=timeout_s)
 
     def laser_submit(self, fn: Callable[[LaserDriver], T]) -> Future[T]:
         """Queue ``fn`` for the laser's thread without waiting (safe from that thread too)."""
-        fut: Future[T] = Future()
-        self._commands.put((fn, fut))
-        self._laser_worker.wake.set()
+        with ctrl_c_after():
+            fut: Future[T] = Future()
+            self._commands.append((fn, fut))
+            self._laser_worker.wake.set()
         return fut
 
     def publish_status(self, status: LaserStatus) -> None:
@@ -549,8 +556,8 @@ class _LaserWorker(_Worker):
         self._stop_first()
         while not b.halt_state.stop_pending:
             try:
-                fn, fut = b._commands.get_nowait()
-            except queue.Empty:
+                fn, fut = b._commands.popleft()
+            except IndexError:
                 break
             if fut.set_running_or_notify_cancel():
                 try:

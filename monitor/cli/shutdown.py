@@ -7,30 +7,6 @@ a second Ctrl-C during it is noted, not raised half-way through the standby.
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
+from firmware_bridge.interrupts import sigint_deferred
 
-
-@contextmanager
-def sigint_deferred() -> Iterator[list[int]]:
-    """Within this block SIGINT is recorded in the yielded list instead of raising.
-
-    Only the main thread receives signals; elsewhere this does nothing.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-
-    def note(signum: int, frame: FrameType | None) -> None:
-        del frame
-        received.append(signum)
-
-    previous = signal.signal(signal.SIGINT, note)
-    try:
-        yield received
-    finally:
-        signal.signal(signal.SIGINT, previous)
+__all__ = ["sigint_deferred"]

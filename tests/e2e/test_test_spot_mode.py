@@ -11,7 +11,7 @@ import pytest
 from device_profiles.loader import LoadedSetup, load_contraindications, with_endpoints
 from device_profiles.schema import SkinType
 from monitor.core.risk import Attestation, RiskOutcome, assess
-from monitor.core.session import Refused, Session, SessionParams, State
+from monitor.core.session import Refused, Session, SessionMode, SessionParams, State
 from monitor.record.recorder import LogRecorder
 from monitor.record.sqlite_store import SessionLog
 from sim.runner import SimRunner
@@ -75,11 +75,12 @@ def test_item14_test_spots_only_fires_the_stated_pulses_then_pauses_until_a_clin
     wait_for(lambda: rig.logged("test_spots_done"), 20, "the last test spot")
     wait_for(lambda: rig.logged("test_spot_pause"), 5, "the laser paused")
     assert rig.sim is not None
+    sim: SimRunner = rig.sim
     # Long enough for three more pulses, had the laser kept firing at 0.5 Hz.
-    since = rig.sim.event_count()
-    wait_for(lambda: rig.sim.snapshot()["sim_time_s"] > 2.0 + 2.0 * (allowed + 3), 20, "time")
+    since = sim.event_count()
+    wait_for(lambda: sim.snapshot()["sim_time_s"] > 2.0 + 2.0 * (allowed + 3), 20, "time")
     assert sim_pulses(rig) == allowed
-    assert not [e for e in rig.sim.events_since(since) if e["kind"] == "pulse"]
+    assert not [e for e in sim.events_since(since) if e["kind"] == "pulse"]
     snap = rig.sim.snapshot()
     assert snap["state"] == "STANDBY" and snap["relay_closed"] is False
     # A pause, not a fault: no trip, no alarm to acknowledge.
@@ -153,7 +154,11 @@ def test_item14_test_spots_need_a_rate_that_leaves_time_to_stop_after_the_last_o
     ):
         setup = with_endpoints(slow_poll, sim.endpoints)
         params = SessionParams(
-            "e2e-operator", "PAT-0043", SkinType.III, attested("herpes_history"), mode="test"
+            "e2e-operator",
+            "PAT-0043",
+            SkinType.III,
+            attested("herpes_history"),
+            mode=SessionMode.TEST,
         )
         session = Session(loaded, LogRecorder(log), params, setup=setup)
         try:
