@@ -8,15 +8,18 @@ LOOP_PRIORITY = 50  # the interlock loop
 IO_PRIORITY = 40  # device workers: below the loop, above everything else
 
 
-def try_realtime(priority: int) -> str:
-    """Ask for SCHED_FIFO on the calling thread; say what we got (never raises)."""
+def try_realtime(priority: int, *, round_robin: bool = False) -> str:
+    """Ask for SCHED_FIFO on the calling thread (``round_robin``: SCHED_RR, reset on fork, as
+    the background threads get); say what we got (never raises)."""
+    name = "SCHED_RR" if round_robin else "SCHED_FIFO"
     if not hasattr(os, "sched_setscheduler"):
-        return "SCHED_OTHER (no SCHED_FIFO on this platform)"
+        return f"SCHED_OTHER (no {name} on this platform)"
+    policy = os.SCHED_RR | os.SCHED_RESET_ON_FORK if round_robin else os.SCHED_FIFO
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        os.sched_setscheduler(0, policy, os.sched_param(priority))
     except OSError as e:
-        return f"SCHED_OTHER (SCHED_FIFO refused: {e.strerror})"
-    return f"SCHED_FIFO priority {priority}"
+        return f"SCHED_OTHER ({name} refused: {e.strerror})"
+    return f"{name} priority {priority}"
 
 
 #: Every other thread of the safety process (log writer, control channel, live view, the

@@ -32,7 +32,6 @@ import contextlib
 import itertools
 import multiprocessing
 import multiprocessing.process
-import os
 import signal
 import threading
 import time
@@ -42,7 +41,7 @@ from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any
 
-from firmware_bridge.realtime import BACKGROUND_PRIORITY
+from firmware_bridge.realtime import BACKGROUND_PRIORITY, try_realtime
 from monitor.record.chain_log import ChainLog
 from monitor.record.policy import DEFAULT_REPEATS, DEVICE_FIELD_CHARS, RepeatPolicy, TelemetryPolicy
 from monitor.record.writer import _FLUSH, LogWriter
@@ -292,7 +291,8 @@ def _serve(
     or when the session's process is gone. A session's lock handed over is held (its
     descriptor kept open) until this process ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group
-    scheduling = _background_realtime() if realtime else "SCHED_OTHER"
+    # As the safety process's own background threads are while a real-time session runs.
+    scheduling = try_realtime(BACKGROUND_PRIORITY, round_robin=True) if realtime else "SCHED_OTHER"
 
     def report(reason: str) -> None:
         with contextlib.suppress(OSError):
@@ -325,15 +325,3 @@ def _serve(
                 return
     finally:
         log.close()
-
-
-def _background_realtime() -> str:
-    """This process to SCHED_RR at ``BACKGROUND_PRIORITY`` (reset on fork), as the safety
-    process's own background threads are while a real-time session runs; says what it got."""
-    try:
-        os.sched_setscheduler(
-            0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(BACKGROUND_PRIORITY)
-        )
-    except (OSError, AttributeError) as e:
-        return f"SCHED_OTHER (SCHED_RR refused: {getattr(e, 'strerror', e)})"
-    return f"SCHED_RR priority {BACKGROUND_PRIORITY}"
