@@ -32,7 +32,7 @@ from device_profiles.schema import ModbusCoilOutput, Setup, StuckValueFreshness
 from firmware_bridge.drivers import InterlockOutputDriver, LaserDriver, LaserStatus, RegisterDevice
 from firmware_bridge.errors import BridgeError, HaltRefused, LinkLost
 from firmware_bridge.halt_state import HaltState
-from firmware_bridge.interrupts import ctrl_c_after
+from firmware_bridge.interrupts import ctrl_c_after_call
 from firmware_bridge.laser_drivers import make_laser_driver
 from firmware_bridge.live import (
     COOLER_CHANNELS,
@@ -188,6 +188,11 @@ class Bridge:
 
     ``transports`` builds each device's connection (default: the real wires of the profile;
     ``firmware_bridge.virtual.VirtualTransports``: in-process devices, for tests).
+
+    The methods a front end's main thread calls and that take a lock a device worker shares
+    (the halt state's, a worker's wake-up event, the laser's command queue) hold a Ctrl-C
+    until they return, then raise it (``firmware_bridge.interrupts.ctrl_c_after_call``):
+    a KeyboardInterrupt can never leave such a lock held, nor a halt latched but unsaid.
     """
 
     def __init__(
@@ -274,6 +279,7 @@ class Bridge:
         for w in self._workers:
             w.start()
 
+    @ctrl_c_after_call
     def close(self) -> None:
         """Open the interlock and stop every worker. Safe to call twice."""
         self.halt("bridge shutting down", quiet=True)
@@ -314,12 +320,14 @@ class Bridge:
         log last knew of it is reconciled against this (pulses fired while nothing logged)."""
         return self._laser_worker.first_pulse_total
 
+    @ctrl_c_after_call
     def halt(self, reason: str, *, quiet: bool = False) -> None:
         """Stop emission by both routes, then say so (unless ``quiet``). Never blocks; safe
         from any thread, any number of times."""
         if self.stop_emission() and not quiet:
             self.on_event("halt_requested", {"reason": reason})
 
+    @ctrl_c_after_call
     def stop_emission(self) -> bool:
         """The halt without words: latch, and wake both routes. Never blocks, calls nothing
         out. True if this call latched the halt (the caller then says why)."""
@@ -328,11 +336,13 @@ class Bridge:
         self._laser_worker.wake.set()
         return first
 
+    @ctrl_c_after_call
     def release_halt(self) -> None:
         """After a person acknowledged: the relay may close again (the laser stays in STANDBY)."""
         self._laser_worker.end_of_halt()
         self.halt_state.release()
 
+    @ctrl_c_after_call
     def set_permit(self, permit: bool) -> None:
         """Whether the relay should be energised. Ignored while a halt is latched."""
         self.halt_state.set_permit(permit)
@@ -383,18 +393,17 @@ class Bridge:
 
     # --- operator commands on the laser (run on the laser's worker thread) --------------------
 
+    @ctrl_c_after_call
     def laser_call(self, fn: Callable[[LaserDriver], T], timeout_s: float = 2.0) -> T:
-        """Run ``fn`` on the laser's thread and wait for it (at most ``timeout_s``). A Ctrl-C
-        meanwhile is raised once the call is over (`firmware_bridge.interrupts`)."""
-        with ctrl_c_after():
-            return self.laser_submit(fn).result(timeout=timeout_s)
+        """Run ``fn`` on the laser's thread and wait for it (at most ``timeout_s``)."""
+        return self.laser_submit(fn).result(timeout=timeout_s)
 
+    @ctrl_c_after_call
     def laser_submit(self, fn: Callable[[LaserDriver], T]) -> Future[T]:
         """Queue ``fn`` for the laser's thread without waiting (safe from that thread too)."""
-        with ctrl_c_after():
-            fut: Future[T] = Future()
-            self._commands.append((fn, fut))
-            self._laser_worker.wake.set()
+        fut: Future[T] = Future()
+        self._commands.append((fn, fut))
+        self._laser_worker.wake.set()
         return fut
 
     def publish_status(self, status: LaserStatus) -> None:

@@ -8,11 +8,18 @@ main thread's calls into the bridge hold a Ctrl-C until they are over, then rais
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import ParamSpec, TypeVar
+
+__all__ = ["ctrl_c_after", "ctrl_c_after_call", "sigint_deferred"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @contextmanager
@@ -54,3 +61,19 @@ def ctrl_c_after() -> Iterator[None]:
         yield
     if received:
         raise KeyboardInterrupt
+
+
+def ctrl_c_after_call(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` with a Ctrl-C that comes during it raised once it returned (``ctrl_c_after``).
+
+    For the bridge's methods that the main thread calls and a device worker shares a lock
+    with (the halt state's, a worker's wake-up event). On any other thread, one comparison."""
+
+    @functools.wraps(fn)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        if threading.current_thread() is not threading.main_thread():
+            return fn(*args, **kwargs)
+        with ctrl_c_after():
+            return fn(*args, **kwargs)
+
+    return call
