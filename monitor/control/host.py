@@ -211,6 +211,15 @@ class SessionHost:
             self._console_closed = True
         self._wake.set()
 
+    def channel_closed(self) -> None:
+        """The channel itself went away (its process died): every client with it, the console
+        too; the watch halts a running session."""
+        with self._lock:
+            if self._console is None:
+                return
+            self._console_closed = True
+        self._wake.set()
+
     def console_attached(self) -> bool:
         with self._lock:
             return self._console is not None

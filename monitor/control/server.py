@@ -34,8 +34,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from monitor.control.host import CommandFailed, SessionHost
+from monitor.control.feed import FedEvent
+from monitor.control.host import CommandFailed
 from monitor.control.protocol import (
     MAX_EVENT_PAYLOAD_BYTES,
     MAX_MESSAGE_BYTES,
@@ -51,7 +53,30 @@ from monitor.control.protocol import (
     json_safe,
 )
 
-__all__ = ["ControlServer", "ServerStats"]
+__all__ = ["ChannelHost", "ControlServer", "ServerStats"]
+
+
+class _Feed(Protocol):
+    def drain(self, limit: int = 1024) -> list[FedEvent]: ...
+
+
+class ChannelHost(Protocol):
+    """What the server calls: ``SessionHost`` in the same process, or ``RemoteHost`` in the
+    channel's own (``monitor.control.channel_process``)."""
+
+    @property
+    def feed(self) -> _Feed: ...
+
+    def status(self) -> dict[str, object]: ...
+
+    def snapshot(self) -> dict[str, object]: ...
+
+    def connection_closed(self, conn: int) -> None: ...
+
+    def emergency_halt(self, cmd: EmergencyHalt) -> dict[str, object]: ...
+
+    def execute(self, cmd: Command, conn: int) -> dict[str, object]: ...
+
 
 MAX_CLIENTS = 16
 #: Messages queued for one client; past it the oldest snapshot goes, or the client does.
@@ -165,15 +190,17 @@ class ControlServer:
     def __init__(
         self,
         path: str | Path,
-        host: SessionHost,
+        host: ChannelHost,
         *,
         max_clients: int = MAX_CLIENTS,
-        snapshot_hz: float = SNAPSHOT_HZ,
+        snapshot_hz: float | None = SNAPSHOT_HZ,
     ) -> None:
+        """``snapshot_hz`` None: no publisher thread; the owner calls ``publish_once`` (the
+        channel's own process, on each snapshot the safety process sends)."""
         self.path = Path(path)
         self.host = host
         self.max_clients = max_clients
-        self.period_s = 1.0 / snapshot_hz
+        self.period_s = 1.0 / (snapshot_hz or SNAPSHOT_HZ)
         self.stats = ServerStats()
         self.seq = 0
         self._clients: dict[int, _Client] = {}
@@ -189,8 +216,13 @@ class ControlServer:
         self._threads = [
             threading.Thread(target=self._io, name="laserguard-control-io", daemon=True),
             threading.Thread(target=self._work, name="laserguard-control-commands", daemon=True),
-            threading.Thread(target=self._publish, name="laserguard-control-publish", daemon=True),
         ]
+        if snapshot_hz is not None:
+            self._threads.append(
+                threading.Thread(
+                    target=self._publish, name="laserguard-control-publish", daemon=True
+                )
+            )
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -479,7 +511,11 @@ class ControlServer:
             try:
                 self.publish_once()
             except Exception as e:  # a bug in a snapshot: said to the clients, the bridge goes on
-                self._broadcast(_error_line(ErrorKind.INTERNAL, f"snapshot failed: {e}"), False)
+                self.say_internal_error(f"snapshot failed: {e}")
+
+    def say_internal_error(self, message: str) -> None:
+        """An error line to every client (a snapshot that could not be built)."""
+        self._broadcast(_error_line(ErrorKind.INTERNAL, message), False)
 
     def publish_once(self) -> None:
         """One snapshot and the events since the last, to every client."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from device_profiles.loader import LoadedSetup, load_contraindications, with_endpoints
 from device_profiles.schema import SkinType
+from monitor.control.channel_process import ChannelProcess
 from monitor.control.client import ControlClient
 from monitor.control.host import HostConfig, SessionHost
 from monitor.control.protocol import ApplySettings, Arm, Settings, SnapshotMessage, StartSession
@@ -51,7 +52,7 @@ class ChannelRig:
         self.db = tmp / "log.sqlite3"
         self.sim: SimControl | None = None
         self.host: SessionHost | None = None
-        self.server: ControlServer | None = None
+        self.server: ControlServer | ChannelProcess | None = None
         self.clients: list[ControlClient] = []
 
     def start(
@@ -63,7 +64,9 @@ class ChannelRig:
         calibration_for: Callable[[Recorder], CalibrationStatus | None] | None = None,
         mode: SessionMode = SessionMode.TEST,
         recorder_factory: Callable[[Path], Recorder] | None = None,
+        channel_process: bool = False,
     ) -> ControlClient:
+        """``channel_process``: the channel served by a process of its own, as ``serve`` does."""
         spec = SimSpec(
             run_dir=str(self.tmp / "sim"),
             setup=self.loaded.source,
@@ -87,7 +90,10 @@ class ChannelRig:
             if recorder_factory is None
             else SessionHost(config, recorder_factory=recorder_factory)
         ).start()
-        self.server = ControlServer(self.socket, self.host).start()
+        if channel_process:
+            self.server = ChannelProcess(self.socket, self.host).start()
+        else:
+            self.server = ControlServer(self.socket, self.host).start()
         return self.client()
 
     def client(self, *, console: bool = True) -> ControlClient:

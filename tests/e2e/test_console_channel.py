@@ -26,9 +26,21 @@ from tests.e2e.console_rig import ChannelRig, wait_snapshot
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def rig(loaded: LoadedSetup, tmp_path: Path) -> Iterator[ChannelRig]:
-    r = ChannelRig(loaded, tmp_path)
+class _Rig(ChannelRig):
+    """The channel in the session's process, or in a process of its own (as ``serve``)."""
+
+    channel_process = False
+
+    def start(self, scenario: str, **kw: object) -> ControlClient:
+        return super().start(scenario, channel_process=self.channel_process, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=[False, True], ids=["channel-in-process", "channel-process"])
+def rig(
+    loaded: LoadedSetup, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[ChannelRig]:
+    r = _Rig(loaded, tmp_path)
+    r.channel_process = request.param
     try:
         yield r
     finally:
