@@ -36,8 +36,8 @@ from monitor.cli.demo import default_run_dir, simulator
 from monitor.cli.exit_status import BadInput, ExitStatus
 from monitor.cli.keys import add_anchor_key_arg, bridge_anchor, key_path
 from monitor.cli.shutdown import sigint_deferred
+from monitor.control.channel_process import ChannelProcess
 from monitor.control.host import HEARTBEAT_TIMEOUT_S, HostConfig, SessionHost
-from monitor.control.server import ControlServer
 from monitor.core.calibration_status import CalibrationStatus
 from monitor.core.recorder import Recorder
 from monitor.core.records import SessionMode
@@ -252,8 +252,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 calibration_for=calibration_for,
             )
             host = SessionHost(config, recorder_factory=recorder_for).start()
-            server = ControlServer(sock, host).start()
-            stack.callback(server.close)
+            # The channel's clients, lines and encodings in a process of their own: none of
+            # that work takes the GIL the interlock loop needs (issue 15).
+            channel = ChannelProcess(sock, host).start()
+            stack.callback(channel.close)
             console = ConsoleProcess(
                 [
                     sys.executable, "-m", "monitor.service", "--socket", str(sock),
@@ -264,7 +266,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )  # fmt: skip
             console.start()
             print(
-                f"LaserGuard console: {url}  (bridge pid {os.getpid()}, console pid {console.pid})"
+                f"LaserGuard console: {url}  (bridge pid {os.getpid()}, console pid "
+                f"{console.pid}, control channel pid {channel.pid})"
             )
             print(
                 f"  setup {setup.name} v{setup.version}, {config.mode} mode; control socket {sock}"
@@ -282,6 +285,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             while True:
                 time.sleep(0.5)
+                if (gone := channel.exited()) is not None:
+                    if channel.restarts >= MAX_RESTARTS:
+                        code = fail(
+                            "serve",
+                            ExitStatus.REFUSED,
+                            "the control channel's process does not stay up: stopping",
+                        )
+                        break
+                    channel.restarts += 1
+                    print(
+                        f"laserguard serve: the control channel's process exited ({gone}); a "
+                        "running session was halted (console lost); starting it again "
+                        f"({channel.restarts}/{MAX_RESTARTS})",
+                        file=sys.stderr,
+                    )
+                    channel.restart()
                 status = console.exited()
                 if status is None:
                     continue

@@ -85,6 +85,10 @@ class HostLink:
             t.start()
         return self
 
+    def stopping(self) -> None:
+        """From now on the pipe's end is expected: it halts nothing."""
+        self._stop.set()
+
     def close(self) -> None:
         self._stop.set()
         self._commands.put(None)
@@ -92,7 +96,7 @@ class HostLink:
             if t.is_alive() and t is not threading.current_thread():
                 t.join(2.0)
 
-    def _send(self, msg: tuple[Any, ...]) -> bool:
+    def send(self, msg: tuple[Any, ...]) -> bool:
         try:
             with self._send_lock:
                 self.conn.send(msg)
@@ -135,7 +139,7 @@ class HostLink:
             reply = ("reply", rid, "failed", (str(e.kind), str(e), e.detail))
         except Exception as e:  # a bug here is the client's answer, never the bridge's end
             reply = ("reply", rid, "error", f"{type(e).__name__}: {e}")
-        self._send(reply)
+        self.send(reply)
 
     def _publish(self) -> None:
         due = time.monotonic()
@@ -153,8 +157,8 @@ class HostLink:
         try:
             body = self.host.snapshot()
         except Exception as e:  # a bug in a snapshot: said to the clients, the bridge goes on
-            return self._send(("snapshot_failed", f"{type(e).__name__}: {e}"))
-        return self._send(("publish", self.host.feed.drain(), body))
+            return self.send(("snapshot_failed", f"{type(e).__name__}: {e}"))
+        return self.send(("publish", self.host.feed.drain(), body))
 
 
 class _RemoteFeed:
@@ -188,11 +192,11 @@ class RemoteHost:
         return self.body
 
     def ping(self, conn: int) -> dict[str, object]:
-        self._send(("ping", conn))
+        self.send(("ping", conn))
         return {"t_wall": time.time()}
 
     def connection_closed(self, conn: int) -> None:
-        self._send(("closed", conn))
+        self.send(("closed", conn))
 
     def emergency_halt(self, cmd: EmergencyHalt) -> dict[str, object]:
         return self._call("halt", cmd)
@@ -202,7 +206,7 @@ class RemoteHost:
             return self.ping(conn)
         return self._call("cmd", conn, cmd)
 
-    def _send(self, msg: tuple[Any, ...]) -> None:
+    def send(self, msg: tuple[Any, ...]) -> None:
         with self._lock:
             if self.gone is None:
                 with contextlib.suppress(OSError, ValueError):
@@ -334,6 +338,12 @@ class ChannelProcess:
         self.process, self.link = proc, link.start()
         return self
 
+    def restart(self) -> None:
+        """After the channel's process died: the old pipe closed, a new process on the same
+        socket path (the dead one's socket file is replaced)."""
+        self.close()
+        self.start()
+
     @property
     def pid(self) -> int | None:
         return None if self.process is None else self.process.pid
@@ -349,12 +359,13 @@ class ChannelProcess:
         link, proc = self.link, self.process
         self.link = self.process = None
         if link is not None:
-            link._send(("stop",))
-            link.close()
+            link.stopping()
+            link.send(("stop",))
         if proc is not None:
             proc.join(5.0)
             if proc.is_alive():
                 proc.kill()
                 proc.join(5.0)
         if link is not None:
+            link.close()  # its receiving thread ends on the pipe's end
             link.conn.close()

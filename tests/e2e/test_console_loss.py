@@ -69,6 +69,7 @@ class Served:
         )  # fmt: skip
         self.lines: list[str] = []
         self.console_pid = 0
+        self.channel_pid = 0
         self.password = ""
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 60
@@ -80,6 +81,8 @@ class Served:
             self.lines.append(line)
             if m := re.search(r"console pid (\d+)", line):
                 self.console_pid = int(m.group(1))
+            if m := re.search(r"control channel pid (\d+)", line):
+                self.channel_pid = int(m.group(1))
             if m := re.search(r"password (\S+)", line):
                 self.password = m.group(1)
         assert self.console_pid and (self.password or users), self.output()
@@ -242,3 +245,25 @@ def test_item1_a_frozen_console_halts_after_the_heartbeat_timeout(served: Served
         5,
         "the arming connection recorded as the console",
     )
+
+
+@pytest.mark.timeout(180)
+def test_issue15_the_control_channels_process_killed_during_an_armed_session_halts_and_comes_back(
+    served: Served,
+) -> None:
+    sid = served.armed()
+    assert served.channel_pid and served.channel_pid not in (served.proc.pid, served.console_pid)
+    killed_at = time.time()
+    os.kill(served.channel_pid, signal.SIGKILL)
+
+    trip = wait_for(lambda: console_lost_trip(served, sid), 15, "the console_lost trip in the log")
+    assert "console lost" in trip["reason"] and "closed" in trip["reason"]
+    halts = [
+        e for e in served.logged(sid, "halt_requested") if "console lost" in e.payload["reason"]
+    ]
+    assert halts and halts[0].t_wall - killed_at < 1.0  # the pipe's end, seen at once
+
+    # serve started the channel's process again; the console reconnected to the halted session.
+    wait_for(lambda: served.state() == "HALTED", 30, "HALTED on the console again")
+    err = served.err_file.read_text(errors="replace")
+    assert "the control channel's process exited" in err and "starting it again (1/" in err

@@ -1,0 +1,165 @@
+"""Issue 15, the split's first step: the control channel in a process of its own. Fail-safe
+both ways, with real processes: the channel's process killed or frozen during an armed
+session halts it (console lost); the safety process killed under it ends the channel's
+process and closes its clients; a socket path it cannot take is a refusal with its reason."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from device_profiles.loader import LoadedSetup
+from monitor.control.channel_process import ChannelProcess
+from monitor.control.client import ControlClient
+from monitor.core.records import State
+from tests.e2e.conftest import wait_for
+from tests.e2e.console_rig import ChannelRig, wait_snapshot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def rig(loaded: LoadedSetup, tmp_path: Path) -> Iterator[ChannelRig]:
+    r = ChannelRig(loaded, tmp_path)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def armed(rig: ChannelRig) -> tuple[ControlClient, ChannelProcess]:
+    client = rig.start("normal", channel_process=True)
+    rig.armed(client)
+    assert isinstance(rig.server, ChannelProcess) and rig.server.pid is not None
+    assert rig.server.pid != os.getpid()
+    return client, rig.server
+
+
+def halted_on_console_lost(rig: ChannelRig, within_s: float) -> str:
+    assert rig.host is not None
+    session = rig.host.session
+    assert session is not None
+    wait_for(lambda: session.state is State.HALTED, within_s, "the session HALTED")
+    assert not session.bridge.permit and session.bridge.halted  # the relay's permit withdrawn
+
+    def lost() -> str | None:
+        trips = rig.log_events(session.session_id, ["trip"])
+        words = [str(t.payload["reason"]) for t in trips if t.payload["check"] == "console_lost"]
+        return words[0] if words else None
+
+    why: str = wait_for(lost, 5, "the console_lost trip in the log")
+    assert "console lost" in why and "nobody can see the alarms" in why
+    return why
+
+
+def test_a_killed_channel_process_halts_the_armed_session(rig: ChannelRig) -> None:
+    client, channel = armed(rig)
+    assert channel.pid is not None
+    os.kill(channel.pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    why = halted_on_console_lost(rig, 5.0)
+    assert time.monotonic() - t0 < 2.0, "the pipe's end is the console's channel closing"
+    assert "closed" in why
+    assert channel.exited() == -signal.SIGKILL
+    wait_for(lambda: not client.connected, 5, "the console's connection closed")
+
+
+def test_a_frozen_channel_process_halts_the_armed_session_after_the_heartbeat(
+    rig: ChannelRig,
+) -> None:
+    _, channel = armed(rig)
+    assert channel.pid is not None
+    os.kill(channel.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        why = halted_on_console_lost(rig, 5.0)
+        waited = time.monotonic() - t0
+    finally:
+        os.kill(channel.pid, signal.SIGCONT)
+    assert "no heartbeat" in why
+    assert 0.5 < waited < 3.0, waited  # the 1 s heartbeat timeout, plus the watch's period
+
+
+def test_commands_and_snapshots_cross_the_pipe(rig: ChannelRig) -> None:
+    client, channel = armed(rig)
+    snap = wait_snapshot(
+        client, lambda s: s.session is not None and s.session.state == "READY", 3, "READY"
+    )
+    assert snap.bridge.pid == os.getpid()  # the host's own words, from the safety process
+    assert channel.link is not None and channel.link.lost is None
+
+
+_SAFETY = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from device_profiles.loader import load
+    from monitor.control.channel_process import ChannelProcess
+    from monitor.control.host import HostConfig, SessionHost
+    from monitor.core.records import SessionMode
+
+    loaded = load("demo-ndyag-1064")
+    config = HostConfig(loaded, loaded.setup, Path(sys.argv[2]), SessionMode.TEST, realtime=False)
+    host = SessionHost(config).start()
+    channel = ChannelProcess(sys.argv[1], host).start()
+    print(channel.pid, flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def test_the_channel_process_ends_when_the_safety_process_is_killed(tmp_path: Path) -> None:
+    sock = Path(os.path.join("/tmp", f"lgcp-{os.getpid()}.sock"))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SAFETY, str(sock), str(tmp_path / "log.sqlite3")],
+        stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        channel_pid = int(proc.stdout.readline())
+        client = ControlClient(sock, console=False).start()
+        assert client.wait_connected(10.0), client.last_error
+        wait_for(lambda: client.latest is not None, 5, "a snapshot from the channel's process")
+        proc.kill()
+        proc.wait(10)
+        wait_for(lambda: not client.connected, 10, "the client's connection closed")
+
+        def gone() -> bool:
+            try:
+                os.kill(channel_pid, 0)
+            except ProcessLookupError:
+                return True
+            # A zombie until its parent's reaper (init) collects it: ended all the same.
+            with open(f"/proc/{channel_pid}/stat", encoding="ascii") as f:
+                return f.read().split(")")[-1].split()[0] == "Z"
+
+        wait_for(gone, 10, "the channel's process ended")
+        client.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+        sock.unlink(missing_ok=True)
+
+
+def test_a_socket_path_that_is_not_a_socket_is_refused_with_its_reason(
+    rig: ChannelRig, tmp_path: Path
+) -> None:
+    rig.start("normal")  # a host to serve; its own channel is in-process on another path
+    assert rig.host is not None
+    taken = rig.sock_dir / "taken.sock"
+    taken.write_text("a file, not a socket", encoding="utf-8")
+    with pytest.raises(OSError, match="exists and is not a socket"):
+        ChannelProcess(taken, rig.host).start()
+    assert taken.read_text(encoding="utf-8") == "a file, not a socket"  # nothing lost
