@@ -21,8 +21,10 @@ Target: flooded p99 within 1.2x of unflooded p99 (issue 9).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import multiprocessing
 import os
 import random
 import secrets
@@ -35,8 +37,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,7 @@ from benchmarks.flood_client import REST_PER_S, WS_CLIENTS
 from benchmarks.halt import IDLE_SCENARIO, SETTINGS, SETUP, HaltRig, Trials
 from device_profiles.loader import LoadedSetup, load, load_contraindications, with_endpoints
 from device_profiles.schema import SkinType
+from monitor.control.channel_process import ChannelProcess
 from monitor.control.client import ControlClient
 from monitor.control.host import HostConfig, SessionHost
 from monitor.control.protocol import ApplySettings, Settings, StartSession
@@ -91,12 +95,66 @@ def _free_port() -> int:
     return port
 
 
+def _start_console(sock: Path) -> ControlClient:
+    """A console on the channel that starts the bench's session and puts its settings."""
+    console = ControlClient(sock, console=True).start()
+    if not console.wait_connected(10.0):
+        console.close()
+        raise RuntimeError(f"the bench's console did not connect: {console.last_error}")
+    answers = {q.id: False for q in load_contraindications().questions}
+    console.call(
+        StartSession(who="bench", patient_id="BENCH-0001", skin_type=SkinType.III, answers=answers)
+    )
+    console.call(ApplySettings(who="bench", settings=Settings(**SETTINGS)))
+    return console
+
+
+def _console_process_main(sock: str, conn: Connection) -> None:
+    """The bench's console in a process of its own, as ``serve``'s console service is: its
+    heartbeat and its snapshots' decoding never take the safety process's GIL."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        console = _start_console(Path(sock))
+    except Exception as e:
+        conn.send(f"{type(e).__name__}: {e}")
+        return
+    conn.send("ok")
+    with contextlib.suppress(EOFError, OSError):
+        conn.recv()  # until the bench says stop or goes away
+    console.close()
+
+
+@contextmanager
+def _console_process(sock: Path) -> Iterator[None]:
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    proc = ctx.Process(target=_console_process_main, args=(str(sock), theirs), daemon=True)
+    proc.start()
+    theirs.close()
+    try:
+        if not ours.poll(60.0):
+            raise RuntimeError("the bench's console process did not start in 60 s")
+        if (said := ours.recv()) != "ok":
+            raise RuntimeError(f"the bench's console failed: {said}")
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            ours.send("stop")
+        proc.join(10.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5.0)
+        ours.close()
+
+
 @contextmanager
 def _bridge(
-    base: Path, *, log_process: bool = True
-) -> Iterator[tuple[SimControl, SessionHost, Path, ControlClient]]:
+    base: Path, *, log_process: bool = True, channel_process: bool = True
+) -> Iterator[tuple[SimControl, SessionHost, Path]]:
     """The bridge as ``laserguard serve`` runs it; ``log_process``: the session log written
-    by a process of its own, as ``serve`` does (off: by a thread of the safety process)."""
+    by a process of its own, as ``serve`` does (off: by a thread of the safety process);
+    ``channel_process``: the control channel served by a process of its own and the console
+    in another, as ``serve`` does (off: both in the safety process, as before)."""
     loaded = load(SETUP)
     scenario = base / "bench-idle.yaml"
     scenario.write_text(IDLE_SCENARIO, encoding="utf-8")
@@ -118,23 +176,17 @@ def _bridge(
         )
         factory = functools.partial(open_recorder, log_process=log_process, realtime=True)
         host = SessionHost(config, recorder_factory=factory).start()
-        server = ControlServer(sock, host).start()
-        console = ControlClient(sock, console=True).start()
-        try:
-            if not console.wait_connected(10.0):
-                raise RuntimeError(f"the bench's console did not connect: {console.last_error}")
-            answers = {q.id: False for q in load_contraindications().questions}
-            console.call(
-                StartSession(
-                    who="bench", patient_id="BENCH-0001", skin_type=SkinType.III, answers=answers
-                )
-            )
-            console.call(ApplySettings(who="bench", settings=Settings(**SETTINGS)))
-            yield sim, host, sock, console
-        finally:
-            host.close("benchmark finished")
-            console.close()
-            server.close()
+        with ExitStack() as stack:
+            try:
+                if channel_process:
+                    stack.callback(ChannelProcess(sock, host).start().close)
+                    stack.enter_context(_console_process(sock))
+                else:
+                    stack.callback(ControlServer(sock, host).start().close)
+                    stack.callback(_start_console(sock).close)
+                yield sim, host, sock
+            finally:
+                host.close("benchmark finished")  # the session ends while its console is on
 
 
 class _Service:
@@ -225,7 +277,7 @@ def console_flood(n: int, blocks: int = 2) -> FloodFigures:
     password = secrets.token_urlsafe(12)  # one per run: each block's service signs in anew
     with tempfile.TemporaryDirectory(prefix="lgf-") as tmp:
         base = Path(tmp)
-        with _bridge(base) as (sim, host, sock, _console):
+        with _bridge(base) as (sim, host, sock):
             session = host.session
             if session is None:
                 raise RuntimeError("the session did not start over the channel")

@@ -70,6 +70,9 @@ class TailSizes:
     view: bool = True  # the live view, as the demo draws it (off: to weigh it)
     view_in_process: bool = False  # drawn in the safety process, as before it had its own
     log_in_process: bool = False  # the log written by a thread of the safety process, as before
+    # The control channel served in the safety process, and the bench's console there too, as
+    # before the channel had a process of its own (issue 15).
+    channel_in_process: bool = False
     # The live view's thread at a low SCHED_FIFO priority: an experiment on the mechanism
     # (a thread preempted while it holds the GIL keeps the loop waiting: priority inversion).
     view_realtime: bool = False
@@ -237,7 +240,11 @@ def _safety_process(base: Path, sizes: TailSizes) -> Iterator[tuple[HaltRig, Pat
         with halt_rig("tcp", base, log_process=log_process) as rig:
             yield rig, None
         return
-    with _bridge(base, log_process=log_process) as (sim, host, sock, _client):
+    with _bridge(base, log_process=log_process, channel_process=not sizes.channel_in_process) as (
+        sim,
+        host,
+        sock,
+    ):
         session = host.session
         if session is None:
             raise BenchError("the session did not start over the channel")
@@ -299,8 +306,15 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
         context["safety_process"] = (
             "the halt path alone (no session host, control channel, console or view)"
             if sizes.core_alone
-            else "as serve runs it (the session host and the control channel)"
+            else "as serve runs it (the session host and the control channel's link)"
+            if not sizes.channel_in_process
+            else "with the control channel and a console client in it, as before"
         )
+        context["control_channel"] = (
+            "none" if sizes.core_alone
+            else "the safety process" if sizes.channel_in_process
+            else "a process of its own"
+        )  # fmt: skip
         context["live_view"] = {
             "frames": view.frames,
             "ticks": view.ticks,
