@@ -339,9 +339,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def add_serve_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "serve",
-        help="run the bridge and the treatment console (web service), as two processes",
-        description="Start the bridge (devices, interlock, session, control channel) in this "
-        "process and the console service (FastAPI, uvicorn) in another, bound to 127.0.0.1 "
+        help="run the bridge and the treatment console (web service), as three processes (bridge, control channel, console)",
+        description="Start the bridge (devices, interlock, session) in this process, its control "
+        "channel in a second and the console service (FastAPI, uvicorn) in a third, bound to 127.0.0.1 "
         "unless --host says otherwise. Open the printed address in a browser and sign in.",
     )
     p.add_argument(
