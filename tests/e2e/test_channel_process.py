@@ -5,8 +5,10 @@ process and closes its clients; a socket path it cannot take is a refusal with i
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -163,3 +165,121 @@ def test_a_socket_path_that_is_not_a_socket_is_refused_with_its_reason(
     with pytest.raises(OSError, match="exists and is not a socket"):
         ChannelProcess(taken, rig.host).start()
     assert taken.read_text(encoding="utf-8") == "a file, not a socket"  # nothing lost
+
+
+# --- hostile clients: the channel's process takes them, the session never notices -----------
+
+
+def _raw(rig: ChannelRig) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(rig.socket))
+    s.settimeout(10.0)
+    return s
+
+
+def _lines_until_closed(s: socket.socket, limit_s: float = 10.0) -> list[dict[str, object]]:
+    """Every line the channel sent before it closed the connection (hello, snapshots, errors)."""
+    buf = b""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            data = s.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            break
+        if not data:
+            break
+        buf += data
+    else:
+        raise AssertionError("the channel did not close the connection")
+    return [json.loads(x) for x in buf.split(b"\n") if x.strip()]
+
+
+def _errors(lines: list[dict[str, object]]) -> list[str]:
+    return [str(m["error"]["message"]) for m in lines if m.get("ok") is False]  # type: ignore[index]
+
+
+HOSTILE = {
+    "garbage": lambda s: s.sendall(b"\x00\xff not json at all\n" * 25),
+    "a-line-over-64-kib": lambda s: s.sendall(b"{" + b"x" * 70_000),
+    "a-flood-of-pings": lambda s: s.sendall(b'{"v": 1, "id": 1, "cmd": "ping"}\n' * 2_000),
+}
+CUT_FOR = {
+    "garbage": "malformed lines in a row",
+    "a-line-over-64-kib": "a line longer than",
+    "a-flood-of-pings": "does not read",  # its replies fill its queue before its budget runs out
+}
+
+
+@pytest.mark.parametrize("attack", list(HOSTILE), ids=list(HOSTILE))
+def test_a_hostile_client_is_cut_off_by_the_channel_and_the_session_stays_armed(
+    rig: ChannelRig, attack: str
+) -> None:
+    client, channel = armed(rig)
+    assert rig.host is not None and rig.host.session is not None
+    session = rig.host.session
+    s = _raw(rig)
+    try:
+        HOSTILE[attack](s)
+        lines = _lines_until_closed(s)
+    finally:
+        s.close()
+    assert lines[0]["type"] == "hello"
+    errors = _errors(lines)
+    assert errors and errors[-1].startswith("disconnected: "), errors
+    assert CUT_FOR[attack] in errors[-1], errors[-1]
+    # The console goes on: its snapshots keep coming, the session armed, nothing halted.
+    seq = client.latest.seq if client.latest is not None else 0
+    wait_snapshot(client, lambda m: m.seq > seq + 5, 3, "snapshots after the attack")
+    assert session.state is State.READY and not session.bridge.halted
+    assert channel.link is not None and channel.link.lost is None
+
+
+def test_past_the_client_limit_a_connection_is_told_why_and_closed(rig: ChannelRig) -> None:
+    client, _ = armed(rig)
+    held = [_raw(rig) for _ in range(15)]  # the console and these 15: the limit of 16
+    try:
+        extra = _raw(rig)
+        lines = _lines_until_closed(extra)
+        extra.close()
+        assert _errors(lines) == ["the bridge serves at most 16 clients"]
+    finally:
+        for s in held:
+            s.close()
+    assert rig.host is not None and rig.host.session is not None
+    assert rig.host.session.state is State.READY
+    assert client.connected
+
+
+def test_a_flood_of_pings_is_answered_by_the_channel_not_forwarded_to_the_safety_process(
+    rig: ChannelRig,
+) -> None:
+    armed(rig)
+    host = rig.host
+    assert host is not None
+    seen: list[int] = []
+    original = host.ping
+
+    def counted(conn: int) -> dict[str, object]:
+        seen.append(conn)
+        return original(conn)
+
+    host.ping = counted  # type: ignore[method-assign]
+    wait_for(lambda: seen, 2, "the console's heartbeat")
+    console = seen[0]
+    s = _raw(rig)
+    try:
+        t0 = time.monotonic()
+        buf = b""
+        for batch in range(1, 11):  # 300 pings, under the line budget, 30 in flight at most
+            s.sendall(b'{"v": 1, "id": 7, "cmd": "ping"}\n' * 30)
+            while buf.count(b'"id":7,') < 30 * batch:  # each answered by the channel's process
+                data = s.recv(65536)
+                assert data, _errors([json.loads(x) for x in buf.split(b"\n") if x.strip()])
+                buf += data
+        spent = time.monotonic() - t0
+    finally:
+        s.close()
+    time.sleep(0.2)
+    flood = [c for c in seen if c != console]
+    assert flood, "the flooding connection's pings reach the host too, at a bounded rate"
+    assert len(flood) <= 2 + spent / 0.05, (len(flood), spent)
