@@ -179,7 +179,7 @@ def _bridge(
         with ExitStack() as stack:
             try:
                 if channel_process:
-                    stack.callback(ChannelProcess(sock, host).start().close)
+                    stack.callback(ChannelProcess(sock, host, realtime=True).start().close)
                     stack.enter_context(_console_process(sock))
                 else:
                     stack.callback(ControlServer(sock, host).start().close)

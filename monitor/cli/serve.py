@@ -254,7 +254,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host = SessionHost(config, recorder_factory=recorder_for).start()
             # The channel's clients, lines and encodings in a process of their own: none of
             # that work takes the GIL the interlock loop needs (issue 15).
-            channel = ChannelProcess(sock, host).start()
+            channel = ChannelProcess(sock, host, realtime=args.realtime).start()
             stack.callback(channel.close)
             console = ConsoleProcess(
                 [

@@ -44,6 +44,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from firmware_bridge.realtime import BackgroundRealtime
 from monitor.control.feed import FedEvent
 from monitor.control.host import CommandFailed, SessionHost
 from monitor.control.protocol import SNAPSHOT_HZ, Command, EmergencyHalt, ErrorKind, Ping
@@ -264,10 +265,13 @@ class RemoteHost:
             fut.set_exception(CommandFailed(ErrorKind.INTERNAL, why))
 
 
-def serve_channel(path: str, conn: Connection) -> None:
+def serve_channel(path: str, conn: Connection, realtime: bool = False) -> None:
     """The channel's process: serve ``path`` for the host at the other end of ``conn`` until
-    the safety process says stop or goes away."""
+    the safety process says stop or goes away. ``realtime``: every thread of it at the safety
+    process's background priority (SCHED_RR 1), as its channel threads were there: a console's
+    heartbeat and an emergency halt pass through here, and a CPU hog must not hold them up."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the session's process ends this one
+    scheduling = "SCHED_OTHER"
     remote = RemoteHost(conn)
     try:
         first = conn.recv()
@@ -280,10 +284,12 @@ def serve_channel(path: str, conn: Connection) -> None:
         server = ControlServer(path, remote, snapshot_hz=None).start()
     except OSError as e:
         with contextlib.suppress(OSError):
-            conn.send(("ready", str(e)))
+            conn.send(("ready", str(e), scheduling))
         return
+    if realtime:  # every thread it has now (the server's, the main one), at the same class
+        scheduling = BackgroundRealtime().apply()
     try:
-        conn.send(("ready", None))
+        conn.send(("ready", None, scheduling))
         while True:
             try:
                 msg = conn.recv()
@@ -308,9 +314,10 @@ def serve_channel(path: str, conn: Connection) -> None:
 class ChannelProcess:
     """The control channel in a spawned process of its own, fed by a ``HostLink`` here."""
 
-    def __init__(self, path: str | Path, host: SessionHost) -> None:
+    def __init__(self, path: str | Path, host: SessionHost, *, realtime: bool = False) -> None:
         self.path = Path(path)
         self.host = host
+        self.realtime = realtime
         self.restarts = 0
         self.process: BaseProcess | None = None
         self.link: HostLink | None = None
@@ -322,7 +329,7 @@ class ChannelProcess:
         ours, theirs = ctx.Pipe(duplex=True)
         proc = ctx.Process(
             target=serve_channel,
-            args=(str(self.path), theirs),
+            args=(str(self.path), theirs, self.realtime),
             name="laserguard-channel",
             daemon=True,
         )
@@ -335,7 +342,7 @@ class ChannelProcess:
                 raise OSError(
                     f"the control channel's process did not start in {START_TIMEOUT_S:g} s"
                 )
-            kind, error = ours.recv()
+            kind, error, scheduling = ours.recv()
         except (EOFError, OSError) as e:
             proc.kill()
             proc.join(5.0)
@@ -345,6 +352,7 @@ class ChannelProcess:
             proc.join(5.0)
             ours.close()
             raise OSError(str(error))
+        self.scheduling: str = scheduling
         self.process, self.link = proc, link.start()
         return self
 

@@ -283,3 +283,31 @@ def test_a_flood_of_pings_is_answered_by_the_channel_not_forwarded_to_the_safety
     flood = [c for c in seen if c != console]
     assert flood, "the flooding connection's pings reach the host too, at a bounded rate"
     assert len(flood) <= 2 + spent / 0.05, (len(flood), spent)
+
+
+def test_a_real_time_channel_process_runs_every_thread_at_the_background_priority(
+    rig: ChannelRig,
+) -> None:
+    """A console's heartbeat and an emergency halt pass through the channel's process: in a
+    real-time bridge it runs at SCHED_RR 1, as its threads did in the safety process, so a
+    CPU hog at ordinary priority cannot hold them up."""
+    rig.start("normal")
+    assert rig.host is not None
+    channel = ChannelProcess(rig.sock_dir / "rt.sock", rig.host, realtime=True).start()
+    try:
+        if channel.scheduling.startswith("SCHED_OTHER"):
+            pytest.skip(f"no real-time scheduling here: {channel.scheduling}")
+        assert channel.scheduling.startswith("SCHED_RR priority 1 (")
+        tids = [int(t) for t in os.listdir(f"/proc/{channel.pid}/task")]
+        assert len(tids) >= 3  # the main thread, the server's I/O and command threads
+        for tid in tids:
+            assert os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR, tid
+            assert os.sched_getparam(tid).sched_priority == 1
+    finally:
+        channel.close()
+    ordinary = ChannelProcess(rig.sock_dir / "ord.sock", rig.host).start()
+    try:
+        assert ordinary.scheduling == "SCHED_OTHER"
+        assert os.sched_getscheduler(ordinary.pid or 0) == os.SCHED_OTHER
+    finally:
+        ordinary.close()
