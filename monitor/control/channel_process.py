@@ -48,7 +48,7 @@ from firmware_bridge.realtime import BackgroundRealtime
 from monitor.control.feed import FedEvent
 from monitor.control.host import CommandFailed, SessionHost
 from monitor.control.protocol import SNAPSHOT_HZ, Command, EmergencyHalt, ErrorKind, Ping
-from monitor.control.server import ControlServer
+from monitor.control.server import ControlServer, paced
 
 __all__ = ["ChannelProcess", "HostLink", "RemoteHost"]
 
@@ -145,16 +145,7 @@ class HostLink:
         self.send(reply)
 
     def _publish(self) -> None:
-        due = time.monotonic()
-        while not self._stop.is_set():
-            due += self.period_s
-            delay = due - time.monotonic()
-            if delay < -10 * self.period_s:
-                due = time.monotonic()  # far behind: no burst to catch up
-            elif delay > 0:
-                self._stop.wait(delay)
-            if self._stop.is_set() or not self.publish_once():
-                return
+        paced(self.period_s, self._stop, self.publish_once)
 
     def publish_once(self) -> bool:
         try:

@@ -32,6 +32,7 @@ import stat
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -53,7 +54,7 @@ from monitor.control.protocol import (
     json_safe,
 )
 
-__all__ = ["ChannelHost", "ControlServer", "ServerStats"]
+__all__ = ["ChannelHost", "ControlServer", "ServerStats", "paced"]
 
 
 class _Feed(Protocol):
@@ -153,6 +154,21 @@ class _Client:
         self.refilled = now
         self.tokens -= 1.0
         return self.tokens >= 0.0
+
+
+def paced(period_s: float, stop: threading.Event, once: Callable[[], bool]) -> None:
+    """Call ``once`` every ``period_s`` until ``stop`` is set or it returns False; far behind,
+    start afresh rather than catch up in a burst (the publishers of the snapshots)."""
+    due = time.monotonic()
+    while not stop.is_set():
+        due += period_s
+        delay = due - time.monotonic()
+        if delay < -10 * period_s:
+            due = time.monotonic()
+        elif delay > 0:
+            stop.wait(delay)
+        if stop.is_set() or not once():
+            return
 
 
 def _error_line(kind: ErrorKind, message: str, msg_id: int | None = None) -> bytes:
@@ -500,18 +516,14 @@ class ControlServer:
     # --- the publisher ----------------------------------------------------------------------
 
     def _publish(self) -> None:
-        due = time.monotonic()
-        while not self._stop.is_set():
-            due += self.period_s
-            delay = due - time.monotonic()
-            if delay < -10 * self.period_s:
-                due = time.monotonic()  # far behind: no burst of snapshots to catch up
-            elif delay > 0:
-                self._stop.wait(delay)
-            try:
-                self.publish_once()
-            except Exception as e:  # a bug in a snapshot: said to the clients, the bridge goes on
-                self.say_internal_error(f"snapshot failed: {e}")
+        paced(self.period_s, self._stop, self._publish_or_say)
+
+    def _publish_or_say(self) -> bool:
+        try:
+            self.publish_once()
+        except Exception as e:  # a bug in a snapshot: said to the clients, the bridge goes on
+            self.say_internal_error(f"snapshot failed: {e}")
+        return True
 
     def say_internal_error(self, message: str) -> None:
         """An error line to every client (a snapshot that could not be built)."""
