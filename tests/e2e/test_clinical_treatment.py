@@ -115,7 +115,8 @@ def panel_turned_while_firing(session: Session, rig: Rig, setting: str, value: f
     wait_for(lambda: "settings_readback" in own_trips(session), 10, "the read-back trip")
     trip = next(t for t in session.trips if t.check == "settings_readback")
     wait_for(lambda: sim.snapshot()["state"] == "STANDBY", 2, "the laser in STANDBY")
-    assert sim.snapshot()["relay_closed"] is False
+    # The two routes are independent: the laser may confirm STOP before the relay opens.
+    wait_for(lambda: sim.snapshot()["relay_closed"] is False, 2, "the relay to open")
     return trip
 
 
