@@ -294,8 +294,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         )
                         break
                     channel.restarts += 1
+                    why = f": {channel.lost}" if channel.lost else ""
                     print(
-                        f"laserguard serve: the control channel's process exited ({gone}); a "
+                        f"laserguard serve: the control channel's process exited ({gone}{why}); a "
                         "running session was halted (console lost); starting it again "
                         f"({channel.restarts}/{MAX_RESTARTS})",
                         file=sys.stderr,

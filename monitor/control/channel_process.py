@@ -31,10 +31,14 @@ import contextlib
 import functools
 import itertools
 import multiprocessing
+import os
 import queue
 import signal
+import socket
 import threading
 import time
+import types
+import typing
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -111,7 +115,7 @@ class HostLink:
     def _lose(self, why: str) -> None:
         if self.lost is None and not self._stop.is_set():
             self.lost = why
-            self.host.channel_closed()  # a running session halts: nobody sees the alarms
+            self.host.channel_closed(why)  # a running session halts: nobody sees the alarms
 
     def _receive(self) -> None:
         while not self._stop.is_set():
@@ -120,6 +124,12 @@ class HostLink:
             except (EOFError, OSError) as e:
                 self._lose(f"the channel's process went away ({type(e).__name__})")
                 return
+            except Exception as e:  # it did not unpickle: not this protocol's message
+                why = f"a message that could not be read ({type(e).__name__}: {e})"
+                break
+            if (bad := _malformed(msg)) is not None:
+                why = bad
+                break
             kind = msg[0]
             if kind == "ping":
                 self.host.ping(msg[1])
@@ -127,8 +137,15 @@ class HostLink:
                 self.host.connection_closed(msg[1])
             elif kind == "halt":  # at once, never behind a command
                 self._answer(msg[1], functools.partial(self.host.emergency_halt, msg[2]))
-            elif kind == "cmd":
+            else:
                 self._commands.put((msg[1], msg[2], msg[3]))
+        else:
+            return
+        # The channel's process does not speak the protocol: nothing more from it is believed.
+        # The link is lost (a running session halts, with these words), and the pipe is cut so
+        # that the process sees its end and stops; ``serve`` starts a fresh one.
+        self._lose(f"the channel's process sent {why[:200]}")
+        _sever(self.conn)
 
     def _work(self) -> None:
         while (item := self._commands.get()) is not None:
@@ -153,6 +170,44 @@ class HostLink:
         except Exception as e:  # a bug in a snapshot: said to the clients, the bridge goes on
             return self.send(("snapshot_failed", f"{type(e).__name__}: {e}"))
         return self.send(("publish", self.host.feed.drain(), body))
+
+
+_COMMAND_TYPES = typing.get_args(Command)[0]  # the union of the commands' classes
+#: What the channel's process may send: its kind, then the types of the rest.
+_FROM_CHANNEL: dict[str, tuple[type | types.UnionType, ...]] = {
+    "ping": (int,),
+    "closed": (int,),
+    "halt": (int, EmergencyHalt),
+    "cmd": (int, int, _COMMAND_TYPES),
+}
+
+
+def _malformed(msg: object) -> str | None:
+    """Why ``msg`` is not a message the channel's process may send, or None when it is one."""
+    if not isinstance(msg, tuple) or not msg:
+        return f"a malformed message (a {type(msg).__name__}, not a message)"
+    kind = msg[0]
+    shape = _FROM_CHANNEL.get(kind) if isinstance(kind, str) else None
+    if shape is None:
+        return f"a message of an unknown kind ({str(kind)[:40]!r})"
+    args = msg[1:]
+    if len(args) != len(shape) or not all(
+        isinstance(a, t) and not isinstance(a, bool) for a, t in zip(args, shape, strict=False)
+    ):
+        got = ", ".join(type(a).__name__ for a in args)
+        return f"a malformed {kind!r} message ({got})"
+    return None
+
+
+def _sever(conn: Connection) -> None:
+    """Cut the pipe both ways without closing our descriptor (another thread may be sending
+    on it, and a closed number can be reused): the far end reads its end, ours fails."""
+    with contextlib.suppress(OSError, ValueError):
+        s = socket.socket(fileno=os.dup(conn.fileno()))
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        finally:
+            s.close()
 
 
 class _RemoteFeed:
@@ -305,6 +360,9 @@ def serve_channel(path: str, conn: Connection, realtime: bool = False) -> None:
 class ChannelProcess:
     """The control channel in a spawned process of its own, fed by a ``HostLink`` here."""
 
+    #: What the spawned process runs (a test gives it a channel that breaks the protocol).
+    serve = staticmethod(serve_channel)
+
     def __init__(self, path: str | Path, host: SessionHost, *, realtime: bool = False) -> None:
         self.path = Path(path)
         self.host = host
@@ -319,7 +377,7 @@ class ChannelProcess:
         ctx = multiprocessing.get_context("spawn")  # never forked from a threaded process
         ours, theirs = ctx.Pipe(duplex=True)
         proc = ctx.Process(
-            target=serve_channel,
+            target=self.serve,
             args=(str(self.path), theirs, self.realtime),
             name="laserguard-channel",
             daemon=True,
@@ -357,11 +415,23 @@ class ChannelProcess:
     def pid(self) -> int | None:
         return None if self.process is None else self.process.pid
 
+    @property
+    def lost(self) -> str | None:
+        """Why the link to the channel's process was lost, once it was."""
+        return None if self.link is None else self.link.lost
+
     def exited(self) -> int | None:
-        """The channel's process's exit code once it ended by itself, else None."""
-        if self.process is None or self.process.is_alive():
+        """The channel's process's exit code once it ended, else None. A process whose link was
+        lost (it broke the protocol, say) is ended here if it has not ended itself."""
+        proc = self.process
+        if proc is None:
             return None
-        return self.process.exitcode
+        if proc.is_alive() and self.lost is not None:
+            proc.join(1.0)  # the link cut its pipe: it should be ending by itself
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5.0)
+        return None if proc.is_alive() else proc.exitcode
 
     def close(self) -> None:
         """Stop the channel's process (every client's connection closes). Safe twice."""

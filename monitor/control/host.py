@@ -72,6 +72,8 @@ __all__ = ["HEARTBEAT_TIMEOUT_S", "CommandFailed", "ConsoleEvent", "HostConfig",
 HEARTBEAT_TIMEOUT_S = 1.0
 #: How often the console watch looks (and the longest it waits after a connection closes).
 WATCH_PERIOD_S = 0.02
+#: How the console watch says a closed channel (the link's words follow, when it has them).
+_CLOSED = "the channel to the console closed"
 #: Trips and warnings listed in a snapshot (the newest; the totals say how many there were).
 LISTED_TRIPS = 20
 
@@ -152,7 +154,7 @@ class SessionHost:
         self._lock = threading.Lock()
         self._console: int | None = None
         self._console_seen_ns = 0
-        self._console_closed = False
+        self._console_closed: str | None = None  # how its channel closed, once it did
         self._shutting_down = False
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -208,16 +210,16 @@ class SessionHost:
         with self._lock:
             if conn != self._console:
                 return
-            self._console_closed = True
+            self._console_closed = _CLOSED
         self._wake.set()
 
-    def channel_closed(self) -> None:
-        """The channel itself went away (its process died): every client with it, the console
-        too; the watch halts a running session."""
+    def channel_closed(self, why: str | None = None) -> None:
+        """The channel itself went away (its process died, or its link broke: ``why``): every
+        client with it, the console too; the watch halts a running session."""
         with self._lock:
             if self._console is None:
                 return
-            self._console_closed = True
+            self._console_closed = _CLOSED if why is None else f"{_CLOSED}: {why}"
         self._wake.set()
 
     def console_attached(self) -> bool:
@@ -228,7 +230,7 @@ class SessionHost:
         with self._lock:
             self._console = conn
             self._console_seen_ns = time.perf_counter_ns()
-            self._console_closed = False
+            self._console_closed = None
 
     def _watch_console(self) -> None:
         timeout_ns = int(self.config.heartbeat_timeout_s * 1e9)
@@ -244,11 +246,11 @@ class SessionHost:
                 age_ns = now - self._console_seen_ns
                 if conn is None or self._shutting_down:
                     continue
-                if not closed and age_ns <= timeout_ns:
+                if closed is None and age_ns <= timeout_ns:
                     continue
                 self._console = None  # reported once; a console that attaches takes over
-            if closed:
-                how = "the channel to the console closed"
+            if closed is not None:
+                how = closed
             else:
                 how = (
                     f"no heartbeat for {age_ns / 1e9:.2f} s "

@@ -6,6 +6,7 @@ process and closes its clients; a socket path it cannot take is a refusal with i
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -13,13 +14,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
 
 from device_profiles.loader import LoadedSetup
-from monitor.control.channel_process import ChannelProcess
+from monitor.control.channel_process import ChannelProcess, HostLink
 from monitor.control.client import ControlClient
 from monitor.core.records import State
 from tests.e2e.conftest import wait_for
@@ -105,7 +107,7 @@ _SAFETY = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from device_profiles.loader import load
-    from monitor.control.channel_process import ChannelProcess
+    from monitor.control.channel_process import ChannelProcess, HostLink
     from monitor.control.host import HostConfig, SessionHost
     from monitor.core.records import SessionMode
 
@@ -311,3 +313,103 @@ def test_a_real_time_channel_process_runs_every_thread_at_the_background_priorit
         assert os.sched_getscheduler(ordinary.pid or 0) == os.SCHED_OTHER
     finally:
         ordinary.close()
+
+
+# --- a channel's process that breaks the protocol: the link is lost, with its words ---------
+
+BROKEN: dict[str, Callable[[Connection], None]] = {
+    "bytes-that-are-no-pickle": lambda c: c.send_bytes(b"\x00\xffgarbage"),
+    "a-pickle-of-a-class-that-is-not-here": lambda c: c.send_bytes(b"cno_such_lg_module\nX\n(tR."),
+    "not-a-tuple": lambda c: c.send("ping"),
+    "an-empty-tuple": lambda c: c.send(()),
+    "a-kind-of-no-message": lambda c: c.send(("arm_now", 1)),
+    "a-ping-without-its-connection": lambda c: c.send(("ping",)),
+    "a-connection-that-is-no-number": lambda c: c.send(("closed", "the console")),
+    "a-command-that-is-no-command": lambda c: c.send(("cmd", 1, 1, {"cmd": "arm"})),
+    "a-halt-that-is-no-halt": lambda c: c.send(("halt", 1, {"cmd": "emergency_halt"})),
+}
+SAID = {
+    "bytes-that-are-no-pickle": "a message that could not be read (UnpicklingError",
+    "a-pickle-of-a-class-that-is-not-here": "a message that could not be read (ModuleNotFoundError",
+    "not-a-tuple": "a malformed message (a str, not a message)",
+    "an-empty-tuple": "a malformed message (a tuple, not a message)",
+    "a-kind-of-no-message": "a message of an unknown kind ('arm_now')",
+    "a-ping-without-its-connection": "a malformed 'ping' message ()",
+    "a-connection-that-is-no-number": "a malformed 'closed' message (str)",
+    "a-command-that-is-no-command": "a malformed 'cmd' message (int, int, dict)",
+    "a-halt-that-is-no-halt": "a malformed 'halt' message (int, dict)",
+}
+
+
+@pytest.mark.parametrize("message", list(BROKEN), ids=list(BROKEN))
+def test_a_message_off_the_protocol_loses_the_link_and_halts_with_its_words(
+    rig: ChannelRig, message: str
+) -> None:
+    """The link believes nothing more from a channel's process that broke the protocol: the
+    armed session halts (console lost) saying what came, and the pipe is cut. Before, such a
+    message ended the link's receiving thread without a word (or was silently ignored), and the
+    halt came a second later as a missed heartbeat."""
+    armed(rig)
+    assert rig.host is not None
+    ours, theirs = multiprocessing.Pipe(duplex=True)
+    link = HostLink(rig.host, ours).start()
+    try:
+        BROKEN[message](theirs)
+        t0 = time.monotonic()
+        why = halted_on_console_lost(rig, 5.0)
+        assert time.monotonic() - t0 < 1.0, "at once, not after the heartbeat's timeout"
+        assert f"the channel to the console closed: the channel's process sent {SAID[message]}" in (
+            why
+        ), why
+        assert link.lost is not None and SAID[message] in link.lost
+
+        def cut() -> bool:  # what was already on its way, then the pipe's end
+            try:
+                while theirs.poll(0.1):
+                    theirs.recv()
+            except (EOFError, OSError):
+                return True
+            return False
+
+        wait_for(cut, 5, "the pipe cut")
+    finally:
+        link.close()
+        ours.close()
+        theirs.close()
+
+
+def _lying_channel(path: str, conn: Connection, realtime: bool = False) -> None:
+    """A channel's process that starts as it should, then sends a ping for no connection, and
+    reads whatever comes until its pipe ends."""
+    conn.recv()  # the host's first publish
+    conn.send(("ready", None, "SCHED_OTHER"))
+    conn.send(("ping", "a console"))
+    while True:
+        try:
+            conn.recv()
+        except (EOFError, OSError):
+            return
+
+
+class _LyingChannel(ChannelProcess):
+    serve = staticmethod(_lying_channel)
+
+
+def test_a_channel_process_that_breaks_the_protocol_is_cut_off_and_ends(
+    rig: ChannelRig,
+) -> None:
+    """Its link cut, the process reads its pipe's end and ends by itself (exit 0: not killed),
+    so that ``serve`` starts a fresh one and says why."""
+    rig.start("normal")
+    assert rig.host is not None
+    channel = _LyingChannel(rig.sock_dir / "lying.sock", rig.host).start()
+    try:
+        wait_for(lambda: channel.lost, 5, "the link lost")
+        assert channel.lost == "the channel's process sent a malformed 'ping' message (str)"
+        proc = channel.process
+        assert proc is not None
+        proc.join(5.0)
+        assert proc.exitcode == 0, "it ended by itself on the cut pipe"
+        assert channel.exited() == 0
+    finally:
+        channel.close()
