@@ -412,7 +412,8 @@ class Bench:
             f"the long run{alone}: {t.trials} halt trials and a {t.session_s:g} s armed session, "
             f"{phases} (console {'flooded' if t.console else 'not started'}, live view {view}, "
             f"log written {'in the safety process' if t.log_in_process else 'by its own process'}, "
-            f"control channel {'in the safety process' if t.channel_in_process else 'in its own process'});"
+            f"control channel {'in the safety process' if t.channel_in_process else 'in its own process'}, "
+            f"garbage collected {'by CPython, any thread' if t.gc_automatic else 'in the loop slack'});"
             f" trials over {t.slow_ms:g} ms attributed"
         )
         self.results.extend(tail_results(t))
@@ -559,6 +560,8 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                       help="the session log written by a thread of the safety process, as before it had a process of its own")  # fmt: skip
     long.add_argument("--channel-in-process", action="store_true",
                       help="the control channel served in the safety process (its console client too), as before it had a process of its own")  # fmt: skip
+    long.add_argument("--gc-automatic", action="store_true",
+                      help="garbage collected by CPython in whichever thread allocates, as before the interlock loop collected in its own slack")  # fmt: skip
     long.add_argument("--view-realtime", action="store_true",
                       help="an experiment: the live view's thread at SCHED_FIFO priority 10")  # fmt: skip
     long.add_argument("--no-console", action="store_true",
@@ -640,6 +643,7 @@ def run_bench(args: argparse.Namespace) -> int:
             view_in_process=args.view_in_process,
             log_in_process=args.log_in_process,
             channel_in_process=args.channel_in_process,
+            gc_automatic=args.gc_automatic,
             hogs=tail.hogs and not args.no_hogs,
             core_alone=args.core_alone,
         ),

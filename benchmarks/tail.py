@@ -45,6 +45,7 @@ from benchmarks.tail_probe import Mark, TailProbe, stall_summary, summarize
 from device_profiles.loader import load
 from firmware_bridge.realtime import try_realtime
 from monitor.cli.live_view import LiveView, LiveViewProcess, frame_of
+from monitor.core import collector
 from monitor.core.session import Session
 
 #: A trial slower than this is attributed (issue 15: "every trial slower than 3 ms").
@@ -76,6 +77,9 @@ class TailSizes:
     # The live view's thread at a low SCHED_FIFO priority: an experiment on the mechanism
     # (a thread preempted while it holds the GIL keeps the loop waiting: priority inversion).
     view_realtime: bool = False
+    # CPython's automatic garbage collection, in whichever thread allocates, as before the
+    # interlock loop collected in its own slack (monitor.core.collector).
+    gc_automatic: bool = False
     hogs: bool = True  # the second phase, with two CPU hogs
     # The halt path alone in the safety process: a session without the session host, the
     # control channel, the console or the view (what a process of its own would run).
@@ -259,6 +263,16 @@ def _safety_process(base: Path, sizes: TailSizes) -> Iterator[tuple[HaltRig, Pat
 
 
 @contextmanager
+def _automatic_collection() -> Iterator[None]:
+    was = collector.PACED
+    collector.PACED = False
+    try:
+        yield
+    finally:
+        collector.PACED = was
+
+
+@contextmanager
 def _console(base: Path, sock: Path | None, sizes: TailSizes) -> Iterator[dict[str, Any]]:
     """The console service and its flooder, for the whole run; yields the flood's report."""
     report: dict[str, Any] = {"running": False}
@@ -283,6 +297,8 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
     context: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="lgt-") as tmp, ExitStack() as stack:
         base = Path(tmp)
+        if sizes.gc_automatic:  # before the session's loop starts
+            stack.enter_context(_automatic_collection())
         rig, sock = stack.enter_context(_safety_process(base, sizes))
         session = rig.session
         # Thousands of trials with a flooded console on two cores: halts for other causes
@@ -324,6 +340,18 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
         }
         context["log_writer"] = (
             "a thread of the safety process" if sizes.log_in_process else "a process of its own"
+        )
+        loop_gc = session.loop.collector
+        context["garbage_collection"] = (
+            "automatic (in whichever thread allocates)"
+            if sizes.gc_automatic
+            else {
+                "in": "the interlock loop's slack",
+                "by_generation": list(loop_gc.collections),
+                "without_slack": loop_gc.forced,
+                "max_ms": round(loop_gc.max_ns / 1e6, 3),
+                "total_ms": round(loop_gc.total_ns / 1e6, 3),
+            }
         )
         context["period_ms"] = session.loop.period_ns / 1e6
         context["scheduling"] = {

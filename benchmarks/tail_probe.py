@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import resource
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,7 +148,8 @@ class TailProbe:
         self.session = session
         self.bridge = session.bridge
         self.limit_c = float(session.setup.limits.skin_temp_c.high)
-        self.gc_spans: deque[tuple[int, int, int]] = deque(maxlen=_EVENTS_KEPT)
+        # (start, end, generation, the thread that collected)
+        self.gc_spans: deque[tuple[int, int, int, str]] = deque(maxlen=_EVENTS_KEPT)
         self.writer_spans: deque[tuple[int, int]] = deque(maxlen=_EVENTS_KEPT)
         self.hash_spans: deque[tuple[int, int]] = deque(maxlen=_EVENTS_KEPT)
         self.laser_spans: deque[tuple[str, int, int]] = deque(maxlen=_EVENTS_KEPT)
@@ -164,7 +166,8 @@ class TailProbe:
         if phase == "start":
             self._gc_start = time.perf_counter_ns()
         else:
-            self.gc_spans.append((self._gc_start, time.perf_counter_ns(), info["generation"]))
+            end, thread = time.perf_counter_ns(), threading.current_thread().name
+            self.gc_spans.append((self._gc_start, end, info["generation"], thread))
 
     def _patch(self, owner: Any, name: str, wrapper: Callable[..., Any]) -> None:
         own = name in vars(owner)  # a class's or module's own function, or an instance's
@@ -276,7 +279,7 @@ class TailProbe:
         ctx["laser_tx_in_flight_ms"] = max(
             ((e - halt_ns) / 1e6 for _, _, e in in_flight), default=0
         )
-        gcs = [(s, e, g) for s, e, g in _recent(self.gc_spans, lookback, 0)
+        gcs = [(s, e, g) for s, e, g, _ in _recent(self.gc_spans, lookback, 0)
                if s <= received and e >= served]  # fmt: skip
         ctx["gc_n"] = len(gcs)
         ctx["gc_ms"] = sum((min(e, received) - max(s, served)) / 1e6 for s, e, _ in gcs)
@@ -304,8 +307,9 @@ class TailProbe:
     def window(self, before: Mark, after: Mark) -> dict[str, Any]:
         """What happened between two marks: collections, writer work, faults, switches."""
         lo, hi = before.t_ns, after.t_ns
-        gcs = [(s, e, g) for s, e, g in _recent(self.gc_spans, lo, 0) if s <= hi]
-        gc_ms = [(e - s) / 1e6 for s, e, _ in gcs]
+        gcs = [(s, e, g, t) for s, e, g, t in _recent(self.gc_spans, lo, 0) if s <= hi]
+        gc_ms = [(e - s) / 1e6 for s, e, *_ in gcs]
+        by_thread = Counter(re.sub(r"[#-]?\d+$", "", t) for *_, t in gcs)
         writer = [(e - s) / 1e6 for s, e in _recent(self.writer_spans, lo, 0) if s <= hi]
         threads: dict[str, dict[str, float]] = {}
         tick_s = 1.0 / os.sysconf("SC_CLK_TCK")
@@ -323,10 +327,11 @@ class TailProbe:
             }
         return {
             "seconds": round((hi - lo) / 1e9, 1),
-            "gc": {f"gen{g}": sum(1 for *_, gg in gcs if gg == g) for g in (0, 1, 2)}
+            "gc": {f"gen{g}": sum(1 for _, _, gg, _ in gcs if gg == g) for g in (0, 1, 2)}
             | {
                 "max_ms": round(max(gc_ms, default=0.0), 3),
                 "total_ms": round(sum(gc_ms), 3),
+                "by_thread": dict(by_thread.most_common()),
             },
             "writer_transactions": {
                 "n": len(writer),
@@ -346,7 +351,7 @@ class TailProbe:
     def stall_kinds(self, lo: int) -> dict[str, list[tuple[int, int]]]:
         """The timed work since ``lo`` that can hold the GIL, by kind (``stall_summary``)."""
         return {
-            "garbage collection": [(a, b) for a, b, _ in _recent(self.gc_spans, lo, 0)],
+            "garbage collection": [(a, b) for a, b, *_ in _recent(self.gc_spans, lo, 0)],
             "log writer transaction (SQLite, commit)": _recent(self.writer_spans, lo, 0),
             "hashing (the chain)": _recent(self.hash_spans, lo, 0),
             "live view tick": _recent(self.view_spans, lo, 0),

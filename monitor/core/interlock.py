@@ -20,6 +20,7 @@ import numpy.typing as npt
 from firmware_bridge.live import LiveState
 from firmware_bridge.realtime import LOOP_PRIORITY, try_realtime
 from monitor.core.checks import CheckEngine
+from monitor.core.collector import SlackCollector
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class InterlockLoop(threading.Thread):
         self.emission_permitted = False
         self.halted = False
         self._stopping = threading.Event()
+        # The process's garbage collection, done here while the loop runs (monitor.core.collector).
+        self.collector = SlackCollector(self.period_ns)
         n = ring_samples
         self.skin_t_ns: npt.NDArray[np.int64] = np.zeros(n, dtype=np.int64)
         self.skin_c: npt.NDArray[np.float64] = np.full(n, np.nan)
@@ -96,6 +99,7 @@ class InterlockLoop(threading.Thread):
             try_realtime(LOOP_PRIORITY) if self.want_realtime else "SCHED_OTHER (not requested)"
         )
         gc.freeze()  # what exists now is never scanned again: fewer, shorter collections
+        self.collector.start()  # and what is collected, collected here, in the loop's slack
         try:
             self._run()
         except Exception as e:  # a dead loop checks nothing: halt, say why, and stop
@@ -104,6 +108,7 @@ class InterlockLoop(threading.Thread):
             self.halt(f"interlock loop failed: {self.failure}")
             self.on_failure(self.failure)
         finally:
+            self.collector.stop()
             gc.unfreeze()
 
     def alive(self, now_ns: int, stall_ns: int) -> bool:
@@ -115,6 +120,7 @@ class InterlockLoop(threading.Thread):
         period_due = due + self._every_ns
         ring, late = len(self.skin_c), len(self.lateness_ms)
         data = self.live.new_data
+        collector = self.collector
         while not self._stopping.is_set():
             now = time.perf_counter_ns()
             # While a halt is latched the bridge itself re-stops a laser that comes back up.
@@ -151,6 +157,8 @@ class InterlockLoop(threading.Thread):
                 if due <= now - 10 * self.period_ns:
                     due = now + self.period_ns  # far behind (suspended?): no burst to catch up
             sleep_ns = due - time.perf_counter_ns()
+            if collector.maybe(sleep_ns, self.emission_permitted):
+                sleep_ns = due - time.perf_counter_ns()
             if sleep_ns > 0:
                 # A device worker that stores a sample wakes the loop at once: a crossing is
                 # judged when it arrives, not up to a period later.
