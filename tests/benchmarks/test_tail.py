@@ -196,7 +196,7 @@ def test_item2_the_probe_times_the_process_and_leaves_nothing_patched_behind() -
         gc.collect()
         assert [k for k, _, _ in probe.laser_spans] == ["stop", "status"]
         assert [c for _, c in probe.sensor_stores] == [49.0]
-        assert any(gen == 2 for *_, gen in probe.gc_spans)
+        assert any(gen == 2 for _, _, gen, _ in probe.gc_spans)
         mark = probe.mark()
         assert mark.process[0] >= 0
     finally:
