@@ -38,6 +38,7 @@ of the session (``monitor.core.delivered``).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 import threading
@@ -737,16 +738,30 @@ class Session:
         try:
             self.bridge.wait_relay_closed()
             self.bridge.arm()
-        except (BridgeError, TimeoutError) as e:
+        except BaseException as e:  # a failure, or a Ctrl-C in the wait: the permit goes too
+            if not isinstance(e, BridgeError | TimeoutError):
+                # A Ctrl-C is held until the laser's call returns: it may have taken ARM. Back
+                # to STANDBY first (a laser left READY without the permit halts the session).
+                with contextlib.suppress(BridgeError, TimeoutError):
+                    self.bridge.laser_call(self._laser_to_standby)
             with self._lock:
                 self.loop.emission_permitted = False
                 self.bridge.set_permit(False)
+            if not isinstance(e, BridgeError | TimeoutError):
+                error = f"interrupted ({type(e).__name__}): the relay's permit withdrawn"
+                self._event(EventKind.ARM_FAILED, {"error": error, "by": who})
+                raise
             self._event(EventKind.ARM_FAILED, {"error": str(e), "by": who})
             raise Refused(f"arming failed: {e}") from e
         with self._lock:
             if self.state is State.STANDBY:
                 self.state = State.READY
         self._event(EventKind.ARMED, {"by": who, "settings": self.approved})
+
+    def _laser_to_standby(self, laser: LaserDriver) -> None:
+        """On the laser's thread: STANDBY, and its status published."""
+        laser.standby()
+        self.bridge.publish_status(laser.status())
 
     def _wait_fresh_evaluation(self, timeout_s: float = 0.5) -> None:
         """Let the loop evaluate what the operator just changed before deciding on it."""
@@ -841,12 +856,8 @@ class Session:
         if self.state is State.READY:
             self._prove_relay()
 
-        def to_standby(laser: LaserDriver) -> None:
-            laser.standby()
-            self.bridge.publish_status(laser.status())
-
         try:
-            self.bridge.laser_call(to_standby)
+            self.bridge.laser_call(self._laser_to_standby)
         except (BridgeError, TimeoutError) as e:
             detail = (
                 str(e) or f"no answer ({type(e).__name__}): the laser worker is still stopping it"
