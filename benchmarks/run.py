@@ -413,7 +413,7 @@ class Bench:
             f"{phases} (console {'flooded' if t.console else 'not started'}, live view {view}, "
             f"log written {'in the safety process' if t.log_in_process else 'by its own process'}, "
             f"control channel {'in the safety process' if t.channel_in_process else 'in its own process'}, "
-            f"garbage collected {'by CPython, any thread' if t.gc_automatic else 'in the loop slack'});"
+            f"garbage collected {'in the loop slack' if t.gc_in_loop else 'by CPython, any thread'});"
             f" trials over {t.slow_ms:g} ms attributed"
         )
         self.results.extend(tail_results(t))
@@ -560,8 +560,10 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                       help="the session log written by a thread of the safety process, as before it had a process of its own")  # fmt: skip
     long.add_argument("--channel-in-process", action="store_true",
                       help="the control channel served in the safety process (its console client too), as before it had a process of its own")  # fmt: skip
-    long.add_argument("--gc-automatic", action="store_true",
-                      help="garbage collected by CPython in whichever thread allocates, as before the interlock loop collected in its own slack")  # fmt: skip
+    long.add_argument("--gc-census", action="store_true",
+                      help="before each garbage collection, count the objects it is about to scan, by type, and report them for the slowest collections of each window (costs the run a little)")  # fmt: skip
+    long.add_argument("--gc-in-loop", action="store_true",
+                      help="an experiment: garbage collected by the interlock loop in its own slack, not by CPython in whichever thread allocates")  # fmt: skip
     long.add_argument("--view-realtime", action="store_true",
                       help="an experiment: the live view's thread at SCHED_FIFO priority 10")  # fmt: skip
     long.add_argument("--no-console", action="store_true",
@@ -643,7 +645,8 @@ def run_bench(args: argparse.Namespace) -> int:
             view_in_process=args.view_in_process,
             log_in_process=args.log_in_process,
             channel_in_process=args.channel_in_process,
-            gc_automatic=args.gc_automatic,
+            gc_in_loop=args.gc_in_loop,
+            gc_census=args.gc_census,
             hogs=tail.hogs and not args.no_hogs,
             core_alone=args.core_alone,
         ),

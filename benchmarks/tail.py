@@ -77,9 +77,11 @@ class TailSizes:
     # The live view's thread at a low SCHED_FIFO priority: an experiment on the mechanism
     # (a thread preempted while it holds the GIL keeps the loop waiting: priority inversion).
     view_realtime: bool = False
-    # CPython's automatic garbage collection, in whichever thread allocates, as before the
-    # interlock loop collected in its own slack (monitor.core.collector).
-    gc_automatic: bool = False
+    # An experiment: garbage collected by the interlock loop in its own slack instead of by
+    # CPython in whichever thread allocates (monitor.core.collector).
+    gc_in_loop: bool = False
+    # Before each collection, count what it is about to scan, by type (costs the run a little).
+    gc_census: bool = False
     hogs: bool = True  # the second phase, with two CPU hogs
     # The halt path alone in the safety process: a session without the session host, the
     # control channel, the console or the view (what a process of its own would run).
@@ -263,9 +265,9 @@ def _safety_process(base: Path, sizes: TailSizes) -> Iterator[tuple[HaltRig, Pat
 
 
 @contextmanager
-def _automatic_collection() -> Iterator[None]:
+def _collection_in_loop() -> Iterator[None]:
     was = collector.PACED
-    collector.PACED = False
+    collector.PACED = True
     try:
         yield
     finally:
@@ -297,15 +299,15 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
     context: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="lgt-") as tmp, ExitStack() as stack:
         base = Path(tmp)
-        if sizes.gc_automatic:  # before the session's loop starts
-            stack.enter_context(_automatic_collection())
+        if sizes.gc_in_loop:  # before the session's loop starts
+            stack.enter_context(_collection_in_loop())
         rig, sock = stack.enter_context(_safety_process(base, sizes))
         session = rig.session
         # Thousands of trials with a flooded console on two cores: halts for other causes
         # (a stale sample, a late laser) happen, are counted, and are ridden out.
         rig.recover_attempts = 20
         flood = stack.enter_context(_console(base, sock, sizes))
-        probe = TailProbe(session)
+        probe = TailProbe(session, gc_census=sizes.gc_census)
         view = _LiveViewThread(
             session, probe.view_spans, sizes.view_realtime, sizes.view_in_process
         )
@@ -344,7 +346,7 @@ def tail_run(sizes: TailSizes) -> tuple[list[Phase], dict[str, Any]]:
         loop_gc = session.loop.collector
         context["garbage_collection"] = (
             "automatic (in whichever thread allocates)"
-            if sizes.gc_automatic
+            if not sizes.gc_in_loop
             else {
                 "in": "the interlock loop's slack",
                 "by_generation": list(loop_gc.collections),

@@ -144,8 +144,12 @@ class TrialRecord:
 class TailProbe:
     """Timestamps from inside the safety process, for one benchmark run (see the module)."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, *, gc_census: bool = False) -> None:
         self.session = session
+        # Before each collection: how many objects it is about to scan, and of which types
+        # (``gc.get_objects`` of the generations collected; costs the run a little, so asked).
+        self.gc_census = gc_census
+        self.gc_scans: deque[tuple[int, int, list[tuple[str, int]]]] = deque(maxlen=_EVENTS_KEPT)
         self.bridge = session.bridge
         self.limit_c = float(session.setup.limits.skin_temp_c.high)
         # (start, end, generation, the thread that collected)
@@ -164,6 +168,11 @@ class TailProbe:
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
+            if self.gc_census:  # counted before the clock starts: the span is the collection's
+                scanned = [o for g in range(info["generation"] + 1) for o in gc.get_objects(g)]
+                kinds = Counter(type(o).__name__ for o in scanned).most_common(6)
+                self.gc_scans.append((time.perf_counter_ns(), len(scanned), kinds))
+                del scanned
             self._gc_start = time.perf_counter_ns()
         else:
             end, thread = time.perf_counter_ns(), threading.current_thread().name
@@ -325,8 +334,17 @@ class TailProbe:
                 # The share of one core this thread used: Python code running holds the GIL.
                 "cpu_share": round((b.cpu_ticks - a.cpu_ticks) * tick_s / seconds, 4),
             }
+        scans = [x for x in _recent(self.gc_scans, lo, 0) if x[0] <= hi]
+
+        def census_of(st: int, e: int, g: int) -> dict[str, Any]:
+            _, n, kinds = next((x for x in reversed(scans) if x[0] <= st), (0, -1, []))
+            return {"ms": round((e - st) / 1e6, 3), "generation": g, "scanned": n, "kinds": kinds}
+
+        slowest = sorted(gcs, key=lambda x: x[0] - x[1])[:8]  # the longest first
+        census = [census_of(st, e, g) for st, e, g, _ in slowest]
         return {
             "seconds": round((hi - lo) / 1e9, 1),
+            "gc_census": census if self.gc_census else "not asked (--gc-census)",
             "gc": {f"gen{g}": sum(1 for _, _, gg, _ in gcs if gg == g) for g in (0, 1, 2)}
             | {
                 "max_ms": round(max(gc_ms, default=0.0), 3),

@@ -1,24 +1,30 @@
-"""Garbage collection in the interlock loop's own slack (issue 15: the tail).
+"""Garbage collection in the interlock loop's slack: an experiment of issue 15, off by
+default (``PACED``), measured by ``laserguard bench --long --gc-in-loop``.
 
 CPython collects reference cycles when the count of new container objects passes a threshold,
-in whichever thread allocated the one too many, holding the GIL for the whole collection.
-That thread is often a device worker or a service thread at ordinary priority: the long run
-found young collections of 4 ms on average and 11 ms at worst in the safety process, and 49 of
-the 85 late loop cycles of an idle 10-minute session overlapped one. The loop waited on the
-GIL behind a thread the scheduler had set aside (a priority inversion), not behind the work.
+in whichever thread allocated the one too many, holding the GIL for the whole collection. In
+the long run's idle armed window young collections took 4 ms on average and 11.3 ms at worst,
+and 49 of 85 late loop cycles overlapped one; the short runs showed the channel link's
+publisher doing most of them, at ordinary priority. The hypothesis was a priority inversion:
+a collecting thread set aside by the scheduler while the loop waits for the GIL.
 
-While a loop runs, the automatic collection is switched off and the loop itself collects, on
-its own thread (the process's highest priority), right after a cycle's checks and only when
-at least ``SLACK_FRACTION`` of a period is left before the next one. It keeps CPython's
-thresholds and its order of generations, so memory is reclaimed as often as before. It never
-lets the young generation grow past ``HARD_FACTOR`` times its threshold: past that it
-collects with or without slack (bounded memory comes before a late cycle, which is measured
-and reported anyway). A full collection takes milliseconds (3.3 ms in a long bench run): it
-waits while emission is permitted, up to ``HARD_FACTOR`` times its own due count, and comes
-when the laser is in STANDBY, where a late check cannot let a pulse through.
+With ``PACED`` on, while a loop runs the automatic collection is off and the loop itself
+collects, on its own thread (the process's highest priority), right after a cycle's checks and
+only with at least ``SLACK_FRACTION`` of a period left before the next one. It keeps CPython's
+thresholds and its order of generations; it never lets the young generation grow past
+``HARD_FACTOR`` times its threshold (past that it collects with or without slack), and a full
+collection waits while emission is permitted, up to ``HARD_FACTOR`` times its own due count.
 
-Several loops in one process (tests) share the switch: the automatic collection comes back
-when the last of them stops, and only if it was on when the first started.
+What the long run said (docs/performance.md, "Garbage collection in the loop's slack"): every
+collection ran on the loop's thread, yet in the armed window they still took 3.6 ms on
+average and 8.1 ms at worst, at SCHED_FIFO 50. So the slow collections are their own work
+(what is young at the time), not a thread set aside, and moving them gains nothing one can
+measure; it would also run every finalizer on the loop's thread. CPython's collection stays
+the default; this stays as the bench's experiment until what makes those collections slow is
+found.
+
+Several loops in one process share the switch: the automatic collection comes back when the
+last of them stops, and only if it was on when the first started.
 """
 
 from __future__ import annotations
@@ -33,9 +39,8 @@ __all__ = ["HARD_FACTOR", "PACED", "SLACK_FRACTION", "SlackCollector"]
 SLACK_FRACTION = 0.5
 #: Past this many times the young generation's threshold, collect without slack.
 HARD_FACTOR = 4
-#: Off: loops leave the collection to CPython (the long bench's ``--gc-automatic``, to weigh
-#: this module's share).
-PACED = True
+#: On: loops collect in their slack (the long bench's ``--gc-in-loop``). Off by default.
+PACED = False
 
 _lock = threading.Lock()
 _owners = 0
@@ -57,7 +62,7 @@ class SlackCollector:
     def start(self) -> None:
         global _owners, _was_enabled
         if self.thresholds[0] == 0 or not PACED:
-            return  # collection switched off by its threshold, or left to CPython
+            return  # left to CPython (the default), or switched off by its threshold
         with _lock:
             if _owners == 0:
                 _was_enabled = gc.isenabled()

@@ -76,7 +76,8 @@ class InterlockLoop(threading.Thread):
         self.emission_permitted = False
         self.halted = False
         self._stopping = threading.Event()
-        # The process's garbage collection, done here while the loop runs (monitor.core.collector).
+        # Garbage collection in the loop's slack: an experiment, off unless the bench turns it
+        # on (monitor.core.collector).
         self.collector = SlackCollector(self.period_ns)
         n = ring_samples
         self.skin_t_ns: npt.NDArray[np.int64] = np.zeros(n, dtype=np.int64)
@@ -99,7 +100,7 @@ class InterlockLoop(threading.Thread):
             try_realtime(LOOP_PRIORITY) if self.want_realtime else "SCHED_OTHER (not requested)"
         )
         gc.freeze()  # what exists now is never scanned again: fewer, shorter collections
-        self.collector.start()  # and what is collected, collected here, in the loop's slack
+        self.collector.start()  # the bench's experiment only: collection in the loop's slack
         try:
             self._run()
         except Exception as e:  # a dead loop checks nothing: halt, say why, and stop

@@ -1,5 +1,5 @@
-"""Garbage collection in the interlock loop's slack (monitor.core.collector), with a real loop
-thread at 1000 Hz: the cycles another thread leaves behind are collected, on the loop's
+"""Garbage collection in the interlock loop's slack (monitor.core.collector, the long bench's
+``--gc-in-loop`` experiment, off by default), with a real loop thread at 1000 Hz: the cycles another thread leaves behind are collected, on the loop's
 thread; the automatic collection is back when the loop stops, however it stops; the young
 generation never grows past its hard bound."""
 
@@ -45,6 +45,11 @@ def collections() -> Iterator[list[str]]:
         yield seen
     finally:
         gc.callbacks.remove(note)
+
+
+@pytest.fixture(autouse=True)
+def _paced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collector, "PACED", True)  # the bench's experiment, on for these tests
 
 
 @pytest.fixture(autouse=True)
@@ -150,8 +155,9 @@ def test_without_slack_it_waits_until_the_hard_bound_then_collects_anyway() -> N
     assert gc.isenabled()
 
 
-def test_the_bench_can_leave_collection_to_cpython(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(collector, "PACED", False)
+def test_by_default_collection_is_left_to_cpython(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # PACED as the product ships it
+    assert collector.PACED is False
     c = SlackCollector(1_000_000)
     c.start()
     try:
