@@ -59,6 +59,11 @@ class SlackCollector:
         self.total_ns = 0
         self._owning = False
 
+    @property
+    def owning(self) -> bool:
+        """Whether this loop does the collection now (between ``start`` and ``stop``)."""
+        return self._owning
+
     def start(self) -> None:
         global _owners, _was_enabled
         if self.thresholds[0] == 0 or not PACED:

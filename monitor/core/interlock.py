@@ -121,7 +121,8 @@ class InterlockLoop(threading.Thread):
         period_due = due + self._every_ns
         ring, late = len(self.skin_c), len(self.lateness_ms)
         data = self.live.new_data
-        collector = self.collector
+        # The experiment's collector, looked at only when it runs (off by default: no call).
+        collect = self.collector.maybe if self.collector.owning else None
         while not self._stopping.is_set():
             now = time.perf_counter_ns()
             # While a halt is latched the bridge itself re-stops a laser that comes back up.
@@ -158,7 +159,7 @@ class InterlockLoop(threading.Thread):
                 if due <= now - 10 * self.period_ns:
                     due = now + self.period_ns  # far behind (suspended?): no burst to catch up
             sleep_ns = due - time.perf_counter_ns()
-            if collector.maybe(sleep_ns, self.emission_permitted):
+            if collect is not None and collect(sleep_ns, self.emission_permitted):
                 sleep_ns = due - time.perf_counter_ns()
             if sleep_ns > 0:
                 # A device worker that stores a sample wakes the loop at once: a crossing is

@@ -739,7 +739,8 @@ class Session:
             self.bridge.wait_relay_closed()
             self.bridge.arm()
         except BaseException as e:  # a failure, or a Ctrl-C in the wait: the permit goes too
-            if not isinstance(e, BridgeError | TimeoutError):
+            interrupted = not isinstance(e, BridgeError | TimeoutError)
+            if interrupted:
                 # A Ctrl-C is held until the laser's call returns: it may have taken ARM. Back
                 # to STANDBY first (a laser left READY without the permit halts the session).
                 with contextlib.suppress(BridgeError, TimeoutError):
@@ -747,7 +748,7 @@ class Session:
             with self._lock:
                 self.loop.emission_permitted = False
                 self.bridge.set_permit(False)
-            if not isinstance(e, BridgeError | TimeoutError):
+            if interrupted:
                 error = f"interrupted ({type(e).__name__}): the relay's permit withdrawn"
                 self._event(EventKind.ARM_FAILED, {"error": error, "by": who})
                 raise

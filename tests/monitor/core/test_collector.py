@@ -124,8 +124,8 @@ def test_two_loops_share_the_switch_and_the_last_one_out_gives_it_back() -> None
     first.start()
     second.start()
     try:
-        wait_until(lambda: first.loop.collector._owning, "the first loop collecting")
-        wait_until(lambda: second.loop.collector._owning, "the second loop collecting")
+        wait_until(lambda: first.loop.collector.owning, "the first loop collecting")
+        wait_until(lambda: second.loop.collector.owning, "the second loop collecting")
         first.close()
         assert not gc.isenabled(), "the second loop still runs: still its collection"
     finally:
