@@ -26,7 +26,6 @@ import secrets
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from benchmarks.halt import SETUP, BenchError, HaltRig, Trials, halt_rig
 from benchmarks.sleep_floor import SleepFloor
 from benchmarks.stats import Check, Result, lateness_stats, progress, tail_stats
 from benchmarks.stress import cpu_hogs
-from benchmarks.tail_probe import Mark, TailProbe, stall_summary, summarize
+from benchmarks.tail_probe import Mark, Ring, TailProbe, stall_summary, summarize
 from device_profiles.loader import load
 from firmware_bridge.realtime import try_realtime
 from monitor.cli.live_view import LiveView, LiveViewProcess, frame_of
@@ -115,7 +114,7 @@ class _LiveViewThread:
     def __init__(
         self,
         session: Session,
-        spans: deque[tuple[int, int]],
+        spans: Ring,
         realtime: bool = False,
         in_process: bool = False,
     ) -> None:
@@ -152,7 +151,7 @@ class _LiveViewThread:
                 buf.truncate()
                 self.console.print(self.view.render(frame_of(self.session, t_s)))
             self.ticks += 1
-            self.spans.append((t0, time.perf_counter_ns()))
+            self.spans.append(t0, time.perf_counter_ns())
 
     @property
     def frames(self) -> int:

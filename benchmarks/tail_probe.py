@@ -32,7 +32,7 @@ import resource
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,16 +102,76 @@ class Mark:
 _LOOKBACK_NS = 2_000_000_000
 
 
-def _recent(spans: deque[Any], since_ns: int, start: int) -> list[Any]:
-    """The entries whose field ``start`` is at or after ``since_ns``, oldest first. A copy
-    (the deque is appended to by other threads) scanned from its newest end."""
-    out = []
-    for item in reversed(list(spans)):  # list(): one step under the GIL, no mutation error
-        if item[start] < since_ns:
-            break
-        out.append(item)
-    out.reverse()
-    return out
+class Ring:
+    """A bounded record of one kind of event, in NumPy columns: no object per event.
+
+    The probe's rings were deques of tuples (65,536 each). Once one is full, each append
+    makes a tuple and frees the oldest: CPython 3.11 counts a collection due by allocations
+    minus deallocations of container objects, so the count stands still while the young
+    generation fills with the new tuples, and the collection that comes at last scans them
+    all (13,000-15,000 tuples, 2-8 ms, in the 5,000-trial run; ``docs/performance.md``).
+    Here an append writes numbers into preallocated arrays; the few objects it makes are
+    freed before it returns. Text fields (a thread's name, a laser call's kind) are kept as
+    codes into a small table.
+
+    Appends come from several threads (and from a collection's callback, which can run inside
+    any of them): each row is written under a re-entrant lock that nothing inside it can
+    block on; a reader copies under the same lock, so no row is read half-written."""
+
+    def __init__(self, kinds: str, capacity: int = _EVENTS_KEPT) -> None:
+        """``kinds``: one letter per field, ``i`` an integer (nanoseconds), ``f`` a float,
+        ``s`` a short text (coded)."""
+        self.kinds = kinds
+        self.capacity = capacity
+        dtypes = {"i": np.int64, "f": np.float64, "s": np.int32}
+        self._cols = [np.zeros(capacity, dtype=dtypes[k]) for k in kinds]
+        self._n = 0  # rows appended so far
+        self._lock = threading.RLock()
+        self._codes: dict[str, int] = {}
+        self._names: list[str] = []
+
+    def _code(self, text: str) -> int:
+        code = self._codes.get(text)
+        if code is None:  # a new name: rare (a thread, a kind of call), kept for the run
+            self._names.append(text)
+            code = self._codes[text] = len(self._names) - 1
+        return code
+
+    def append(self, *values: Any) -> None:
+        with self._lock:  # nothing inside makes a container object: no collection starts here
+            slot = self._n % self.capacity
+            for j in range(len(self._cols)):
+                v = values[j]
+                self._cols[j][slot] = self._code(v) if self.kinds[j] == "s" else v
+            self._n += 1
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Every row still kept, oldest first, text fields decoded."""
+        with self._lock:
+            n = self._n
+            slots = np.arange(max(0, n - self.capacity), n) % self.capacity
+            cols: list[list[Any]] = [col[slots].tolist() for col in self._cols]
+            names = list(self._names)
+        for j, kind in enumerate(self.kinds):
+            if kind == "s":
+                cols[j] = [names[c] for c in cols[j]]
+        return list(zip(*cols, strict=True))
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows())
+
+    def __len__(self) -> int:
+        return len(self.rows())
+
+
+def _recent(spans: Ring | deque[Any], since_ns: int, start: int) -> list[Any]:
+    """The entries after the newest one whose field ``start`` is before ``since_ns``, oldest
+    first (the entries come in order of that field, or nearly)."""
+    rows = spans.rows() if isinstance(spans, Ring) else list(spans)  # one copy, under the GIL
+    first = len(rows)
+    while first > 0 and rows[first - 1][start] >= since_ns:
+        first -= 1
+    return rows[first:]
 
 
 def _overlap_ms(spans: Iterable[tuple[int, int]], lo: int, hi: int) -> tuple[int, float]:
@@ -153,13 +213,13 @@ class TailProbe:
         self.bridge = session.bridge
         self.limit_c = float(session.setup.limits.skin_temp_c.high)
         # (start, end, generation, the thread that collected)
-        self.gc_spans: deque[tuple[int, int, int, str]] = deque(maxlen=_EVENTS_KEPT)
-        self.writer_spans: deque[tuple[int, int]] = deque(maxlen=_EVENTS_KEPT)
-        self.hash_spans: deque[tuple[int, int]] = deque(maxlen=_EVENTS_KEPT)
-        self.laser_spans: deque[tuple[str, int, int]] = deque(maxlen=_EVENTS_KEPT)
-        self.sensor_stores: deque[tuple[int, float]] = deque(maxlen=_EVENTS_KEPT)
+        self.gc_spans = Ring("iiis")
+        self.writer_spans = Ring("ii")  # (start, end)
+        self.hash_spans = Ring("ii")
+        self.laser_spans = Ring("sii")  # (the call, start, end)
+        self.sensor_stores = Ring("if")  # (stored at, skin temperature in °C)
         # Other Python work in the process, timed by whoever runs it (the live view's frames).
-        self.view_spans: deque[tuple[int, int]] = deque(maxlen=_EVENTS_KEPT)
+        self.view_spans = Ring("ii")
         self._gc_start = 0
         self._restore: list[Callable[[], None]] = []
         self._attach()
@@ -176,7 +236,7 @@ class TailProbe:
             self._gc_start = time.perf_counter_ns()
         else:
             end, thread = time.perf_counter_ns(), threading.current_thread().name
-            self.gc_spans.append((self._gc_start, end, info["generation"], thread))
+            self.gc_spans.append(self._gc_start, end, info["generation"], thread)
 
     def _patch(self, owner: Any, name: str, wrapper: Callable[..., Any]) -> None:
         own = name in vars(owner)  # a class's or module's own function, or an instance's
@@ -191,13 +251,13 @@ class TailProbe:
         gc.callbacks.append(self._on_gc)
         self._restore.append(lambda: gc.callbacks.remove(self._on_gc))
 
-        def spans(fn: Callable[..., Any], sink: deque[tuple[int, int]]) -> Callable[..., Any]:
+        def spans(fn: Callable[..., Any], sink: Ring) -> Callable[..., Any]:
             def timed(*args: Any, **kwargs: Any) -> Any:
                 t0 = time.perf_counter_ns()
                 try:
                     return fn(*args, **kwargs)
                 finally:
-                    sink.append((t0, time.perf_counter_ns()))
+                    sink.append(t0, time.perf_counter_ns())
 
             return timed
 
@@ -219,7 +279,7 @@ class TailProbe:
         def marked(dev: Dev) -> None:
             mark_fresh(dev)
             if dev == Dev.SENSOR:
-                stores.append((int(live.fresh_ns[dev]), float(live.value[Ch.SKIN_TEMP_C])))
+                stores.append(live.fresh_ns[dev], live.value[Ch.SKIN_TEMP_C])
 
         self._patch(live, "mark_fresh", marked)
 
@@ -231,7 +291,7 @@ class TailProbe:
             try:
                 return fn(*args, **kwargs)
             finally:
-                sink.append((kind, t0, time.perf_counter_ns()))
+                sink.append(kind, t0, time.perf_counter_ns())
 
         return timed
 

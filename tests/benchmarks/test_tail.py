@@ -11,6 +11,9 @@ import gc
 import json
 import subprocess
 import sys
+import threading
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,8 +22,10 @@ import pytest
 from benchmarks.run import LONG, _positive_float, _positive_int, selection
 from benchmarks.tail_probe import (
     STEPS,
+    Ring,
     TailProbe,
     TrialRecord,
+    _recent,
     attribution_table,
     stall_summary,
     summarize,
@@ -204,3 +209,77 @@ def test_item2_the_probe_times_the_process_and_leaves_nothing_patched_behind() -
     assert (LogWriter._write, chain_log.event_hash, chain_log.telemetry_digest) == originals
     assert "stop" not in vars(laser) and "mark_fresh" not in vars(live)
     assert gc.callbacks == callbacks
+
+
+# --- the probe's rings: no object per event (issue 15, the long run's slow collections) ---
+
+
+def test_a_ring_keeps_the_newest_rows_in_order_with_their_text() -> None:
+    ring = Ring("sif", capacity=4)
+    assert ring.rows() == []
+    for i in range(6):
+        ring.append("stop" if i % 2 else "status", 1_000_000_000_000_000 + i, i / 2)
+    assert ring.rows() == [
+        ("stop" if i % 2 else "status", 1_000_000_000_000_000 + i, i / 2) for i in range(2, 6)
+    ]
+    assert _recent(ring, 1_000_000_000_000_004, 1) == ring.rows()[2:]
+    assert _recent(ring, 2_000_000_000_000_000, 1) == []
+
+
+def test_a_ring_written_by_many_threads_at_once_never_reads_a_torn_row() -> None:
+    ring = Ring("sii", capacity=512)
+    stop = threading.Event()
+    torn: list[tuple[object, ...]] = []
+
+    def write(name: str, k: int) -> None:
+        for i in range(20_000):
+            ring.append(name, i, i * k)
+
+    def read() -> None:
+        while not stop.is_set():
+            torn.extend(r for r in ring.rows() if r[2] != r[1] * int(r[0][1:]))
+
+    writers = [threading.Thread(target=write, args=(f"w{k}", k)) for k in range(2, 6)]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    stop.set()
+    reader.join()
+    assert torn == []
+    assert len(ring) == 512
+    assert {r[0] for r in ring} <= {"w2", "w3", "w4", "w5"}
+
+
+def test_a_full_ring_leaves_nothing_in_the_young_generation() -> None:
+    """A full deque of tuples frees one for each it makes: CPython's young count stands still
+    while its young generation fills with the ring's newest tuples (up to its length), and the
+    collection that comes at last scans them all. The ring makes no object that outlives an
+    append."""
+    kept, n = 4096, 20_000
+
+    def after(append: Callable[[int], object]) -> tuple[int, int]:
+        """(objects left young, the young count's rise) after ``n`` appends"""
+        gc.collect()
+        objects, count = len(gc.get_objects(0)), gc.get_count()[0]
+        for i in range(n):
+            append(i)
+        return len(gc.get_objects(0)) - objects, gc.get_count()[0] - count
+
+    was = gc.isenabled()
+    gc.disable()  # so that no collection hides what is left young
+    try:
+        old: deque[tuple[int, int]] = deque(maxlen=kept)
+        ring = Ring("ii", capacity=kept)
+        for i in range(2 * kept):  # both full
+            old.append((i, i + 1))
+            ring.append(i, i + 1)
+        young, rise = after(lambda i: old.append((i, i + 1)))  # the probe's old rings
+        assert young > 0.9 * kept and rise < 100, (young, rise)
+        young, rise = after(lambda i: ring.append(i, i + 1))
+        assert young < 100 and rise < 100, (young, rise)
+    finally:
+        if was:
+            gc.enable()
