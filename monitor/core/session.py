@@ -56,6 +56,7 @@ from device_profiles.timing import pulse_to_standby_ms, reaction_budget
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.drivers import LaserDriver
 from firmware_bridge.errors import BridgeError
+from firmware_bridge.interrupts import ctrl_c_after
 from firmware_bridge.live import ANSWER_MIN, Ch, Dev
 from firmware_bridge.realtime import BackgroundRealtime
 from monitor.core.bookkeeper import Bookkeeper
@@ -649,6 +650,14 @@ class Session:
         raise Refused(why)
 
     def end(self, reason: str = "operator ended the session") -> None:
+        """STANDBY, the loop and the bridge stopped, the dose and the session's end logged. A
+        Ctrl-C that comes meanwhile (the demo and ``laserguard bridge`` end from the main
+        thread, often just after a first Ctrl-C) is raised once it is all done: an end cut
+        halfway would leave the relay's permit given or the log's end unwritten."""
+        with ctrl_c_after():
+            self._end(reason)
+
+    def _end(self, reason: str) -> None:
         if self.state is State.ENDED:
             return
         if self.state is not State.FAILED:
@@ -854,9 +863,23 @@ class Session:
             self.engine.relay_stuck.latch(time.perf_counter_ns(), why)
 
     def standby(self, who: str | None = None) -> None:
-        if self.state is State.READY:
-            self._prove_relay()
+        try:
+            if self.state is State.READY:
+                self._prove_relay()
+            self._standby_laser(who)
+        except (KeyboardInterrupt, SystemExit) as e:
+            # A Ctrl-C (the demo and ``laserguard bridge`` call this from the main thread) in
+            # the relay's proof or in the wait for the laser: the operator asked for STANDBY,
+            # so it is finished before the interrupt goes on. The permit is withdrawn even if
+            # the laser does not answer (a laser left READY without it halts the session).
+            try:
+                with contextlib.suppress(BridgeError, TimeoutError):
+                    self.bridge.laser_call(self._laser_to_standby)  # again: STANDBY is idempotent
+            finally:
+                self._standby_done(who, f"interrupted ({type(e).__name__})")
+            raise
 
+    def _standby_laser(self, who: str | None) -> None:
         try:
             self.bridge.laser_call(self._laser_to_standby)
         except (BridgeError, TimeoutError) as e:
@@ -864,16 +887,23 @@ class Session:
                 str(e) or f"no answer ({type(e).__name__}): the laser worker is still stopping it"
             )
             why = f"laser did not go to STANDBY: {detail}"
-            self.loop.halted = True  # the loop must not read the stop in flight as a new fault
-            self.bridge.halt(why)
-            self._halted_by("laser_standby", why)  # a halt is a trip, in the log and the summary
+            with ctrl_c_after():  # the halt and its trip in the log, both or neither
+                self.loop.halted = True  # the loop must not read the stop in flight as a fault
+                self.bridge.halt(why)
+                self._halted_by("laser_standby", why)  # a halt is a trip, in the log and summary
             raise Refused(f"the laser did not go to STANDBY; halted: {detail}") from e
+        self._standby_done(who)
+
+    def _standby_done(self, who: str | None, interrupted: str | None = None) -> None:
         with self._lock:  # only now: the laser has left READY, so this is no unexpected emission
             self.loop.emission_permitted = False
             self.bridge.set_permit(False)
             if self.state is State.READY:
                 self.state = State.STANDBY
-        self._event(EventKind.STANDBY, {"by": who or self.params.operator})
+        payload: Payload = {"by": who or self.params.operator}
+        if interrupted:
+            payload["interrupted"] = interrupted
+        self._event(EventKind.STANDBY, payload)
 
     def emergency_halt(self, who: str, reason: str = "") -> None:
         """The operator's emergency halt: never refused while the session runs, whatever its
