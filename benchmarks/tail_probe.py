@@ -161,7 +161,7 @@ class Ring:
         return iter(self.rows())
 
     def __len__(self) -> int:
-        return len(self.rows())
+        return min(self._n, self.capacity)
 
 
 def _recent(spans: Ring | deque[Any], since_ns: int, start: int) -> list[Any]:

@@ -19,9 +19,11 @@ What the long run said (docs/performance.md, "Garbage collection in the loop's s
 collection ran on the loop's thread, yet in the armed window they still took 3.6 ms on
 average and 8.1 ms at worst, at SCHED_FIFO 50. So the slow collections are their own work
 (what is young at the time), not a thread set aside, and moving them gains nothing one can
-measure; it would also run every finalizer on the loop's thread. CPython's collection stays
-the default; this stays as the bench's experiment until what makes those collections slow is
-found.
+measure; it would also run every finalizer on the loop's thread. What made them slow was
+found later: the bench's own probe, whose full rings of tuples kept CPython's young count
+from rising while the young generation grew (with NumPy rings the window's collections take
+tenths of a millisecond). CPython's collection stays the default; this stays as the bench's
+experiment.
 
 Several loops in one process share the switch: the automatic collection comes back when the
 last of them stops, and only if it was on when the first started.

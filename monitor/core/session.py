@@ -752,8 +752,7 @@ class Session:
             if interrupted:
                 # A Ctrl-C is held until the laser's call returns: it may have taken ARM. Back
                 # to STANDBY first (a laser left READY without the permit halts the session).
-                with contextlib.suppress(BridgeError, TimeoutError):
-                    self.bridge.laser_call(self._laser_to_standby)
+                self._laser_to_standby_after_interrupt()
             with self._lock:
                 self.loop.emission_permitted = False
                 self.bridge.set_permit(False)
@@ -772,6 +771,12 @@ class Session:
         """On the laser's thread: STANDBY, and its status published."""
         laser.standby()
         self.bridge.publish_status(laser.status())
+
+    def _laser_to_standby_after_interrupt(self) -> None:
+        """The laser to STANDBY on the way out of an interrupted command; a laser that does not
+        answer is left to the loop (READY without the permit halts the session)."""
+        with contextlib.suppress(BridgeError, TimeoutError):
+            self.bridge.laser_call(self._laser_to_standby)
 
     def _wait_fresh_evaluation(self, timeout_s: float = 0.5) -> None:
         """Let the loop evaluate what the operator just changed before deciding on it."""
@@ -873,8 +878,7 @@ class Session:
             # so it is finished before the interrupt goes on. The permit is withdrawn even if
             # the laser does not answer (a laser left READY without it halts the session).
             try:
-                with contextlib.suppress(BridgeError, TimeoutError):
-                    self.bridge.laser_call(self._laser_to_standby)  # again: STANDBY is idempotent
+                self._laser_to_standby_after_interrupt()  # again: STANDBY is idempotent
             finally:
                 self._standby_done(who, f"interrupted ({type(e).__name__})")
             raise
